@@ -1,0 +1,70 @@
+use super::{Applied, ApplyResult, Ctx, check_ids};
+use crate::error::SampleError;
+use crate::kernels;
+use crate::work::Work;
+
+/// Banned tokens: `logit_i ← -inf` for each listed token, so `p_i = 0`
+/// (HF's `bad_words_ids` for single tokens, vLLM's `bad_words`).
+///
+/// Edges: banning every live token is [`SampleError::AllMasked`]; ids outside the row are
+/// an error.
+///
+/// # Example
+/// ```
+/// use dial_sampling::{BannedTokens, Knobs, Sampler};
+/// let knobs = Knobs { banned_tokens: Some(BannedTokens::new([3])), ..Knobs::default() };
+/// let explained = Sampler::new(knobs, 0)?.explain(&[1.3, 2.5, 0.7, 3.2, 0.2, 1.0])?;
+/// assert_eq!(explained.kept_ids(), vec![0, 1, 2, 4, 5]);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct BannedTokens {
+    ids: Vec<u32>,
+}
+
+impl BannedTokens {
+    /// The ids to remove. Every list is valid; ids are checked against the row when sampling.
+    pub fn new(ids: impl IntoIterator<Item = u32>) -> Self {
+        let mut ids: Vec<u32> = ids.into_iter().collect();
+        ids.sort_unstable();
+        ids.dedup();
+        BannedTokens { ids }
+    }
+
+    /// The banned ids, ascending.
+    pub fn ids(&self) -> &[u32] {
+        &self.ids
+    }
+
+    pub(crate) fn apply(&mut self, w: &mut Work, input: &[f32], ctx: &mut Ctx<'_>) -> ApplyResult {
+        check_ids(&self.ids, w.vocab, "banned_tokens")?;
+        let Some(d) = w.dense else {
+            w.retain(|id, _| self.ids.binary_search(&id).is_err());
+            if w.ids.is_empty() {
+                return Err(SampleError::AllMasked {
+                    after: "banned_tokens",
+                });
+            }
+            return Ok(Applied::default());
+        };
+        let mut removed = 0f64;
+        if let Some(z) = ctx.z_in {
+            let base = w.base(input, &d);
+            removed = self
+                .ids
+                .iter()
+                .map(|&id| f64::from(kernels::exp((base[id as usize] - d.max) * d.scale)))
+                .sum::<f64>()
+                / z;
+        }
+        w.make_editable(input);
+        for &id in &self.ids {
+            w.edit(id, |_| f32::NEG_INFINITY);
+        }
+        w.rescan_edited("banned_tokens")?;
+        Ok(Applied {
+            dense_removed_mass: removed,
+        })
+    }
+}

@@ -1,0 +1,146 @@
+use super::{Applied, ApplyResult, Ctx, check_ids};
+use crate::error::ParamError;
+use crate::work::Work;
+use std::collections::HashMap;
+
+/// DRY ("don't repeat yourself"): penalises the token that would extend a repeat of an
+/// earlier sequence. If the last `L` tokens also occurred earlier followed by token `t`,
+/// with `L ≥ allowed_length`, then `logit_t ← logit_t - multiplier · base^(L - allowed_length)`,
+/// taking the longest such `L` for each `t`.
+///
+/// Follows llama.cpp's `dry` (p-e-w's design) over the last `window` tokens of prompt +
+/// generated text. Sequence breakers are token ids: a match never extends across one, no
+/// breaker is ever penalised, and nothing is penalised right after one. llama.cpp takes
+/// breakers as strings and tokenizes them; dial's model layer maps strings to ids.
+/// Edges:
+/// - `multiplier = 0` is off; `base ≥ 1`; `allowed_length ≥ 1`.
+/// - The penalty is capped at `1e30` so it stays finite.
+///
+/// # Example
+/// ```
+/// use dial_sampling::{Dry, Knobs, Sampler};
+/// // After "0 1 2 0 1", token 2 would repeat "0 1 2": it is penalised by 1.0.
+/// let knobs = Knobs { dry: Some(Dry::new(1.0, 1.1, 2, Some(5), [])?), ..Knobs::default() };
+/// let mut sampler = Sampler::new(knobs, 0)?;
+/// sampler.set_prompt(&[0, 1, 2, 0, 1]);
+/// let explained = sampler.explain(&[0.0; 4])?;
+/// let expected = (-1f64).exp() / (3.0 + (-1f64).exp());
+/// assert!((explained.probability(2) - expected).abs() < 1e-6);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct Dry {
+    multiplier: f32,
+    base: f32,
+    allowed_length: usize,
+    window: Option<usize>,
+    breakers: Vec<u32>,
+}
+
+impl Dry {
+    /// `multiplier ≥ 0`, `base ≥ 1`, `allowed_length ≥ 1`, over the last `window` tokens
+    /// (`None`: all), with single-token sequence breakers.
+    pub fn new(
+        multiplier: f32,
+        base: f32,
+        allowed_length: usize,
+        window: Option<usize>,
+        breakers: impl IntoIterator<Item = u32>,
+    ) -> Result<Self, ParamError> {
+        if !(multiplier.is_finite() && multiplier >= 0.0) {
+            return Err(ParamError::new(
+                "dry",
+                "multiplier",
+                multiplier,
+                "a finite value ≥ 0",
+            ));
+        }
+        if !(base.is_finite() && base >= 1.0) {
+            return Err(ParamError::new("dry", "base", base, "a finite value ≥ 1"));
+        }
+        if allowed_length == 0 {
+            return Err(ParamError::new(
+                "dry",
+                "allowed_length",
+                allowed_length,
+                "an integer ≥ 1",
+            ));
+        }
+        let mut breakers: Vec<u32> = breakers.into_iter().collect();
+        breakers.sort_unstable();
+        breakers.dedup();
+        Ok(Dry {
+            multiplier,
+            base,
+            allowed_length,
+            window,
+            breakers,
+        })
+    }
+
+    /// `(multiplier, base, allowed_length)`.
+    pub fn value(&self) -> (f32, f32, usize) {
+        (self.multiplier, self.base, self.allowed_length)
+    }
+
+    fn is_breaker(&self, t: u32) -> bool {
+        self.breakers.binary_search(&t).is_ok()
+    }
+
+    /// For each token that would extend a repeat, the longest repeat length.
+    pub(crate) fn repeat_lengths(&self, context: &[u32]) -> HashMap<u32, usize> {
+        let mut lengths = HashMap::new();
+        let Some((&last, _)) = context.split_last() else {
+            return lengths;
+        };
+        if self.is_breaker(last) {
+            return lengths;
+        }
+        let n = context.len();
+        for i in 0..n - 1 {
+            let next = context[i + 1];
+            if context[i] != last || self.is_breaker(next) {
+                continue;
+            }
+            let mut len = 1;
+            while len <= i {
+                let a = context[i - len];
+                if self.is_breaker(a) || a != context[n - 1 - len] {
+                    break;
+                }
+                len += 1;
+            }
+            let entry = lengths.entry(next).or_insert(0);
+            *entry = (*entry).max(len);
+        }
+        lengths
+    }
+
+    pub(crate) fn apply(&mut self, w: &mut Work, input: &[f32], ctx: &mut Ctx<'_>) -> ApplyResult {
+        if self.multiplier == 0.0 || self.window == Some(0) {
+            return Ok(Applied::default());
+        }
+        let context = ctx.history.window(true, self.window);
+        check_ids(&context, w.vocab, "dry")?;
+        let lengths = self.repeat_lengths(&context);
+        let penalties: Vec<(u32, f32)> = lengths
+            .into_iter()
+            .filter(|&(_, len)| len >= self.allowed_length)
+            .map(|(t, len)| {
+                let exponent = (len - self.allowed_length) as f64;
+                let p = f64::from(self.multiplier) * f64::from(self.base).powf(exponent);
+                (t, p.min(1e30) as f32)
+            })
+            .collect();
+        if penalties.is_empty() {
+            return Ok(Applied::default());
+        }
+        w.make_editable(input);
+        for (t, p) in penalties {
+            w.edit(t, |x| x - p);
+        }
+        w.rescan_edited("dry")?;
+        Ok(Applied::default())
+    }
+}

@@ -1,0 +1,89 @@
+use super::temperature::apply_temperature;
+use super::{Applied, ApplyResult, Ctx};
+use crate::error::ParamError;
+use crate::work::Work;
+
+/// Dynamic (entropy-scaled) temperature: the temperature follows the normalised entropy of
+/// the incoming distribution,
+/// `T_dyn = T_min + (T_max - T_min) · (H / ln n)^exponent`, with `T_min = max(0, T - range)`,
+/// `T_max = T + range`, `H` the entropy in nats and `n` the number of live tokens; then
+/// `logit_i ← logit_i / T_dyn`.
+///
+/// Follows llama.cpp's `temp_ext` (Zhu et al. 2023). Edges:
+/// - `range = 0` is plain temperature `T`.
+/// - A single live token is left as it is.
+/// - `T_dyn = 0` is greedy, as for [`crate::Temperature`].
+///
+/// # Example
+/// ```
+/// use dial_sampling::{DynamicTemperature, Knobs, Sampler};
+/// let knobs = Knobs {
+///     dynamic_temperature: Some(DynamicTemperature::new(1.0, 0.5, 1.0)?),
+///     ..Knobs::default()
+/// };
+/// let explained = Sampler::new(knobs, 0)?.explain(&[1.3, 2.5, 0.7, 3.2, 0.2, 1.0])?;
+/// assert_eq!(explained.kept_ids().len(), 6);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct DynamicTemperature {
+    temperature: f32,
+    range: f32,
+    exponent: f32,
+}
+
+impl DynamicTemperature {
+    /// Centre `temperature ≥ 0`, half-width `range ≥ 0`, `exponent ≥ 0`; all finite.
+    pub fn new(temperature: f32, range: f32, exponent: f32) -> Result<Self, ParamError> {
+        let check = |v: f32, name: &'static str| {
+            if v.is_finite() && v >= 0.0 {
+                Ok(())
+            } else {
+                Err(ParamError::new(
+                    "dynamic_temperature",
+                    name,
+                    v,
+                    "a finite value ≥ 0",
+                ))
+            }
+        };
+        check(temperature, "temperature")?;
+        check(range, "range")?;
+        check(exponent, "exponent")?;
+        Ok(DynamicTemperature {
+            temperature,
+            range,
+            exponent,
+        })
+    }
+
+    /// `(temperature, range, exponent)`.
+    pub fn value(&self) -> (f32, f32, f32) {
+        (self.temperature, self.range, self.exponent)
+    }
+
+    pub(crate) fn apply(&mut self, w: &mut Work, input: &[f32], _ctx: &mut Ctx<'_>) -> ApplyResult {
+        if self.range <= 0.0 {
+            apply_temperature(self.temperature, w, input)?;
+            return Ok(Applied::default());
+        }
+        w.materialize(input);
+        if w.ids.len() <= 1 {
+            return Ok(Applied::default());
+        }
+        let (z, _) = w.sparse_weights();
+        let entropy: f64 =
+            w.es.iter()
+                .map(|&e| f64::from(e) / z)
+                .filter(|&p| p > 0.0)
+                .map(|p| -p * p.ln())
+                .sum();
+        let normalized = entropy / (w.ids.len() as f64).ln();
+        let t_min = f64::from((self.temperature - self.range).max(0.0));
+        let t_max = f64::from(self.temperature + self.range);
+        let t = t_min + (t_max - t_min) * normalized.powf(f64::from(self.exponent));
+        apply_temperature(t as f32, w, input)?;
+        Ok(Applied::default())
+    }
+}

@@ -1,0 +1,91 @@
+use super::{Applied, ApplyResult, Ctx};
+use crate::error::ParamError;
+use crate::kernels;
+use crate::work::Work;
+
+/// Min-p: keep tokens at least `p` times as likely as the top one,
+/// `kept = { i : p_i ≥ min_p · p_max }`, i.e. `logit_i ≥ logit_max + ln(min_p)`.
+///
+/// Inclusive, as in llama.cpp's `min_p` and HF's `MinPLogitsWarper`. Edges:
+/// - `min_p = 0` is off; `min_p ≥ 1` keeps only the top token(s).
+/// - At least `min_keep` tokens (default 1) survive.
+/// - Needs no `exp` over the row: the test is a threshold on the logits.
+///
+/// # Example
+/// ```
+/// use dial_sampling::{Knobs, Sampler, MinP};
+/// let probs = [0.1f32, 0.2, 0.3, 0.4];
+/// let logits: Vec<f32> = probs.iter().map(|p| p.ln()).collect();
+/// let knobs = Knobs { min_p: Some(MinP::new(0.5)?), ..Knobs::default() };
+/// let explained = Sampler::new(knobs, 0)?.explain(&logits)?;
+/// assert_eq!(explained.kept_ids(), vec![2, 3]); // 0.3 ≥ 0.5 · 0.4, 0.2 is not
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct MinP {
+    p: f32,
+    min_keep: usize,
+}
+
+impl MinP {
+    /// Relative floor `min_p ≥ 0`, finite.
+    pub fn new(p: f32) -> Result<Self, ParamError> {
+        Self::with_min_keep(p, 1)
+    }
+
+    /// Relative floor `min_p ≥ 0`, keeping at least `min_keep ≥ 1` tokens.
+    pub fn with_min_keep(p: f32, min_keep: usize) -> Result<Self, ParamError> {
+        if !(p.is_finite() && p >= 0.0) {
+            return Err(ParamError::new("min_p", "p", p, "a finite value ≥ 0"));
+        }
+        if min_keep == 0 {
+            return Err(ParamError::new(
+                "min_p",
+                "min_keep",
+                min_keep,
+                "an integer ≥ 1",
+            ));
+        }
+        Ok(MinP { p, min_keep })
+    }
+
+    /// `min_p`.
+    pub fn value(&self) -> f32 {
+        self.p
+    }
+
+    pub(crate) fn apply(&mut self, w: &mut Work, input: &[f32], _ctx: &mut Ctx<'_>) -> ApplyResult {
+        if self.p <= 0.0 {
+            return Ok(Applied::default());
+        }
+        let cutoff = self.p.ln();
+        if let Some(d) = w.dense {
+            let base = if d.edited { &w.edited } else { input };
+            w.collected.clear();
+            kernels::collect_above(
+                base,
+                d.max,
+                d.scale,
+                cutoff,
+                &mut w.collected.ids,
+                &mut w.collected.ys,
+            );
+            if w.collected.ids.len() >= self.min_keep {
+                w.set_sparse_from_collected(f64::from(d.max) * f64::from(d.scale));
+            } else {
+                w.materialize(input);
+                w.keep_best_k(self.min_keep);
+            }
+        } else {
+            let ymax = w.sparse_max();
+            let passing = w.ys.iter().filter(|&&y| y - ymax >= cutoff).count();
+            if passing >= self.min_keep {
+                w.retain(|_, y| y - ymax >= cutoff);
+            } else {
+                w.keep_best_k(self.min_keep);
+            }
+        }
+        Ok(Applied::default())
+    }
+}

@@ -1,0 +1,160 @@
+use super::{Applied, ApplyResult, Ctx, check_ids};
+use crate::error::ParamError;
+use crate::work::Work;
+use std::collections::HashMap;
+
+/// Which tokens a penalty counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "snake_case"))]
+pub enum PenaltyScope {
+    /// Generated tokens only (OpenAI's and vLLM's frequency/presence penalties).
+    Generated,
+    /// Prompt and generated tokens (HF's and vLLM's repetition penalty).
+    PromptAndGenerated,
+}
+
+/// Repetition, frequency and presence penalties over a window of the last `window` tokens,
+/// with `c_i` the count of token `i` in that window:
+/// - repetition `r`: if `c_i > 0`, `logit_i ← logit_i / r` when `logit_i > 0`, else
+///   `logit_i · r` (CTRL; HF's `RepetitionPenaltyLogitsProcessor`, vLLM, llama.cpp);
+/// - frequency `f` and presence `q`: `logit_i ← logit_i - c_i · f - [c_i > 0] · q`
+///   (OpenAI's definition, llama.cpp's `penalties`).
+///
+/// Scope (what counts): by default, as in vLLM, repetition counts prompt + generated tokens
+/// and frequency/presence count generated tokens only; both are configurable. Edges:
+/// - `r = 1`, `f = 0`, `q = 0` are off; `r` must be > 0; `f`, `q` may be negative
+///   (encouraging repeats).
+/// - `window = None` looks at every token; `Some(n)` at the last `n` of the scope.
+/// - A counted token id outside the row is an error, not a skip.
+///
+/// # Example
+/// ```
+/// use dial_sampling::{Knobs, Penalties, Sampler};
+/// let knobs = Knobs { penalties: Some(Penalties::new(50.0, 0.0, 0.0)?), ..Knobs::default() };
+/// let mut sampler = Sampler::new(knobs, 0)?;
+/// sampler.set_prompt(&[0, 1, 2]);
+/// let explained = sampler.explain(&[0.2f32.ln(); 5])?;
+/// assert!(explained.probability(0) < 1e-6 && (explained.probability(3) - 0.5).abs() < 1e-6);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct Penalties {
+    repetition: f32,
+    frequency: f32,
+    presence: f32,
+    window: Option<usize>,
+    repetition_scope: PenaltyScope,
+    frequency_presence_scope: PenaltyScope,
+}
+
+impl Penalties {
+    /// Repetition `r > 0`, frequency `f` and presence `q` (finite), over all tokens, with
+    /// the default scopes.
+    pub fn new(repetition: f32, frequency: f32, presence: f32) -> Result<Self, ParamError> {
+        if !(repetition.is_finite() && repetition > 0.0) {
+            return Err(ParamError::new(
+                "penalties",
+                "repetition",
+                repetition,
+                "a finite value > 0 (1 = off)",
+            ));
+        }
+        if !frequency.is_finite() {
+            return Err(ParamError::new(
+                "penalties",
+                "frequency",
+                frequency,
+                "a finite value (0 = off)",
+            ));
+        }
+        if !presence.is_finite() {
+            return Err(ParamError::new(
+                "penalties",
+                "presence",
+                presence,
+                "a finite value (0 = off)",
+            ));
+        }
+        Ok(Penalties {
+            repetition,
+            frequency,
+            presence,
+            window: None,
+            repetition_scope: PenaltyScope::PromptAndGenerated,
+            frequency_presence_scope: PenaltyScope::Generated,
+        })
+    }
+
+    /// Looks only at the last `n` tokens of each scope (`None`: all).
+    pub fn with_window(mut self, n: Option<usize>) -> Self {
+        self.window = n;
+        self
+    }
+
+    /// Sets what the repetition penalty and what the frequency/presence penalties count.
+    pub fn with_scopes(
+        mut self,
+        repetition: PenaltyScope,
+        frequency_presence: PenaltyScope,
+    ) -> Self {
+        self.repetition_scope = repetition;
+        self.frequency_presence_scope = frequency_presence;
+        self
+    }
+
+    /// `(repetition, frequency, presence)`.
+    pub fn value(&self) -> (f32, f32, f32) {
+        (self.repetition, self.frequency, self.presence)
+    }
+
+    fn counts(
+        &self,
+        ctx: &Ctx<'_>,
+        scope: PenaltyScope,
+        vocab: usize,
+    ) -> Result<HashMap<u32, u32>, crate::SampleError> {
+        let tokens = ctx
+            .history
+            .window(scope == PenaltyScope::PromptAndGenerated, self.window);
+        check_ids(&tokens, vocab, "penalties")?;
+        let mut counts = HashMap::new();
+        for t in tokens {
+            *counts.entry(t).or_insert(0u32) += 1;
+        }
+        Ok(counts)
+    }
+
+    pub(crate) fn apply(&mut self, w: &mut Work, input: &[f32], ctx: &mut Ctx<'_>) -> ApplyResult {
+        let rep = self.repetition != 1.0;
+        let freq = self.frequency != 0.0 || self.presence != 0.0;
+        if !rep && !freq {
+            return Ok(Applied::default());
+        }
+        let rep_counts = if rep {
+            self.counts(ctx, self.repetition_scope, w.vocab)?
+        } else {
+            HashMap::new()
+        };
+        let fp_counts = if freq {
+            self.counts(ctx, self.frequency_presence_scope, w.vocab)?
+        } else {
+            HashMap::new()
+        };
+        if rep_counts.is_empty() && fp_counts.is_empty() {
+            return Ok(Applied::default());
+        }
+        w.make_editable(input);
+        let r = self.repetition;
+        for &t in rep_counts.keys() {
+            w.edit(t, |x| if x <= 0.0 { x * r } else { x / r });
+        }
+        for (&t, &c) in &fp_counts {
+            let delta = c as f32 * self.frequency + self.presence;
+            w.edit(t, |x| x - delta);
+        }
+        w.rescan_edited("penalties")?;
+        Ok(Applied::default())
+    }
+}

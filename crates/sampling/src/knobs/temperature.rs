@@ -1,0 +1,98 @@
+use super::{Applied, ApplyResult, Ctx};
+use crate::error::{ParamError, SampleError};
+use crate::kernels;
+use crate::work::{Dense, Work};
+
+/// Temperature: `logit_i ← logit_i / T`, then softmax `p_i = exp(logit_i) / Σ_j exp(logit_j)`.
+///
+/// Low `T` sharpens the distribution ("cold = focused"), high `T` flattens it
+/// ("hot = spread out"). Matches llama.cpp's `temp` and HF's `TemperatureLogitsWarper`.
+///
+/// Edges:
+/// - `T = 0` is greedy: only the argmax survives, ties going to the lowest token id.
+/// - `T < 0`, NaN and ±inf are rejected.
+/// - Tiny `T` (e.g. `1e-6`) is applied as plain float math, `logit · (1/T)` in `f32` with
+///   `1/T` capped at `f32::MAX`: never NaN. The max stays at probability ≈ 1.
+/// - `T = 1` changes nothing.
+///
+/// # Example
+/// ```
+/// use dial_sampling::{Knobs, Sampler, Temperature};
+/// let logits = [1.3f32, 2.5, 0.7, 3.2, 0.2, 1.0];
+/// let cold = Knobs { temperature: Some(Temperature::new(0.5)?), ..Knobs::default() };
+/// let hot = Knobs { temperature: Some(Temperature::new(2.0)?), ..Knobs::default() };
+/// let h_cold = Sampler::new(cold, 0)?.explain(&logits)?.entropy;
+/// let h_hot = Sampler::new(hot, 0)?.explain(&logits)?.entropy;
+/// assert!(h_cold < h_hot);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct Temperature {
+    t: f32,
+}
+
+impl Temperature {
+    /// A temperature `t ≥ 0`, finite.
+    pub fn new(t: f32) -> Result<Self, ParamError> {
+        if t.is_finite() && t >= 0.0 {
+            Ok(Temperature { t })
+        } else {
+            Err(ParamError::new("temperature", "t", t, "a finite value ≥ 0"))
+        }
+    }
+
+    /// The temperature.
+    pub fn value(&self) -> f32 {
+        self.t
+    }
+
+    pub(crate) fn apply(&mut self, w: &mut Work, input: &[f32], _ctx: &mut Ctx<'_>) -> ApplyResult {
+        apply_temperature(self.t, w, input)?;
+        Ok(Applied::default())
+    }
+}
+
+/// `1/T` in `f32`, capped so that `0 · (1/T)` is never NaN.
+pub(crate) fn reciprocal(t: f32) -> f32 {
+    (1.0 / t).min(f32::MAX)
+}
+
+/// Divides the current logits by `t` (`t = 0`: keep the argmax only).
+pub(crate) fn apply_temperature(t: f32, w: &mut Work, input: &[f32]) -> Result<(), SampleError> {
+    match w.dense {
+        Some(d) if t == 0.0 => {
+            let base = w.base(input, &d);
+            let Some(best) = kernels::argmax(base) else {
+                return Err(SampleError::AllMasked {
+                    after: "temperature",
+                });
+            };
+            let logit = base[best];
+            w.dense = None;
+            w.ids.clear();
+            w.ys.clear();
+            w.ids.push(best as u32);
+            w.ys.push(0.0);
+            w.offset = f64::from(logit) * f64::from(d.scale);
+        }
+        Some(d) => {
+            w.dense = Some(Dense {
+                scale: (d.scale * reciprocal(t)).min(f32::MAX),
+                ..d
+            });
+        }
+        None if t == 0.0 => w.keep_best_k(1),
+        None => {
+            // Shift the max to 0 first so it survives any 1/T; tokens pushed to -inf drop out.
+            w.shift_max_to_zero();
+            let r = reciprocal(t);
+            for y in &mut w.ys {
+                *y *= r;
+            }
+            w.offset *= f64::from(r);
+            w.retain(|_, y| y > f32::NEG_INFINITY);
+        }
+    }
+    Ok(())
+}

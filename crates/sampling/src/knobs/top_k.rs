@@ -1,0 +1,69 @@
+use super::{Applied, ApplyResult, Ctx};
+use crate::error::ParamError;
+use crate::kernels;
+use crate::work::Work;
+
+/// Top-k: keep the `k` tokens with the highest logits, `kept = { i : rank(logit_i) ≤ k }`.
+///
+/// Matches llama.cpp's `top_k` and HF's `TopKLogitsWarper`. Edges:
+/// - `k = 0` is off (llama.cpp's convention).
+/// - `k ≥` the number of live tokens keeps them all.
+/// - Ties at the `k`-th place go to the lowest token ids, so exactly `min(k, live)` tokens
+///   survive (llama.cpp's partial sort leaves tie order unspecified).
+/// - `-inf` logits are never kept.
+///
+/// # Example
+/// ```
+/// use dial_sampling::{Knobs, Sampler, TopK};
+/// let knobs = Knobs { top_k: Some(TopK::new(2)), ..Knobs::default() };
+/// let explained = Sampler::new(knobs, 0)?.explain(&[1.3, 2.5, 0.7, 3.2, 0.2, 1.0])?;
+/// assert_eq!(explained.kept_ids(), vec![1, 3]); // "cat" and "on"
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct TopK {
+    k: usize,
+}
+
+impl TopK {
+    /// Keep the best `k` tokens (`0` = off). Every `k` is valid.
+    pub fn new(k: usize) -> Self {
+        TopK { k }
+    }
+
+    /// Like [`TopK::new`], for callers holding a signed value (e.g. a JSON field).
+    pub fn from_signed(k: i64) -> Result<Self, ParamError> {
+        usize::try_from(k)
+            .map(TopK::new)
+            .map_err(|_| ParamError::new("top_k", "k", k, "an integer ≥ 0 (0 = off)"))
+    }
+
+    /// `k`.
+    pub fn value(&self) -> usize {
+        self.k
+    }
+
+    pub(crate) fn apply(&mut self, w: &mut Work, input: &[f32], _ctx: &mut Ctx<'_>) -> ApplyResult {
+        if self.k == 0 {
+            return Ok(Applied::default());
+        }
+        match w.dense {
+            Some(d) if self.k < d.finite => {
+                let base = if d.edited { &w.edited } else { input };
+                let (mut ids, mut vals) = (std::mem::take(&mut w.ids), std::mem::take(&mut w.ys));
+                kernels::collect_top_k(base, self.k, &mut ids, &mut vals);
+                for v in &mut vals {
+                    *v = (*v - d.max) * d.scale;
+                }
+                w.ids = ids;
+                w.ys = vals;
+                w.offset = f64::from(d.max) * f64::from(d.scale);
+                w.dense = None;
+            }
+            Some(_) => {}
+            None => w.keep_best_k(self.k),
+        }
+        Ok(Applied::default())
+    }
+}

@@ -1,0 +1,62 @@
+//! # dial-sampling
+//!
+//! Every knob that shapes what a language model says, exact, reproducible, fast and
+//! visible: temperature, top_k, top_p, min_p, typical_p, top-nσ, dynamic temperature, XTC,
+//! mirostat v1/v2, repetition/frequency/presence penalties, DRY, logit bias and token masks.
+//!
+//! ```
+//! use dial_sampling::{Knobs, Sampler, Temperature, TopP};
+//! // The six-token example: "The cat sat on mat ."
+//! let logits = [1.3f32, 2.5, 0.7, 3.2, 0.2, 1.0];
+//! let knobs = Knobs {
+//!     temperature: Some(Temperature::new(0.8)?),
+//!     top_p: Some(TopP::new(0.9)?),
+//!     ..Knobs::default()
+//! };
+//! let mut sampler = Sampler::new(knobs, 42)?;
+//! let draw = sampler.sample(&logits)?;
+//! assert!(draw.kept <= 6 && draw.logprob <= 0.0);
+//! for stage in &draw.trace {
+//!     println!("{}: removed {}, kept mass {:.3}", stage.knob, stage.removed, stage.mass_kept);
+//! }
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! Design:
+//! - A [`Sampler`] runs a chain of knobs in an [`Order`]: `temperature-first` (HF, vLLM,
+//!   OpenAI; the default) or `temperature-last` (llama.cpp), or any custom list.
+//! - [`Sampler::sample`] returns a [`Draw`]: the token, its processed and raw
+//!   log-probabilities, alternatives, kept-set size and mass, entropies and a per-stage
+//!   [`StageTrace`]. [`Sampler::explain`] returns the same distribution without drawing.
+//! - Seeds drive [`DialRng`] (ChaCha8, SplitMix64 seed expansion, pinned uniform mapping);
+//!   the draw is an inverse-CDF walk over kept tokens in id order.
+//! - No full sort of the vocabulary: one vectorised pass finds the max, another computes
+//!   `Σ exp` while collecting candidates; truncations then work on candidates only.
+
+mod batch;
+mod error;
+mod history;
+pub mod kernels;
+mod knobs;
+mod rng;
+mod sampler;
+mod work;
+
+pub use batch::{BatchRow, sample_batch};
+pub use error::{ConfigError, ParamError, SampleError};
+pub use history::History;
+pub use kernels::Isa;
+pub use knobs::{
+    AllowedTokens, BannedTokens, Dry, DynamicTemperature, KnobKind, Knobs, LogitBias, MinP,
+    Mirostat, MirostatV2, Penalties, PenaltyScope, Temperature, TopK, TopNSigma, TopP, TypicalP,
+    Xtc,
+};
+pub use rng::DialRng;
+pub use sampler::{
+    Alternative, Draw, Explanation, Order, OrderDifference, Sampler, StageTrace, Token, TokenProb,
+};
+
+/// The note's six-token example: tokens and logits.
+pub const NOTE_EXAMPLE_TOKENS: [&str; 6] = ["The", "cat", "sat", "on", "mat", "."];
+/// Logits of the note's six-token example.
+pub const NOTE_EXAMPLE_LOGITS: [f32; 6] = [1.3, 2.5, 0.7, 3.2, 0.2, 1.0];
