@@ -88,7 +88,7 @@ const P1: f32 = 1.398_199_9e-3;
 const P2: f32 = 8.333_452e-3;
 const P3: f32 = 4.166_579_6e-2;
 const P4: f32 = 1.666_666_5e-1;
-const P5: f32 = 5.000_000_1e-1;
+const P5: f32 = 0.5;
 /// Floor for `y` in `e·y` so that `0 · -inf` never happens.
 const Y_FLOOR: f32 = -100.0;
 
@@ -96,7 +96,7 @@ const Y_FLOOR: f32 = -100.0;
 /// `[-87.3, 88]`; exactly 0 below `-87.336`; finite for every input.
 #[inline]
 pub fn exp(x: f32) -> f32 {
-    let xc = x.min(EXP_HI).max(EXP_LO);
+    let xc = x.clamp(EXP_LO, EXP_HI);
     let n = (xc * LOG2E + ROUND_MAGIC) - ROUND_MAGIC;
     let r = n.mul_add(-LN2_HI, xc);
     let r = n.mul_add(-LN2_LO, r);

@@ -38,6 +38,8 @@ mod error;
 mod history;
 pub mod kernels;
 mod knobs;
+#[doc(hidden)]
+pub mod mutants;
 mod rng;
 mod sampler;
 mod work;

@@ -45,6 +45,9 @@ impl DialRng {
     /// A uniform draw in `[0, 1)`: `(next_u64() >> 11) · 2^-53`.
     pub fn uniform(&mut self) -> f64 {
         const SCALE: f64 = 1.0 / (1u64 << 53) as f64;
+        if crate::mutants::active(crate::mutants::Mutant::ModuloBiasedUniform) {
+            return f64::from(self.inner.next_u32() % 3_000_000_000) / 3e9;
+        }
         (self.next_u64() >> 11) as f64 * SCALE
     }
 }

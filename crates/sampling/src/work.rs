@@ -237,17 +237,15 @@ impl Work {
             self.pairs.push((self.ys[i], self.ids[i], self.es[i]));
         }
         let bar = crossing_key(&mut self.pairs, target);
-        let mut count = 0usize;
+        let drop_crossing = crate::mutants::active(crate::mutants::Mutant::TopPDropsCrossing);
         let min_bar = if min_keep > 1 {
             self.kth_key(min_keep.min(n))
         } else {
             None
         };
         self.retain(|id, y| {
-            let keep =
-                key_at_least((y, id), bar) || min_bar.is_some_and(|mb| key_at_least((y, id), mb));
-            count += usize::from(keep);
-            keep
+            let in_prefix = key_at_least((y, id), bar) && !(drop_crossing && (y, id) == bar);
+            in_prefix || min_bar.is_some_and(|mb| key_at_least((y, id), mb))
         });
     }
 }

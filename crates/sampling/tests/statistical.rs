@@ -1,1 +1,518 @@
+//! Statistical correctness: draws through the public per-call path against an independent
+//! f64 reference of the same chain, with a G-test per cell, an exact check that nothing is
+//! drawn outside the kept set, and a mutation table showing the same test rejects broken
+//! samplers. Release only (`cargo test --release -p dial-sampling --test statistical`).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+use dial_sampling::mutants::{self, Mutant};
+use dial_sampling::*;
+
+/// A cell fails when its p-value is below this (about 1e-4 family-wise over ~110 cells).
+const ALPHA: f64 = 1e-6;
+
+#[derive(Debug, Clone, Copy)]
+enum Family {
+    Uniform,
+    Zipf,
+    Normal1,
+    Normal5,
+    Gumbel,
+}
+
+const FAMILIES: [Family; 5] = [
+    Family::Uniform,
+    Family::Zipf,
+    Family::Normal1,
+    Family::Normal5,
+    Family::Gumbel,
+];
+
+fn standard_normal(rng: &mut DialRng) -> f64 {
+    let u1 = 1.0 - rng.uniform();
+    let u2 = rng.uniform();
+    (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()
+}
+
+fn logits(family: Family, v: usize, masked: f64, seed: u64) -> Vec<f32> {
+    let mut rng = DialRng::new(seed);
+    let mut row: Vec<f32> = (0..v)
+        .map(|i| match family {
+            Family::Uniform => 0.0,
+            Family::Zipf => -1.1 * ((i + 1) as f64).ln() as f32,
+            Family::Normal1 => standard_normal(&mut rng) as f32,
+            Family::Normal5 => 5.0 * standard_normal(&mut rng) as f32,
+            Family::Gumbel => (-(-(1.0 - rng.uniform()).ln()).ln()) as f32 * 1.5,
+        })
+        .collect();
+    // Mask a fixed fraction, never the whole row, spread over ids.
+    let n_mask = ((v as f64) * masked) as usize;
+    let mut order: Vec<usize> = (0..v).collect();
+    for i in (1..v).rev() {
+        let j = (rng.next_u64() % (i as u64 + 1)) as usize;
+        order.swap(i, j);
+    }
+    for &i in order.iter().take(n_mask.min(v - 1)) {
+        row[i] = f32::NEG_INFINITY;
+    }
+    row
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+struct Setting {
+    t: Option<f64>,
+    top_k: Option<usize>,
+    top_p: Option<f64>,
+    min_p: Option<f64>,
+    last: bool,
+}
+
+fn knobs(s: &Setting) -> (Knobs, Order) {
+    let k = Knobs {
+        temperature: s.t.map(|t| Temperature::new(t as f32).unwrap()),
+        top_k: s.top_k.map(TopK::new),
+        top_p: s.top_p.map(|p| TopP::new(p as f32).unwrap()),
+        min_p: s.min_p.map(|p| MinP::new(p as f32).unwrap()),
+        ..Knobs::default()
+    };
+    (
+        k,
+        if s.last {
+            Order::TemperatureLast
+        } else {
+            Order::TemperatureFirst
+        },
+    )
+}
+
+/// The f64 reference: tokens sorted by (logit desc, id asc), truncated, renormalised.
+fn reference(row: &[f32], s: &Setting) -> Vec<f64> {
+    let mut live: Vec<(usize, f64)> = row
+        .iter()
+        .enumerate()
+        .filter(|(_, x)| x.is_finite())
+        .map(|(i, &x)| (i, f64::from(x)))
+        .collect();
+    live.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+    let softmax = |live: &[(usize, f64)], t: f64| -> Vec<f64> {
+        let m = live[0].1 / t;
+        let e: Vec<f64> = live.iter().map(|&(_, x)| (x / t - m).exp()).collect();
+        let z: f64 = e.iter().sum();
+        e.iter().map(|v| v / z).collect()
+    };
+    let t = s.t.unwrap_or(1.0);
+    let trunc_t = if s.last { 1.0 } else { t };
+    if t == 0.0 {
+        live.truncate(1);
+    }
+    if let Some(k) = s.top_k.filter(|&k| k > 0) {
+        live.truncate(k);
+    }
+    if let Some(p) = s.top_p.filter(|&p| p < 1.0) {
+        let probs = softmax(&live, trunc_t);
+        let mut cum = 0.0;
+        let mut keep = live.len();
+        for (i, q) in probs.iter().enumerate() {
+            cum += q;
+            if cum >= p - 1e-6 {
+                keep = i + 1;
+                break;
+            }
+        }
+        live.truncate(keep);
+    }
+    if let Some(mp) = s.min_p.filter(|&p| p > 0.0) {
+        let probs = softmax(&live, trunc_t);
+        let bar = mp * probs[0];
+        let keep = probs
+            .iter()
+            .filter(|&&q| q >= bar * (1.0 - 1e-6))
+            .count()
+            .max(1);
+        live.truncate(keep);
+    }
+    let probs = if t == 0.0 {
+        vec![1.0]
+    } else {
+        softmax(&live, t)
+    };
+    let mut out = vec![0.0; row.len()];
+    for (&(i, _), q) in live.iter().zip(probs) {
+        out[i] = q;
+    }
+    out
+}
+
+/// Regularised upper incomplete gamma Q(a, x) (series / continued fraction).
+fn gamma_q(a: f64, x: f64) -> f64 {
+    if x <= 0.0 {
+        return 1.0;
+    }
+    let ln_gamma_a = ln_gamma(a);
+    if x < a + 1.0 {
+        let (mut sum, mut term, mut n) = (1.0 / a, 1.0 / a, a);
+        for _ in 0..10_000 {
+            n += 1.0;
+            term *= x / n;
+            sum += term;
+            if term.abs() < sum.abs() * 1e-15 {
+                break;
+            }
+        }
+        1.0 - sum * (-x + a * x.ln() - ln_gamma_a).exp()
+    } else {
+        let tiny = 1e-300;
+        let mut b = x + 1.0 - a;
+        let mut c = 1.0 / tiny;
+        let mut d = 1.0 / b;
+        let mut h = d;
+        for i in 1..10_000 {
+            let an = -(i as f64) * (i as f64 - a);
+            b += 2.0;
+            d = an * d + b;
+            if d.abs() < tiny {
+                d = tiny;
+            }
+            c = b + an / c;
+            if c.abs() < tiny {
+                c = tiny;
+            }
+            d = 1.0 / d;
+            let del = d * c;
+            h *= del;
+            if (del - 1.0).abs() < 1e-15 {
+                break;
+            }
+        }
+        (-x + a * x.ln() - ln_gamma_a).exp() * h
+    }
+}
+
+fn ln_gamma(x: f64) -> f64 {
+    // Lanczos, g = 7.
+    const C: [f64; 9] = [
+        0.999_999_999_999_809_9,
+        676.520_368_121_885_1,
+        -1_259.139_216_722_402_8,
+        771.323_428_777_653_1,
+        -176.615_029_162_140_6,
+        12.507_343_278_686_905,
+        -0.138_571_095_265_720_12,
+        9.984_369_578_019_572e-6,
+        1.505_632_735_149_311_6e-7,
+    ];
+    let x = x - 1.0;
+    let mut a = C[0];
+    let t = x + 7.5;
+    for (i, c) in C.iter().enumerate().skip(1) {
+        a += c / (x + i as f64);
+    }
+    0.5 * (2.0 * std::f64::consts::PI).ln() + (x + 0.5) * t.ln() - t + a.ln()
+}
+
+#[derive(Debug)]
+struct CellResult {
+    p_value: f64,
+    outside: u64,
+}
+
+/// Draws `n` tokens with `sample_token` and G-tests them against the reference.
+fn run_cell(row: &[f32], setting: &Setting, n: u64, seed: u64) -> CellResult {
+    let expected = reference(row, setting);
+    let (k, order) = knobs(setting);
+    let mut sampler = Sampler::with_order(k, order, seed).unwrap();
+    let mut counts = vec![0u64; row.len()];
+    for _ in 0..n {
+        match sampler.sample_token(row) {
+            Ok(t) => counts[t.id as usize] += 1,
+            // An error on a valid row is a failure of the cell.
+            Err(_) => {
+                return CellResult {
+                    p_value: 0.0,
+                    outside: 0,
+                };
+            }
+        }
+    }
+    let outside = counts
+        .iter()
+        .zip(&expected)
+        .filter(|(c, p)| **c > 0 && **p == 0.0)
+        .map(|(c, _)| *c)
+        .sum();
+    // Pool categories with expected count < 5.
+    let (mut g, mut bins) = (0.0, 0usize);
+    let (mut pool_o, mut pool_e) = (0.0, 0.0);
+    for (&c, &p) in counts.iter().zip(&expected) {
+        if p == 0.0 {
+            continue;
+        }
+        let e = p * n as f64;
+        if e < 5.0 {
+            pool_o += c as f64;
+            pool_e += e;
+            continue;
+        }
+        if c > 0 {
+            g += 2.0 * c as f64 * (c as f64 / e).ln();
+        }
+        bins += 1;
+    }
+    if pool_e > 0.0 {
+        if pool_o > 0.0 {
+            g += 2.0 * pool_o * (pool_o / pool_e).ln();
+        }
+        bins += 1;
+    }
+    let p_value = if bins <= 1 {
+        1.0
+    } else {
+        gamma_q((bins - 1) as f64 / 2.0, g / 2.0)
+    };
+    CellResult { p_value, outside }
+}
+
+fn settings() -> Vec<Setting> {
+    let s = Setting::default;
+    vec![
+        s(),
+        Setting {
+            t: Some(0.5),
+            ..s()
+        },
+        Setting {
+            t: Some(0.8),
+            ..s()
+        },
+        Setting {
+            t: Some(1.7),
+            ..s()
+        },
+        Setting {
+            t: Some(0.0),
+            ..s()
+        },
+        Setting {
+            top_k: Some(1),
+            ..s()
+        },
+        Setting {
+            top_k: Some(5),
+            ..s()
+        },
+        Setting {
+            top_k: Some(40),
+            t: Some(0.9),
+            ..s()
+        },
+        Setting {
+            top_p: Some(0.5),
+            ..s()
+        },
+        Setting {
+            top_p: Some(0.9),
+            t: Some(0.8),
+            ..s()
+        },
+        Setting {
+            top_p: Some(0.95),
+            t: Some(1.3),
+            ..s()
+        },
+        Setting {
+            top_p: Some(0.3),
+            t: Some(0.7),
+            ..s()
+        },
+        Setting {
+            min_p: Some(0.05),
+            ..s()
+        },
+        Setting {
+            min_p: Some(0.2),
+            t: Some(1.5),
+            ..s()
+        },
+        Setting {
+            top_k: Some(20),
+            top_p: Some(0.8),
+            t: Some(0.8),
+            ..s()
+        },
+        Setting {
+            top_k: Some(20),
+            top_p: Some(0.8),
+            t: Some(0.8),
+            last: true,
+            ..s()
+        },
+        Setting {
+            top_p: Some(0.9),
+            t: Some(0.6),
+            last: true,
+            ..s()
+        },
+        Setting {
+            min_p: Some(0.1),
+            t: Some(2.0),
+            last: true,
+            ..s()
+        },
+        Setting {
+            top_k: Some(10),
+            min_p: Some(0.05),
+            top_p: Some(0.9),
+            t: Some(1.1),
+            ..s()
+        },
+        Setting {
+            top_p: Some(0.75),
+            min_p: Some(0.02),
+            t: Some(0.9),
+            last: true,
+            ..s()
+        },
+    ]
+}
+
+struct Cell {
+    row: Vec<f32>,
+    setting: Setting,
+    draws: u64,
+    seed: u64,
+    label: String,
+}
+
+fn cells() -> Vec<Cell> {
+    let mut cells = Vec::new();
+    // The exact-boundary cell first: a mutant caught there stops early.
+    cells.push(Cell {
+        row: vec![0.0; 64],
+        setting: Setting {
+            top_p: Some(0.5),
+            ..Setting::default()
+        },
+        draws: 1_000_000,
+        seed: 999,
+        label: "uniform V=64 top_p=0.5 exact boundary".into(),
+    });
+    let masks = [0.0, 0.5, 0.9];
+    for (si, setting) in settings().into_iter().enumerate() {
+        for (fi, family) in FAMILIES.into_iter().enumerate() {
+            let masked = masks[(si + fi) % 3];
+            let v = [64, 256, 1024][(si + 2 * fi) % 3];
+            let seed = (si * 31 + fi) as u64;
+            cells.push(Cell {
+                row: logits(family, v, masked, seed),
+                setting,
+                draws: 1_000_000,
+                seed,
+                label: format!("{family:?} V={v} masked={masked} {setting:?}"),
+            });
+        }
+    }
+    for (i, (v, family)) in [
+        (32_000, Family::Gumbel),
+        (32_000, Family::Normal1),
+        (151_936, Family::Zipf),
+        (151_936, Family::Gumbel),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let setting = if i % 2 == 0 {
+            Setting {
+                t: Some(0.8),
+                top_p: Some(0.9),
+                ..Setting::default()
+            }
+        } else {
+            Setting {
+                t: Some(0.7),
+                min_p: Some(0.05),
+                ..Setting::default()
+            }
+        };
+        cells.push(Cell {
+            row: logits(family, v, if i == 1 { 0.5 } else { 0.0 }, 7000 + i as u64),
+            setting,
+            draws: 100_000,
+            seed: 7000 + i as u64,
+            label: format!("{family:?} V={v} {setting:?}"),
+        });
+    }
+    cells
+}
+
+/// Runs every cell on two threads; returns (cells, min p-value, draws outside, worst label).
+/// With `stop_early`, a thread stops at its first rejected cell (used for the mutants).
+fn run_all(cells: &[Cell], stop_early: bool) -> (usize, f64, u64, String) {
+    let results: Vec<(f64, u64, String)> = std::thread::scope(|scope| {
+        let half = cells.len().div_ceil(2);
+        let handles: Vec<_> = cells
+            .chunks(half)
+            .map(|part| {
+                scope.spawn(move || {
+                    let mut out = Vec::new();
+                    for c in part {
+                        let r = run_cell(&c.row, &c.setting, c.draws, c.seed);
+                        let rejected = r.outside > 0 || r.p_value < ALPHA;
+                        out.push((r.p_value, r.outside, c.label.clone()));
+                        if stop_early && rejected {
+                            break;
+                        }
+                    }
+                    out
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap())
+            .collect()
+    });
+    let outside = results.iter().map(|r| r.1).sum();
+    let worst = results.iter().min_by(|a, b| a.0.total_cmp(&b.0)).unwrap();
+    (results.len(), worst.0, outside, worst.2.clone())
+}
+
+#[test]
+#[cfg_attr(
+    debug_assertions,
+    ignore = "release only: cargo test --release -p dial-sampling --test statistical"
+)]
+fn statistical_suite_and_mutation_table() {
+    let cells = cells();
+    mutants::set(Mutant::None);
+    let (n, min_p, outside, worst) = run_all(&cells, false);
+    println!(
+        "statistical suite: {n} cells, min p-value {min_p:.3e} ({worst}), {outside} draws outside the kept set"
+    );
+    assert_eq!(outside, 0, "draws outside the kept set");
+    assert!(min_p >= ALPHA, "cell rejected: p = {min_p:e} in {worst}");
+
+    // The mutation table: each mutant must be rejected by the same test.
+    let mutants_list = [
+        Mutant::TopPStrict,
+        Mutant::TopPDropsCrossing,
+        Mutant::TemperatureAfterSoftmax,
+        Mutant::TopKPlusOne,
+        Mutant::ModuloBiasedUniform,
+        Mutant::MinPAgainstSum,
+    ];
+    let mut caught = 0;
+    println!("| mutant | min p-value | draws outside kept set | caught |");
+    println!("|---|---|---|---|");
+    for m in mutants_list {
+        mutants::set(m);
+        let (_, min_p, outside, _) = run_all(&cells, true);
+        let is_caught = outside > 0 || min_p < ALPHA;
+        caught += usize::from(is_caught);
+        println!(
+            "| {m:?} | {min_p:.3e} | {outside} | {} |",
+            if is_caught { "yes" } else { "NO" }
+        );
+    }
+    mutants::set(Mutant::None);
+    println!("mutants caught: {caught}/{}", mutants_list.len());
+    assert_eq!(caught, mutants_list.len());
+}

@@ -59,7 +59,10 @@ impl MinP {
         if self.p <= 0.0 {
             return Ok(Applied::default());
         }
-        let cutoff = self.p.ln();
+        let mut cutoff = self.p.ln();
+        if crate::mutants::active(crate::mutants::Mutant::MinPAgainstSum) {
+            cutoff += w.stats(input).sums.z.ln() as f32;
+        }
         if let Some(d) = w.dense {
             let base = if d.edited { &w.edited } else { input };
             w.collected.clear();

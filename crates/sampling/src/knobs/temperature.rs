@@ -48,6 +48,9 @@ impl Temperature {
     }
 
     pub(crate) fn apply(&mut self, w: &mut Work, input: &[f32], _ctx: &mut Ctx<'_>) -> ApplyResult {
+        if crate::mutants::active(crate::mutants::Mutant::TemperatureAfterSoftmax) {
+            return Ok(Applied::default());
+        }
         apply_temperature(self.t, w, input)?;
         Ok(Applied::default())
     }

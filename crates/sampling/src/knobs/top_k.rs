@@ -48,11 +48,16 @@ impl TopK {
         if self.k == 0 {
             return Ok(Applied::default());
         }
+        let k = if crate::mutants::active(crate::mutants::Mutant::TopKPlusOne) {
+            self.k + 1
+        } else {
+            self.k
+        };
         match w.dense {
-            Some(d) if self.k < d.finite => {
+            Some(d) if k < d.finite => {
                 let base = if d.edited { &w.edited } else { input };
                 let (mut ids, mut vals) = (std::mem::take(&mut w.ids), std::mem::take(&mut w.ys));
-                kernels::collect_top_k(base, self.k, &mut ids, &mut vals);
+                kernels::collect_top_k(base, k, &mut ids, &mut vals);
                 for v in &mut vals {
                     *v = (*v - d.max) * d.scale;
                 }
@@ -62,7 +67,7 @@ impl TopK {
                 w.dense = None;
             }
             Some(_) => {}
-            None => w.keep_best_k(self.k),
+            None => w.keep_best_k(k),
         }
         Ok(Applied::default())
     }

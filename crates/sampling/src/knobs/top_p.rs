@@ -71,7 +71,10 @@ impl TopP {
         if self.p >= 1.0 {
             return Ok(Applied::default());
         }
-        let p = f64::from(self.p);
+        let mut p = f64::from(self.p);
+        if crate::mutants::active(crate::mutants::Mutant::TopPStrict) {
+            p += 2.0 * TOP_P_SLACK;
+        }
         let isa = w.isa();
         if let Some(d) = w.dense {
             let base = if d.edited { &w.edited } else { input };
