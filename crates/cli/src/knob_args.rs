@@ -9,52 +9,52 @@ use dial_sampling::{
 #[derive(Debug, Args, Clone, Default)]
 pub struct KnobArgs {
     /// Divide logits by T (0 = greedy).
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub temperature: Option<f32>,
     /// Keep the k most likely tokens (0 = off).
     #[arg(long)]
     pub top_k: Option<usize>,
     /// Keep the smallest set whose mass reaches p (1 = off).
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub top_p: Option<f32>,
     /// Keep tokens with p ≥ min_p · p_max (0 = off).
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub min_p: Option<f32>,
     /// Locally typical sampling mass (1 = off).
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub typical_p: Option<f32>,
     /// Keep logits within n standard deviations of the max (0 = off).
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub top_n_sigma: Option<f32>,
     /// Dynamic temperature half-width; with --temperature as centre.
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub dynamic_temperature_range: Option<f32>,
     /// Dynamic temperature exponent (default 1).
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub dynamic_temperature_exponent: Option<f32>,
     /// XTC trigger probability.
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub xtc_probability: Option<f32>,
     /// XTC threshold (default 0.1).
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub xtc_threshold: Option<f32>,
     /// Mirostat v1 target surprise tau (bits).
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub mirostat: Option<f32>,
     /// Mirostat v2 target surprise tau (bits).
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub mirostat_v2: Option<f32>,
     /// Mirostat learning rate (default 0.1).
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub mirostat_eta: Option<f32>,
     /// Repetition penalty (1 = off).
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub repetition_penalty: Option<f32>,
     /// Frequency penalty (0 = off).
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub frequency_penalty: Option<f32>,
     /// Presence penalty (0 = off).
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub presence_penalty: Option<f32>,
     /// Penalties look at the last N tokens only.
     #[arg(long)]
@@ -63,10 +63,10 @@ pub struct KnobArgs {
     #[arg(long)]
     pub penalize_prompt: bool,
     /// DRY multiplier (0 = off).
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub dry_multiplier: Option<f32>,
     /// DRY base (default 1.75).
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub dry_base: Option<f32>,
     /// DRY allowed length (default 2).
     #[arg(long)]

@@ -5,6 +5,8 @@ mod logits;
 mod sample;
 
 use clap::{Parser, Subcommand};
+use std::io::Write as _;
+use std::process::ExitCode;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -23,16 +25,49 @@ enum Command {
     Sample(sample::SampleArgs),
 }
 
-fn main() -> std::process::ExitCode {
-    let cli = Cli::parse();
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(err) if !err.use_stderr() => {
+            // --help and --version.
+            let _ = err.print();
+            return ExitCode::SUCCESS;
+        }
+        Err(err) => return fail(&usage_error(&err)),
+    };
     let result = match cli.command {
         Command::Sample(args) => sample::run(&args),
     };
     match result {
-        Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(message) => {
-            eprintln!("dial: error: {message}");
-            std::process::ExitCode::from(2)
-        }
+        Ok(text) => emit(&text),
+        Err(message) => fail(&message),
+    }
+}
+
+/// clap's error on one line: its first line, without the `error: ` prefix.
+fn usage_error(err: &clap::Error) -> String {
+    let rendered = err.render().to_string();
+    let first = rendered.lines().next().unwrap_or("invalid arguments");
+    format!(
+        "{} (see dial --help)",
+        first.trim_start_matches("error: ").trim()
+    )
+}
+
+fn fail(message: &str) -> ExitCode {
+    eprintln!("dial: error: {message}");
+    ExitCode::from(2)
+}
+
+/// Writes the output; a closed pipe (`dial sample | head`) ends quietly.
+fn emit(text: &str) -> ExitCode {
+    let mut stdout = std::io::stdout().lock();
+    match stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+    {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+        Err(e) => fail(&format!("cannot write output: {e}")),
     }
 }

@@ -5,6 +5,10 @@ use crate::logits::LogitsInput;
 use clap::Args;
 use dial_sampling::Sampler;
 use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+/// A cap on `--draws` that catches typos (a billion draws of a small row takes minutes).
+const MAX_DRAWS: u64 = 1_000_000_000;
 
 #[derive(Debug, Args)]
 pub struct SampleArgs {
@@ -25,7 +29,14 @@ pub struct SampleArgs {
     pub knobs: KnobArgs,
 }
 
-pub fn run(args: &SampleArgs) -> Result<(), String> {
+/// Runs `dial sample`, returning what it prints.
+pub fn run(args: &SampleArgs) -> Result<String, String> {
+    if args.draws > MAX_DRAWS {
+        return Err(format!(
+            "--draws {} is over the limit of {MAX_DRAWS}",
+            args.draws
+        ));
+    }
     let input = LogitsInput::load(args.logits.as_deref())?;
     let (knobs, order) = args.knobs.build()?;
     let mut sampler = Sampler::with_order(knobs, order, args.seed).map_err(|e| e.to_string())?;
@@ -75,10 +86,12 @@ pub fn run(args: &SampleArgs) -> Result<(), String> {
             "trace".into(),
             serde_json::to_value(&explanation.trace).map_err(|e| e.to_string())?,
         );
-        println!("{}", serde_json::Value::Object(out));
-        return Ok(());
+        return Ok(format!("{}\n", serde_json::Value::Object(out)));
     }
-    println!(
+    // Writing to a String cannot fail.
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
         "{} draws, seed {}, order {} ({})",
         args.draws,
         args.seed,
@@ -90,13 +103,15 @@ pub fn run(args: &SampleArgs) -> Result<(), String> {
             .collect::<Vec<_>>()
             .join(" → ")
     );
-    println!(
+    let _ = writeln!(
+        out,
         "{:>8}  {:<12} {:>9} {:>10} {:>10}",
         "token", "text", "count", "frequency", "exact p"
     );
     for t in &explanation.tokens {
         let n = counts.get(&t.id).copied().unwrap_or(0);
-        println!(
+        let _ = writeln!(
+            out,
             "{:>8}  {:<12} {:>9} {:>10.4} {:>10.4}",
             t.id,
             text(t.id).unwrap_or_default(),
@@ -105,7 +120,8 @@ pub fn run(args: &SampleArgs) -> Result<(), String> {
             t.prob
         );
     }
-    println!(
+    let _ = writeln!(
+        out,
         "kept {} of {} tokens, raw mass {:.4}; entropy {:.3} → {:.3} bits",
         explanation.tokens.len(),
         explanation.live_raw,
@@ -113,5 +129,5 @@ pub fn run(args: &SampleArgs) -> Result<(), String> {
         explanation.entropy_raw / std::f64::consts::LN_2,
         explanation.entropy / std::f64::consts::LN_2
     );
-    Ok(())
+    Ok(out)
 }

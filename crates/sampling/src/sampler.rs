@@ -562,8 +562,8 @@ impl Sampler {
         let picked = match work.dense {
             Some(d) => {
                 let base = work.base(input, &d);
-                let z = kernels::sweep(base, d.max, d.scale, f32::INFINITY, None, work.isa()).z;
-                kernels::walk(base, d.max, d.scale, u * z).map(|i| {
+                let z = kernels::sweep_z(base, d.max, d.scale, f32::INFINITY, None, work.isa());
+                kernels::walk(base, d.max, d.scale, u * z, work.isa()).map(|i| {
                     (
                         i as u32,
                         f64::from(kernels::exp((base[i] - d.max) * d.scale)) / z,
@@ -571,20 +571,9 @@ impl Sampler {
                 })
             }
             None => {
-                let (z, _) = work.sparse_weights();
-                let target = u * z;
-                let mut cum = 0f64;
-                let mut found = None;
-                for (i, &e) in work.es.iter().enumerate() {
-                    if e > 0.0 {
-                        cum += f64::from(e);
-                        found = Some(i);
-                        if cum > target {
-                            break;
-                        }
-                    }
-                }
-                found.map(|i| (work.ids[i], f64::from(work.es[i]) / z))
+                let (z, ymax) = work.sparse_weights();
+                kernels::walk(&work.ys, ymax, 1.0, u * z, work.isa())
+                    .map(|i| (work.ids[i], f64::from(work.es[i]) / z))
             }
         };
         picked.ok_or(SampleError::AllMasked { after: "draw" })
@@ -665,9 +654,9 @@ impl Sampler {
         }
         if let Some(d) = work.dense {
             let base = if d.edited { &work.edited } else { input };
-            let z = kernels::sweep(base, d.max, d.scale, f32::INFINITY, None, work.isa()).z;
+            let z = kernels::sweep_z(base, d.max, d.scale, f32::INFINITY, None, work.isa());
             let (mut ids, mut vals) = (Vec::new(), Vec::new());
-            kernels::collect_top_k(base, n, &mut ids, &mut vals);
+            kernels::collect_top_k(base, n, &mut ids, &mut vals, work.isa());
             let mut best: Vec<(f32, u32, f32)> = ids
                 .iter()
                 .zip(&vals)

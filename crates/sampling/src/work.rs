@@ -37,6 +37,7 @@ pub(crate) struct Work {
     pub pairs: Vec<(f32, u32, f32)>,
     pub es: Vec<f32>,
     pub probs_in: Vec<(u32, f64)>,
+    pub bins: Vec<f64>,
 }
 
 /// Statistics of the current distribution.
@@ -162,7 +163,15 @@ impl Work {
             let base = if d.edited { &self.edited } else { input };
             self.ids.clear();
             self.ys.clear();
-            kernels::collect_above(base, d.max, d.scale, f32::MIN, &mut self.ids, &mut self.ys);
+            kernels::collect_above(
+                base,
+                d.max,
+                d.scale,
+                f32::MIN,
+                &mut self.ids,
+                &mut self.ys,
+                self.isa.unwrap_or(Isa::Scalar),
+            );
             self.offset = f64::from(d.max) * f64::from(d.scale);
         }
     }
@@ -180,11 +189,10 @@ impl Work {
         let mut w = 0;
         for r in 0..self.ids.len() {
             let (id, y) = (self.ids[r], self.ys[r]);
-            if keep(id, y) {
-                self.ids[w] = id;
-                self.ys[w] = y;
-                w += 1;
-            }
+            // Branch-free: about half the tokens go each way on flat rows.
+            self.ids[w] = id;
+            self.ys[w] = y;
+            w += usize::from(keep(id, y));
         }
         self.ids.truncate(w);
         self.ys.truncate(w);
@@ -193,13 +201,8 @@ impl Work {
     /// Fills `self.es` with `exp(y - max y)` for the sparse list; returns `(Σ e, max y)`.
     pub fn sparse_weights(&mut self) -> (f64, f32) {
         let ymax = self.sparse_max();
-        self.es.clear();
-        let mut z = 0f64;
-        for &y in &self.ys {
-            let e = kernels::exp(y - ymax);
-            z += f64::from(e);
-            self.es.push(e);
-        }
+        let isa = self.isa();
+        let z = kernels::exps(&self.ys, ymax, &mut self.es, isa);
         (z, ymax)
     }
 
@@ -226,17 +229,19 @@ impl Work {
 
     /// The smallest prefix, in `(y desc, id asc)` order, whose weight reaches `target`
     /// (weights in `self.es`, aligned with the sparse list). Keeps at least `min_keep`.
-    /// Sort-free: a quickselect on mass.
+    /// Sort-free: large lists are binned by `y` first, so only the crossing bin is ordered.
     pub fn keep_mass_prefix(&mut self, target: f64, min_keep: usize) {
         let n = self.ids.len();
         if n == 0 {
             return;
         }
-        self.pairs.clear();
-        for i in 0..n {
-            self.pairs.push((self.ys[i], self.ids[i], self.es[i]));
-        }
-        let bar = crossing_key(&mut self.pairs, target);
+        let bar = self.crossing_key_binned(target).unwrap_or_else(|| {
+            self.pairs.clear();
+            for i in 0..n {
+                self.pairs.push((self.ys[i], self.ids[i], self.es[i]));
+            }
+            crossing_key(&mut self.pairs, target)
+        });
         let drop_crossing = crate::mutants::active(crate::mutants::Mutant::TopPDropsCrossing);
         let min_bar = if min_keep > 1 {
             self.kth_key(min_keep.min(n))
@@ -247,6 +252,54 @@ impl Work {
             let in_prefix = key_at_least((y, id), bar) && !(drop_crossing && (y, id) == bar);
             in_prefix || min_bar.is_some_and(|mb| key_at_least((y, id), mb))
         });
+    }
+
+    /// [`crossing_key`] for long lists: one pass sums the weight in `BINS` equal-width bins
+    /// of `y` (bin 0 holds the largest `y`), the running sum over bins finds the bin where
+    /// the mass reaches `target`, and only that bin's tokens are ordered. `None` when the
+    /// list is short or all `y` are equal.
+    fn crossing_key_binned(&mut self, target: f64) -> Option<(f32, u32)> {
+        const BINNED_ABOVE: usize = 2048;
+        const BINS: usize = 1024;
+        if self.ids.len() <= BINNED_ABOVE {
+            return None;
+        }
+        let finite = self.ys.iter().copied().filter(|y| y.is_finite());
+        let (lo, hi) = finite.fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), y| {
+            (lo.min(y), hi.max(y))
+        });
+        let width = (hi - lo) / BINS as f32;
+        if !(width > 0.0 && width.is_finite()) {
+            return None;
+        }
+        let inv = 1.0 / width;
+        // Rounding is monotone, so a larger `y` never lands in a later bin.
+        let bin = |y: f32| (((hi - y) * inv) as usize).min(BINS - 1);
+        self.bins.clear();
+        self.bins.resize(BINS, 0.0);
+        for (&y, &e) in self.ys.iter().zip(&self.es) {
+            self.bins[bin(y)] += f64::from(e);
+        }
+        let mut before = 0f64;
+        let mut crossing = None;
+        for (b, &mass) in self.bins.iter().enumerate() {
+            if mass == 0.0 {
+                continue;
+            }
+            crossing = Some((b, before));
+            if before + mass >= target {
+                break;
+            }
+            before += mass;
+        }
+        let (b, before) = crossing?;
+        self.pairs.clear();
+        for ((&y, &id), &e) in self.ys.iter().zip(&self.ids).zip(&self.es) {
+            if bin(y) == b {
+                self.pairs.push((y, id, e));
+            }
+        }
+        Some(crossing_key(&mut self.pairs, target - before))
     }
 }
 
@@ -314,6 +367,33 @@ impl Work {
         } else if let Ok(pos) = self.ids.binary_search(&id) {
             let v = (f64::from(self.ys[pos]) + self.offset) as f32;
             self.ys[pos] = (f64::from(f(v)) - self.offset) as f32;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn binned_crossing_matches_the_plain_quickselect() {
+        let mut rng = crate::DialRng::new(5);
+        for (n, spread) in [(3000usize, 1.0f64), (5000, 8.0), (20_000, 30.0)] {
+            let mut w = Work::default();
+            for i in 0..n {
+                w.ids.push(i as u32);
+                // Coarse values so ties across ids occur.
+                let y = -((rng.uniform() * spread * 64.0).floor() / 64.0) as f32;
+                w.ys.push(y);
+                w.es.push(kernels::exp(y));
+            }
+            let z: f64 = w.es.iter().map(|&e| f64::from(e)).sum();
+            for frac in [0.0, 1e-6, 0.1, 0.5, 0.9, 0.999, 1.5] {
+                let binned = w.crossing_key_binned(frac * z);
+                let mut pairs: Vec<_> = (0..n).map(|i| (w.ys[i], w.ids[i], w.es[i])).collect();
+                let plain = crossing_key(&mut pairs, frac * z);
+                assert_eq!(binned, Some(plain), "n={n} frac={frac}");
+            }
         }
     }
 }

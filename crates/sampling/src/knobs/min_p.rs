@@ -64,6 +64,7 @@ impl MinP {
             cutoff += w.stats(input).sums.z.ln() as f32;
         }
         if let Some(d) = w.dense {
+            let isa = w.isa();
             let base = if d.edited { &w.edited } else { input };
             w.collected.clear();
             kernels::collect_above(
@@ -73,6 +74,7 @@ impl MinP {
                 cutoff,
                 &mut w.collected.ids,
                 &mut w.collected.ys,
+                isa,
             );
             if w.collected.ids.len() >= self.min_keep {
                 w.set_sparse_from_collected(f64::from(d.max) * f64::from(d.scale));

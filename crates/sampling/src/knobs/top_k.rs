@@ -57,7 +57,7 @@ impl TopK {
             Some(d) if k < d.finite => {
                 let base = if d.edited { &w.edited } else { input };
                 let (mut ids, mut vals) = (std::mem::take(&mut w.ids), std::mem::take(&mut w.ys));
-                kernels::collect_top_k(base, k, &mut ids, &mut vals);
+                kernels::collect_top_k(base, k, &mut ids, &mut vals, w.isa());
                 for v in &mut vals {
                     *v = (*v - d.max) * d.scale;
                 }

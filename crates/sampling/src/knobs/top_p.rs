@@ -7,8 +7,10 @@ use crate::work::Work;
 /// round trip so that exact boundaries (0.4 + 0.3 against p = 0.7) behave as written.
 pub(crate) const TOP_P_SLACK: f64 = 1e-6;
 
-/// The first collection cutoff, in nats below the max; widened when it falls short.
-const FIRST_CUTOFF: f32 = -8.0;
+/// Cutoffs in nats below the max: the sweep collects tokens above the first and sums the
+/// mass above each, so a flat row whose nucleus reaches lower needs one more pass without
+/// `exp`, not another sweep.
+const LADDER: [f32; kernels::RUNGS] = [-8.0, -11.0];
 
 /// Top-p (nucleus): sort by probability and keep the smallest prefix whose mass reaches `p`:
 /// `kept = argmin_{prefix S} |S|  subject to  Σ_{i∈S} p_i ≥ p`.
@@ -21,7 +23,7 @@ const FIRST_CUTOFF: f32 = -8.0;
 ///   boundaries such as `0.4 + 0.3 ≥ 0.7` hold despite float rounding.
 /// - Order is probability descending, ties to the lowest token id.
 /// - No full sort: candidates are collected in the `Σ exp` pass and the crossing token is
-///   found by a quickselect on mass.
+///   found by binning and a quickselect on mass.
 ///
 /// # Example
 /// ```
@@ -79,23 +81,33 @@ impl TopP {
         if let Some(d) = w.dense {
             let base = if d.edited { &w.edited } else { input };
             w.collected.clear();
-            let sums = kernels::sweep(
+            let (z, rungs) = kernels::sweep_ladder(
                 base,
                 d.max,
                 d.scale,
-                FIRST_CUTOFF,
+                LADDER[0],
                 Some(&mut w.collected),
+                &LADDER,
                 isa,
             );
-            let target = (p - TOP_P_SLACK) * sums.z;
-            let mass: f64 = w.collected.es.iter().map(|&e| f64::from(e)).sum();
-            if mass < target || w.collected.ids.len() < self.min_keep {
-                // Rare: a flat row. Widen to a cutoff that provably holds the nucleus: the
-                // tokens below it weigh less than live · e^cutoff ≤ (1 - p) · Z.
-                let cutoff = -((d.finite as f64).ln() - (1.0 - p).ln() + 1.0) as f32;
-                w.collected.clear();
-                let base = if d.edited { &w.edited } else { input };
-                kernels::sweep(base, d.max, d.scale, cutoff, Some(&mut w.collected), isa);
+            let target = (p - TOP_P_SLACK) * z;
+            if rungs[0] < target || w.collected.ids.len() < self.min_keep {
+                // A flat row: the nucleus reaches below the first cutoff. Collect down to
+                // the highest rung that holds it, or to a cutoff that provably does (the
+                // tokens below it weigh less than live · e^cutoff ≤ (1 - p) · Z).
+                let proven = -((d.finite as f64).ln() - (1.0 - p).ln() + 1.0) as f32;
+                let rung = LADDER
+                    .iter()
+                    .zip(rungs)
+                    .skip(1)
+                    .find(|&(_, mass)| mass >= target)
+                    .map(|(&cutoff, _)| cutoff);
+                let cutoff = rung.map_or(proven, |c| c.max(proven));
+                let c = &mut w.collected;
+                c.clear();
+                kernels::collect_above(base, d.max, d.scale, cutoff, &mut c.ids, &mut c.ys, isa);
+                // `y` is already relative to the max: the same `e` the sweep computes.
+                kernels::exps(&c.ys, 0.0, &mut c.es, isa);
                 if w.collected.ids.len() < self.min_keep {
                     w.materialize(input);
                     w.keep_best_k(self.min_keep);

@@ -1,0 +1,162 @@
+//! Rows and contenders shared by dial's benchmarks, so every contender sees the same
+//! logits. The benchmarks live in `benches/`; `scripts/bench-table` turns their output into
+//! the table in `BENCHMARKS.md`.
+
+use dial_sampling::DialRng;
+
+/// Vocabulary sizes benchmarked: Llama 2, Llama 3, Qwen 2, Gemma 3.
+pub const VOCABS: [usize; 4] = [32_000, 128_256, 151_936, 262_144];
+
+/// The shape of a benchmark row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shape {
+    /// Gumbel noise with scale β = 1.5: a few tokens stand out, like a confident model.
+    Peaked,
+    /// Normal noise with σ = 3: a broad head, like an unsure model.
+    Flat,
+}
+
+impl Shape {
+    /// Name used in benchmark ids.
+    pub fn name(self) -> &'static str {
+        match self {
+            Shape::Peaked => "peaked",
+            Shape::Flat => "flat",
+        }
+    }
+}
+
+/// A deterministic row of `v` logits of the given shape.
+pub fn row(shape: Shape, v: usize, seed: u64) -> Vec<f32> {
+    let mut rng = DialRng::new(seed);
+    (0..v)
+        .map(|_| match shape {
+            Shape::Peaked => {
+                let u = 1.0 - rng.uniform(); // (0, 1]
+                (-1.5 * (-(u.ln())).max(f64::MIN_POSITIVE).ln()) as f32
+            }
+            Shape::Flat => {
+                let u1 = 1.0 - rng.uniform();
+                let u2 = rng.uniform();
+                (3.0 * (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()) as f32
+            }
+        })
+        .collect()
+}
+
+/// One plain read of the row: its max, in 16 independent lanes so the loop vectorises.
+pub fn read_max(xs: &[f32]) -> f32 {
+    let mut lanes = [f32::NEG_INFINITY; 16];
+    let chunks = xs.chunks_exact(16);
+    let rest = chunks.remainder();
+    for c in chunks {
+        for (l, &x) in lanes.iter_mut().zip(c) {
+            *l = l.max(x);
+        }
+    }
+    rest.iter()
+        .chain(&lanes)
+        .copied()
+        .fold(f32::NEG_INFINITY, f32::max)
+}
+
+/// Settings of the naive reference.
+#[derive(Debug, Clone, Copy)]
+pub struct Naive {
+    /// Temperature.
+    pub temperature: f32,
+    /// `0` = off.
+    pub top_k: usize,
+    /// `1` = off.
+    pub top_p: f32,
+    /// `0` = off.
+    pub min_p: f32,
+}
+
+/// The textbook sampler: softmax with libm `exp`, a full sort of the vocabulary, then
+/// top_k, top_p and min_p on the sorted list, renormalise, and an inverse-CDF draw.
+/// Allocates per call, like most hand-written samplers.
+pub fn naive_sample(logits: &[f32], s: Naive, u: f64) -> u32 {
+    let inv_t = 1.0 / s.temperature;
+    let m = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let mut probs: Vec<(u32, f32)> = logits
+        .iter()
+        .enumerate()
+        .map(|(i, &x)| (i as u32, ((x - m) * inv_t).exp()))
+        .collect();
+    let z: f32 = probs.iter().map(|p| p.1).sum();
+    for p in &mut probs {
+        p.1 /= z;
+    }
+    probs.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+    if s.top_k > 0 {
+        probs.truncate(s.top_k);
+    }
+    if s.top_p < 1.0 {
+        let mut cum = 0.0;
+        let mut keep = probs.len();
+        for (i, p) in probs.iter().enumerate() {
+            cum += p.1;
+            if cum >= s.top_p {
+                keep = i + 1;
+                break;
+            }
+        }
+        probs.truncate(keep);
+    }
+    if s.min_p > 0.0 {
+        let bar = s.min_p * probs[0].1;
+        probs.retain(|p| p.1 >= bar);
+    }
+    let total: f64 = probs.iter().map(|p| f64::from(p.1)).sum();
+    let target = u * total;
+    let mut cum = 0.0;
+    for p in &probs {
+        cum += f64::from(p.1);
+        if cum > target {
+            return p.0;
+        }
+    }
+    probs.last().map_or(0, |p| p.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rows_are_deterministic_and_shaped() {
+        let peaked = row(Shape::Peaked, 4096, 1);
+        assert_eq!(peaked, row(Shape::Peaked, 4096, 1));
+        assert!(peaked.iter().all(|x| x.is_finite()));
+        let flat = row(Shape::Flat, 4096, 1);
+        let mean = flat.iter().map(|&x| f64::from(x)).sum::<f64>() / 4096.0;
+        let var = flat
+            .iter()
+            .map(|&x| (f64::from(x) - mean).powi(2))
+            .sum::<f64>()
+            / 4096.0;
+        assert!((var.sqrt() - 3.0).abs() < 0.2, "σ = {}", var.sqrt());
+        assert_eq!(
+            read_max(&flat),
+            flat.iter().copied().fold(f32::MIN, f32::max)
+        );
+    }
+
+    #[test]
+    fn naive_reference_keeps_the_top_token_at_p_zero() {
+        let r = row(Shape::Flat, 1000, 2);
+        let best = r
+            .iter()
+            .enumerate()
+            .max_by(|a, b| a.1.total_cmp(b.1))
+            .map(|(i, _)| i as u32);
+        let s = Naive {
+            temperature: 1.0,
+            top_k: 0,
+            top_p: 0.0,
+            min_p: 0.0,
+        };
+        assert_eq!(Some(naive_sample(&r, s, 0.7)), best);
+    }
+}
