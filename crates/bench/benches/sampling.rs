@@ -111,6 +111,9 @@ fn benches(c: &mut Criterion) {
         g.bench_with_input(BenchmarkId::new("read", &id), r, |b, r| {
             b.iter(|| read_max(black_box(r)))
         });
+        g.bench_with_input(BenchmarkId::new("max-simd", &id), r, |b, r| {
+            b.iter(|| kernels::max(black_box(r), isa))
+        });
         g.bench_with_input(BenchmarkId::new("floor", &id), r, |b, r| {
             b.iter(|| kernels::log_sum_exp(black_box(r), 1.0 / T, isa))
         });
