@@ -44,20 +44,10 @@ pub fn row(shape: Shape, v: usize, seed: u64) -> Vec<f32> {
         .collect()
 }
 
-/// One plain read of the row: its max, in 16 independent lanes so the loop vectorises.
+/// One plain read of the row: its max in 16 lanes, with dial's portable scalar kernel
+/// (compiled for the baseline target, so the compiler vectorises it with SSE only).
 pub fn read_max(xs: &[f32]) -> f32 {
-    let mut lanes = [f32::NEG_INFINITY; 16];
-    let chunks = xs.chunks_exact(16);
-    let rest = chunks.remainder();
-    for c in chunks {
-        for (l, &x) in lanes.iter_mut().zip(c) {
-            *l = l.max(x);
-        }
-    }
-    rest.iter()
-        .chain(&lanes)
-        .copied()
-        .fold(f32::NEG_INFINITY, f32::max)
+    dial_sampling::kernels::max(xs, dial_sampling::Isa::Scalar)
 }
 
 /// Settings of the naive reference.

@@ -493,10 +493,17 @@ fn block_sum(es: &[f32; LANES]) -> f64 {
 }
 
 fn find_block_scalar(xs: &[f32], m: f32, s: f32, target: f64) -> Crossing {
+    find_block_by(xs, target, |chunk| block_sum(&block_exps(chunk, m, s)))
+}
+
+/// The block loop shared by every version of `find_block`, given each version's block sum.
+/// Inlined into the SIMD versions so their intrinsics stay inside their target features.
+#[inline(always)]
+fn find_block_by(xs: &[f32], target: f64, mut sum_of: impl FnMut(&[f32]) -> f64) -> Crossing {
     let mut cum = 0f64;
     let mut last_positive = None;
     for (b, chunk) in xs.chunks_exact(LANES).enumerate() {
-        let sum = block_sum(&block_exps(chunk, m, s));
+        let sum = sum_of(chunk);
         if sum == 0.0 {
             continue;
         }
@@ -1046,53 +1053,30 @@ mod x86 {
     pub(super) unsafe fn find_block_avx2(xs: &[f32], m: f32, s: f32, target: f64) -> Crossing {
         let vm = _mm256_set1_ps(m);
         let vs = _mm256_set1_ps(s);
-        let mut cum = 0f64;
-        let mut last_positive = None;
-        for (b, c) in xs.chunks_exact(LANES).enumerate() {
-            // SAFETY: `c` has 16 elements.
-            let (x0, x1) = unsafe {
-                (
-                    _mm256_loadu_ps(c.as_ptr()),
-                    _mm256_loadu_ps(c.as_ptr().add(8)),
-                )
-            };
-            // SAFETY: avx2+fma are enabled here.
-            let sum = unsafe {
+        find_block_by(xs, target, |c| {
+            // SAFETY: `c` has 16 elements; avx2+fma are enabled here.
+            unsafe {
+                let x0 = _mm256_loadu_ps(c.as_ptr());
+                let x1 = _mm256_loadu_ps(c.as_ptr().add(8));
                 let e0 = exp8(_mm256_mul_ps(_mm256_sub_ps(x0, vm), vs));
                 let e1 = exp8(_mm256_mul_ps(_mm256_sub_ps(x1, vm), vs));
                 tree_sum_avx2(e0, e1)
-            };
-            if sum == 0.0 {
-                continue;
             }
-            if cum + sum > target {
-                return Crossing {
-                    block: b,
-                    cum,
-                    last_positive,
-                };
-            }
-            cum += sum;
-            last_positive = Some(b);
-        }
-        Crossing {
-            block: xs.len() / LANES,
-            cum,
-            last_positive,
-        }
+        })
     }
 
     #[target_feature(enable = "avx512f")]
     pub(super) unsafe fn find_block_avx512(xs: &[f32], m: f32, s: f32, target: f64) -> Crossing {
         let vm = _mm512_set1_ps(m);
         let vs = _mm512_set1_ps(s);
-        let mut cum = 0f64;
-        let mut last_positive = None;
-        for (b, c) in xs.chunks_exact(LANES).enumerate() {
-            // SAFETY: `c` has 16 elements.
-            let x = unsafe { _mm512_loadu_ps(c.as_ptr()) };
-            // SAFETY: avx512f is enabled here.
-            let e = unsafe { exp16(_mm512_mul_ps(_mm512_sub_ps(x, vm), vs)) };
+        find_block_by(xs, target, |c| {
+            // SAFETY: `c` has 16 elements; avx512f is enabled here.
+            let e = unsafe {
+                exp16(_mm512_mul_ps(
+                    _mm512_sub_ps(_mm512_loadu_ps(c.as_ptr()), vm),
+                    vs,
+                ))
+            };
             let lo = _mm512_cvtps_pd(_mm512_castps512_ps256(e));
             let hi = _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd::<1>(
                 _mm512_castps_pd(e),
@@ -1100,25 +1084,8 @@ mod x86 {
             let t8 = _mm512_add_pd(lo, hi);
             let t4 = _mm256_add_pd(_mm512_castpd512_pd256(t8), _mm512_extractf64x4_pd::<1>(t8));
             let t2 = _mm_add_pd(_mm256_castpd256_pd128(t4), _mm256_extractf128_pd::<1>(t4));
-            let sum = _mm_cvtsd_f64(t2) + _mm_cvtsd_f64(_mm_unpackhi_pd(t2, t2));
-            if sum == 0.0 {
-                continue;
-            }
-            if cum + sum > target {
-                return Crossing {
-                    block: b,
-                    cum,
-                    last_positive,
-                };
-            }
-            cum += sum;
-            last_positive = Some(b);
-        }
-        Crossing {
-            block: xs.len() / LANES,
-            cum,
-            last_positive,
-        }
+            _mm_cvtsd_f64(t2) + _mm_cvtsd_f64(_mm_unpackhi_pd(t2, t2))
+        })
     }
 
     /// Full blocks of [`collect_above`]; returns how many elements it did.
