@@ -3,7 +3,8 @@
 use clap::Args;
 use dial_sampling::{
     AllowedTokens, BannedTokens, Dry, DynamicTemperature, Knobs, LogitBias, MinP, Mirostat,
-    MirostatV2, Order, Penalties, PenaltyScope, Temperature, TopK, TopNSigma, TopP, TypicalP, Xtc,
+    MirostatV2, Order, Penalties, PenaltyScope, Sampler, Temperature, TopK, TopNSigma, TopP,
+    TypicalP, Xtc,
 };
 
 #[derive(Debug, Args, Clone, Default)]
@@ -187,5 +188,13 @@ impl KnobArgs {
             .parse()
             .map_err(|err: dial_sampling::ConfigError| err.to_string())?;
         Ok((k, order))
+    }
+
+    /// A sampler for these flags, seeded, with `--history` as its prompt.
+    pub fn sampler(&self, seed: u64) -> Result<Sampler, String> {
+        let (knobs, order) = self.build()?;
+        let mut sampler = Sampler::with_order(knobs, order, seed).map_err(|e| e.to_string())?;
+        sampler.set_prompt(&self.history);
+        Ok(sampler)
     }
 }

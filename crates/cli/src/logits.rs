@@ -24,6 +24,11 @@ impl LogitsInput {
         }
     }
 
+    /// The text of token `id`, when known.
+    pub fn text(&self, id: u32) -> Option<&str> {
+        self.tokens.as_ref()?.get(id as usize).map(String::as_str)
+    }
+
     /// Reads `path` (`-` = stdin); `None` gives the note's example.
     pub fn load(path: Option<&str>) -> Result<Self, String> {
         let Some(path) = path else {

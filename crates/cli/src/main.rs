@@ -1,7 +1,10 @@
 //! `dial`: see and use the knobs that shape what a model says.
 
+mod compare;
+mod explain;
 mod knob_args;
 mod logits;
+mod plot;
 mod sample;
 
 use clap::{Parser, Subcommand};
@@ -23,6 +26,12 @@ struct Cli {
 enum Command {
     /// Draw tokens from a row of logits and compare the counts with the exact probabilities.
     Sample(sample::SampleArgs),
+    /// Show what each knob does to a row of logits, token by token, without drawing.
+    Explain(explain::ExplainArgs),
+    /// Compare knob settings side by side: entropy, effective tokens, nucleus, top tokens.
+    Compare(compare::CompareArgs),
+    /// Draw a figure (temperatures, nucleus, entropy, stages) as SVG or PNG.
+    Plot(plot::PlotArgs),
 }
 
 fn main() -> ExitCode {
@@ -37,6 +46,9 @@ fn main() -> ExitCode {
     };
     let result = match cli.command {
         Command::Sample(args) => sample::run(&args),
+        Command::Explain(args) => explain::run(&args),
+        Command::Compare(args) => compare::run(&args),
+        Command::Plot(args) => plot::run(&args),
     };
     match result {
         Ok(text) => emit(&text),

@@ -3,7 +3,6 @@
 use crate::knob_args::KnobArgs;
 use crate::logits::LogitsInput;
 use clap::Args;
-use dial_sampling::Sampler;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
@@ -38,9 +37,7 @@ pub fn run(args: &SampleArgs) -> Result<String, String> {
         ));
     }
     let input = LogitsInput::load(args.logits.as_deref())?;
-    let (knobs, order) = args.knobs.build()?;
-    let mut sampler = Sampler::with_order(knobs, order, args.seed).map_err(|e| e.to_string())?;
-    sampler.set_prompt(&args.knobs.history);
+    let mut sampler = args.knobs.sampler(args.seed)?;
     let explanation = sampler.explain(&input.logits).map_err(|e| e.to_string())?;
     let mut counts: BTreeMap<u32, u64> = BTreeMap::new();
     for _ in 0..args.draws {

@@ -35,6 +35,7 @@
 
 mod batch;
 mod error;
+mod explain;
 mod history;
 pub mod kernels;
 mod knobs;
@@ -46,6 +47,7 @@ mod work;
 
 pub use batch::{BatchRow, sample_batch};
 pub use error::{ConfigError, ParamError, SampleError};
+pub use explain::{ChainStage, Cut, ExplainReport, ExplainRow, RestSummary};
 pub use history::History;
 pub use kernels::Isa;
 pub use knobs::{

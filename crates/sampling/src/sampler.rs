@@ -5,7 +5,7 @@ use crate::history::History;
 use crate::kernels::{self, Isa};
 use crate::knobs::{Ctx, Knob, KnobKind, Knobs};
 use crate::rng::DialRng;
-use crate::work::{Stats, Work, by_key};
+use crate::work::{Snapshot, Stats, Work, by_key};
 
 /// The order knobs run in.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -363,7 +363,7 @@ impl Sampler {
     pub fn sample(&mut self, logits: &[f32]) -> Result<Draw, SampleError> {
         let mut rng = self.rng.clone();
         let mut trace = Vec::with_capacity(self.chain.len());
-        let raw = self.run(logits, &mut rng, Some(&mut trace))?;
+        let raw = self.run(logits, &mut rng, Some(&mut trace), None)?;
         let u = rng.uniform();
         let (token, prob) = self.draw_from_state(logits, u)?;
         let alternatives = self.alternatives(logits, &raw);
@@ -388,7 +388,7 @@ impl Sampler {
     /// Draws and accepts a token, computing only what the draw needs.
     pub fn sample_token(&mut self, logits: &[f32]) -> Result<Token, SampleError> {
         let mut rng = self.rng.clone();
-        self.run(logits, &mut rng, None)?;
+        self.run(logits, &mut rng, None, None)?;
         let u = rng.uniform();
         let (id, prob) = self.draw_from_state(logits, u)?;
         self.rng = rng;
@@ -429,7 +429,7 @@ impl Sampler {
         let mut rng = self.rng.clone();
         let saved = self.chain.clone();
         let mut trace = Vec::with_capacity(self.chain.len());
-        let raw = self.run(logits, &mut rng, Some(&mut trace));
+        let raw = self.run(logits, &mut rng, Some(&mut trace), None);
         self.chain = saved;
         let raw = raw?;
         let report = self.report(logits, raw, trace, true)?;
@@ -480,6 +480,22 @@ impl Sampler {
         }))
     }
 
+    /// The whole distribution before the chain and after each stage, leaving every state
+    /// as it was.
+    pub(crate) fn snapshots(&mut self, logits: &[f32]) -> Result<Vec<Snapshot>, SampleError> {
+        let mut rng = self.rng.clone();
+        let saved = self.chain.clone();
+        let mut snaps = Vec::with_capacity(self.chain.len() + 1);
+        let ran = self.run(logits, &mut rng, None, Some(&mut snaps));
+        self.chain = saved;
+        ran.map(|_| snaps)
+    }
+
+    /// The configured chain.
+    pub(crate) fn chain_entries(&self) -> Vec<Knob> {
+        self.chain.clone()
+    }
+
     /// Runs the chain on `logits`, leaving the processed distribution in `self.work`.
     /// With a trace, also returns the raw distribution's facts.
     fn run(
@@ -487,6 +503,7 @@ impl Sampler {
         input: &[f32],
         rng: &mut DialRng,
         mut trace: Option<&mut Vec<StageTrace>>,
+        mut snapshots: Option<&mut Vec<Snapshot>>,
     ) -> Result<Raw, SampleError> {
         let work = &mut self.work;
         work.start(input, self.isa)?;
@@ -498,6 +515,9 @@ impl Sampler {
                 live: work.live(),
             },
         };
+        if let Some(out) = snapshots.as_deref_mut() {
+            out.push(work.snapshot(input));
+        }
         let mut in_stats = None;
         if trace.is_some() {
             let stats = work.stats(input);
@@ -526,6 +546,9 @@ impl Sampler {
             let applied = knob.apply(work, input, &mut ctx)?;
             if work.live() == 0 {
                 return Err(SampleError::AllMasked { after: name });
+            }
+            if let Some(out) = snapshots.as_deref_mut() {
+                out.push(work.snapshot(input));
             }
             if let (Some(trace), Some(stats_in)) = (trace.as_deref_mut(), in_stats) {
                 let out = work.stats(input);

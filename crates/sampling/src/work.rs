@@ -40,6 +40,15 @@ pub(crate) struct Work {
     pub bins: Vec<f64>,
 }
 
+/// The whole distribution after one stage, for explanations: one entry per token.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Snapshot {
+    /// Probability of each token (0 when cut, or when it underflows).
+    pub probs: Vec<f64>,
+    /// Whether each token is still live.
+    pub live: Vec<bool>,
+}
+
 /// Statistics of the current distribution.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) struct Stats {
@@ -102,6 +111,32 @@ impl Work {
                 }
             }
         }
+    }
+
+    /// The current distribution over the whole vocabulary (allocates; explanations only).
+    pub fn snapshot(&mut self, input: &[f32]) -> Snapshot {
+        let mut out = Snapshot {
+            probs: vec![0.0; self.vocab],
+            live: vec![false; self.vocab],
+        };
+        match self.dense {
+            Some(d) => {
+                let base = self.base(input, &d);
+                let z = kernels::sweep_z(base, d.max, d.scale, f32::INFINITY, None, self.isa());
+                for (i, &x) in base.iter().enumerate() {
+                    out.live[i] = x > f32::NEG_INFINITY;
+                    out.probs[i] = f64::from(kernels::exp((x - d.max) * d.scale)) / z;
+                }
+            }
+            None => {
+                let (z, _) = self.sparse_weights();
+                for (&id, &e) in self.ids.iter().zip(&self.es) {
+                    out.live[id as usize] = true;
+                    out.probs[id as usize] = f64::from(e) / z;
+                }
+            }
+        }
+        out
     }
 
     /// Shifts the sparse logits so the max is 0 (the offset absorbs the shift).

@@ -1,0 +1,218 @@
+//! `dial compare`: one row of figures per combination of knob settings.
+
+use crate::explain::label;
+use crate::knob_args::KnobArgs;
+use crate::logits::LogitsInput;
+use clap::{Args, CommandFactory, Parser};
+use std::fmt::Write as _;
+
+/// Grids larger than this are refused: a typo should not start a million explanations.
+const MAX_COMBINATIONS: usize = 10_000;
+
+#[derive(Debug, Args)]
+pub struct CompareArgs {
+    /// Logits: a JSON array, a JSON object {"tokens", "logits"}, a .npy file, or - for stdin.
+    /// Default: the note's six-token example.
+    #[arg(long)]
+    pub logits: Option<String>,
+    /// A knob and the values to try, e.g. "temperature=0.2,0.7,1.0" (repeatable; every
+    /// combination is run).
+    #[arg(long, required = true)]
+    pub grid: Vec<String>,
+    /// Seed of the random stream (XTC's coin).
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    /// Fixed settings for every combination.
+    #[command(flatten)]
+    pub knobs: KnobArgs,
+}
+
+/// Applies one `--flag value` to a copy of the fixed knobs, with the same parsing and
+/// validation as the command line.
+#[derive(Debug, Parser)]
+#[command(no_binary_name = true)]
+struct Override {
+    #[command(flatten)]
+    knobs: KnobArgs,
+}
+
+struct Axis {
+    name: String,
+    flag: String,
+    values: Vec<String>,
+}
+
+fn parse_axis(spec: &str) -> Result<Axis, String> {
+    let (name, values) = spec
+        .split_once('=')
+        .ok_or_else(|| format!("--grid expects KNOB=V1,V2,..., got {spec:?}"))?;
+    let name = name.trim().replace('-', "_");
+    let flag = name.replace('_', "-");
+    let known: Vec<String> = Override::command()
+        .get_arguments()
+        .filter_map(|a| a.get_long().map(str::to_string))
+        .collect();
+    if !known.contains(&flag) {
+        return Err(format!(
+            "unknown knob in --grid: {name:?} (known: {})",
+            known.join(", ").replace('-', "_")
+        ));
+    }
+    let values: Vec<String> = values
+        .split(',')
+        .map(|v| v.trim().to_string())
+        .filter(|v| !v.is_empty())
+        .collect();
+    if values.is_empty() {
+        return Err(format!("--grid {name}: no values given"));
+    }
+    Ok(Axis { name, flag, values })
+}
+
+/// Runs `dial compare`, returning what it prints.
+pub fn run(args: &CompareArgs) -> Result<String, String> {
+    let axes: Vec<Axis> = args
+        .grid
+        .iter()
+        .map(|g| parse_axis(g))
+        .collect::<Result<_, _>>()?;
+    let total = axes
+        .iter()
+        .try_fold(1usize, |n, a| n.checked_mul(a.values.len()))
+        .filter(|&n| n <= MAX_COMBINATIONS)
+        .ok_or_else(|| format!("the grid has more than {MAX_COMBINATIONS} combinations"))?;
+    let input = LogitsInput::load(args.logits.as_deref())?;
+    let mut results = Vec::with_capacity(total);
+    for combo in 0..total {
+        // Mixed-radix count: the last axis varies fastest.
+        let mut rest = combo;
+        let mut picks = vec![0; axes.len()];
+        for (pick, axis) in picks.iter_mut().zip(&axes).rev() {
+            *pick = rest % axis.values.len();
+            rest /= axis.values.len();
+        }
+        let mut knobs = Override {
+            knobs: args.knobs.clone(),
+        };
+        for (axis, &pick) in axes.iter().zip(&picks) {
+            let value = &axis.values[pick];
+            knobs
+                .try_update_from([format!("--{}", axis.flag), value.clone()])
+                .map_err(|e| {
+                    let first = e.render().to_string();
+                    let first = first.lines().next().unwrap_or_default().to_string();
+                    format!(
+                        "--grid {}={value}: {}",
+                        axis.name,
+                        first.trim_start_matches("error: ")
+                    )
+                })?;
+        }
+        let mut sampler = knobs
+            .knobs
+            .sampler(args.seed)
+            .map_err(|e| format!("--grid {}: {e}", describe(&axes, &picks)))?;
+        let e = sampler
+            .explain(&input.logits)
+            .map_err(|e| format!("--grid {}: {e}", describe(&axes, &picks)))?;
+        results.push((picks, e));
+    }
+
+    if args.json {
+        let rows: Vec<serde_json::Value> = results
+            .iter()
+            .map(|(picks, e)| {
+                let settings: serde_json::Map<String, serde_json::Value> = axes
+                    .iter()
+                    .zip(picks)
+                    .map(|(a, &p)| {
+                        let v = &a.values[p];
+                        let value = v
+                            .parse::<f64>()
+                            .ok()
+                            .and_then(serde_json::Number::from_f64)
+                            .map_or_else(|| v.clone().into(), serde_json::Value::Number);
+                        (a.name.clone(), value)
+                    })
+                    .collect();
+                let top3: Vec<serde_json::Value> = e
+                    .tokens
+                    .iter()
+                    .take(3)
+                    .map(|t| {
+                        serde_json::json!({
+                            "id": t.id,
+                            "text": input.text(t.id),
+                            "p": t.prob,
+                        })
+                    })
+                    .collect();
+                let bits = e.entropy / std::f64::consts::LN_2;
+                serde_json::json!({
+                    "settings": settings,
+                    "entropy_bits": bits,
+                    "effective_tokens": e.entropy.exp(),
+                    "nucleus": e.tokens.len(),
+                    "top1_p": e.tokens.first().map_or(0.0, |t| t.prob),
+                    "top3": top3,
+                })
+            })
+            .collect();
+        let json = serde_json::to_string_pretty(&rows).map_err(|e| e.to_string())?;
+        return Ok(json + "\n");
+    }
+
+    // Writing to a String cannot fail.
+    let mut out = String::new();
+    let widths: Vec<usize> = axes
+        .iter()
+        .map(|a| {
+            a.values
+                .iter()
+                .map(String::len)
+                .chain([a.name.len()])
+                .max()
+                .unwrap_or(1)
+        })
+        .collect();
+    for (a, w) in axes.iter().zip(&widths) {
+        let _ = write!(out, "{:<w$}  ", a.name);
+    }
+    let _ = writeln!(
+        out,
+        "{:>12}  {:>16}  {:>7}  {:>7}  top 3",
+        "entropy bits", "effective tokens", "nucleus", "top-1 p"
+    );
+    for (picks, e) in &results {
+        for ((a, &p), w) in axes.iter().zip(picks).zip(&widths) {
+            let _ = write!(out, "{:<w$}  ", a.values[p]);
+        }
+        let top3: Vec<String> = e
+            .tokens
+            .iter()
+            .take(3)
+            .map(|t| format!("{} {:.3}", label(t.id, &input), t.prob))
+            .collect();
+        let _ = writeln!(
+            out,
+            "{:>12.3}  {:>16.2}  {:>7}  {:>7.3}  {}",
+            e.entropy / std::f64::consts::LN_2,
+            e.entropy.exp(),
+            e.tokens.len(),
+            e.tokens.first().map_or(0.0, |t| t.prob),
+            top3.join(", ")
+        );
+    }
+    Ok(out)
+}
+
+fn describe(axes: &[Axis], picks: &[usize]) -> String {
+    axes.iter()
+        .zip(picks)
+        .map(|(a, &p)| format!("{}={}", a.name, a.values[p]))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
