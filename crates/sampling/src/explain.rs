@@ -68,6 +68,35 @@ pub struct RestSummary {
     pub kept: usize,
 }
 
+/// One stage's effect: a [`StageTrace`] with its entropy in bits, like the rest of the
+/// report.
+#[derive(Debug, Clone, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct StageSummary {
+    /// The knob.
+    pub knob: KnobKind,
+    /// Tokens this stage removed.
+    pub removed: usize,
+    /// Tokens live after it.
+    pub remaining: usize,
+    /// Mass, under the distribution entering the stage, of the tokens it kept.
+    pub mass_kept: f64,
+    /// Entropy after the stage, in bits.
+    pub entropy_bits: f64,
+}
+
+impl From<&StageTrace> for StageSummary {
+    fn from(t: &StageTrace) -> Self {
+        StageSummary {
+            knob: t.knob,
+            removed: t.removed,
+            remaining: t.remaining,
+            mass_kept: t.mass_kept,
+            entropy_bits: t.entropy / std::f64::consts::LN_2,
+        }
+    }
+}
+
 /// Everything about one step, token by token. Build it with [`Sampler::explain_report`].
 #[derive(Debug, Clone, PartialEq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
@@ -100,8 +129,8 @@ pub struct ExplainReport {
     pub top_token: u32,
     /// Its final probability.
     pub top_p: f64,
-    /// The per-stage trace.
-    pub trace: Vec<StageTrace>,
+    /// What each stage did, in chain order.
+    pub trace: Vec<StageSummary>,
     /// Set when `temperature-first` and `temperature-last` keep different tokens here.
     pub order_difference: Option<OrderDifference>,
 }
@@ -203,7 +232,7 @@ impl Sampler {
             kept_mass: summary.kept_mass_raw,
             top_token: top.id,
             top_p: top.prob,
-            trace: summary.trace,
+            trace: summary.trace.iter().map(StageSummary::from).collect(),
             order_difference,
         })
     }

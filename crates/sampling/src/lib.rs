@@ -47,7 +47,7 @@ mod work;
 
 pub use batch::{BatchRow, sample_batch};
 pub use error::{ConfigError, ParamError, SampleError};
-pub use explain::{ChainStage, Cut, ExplainReport, ExplainRow, RestSummary};
+pub use explain::{ChainStage, Cut, ExplainReport, ExplainRow, RestSummary, StageSummary};
 pub use history::History;
 pub use kernels::Isa;
 pub use knobs::{
