@@ -2,7 +2,7 @@
 
 use crate::explain::label;
 use crate::knob_args::KnobArgs;
-use crate::logits::LogitsInput;
+use crate::logits::RowArgs;
 use clap::{Args, CommandFactory, Parser};
 use std::fmt::Write as _;
 
@@ -11,17 +11,12 @@ const MAX_COMBINATIONS: usize = 10_000;
 
 #[derive(Debug, Args)]
 pub struct CompareArgs {
-    /// Logits: a JSON array, a JSON object {"tokens", "logits"}, a .npy file, or - for stdin.
-    /// Default: the note's six-token example.
-    #[arg(long)]
-    pub logits: Option<String>,
+    #[command(flatten)]
+    pub row: RowArgs,
     /// A knob and the values to try, e.g. "temperature=0.2,0.7,1.0" (repeatable; every
     /// combination is run).
     #[arg(long, required = true)]
     pub grid: Vec<String>,
-    /// Seed of the random stream (XTC's coin).
-    #[arg(long, default_value_t = 0)]
-    pub seed: u64,
     /// Print JSON instead of a table.
     #[arg(long)]
     pub json: bool,
@@ -84,7 +79,7 @@ pub fn run(args: &CompareArgs) -> Result<String, String> {
         .try_fold(1usize, |n, a| n.checked_mul(a.values.len()))
         .filter(|&n| n <= MAX_COMBINATIONS)
         .ok_or_else(|| format!("the grid has more than {MAX_COMBINATIONS} combinations"))?;
-    let input = LogitsInput::load(args.logits.as_deref())?;
+    let input = args.row.load()?;
     let mut results = Vec::with_capacity(total);
     for combo in 0..total {
         // Mixed-radix count: the last axis varies fastest.
@@ -113,7 +108,7 @@ pub fn run(args: &CompareArgs) -> Result<String, String> {
         }
         let mut sampler = knobs
             .knobs
-            .sampler(args.seed)
+            .sampler(args.row.seed)
             .map_err(|e| format!("--grid {}: {e}", describe(&axes, &picks)))?;
         let e = sampler
             .explain(&input.logits)

@@ -1,23 +1,18 @@
 //! `dial explain`: what each knob does to one row of logits, token by token.
 
 use crate::knob_args::KnobArgs;
-use crate::logits::LogitsInput;
+use crate::logits::{LogitsInput, RowArgs};
 use clap::Args;
 use dial_sampling::ExplainReport;
 use std::fmt::Write as _;
 
 #[derive(Debug, Args)]
 pub struct ExplainArgs {
-    /// Logits: a JSON array, a JSON object {"tokens", "logits"}, a .npy file, or - for stdin.
-    /// Default: the note's six-token example.
-    #[arg(long)]
-    pub logits: Option<String>,
+    #[command(flatten)]
+    pub row: RowArgs,
     /// How many tokens to list; the rest get one summary line.
     #[arg(long, default_value_t = 20)]
     pub top: usize,
-    /// Seed of the random stream (XTC's coin).
-    #[arg(long, default_value_t = 0)]
-    pub seed: u64,
     /// Print the report as JSON (schema: docs/explain-json.md).
     #[arg(long)]
     pub json: bool,
@@ -30,8 +25,8 @@ pub fn run(args: &ExplainArgs) -> Result<String, String> {
     if args.top == 0 {
         return Err("--top must be at least 1".into());
     }
-    let input = LogitsInput::load(args.logits.as_deref())?;
-    let mut sampler = args.knobs.sampler(args.seed)?;
+    let input = args.row.load()?;
+    let mut sampler = args.knobs.sampler(args.row.seed)?;
     let report = sampler
         .explain_report(&input.logits, args.top)
         .map_err(|e| e.to_string())?

@@ -3,6 +3,25 @@
 use std::io::Read;
 use std::path::Path;
 
+/// Where the row comes from, and the seed of the random stream: shared by every command.
+#[derive(Debug, Clone, clap::Args)]
+pub struct RowArgs {
+    /// Logits: a JSON array, a JSON object {"tokens", "logits"}, a .npy file, or - for stdin.
+    /// Default: the note's six-token example.
+    #[arg(long)]
+    pub logits: Option<String>,
+    /// Seed of the random stream (the draws, and XTC's coin).
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+}
+
+impl RowArgs {
+    /// Reads the row.
+    pub fn load(&self) -> Result<LogitsInput, String> {
+        LogitsInput::load(self.logits.as_deref())
+    }
+}
+
 /// A row of logits and, when known, each token's text.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LogitsInput {

@@ -2,7 +2,7 @@
 
 use crate::explain::label;
 use crate::knob_args::KnobArgs;
-use crate::logits::LogitsInput;
+use crate::logits::{LogitsInput, RowArgs};
 use clap::{Args, ValueEnum};
 use dial_plot::{Axis, Figure, Panel, Point, Series, SeriesKind, XAxis};
 use dial_sampling::{ExplainRow, KnobKind, Sampler, Temperature, TopP};
@@ -28,10 +28,8 @@ pub struct PlotArgs {
     /// Output file: .svg or .png.
     #[arg(short = 'o', long = "output")]
     pub output: String,
-    /// Logits: a JSON array, a JSON object {"tokens", "logits"}, a .npy file, or - for stdin.
-    /// Default: the note's six-token example.
-    #[arg(long)]
-    pub logits: Option<String>,
+    #[command(flatten)]
+    pub row: RowArgs,
     /// Figure width in pixels.
     #[arg(long, default_value_t = 900)]
     pub width: u32,
@@ -50,9 +48,6 @@ pub struct PlotArgs {
     /// Figure title (default: one per kind).
     #[arg(long)]
     pub title: Option<String>,
-    /// Seed of the random stream (XTC's coin).
-    #[arg(long, default_value_t = 0)]
-    pub seed: u64,
     #[command(flatten)]
     pub knobs: KnobArgs,
 }
@@ -82,7 +77,7 @@ pub fn run(args: &PlotArgs) -> Result<String, String> {
     if args.top == 0 {
         return Err("--top must be at least 1".into());
     }
-    let input = LogitsInput::load(args.logits.as_deref())?;
+    let input = args.row.load()?;
     let figure = figure(args, &input)?;
     let bytes = match format {
         Format::Svg => figure.to_svg().map(String::into_bytes),
@@ -126,7 +121,7 @@ fn sampler_with(
         TopP::new(p).map_err(|e| e.to_string())?;
         flags.top_p = Some(p);
     }
-    flags.sampler(args.seed)
+    flags.sampler(args.row.seed)
 }
 
 /// Token ids to show: all of them in input order when few, else the most likely.
@@ -362,7 +357,7 @@ fn entropy(args: &PlotArgs, input: &LogitsInput) -> Result<(String, Vec<Panel>),
 }
 
 fn stages(args: &PlotArgs, input: &LogitsInput) -> Result<(String, Vec<Panel>), String> {
-    let mut sampler = args.knobs.sampler(args.seed)?;
+    let mut sampler = args.knobs.sampler(args.row.seed)?;
     let report = sampler
         .explain_report(&input.logits, input.logits.len())
         .map_err(|e| e.to_string())?;

@@ -1,7 +1,7 @@
 //! `dial sample`: draw N tokens and compare empirical frequencies with exact probabilities.
 
 use crate::knob_args::KnobArgs;
-use crate::logits::LogitsInput;
+use crate::logits::RowArgs;
 use clap::Args;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -11,16 +11,11 @@ const MAX_DRAWS: u64 = 1_000_000_000;
 
 #[derive(Debug, Args)]
 pub struct SampleArgs {
-    /// Logits: a JSON array, a JSON object {"tokens", "logits"}, a .npy file, or - for stdin.
-    /// Default: the note's six-token example.
-    #[arg(long)]
-    pub logits: Option<String>,
+    #[command(flatten)]
+    pub row: RowArgs,
     /// How many tokens to draw.
     #[arg(long, default_value_t = 1000)]
     pub draws: u64,
-    /// Seed of the random stream.
-    #[arg(long, default_value_t = 0)]
-    pub seed: u64,
     /// Print JSON instead of a table.
     #[arg(long)]
     pub json: bool,
@@ -36,8 +31,8 @@ pub fn run(args: &SampleArgs) -> Result<String, String> {
             args.draws
         ));
     }
-    let input = LogitsInput::load(args.logits.as_deref())?;
-    let mut sampler = args.knobs.sampler(args.seed)?;
+    let input = args.row.load()?;
+    let mut sampler = args.knobs.sampler(args.row.seed)?;
     let explanation = sampler.explain(&input.logits).map_err(|e| e.to_string())?;
     let mut counts: BTreeMap<u32, u64> = BTreeMap::new();
     for _ in 0..args.draws {
@@ -77,7 +72,7 @@ pub fn run(args: &SampleArgs) -> Result<String, String> {
             out.insert("tokens".into(), tokens_json.into());
         }
         out.insert("draws".into(), args.draws.into());
-        out.insert("seed".into(), args.seed.into());
+        out.insert("seed".into(), args.row.seed.into());
         out.insert("order".into(), sampler.order().name().into());
         out.insert(
             "trace".into(),
@@ -91,7 +86,7 @@ pub fn run(args: &SampleArgs) -> Result<String, String> {
         out,
         "{} draws, seed {}, order {} ({})",
         args.draws,
-        args.seed,
+        args.row.seed,
         sampler.order().name(),
         sampler
             .chain()
