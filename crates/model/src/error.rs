@@ -1,0 +1,69 @@
+//! Errors of the model layer.
+
+use std::path::PathBuf;
+
+/// What went wrong loading or running a model.
+#[derive(Debug, thiserror::Error)]
+pub enum ModelError {
+    /// The file could not be opened or read.
+    #[error("cannot read {path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The file is not a GGUF file dial can parse.
+    #[error("{path} is not a valid GGUF file: {reason}")]
+    NotGguf {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
+    /// The architecture is not one dial runs.
+    #[error("unsupported architecture {0:?} (dial runs gemma3, llama, qwen2 and qwen3)")]
+    UnsupportedArchitecture(String),
+    /// The tokenizer type is not one dial builds.
+    #[error("unsupported tokenizer model {0:?} (dial builds SentencePiece `llama` vocabularies)")]
+    UnsupportedTokenizer(String),
+    /// A metadata key the model needs is absent.
+    #[error("the GGUF metadata has no {0}")]
+    MissingMetadata(String),
+    /// A metadata value has the wrong type or size.
+    #[error("the GGUF metadata {0} is invalid: {1}")]
+    BadMetadata(String, String),
+    /// A tensor the model needs is absent or malformed.
+    #[error("tensor {name}: {reason}")]
+    Tensor {
+        /// The tensor.
+        name: String,
+        /// Why.
+        reason: String,
+    },
+    /// A token id outside the vocabulary.
+    #[error("token id {token} is out of range for a vocabulary of {vocab}")]
+    TokenOutOfRange {
+        /// The id.
+        token: u32,
+        /// Vocabulary size.
+        vocab: usize,
+    },
+    /// Nothing to run.
+    #[error("the prompt is empty")]
+    EmptyPrompt,
+    /// The sequence would exceed the model's context.
+    #[error("{needed} tokens do not fit the context of {context}")]
+    ContextFull {
+        /// Tokens the request needs.
+        needed: usize,
+        /// The model's context length.
+        context: usize,
+    },
+    /// A computation failed inside candle.
+    #[error("model computation failed: {0}")]
+    Compute(#[from] candle_core::Error),
+    /// Sampling failed.
+    #[error(transparent)]
+    Sample(#[from] dial_sampling::SampleError),
+}

@@ -1,0 +1,436 @@
+//! A SentencePiece-style BPE tokenizer built from GGUF metadata alone, as llama.cpp's
+//! `llama` (SPM) vocabulary type does it:
+//!
+//! 1. special tokens (control and user-defined: `<start_of_turn>`, `\n\n`, runs of spaces,
+//!    HTML tags) are cut out of the raw text first, longest token first;
+//! 2. in every other piece, spaces become `▁` (no prefix space unless the model asks);
+//! 3. the piece starts as one symbol per character, and the adjacent pair whose merge is
+//!    a vocabulary entry with the highest score is merged, repeatedly. Gemma's scores are
+//!    `−rank`, so this rebuilds its BPE merges from the vocabulary and scores;
+//! 4. a symbol that is not in the vocabulary falls back to its bytes, `<0x00>`…`<0xFF>`.
+
+use crate::error::ModelError;
+use candle_core::quantized::gguf_file::{Content, Value};
+use std::collections::{BinaryHeap, HashMap};
+
+/// llama.cpp's token types.
+const TYPE_CONTROL: i32 = 3;
+const TYPE_USER_DEFINED: i32 = 4;
+const TYPE_BYTE: i32 = 6;
+
+/// A tokenizer read from a GGUF file.
+#[derive(Debug, Clone)]
+pub struct Tokenizer {
+    tokens: Vec<String>,
+    scores: Vec<f32>,
+    types: Vec<i32>,
+    index: HashMap<String, u32>,
+    /// Control and user-defined tokens, longest first: matched on raw text.
+    specials: Vec<(String, u32)>,
+    bytes: [Option<u32>; 256],
+    bos: Option<u32>,
+    eos: Option<u32>,
+    add_bos: bool,
+    add_space_prefix: bool,
+    /// Token ids that end a generation (EOS and end-of-turn markers).
+    stops: Vec<u32>,
+}
+
+fn strings(md: &HashMap<String, Value>, key: &str) -> Result<Vec<String>, ModelError> {
+    let v = md
+        .get(key)
+        .ok_or_else(|| ModelError::MissingMetadata(key.into()))?;
+    let items = v
+        .to_vec()
+        .map_err(|e| ModelError::BadMetadata(key.into(), e.to_string()))?;
+    items
+        .iter()
+        .map(|s| {
+            s.to_string()
+                .cloned()
+                .map_err(|e| ModelError::BadMetadata(key.into(), e.to_string()))
+        })
+        .collect()
+}
+
+fn number_list<T>(
+    md: &HashMap<String, Value>,
+    key: &str,
+    n: usize,
+    default: T,
+    get: impl Fn(&Value) -> Option<T>,
+) -> Result<Vec<T>, ModelError>
+where
+    T: Clone,
+{
+    match md.get(key) {
+        None => Ok(vec![default; n]),
+        Some(v) => {
+            let items = v
+                .to_vec()
+                .map_err(|e| ModelError::BadMetadata(key.into(), e.to_string()))?;
+            if items.len() != n {
+                return Err(ModelError::BadMetadata(
+                    key.into(),
+                    format!("{} entries for {n} tokens", items.len()),
+                ));
+            }
+            items
+                .iter()
+                .map(|x| {
+                    get(x).ok_or_else(|| ModelError::BadMetadata(key.into(), "not a number".into()))
+                })
+                .collect()
+        }
+    }
+}
+
+fn id_of(md: &HashMap<String, Value>, key: &str) -> Option<u32> {
+    md.get(key).and_then(|v| v.to_u32().ok())
+}
+
+fn flag(md: &HashMap<String, Value>, key: &str, default: bool) -> bool {
+    md.get(key)
+        .and_then(|v| v.to_bool().ok())
+        .unwrap_or(default)
+}
+
+/// One symbol of the merge loop: a byte range of the piece, linked to its neighbours.
+#[derive(Debug, Clone, Copy)]
+struct Symbol {
+    start: usize,
+    len: usize,
+    prev: Option<usize>,
+    next: Option<usize>,
+}
+
+/// A candidate merge of symbols `left` and `right`; higher scores merge first, then the
+/// leftmost pair.
+#[derive(Debug, PartialEq)]
+struct Bigram {
+    score: f32,
+    left: usize,
+    right: usize,
+    len: usize,
+}
+
+impl Eq for Bigram {}
+
+impl Ord for Bigram {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.score
+            .total_cmp(&other.score)
+            .then(other.left.cmp(&self.left))
+    }
+}
+
+impl PartialOrd for Bigram {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Tokenizer {
+    /// Builds the tokenizer from `tokenizer.ggml.*` metadata. Only the SentencePiece
+    /// (`llama`) model is supported.
+    pub fn from_gguf(content: &Content) -> Result<Self, ModelError> {
+        let md = &content.metadata;
+        let model = md
+            .get("tokenizer.ggml.model")
+            .and_then(|v| v.to_string().ok().cloned())
+            .unwrap_or_default();
+        if model != "llama" {
+            return Err(ModelError::UnsupportedTokenizer(model));
+        }
+        let tokens = strings(md, "tokenizer.ggml.tokens")?;
+        let n = tokens.len();
+        let scores = number_list(md, "tokenizer.ggml.scores", n, 0.0, |v| v.to_f32().ok())?;
+        let types = number_list(md, "tokenizer.ggml.token_type", n, 1, |v| v.to_i32().ok())?;
+        let mut index = HashMap::with_capacity(n);
+        let mut specials = Vec::new();
+        let mut bytes = [None; 256];
+        for (id, (text, &ty)) in tokens.iter().zip(&types).enumerate() {
+            let id = id as u32;
+            index.entry(text.clone()).or_insert(id);
+            if (ty == TYPE_CONTROL || ty == TYPE_USER_DEFINED) && !text.is_empty() {
+                specials.push((text.clone(), id));
+            }
+            if ty == TYPE_BYTE
+                && let Some(b) = text
+                    .strip_prefix("<0x")
+                    .and_then(|h| h.strip_suffix('>'))
+                    .and_then(|h| u8::from_str_radix(h, 16).ok())
+            {
+                bytes[b as usize] = Some(id);
+            }
+        }
+        // Longest first, as llama.cpp partitions; ties by id for determinism.
+        specials.sort_by(|a, b| b.0.len().cmp(&a.0.len()).then(a.1.cmp(&b.1)));
+        let bos = id_of(md, "tokenizer.ggml.bos_token_id");
+        let eos = id_of(md, "tokenizer.ggml.eos_token_id");
+        let mut stops: Vec<u32> = eos.into_iter().collect();
+        for marker in ["<end_of_turn>", "<|im_end|>", "<|eot_id|>", "<|endoftext|>"] {
+            if let Some(&id) = index.get(marker)
+                && !stops.contains(&id)
+            {
+                stops.push(id);
+            }
+        }
+        Ok(Tokenizer {
+            add_bos: flag(md, "tokenizer.ggml.add_bos_token", bos.is_some()),
+            add_space_prefix: flag(md, "tokenizer.ggml.add_space_prefix", true),
+            tokens,
+            scores,
+            types,
+            index,
+            specials,
+            bytes,
+            bos,
+            eos,
+            stops,
+        })
+    }
+
+    /// Vocabulary size.
+    pub fn vocab_size(&self) -> usize {
+        self.tokens.len()
+    }
+
+    /// The beginning-of-sequence token.
+    pub fn bos(&self) -> Option<u32> {
+        self.bos
+    }
+
+    /// The end-of-sequence token.
+    pub fn eos(&self) -> Option<u32> {
+        self.eos
+    }
+
+    /// Tokens that end a generation: EOS and end-of-turn markers.
+    pub fn stop_tokens(&self) -> &[u32] {
+        &self.stops
+    }
+
+    /// A token's text as stored in the vocabulary (`▁` for spaces, `<0x0A>` for bytes).
+    pub fn token(&self, id: u32) -> Option<&str> {
+        self.tokens.get(id as usize).map(String::as_str)
+    }
+
+    /// Whether `id` is a control token (BOS, EOS, turn markers), which decodes to nothing.
+    pub fn is_control(&self, id: u32) -> bool {
+        self.types.get(id as usize) == Some(&TYPE_CONTROL)
+    }
+
+    /// Token ids for `text`, with BOS first when the model asks for it and `add_special`.
+    /// Special tokens written in the text (`<start_of_turn>`) are recognised.
+    pub fn encode(&self, text: &str, add_special: bool) -> Vec<u32> {
+        let mut out = Vec::new();
+        if add_special
+            && self.add_bos
+            && let Some(bos) = self.bos
+        {
+            out.push(bos);
+        }
+        let mut first_text = true;
+        for piece in self.partition(text) {
+            match piece {
+                Piece::Special(id) => out.push(id),
+                Piece::Text(s) => {
+                    let prefix = self.add_space_prefix && first_text;
+                    self.encode_piece(s, prefix, &mut out);
+                    first_text = false;
+                }
+            }
+        }
+        out
+    }
+
+    /// Splits raw text around special tokens, longest token first (llama.cpp's order).
+    fn partition<'a>(&self, text: &'a str) -> Vec<Piece<'a>> {
+        let mut pieces = vec![Piece::Text(text)];
+        for (special, id) in &self.specials {
+            if !text.contains(special.as_str()) {
+                continue;
+            }
+            let mut next = Vec::with_capacity(pieces.len());
+            for piece in pieces {
+                let Piece::Text(mut s) = piece else {
+                    next.push(piece);
+                    continue;
+                };
+                while let Some(at) = s.find(special.as_str()) {
+                    if at > 0 {
+                        next.push(Piece::Text(&s[..at]));
+                    }
+                    next.push(Piece::Special(*id));
+                    s = &s[at + special.len()..];
+                }
+                if !s.is_empty() {
+                    next.push(Piece::Text(s));
+                }
+            }
+            pieces = next;
+        }
+        pieces
+    }
+
+    /// The merge loop on one piece of ordinary text.
+    fn encode_piece(&self, text: &str, space_prefix: bool, out: &mut Vec<u32>) {
+        let mut piece = String::with_capacity(text.len() + 3);
+        if space_prefix {
+            piece.push('▁');
+        }
+        for c in text.chars() {
+            if c == ' ' {
+                piece.push('▁');
+            } else {
+                piece.push(c);
+            }
+        }
+        let mut symbols: Vec<Symbol> = Vec::with_capacity(piece.len());
+        for (start, c) in piece.char_indices() {
+            let i = symbols.len();
+            symbols.push(Symbol {
+                start,
+                len: c.len_utf8(),
+                prev: i.checked_sub(1),
+                next: None,
+            });
+            if i > 0 {
+                symbols[i - 1].next = Some(i);
+            }
+        }
+        let mut queue = BinaryHeap::new();
+        let try_pair = |queue: &mut BinaryHeap<Bigram>, symbols: &[Symbol], left: usize| {
+            let Some(right) = symbols[left].next else {
+                return;
+            };
+            let (l, r) = (symbols[left], symbols[right]);
+            let merged = &piece[l.start..r.start + r.len];
+            if let Some(&id) = self.index.get(merged) {
+                queue.push(Bigram {
+                    score: self.scores[id as usize],
+                    left,
+                    right,
+                    len: merged.len(),
+                });
+            }
+        };
+        for i in 0..symbols.len() {
+            try_pair(&mut queue, &symbols, i);
+        }
+        while let Some(b) = queue.pop() {
+            let (l, r) = (symbols[b.left], symbols[b.right]);
+            // Stale: one side already merged elsewhere.
+            if l.len == 0 || r.len == 0 || l.len + r.len != b.len || l.next != Some(b.right) {
+                continue;
+            }
+            symbols[b.left].len += r.len;
+            symbols[b.left].next = r.next;
+            symbols[b.right].len = 0;
+            if let Some(n) = r.next {
+                symbols[n].prev = Some(b.left);
+            }
+            if let Some(p) = l.prev {
+                try_pair(&mut queue, &symbols, p);
+            }
+            try_pair(&mut queue, &symbols, b.left);
+        }
+        let mut at = if symbols.is_empty() { None } else { Some(0) };
+        while let Some(i) = at {
+            let s = symbols[i];
+            let text = &piece[s.start..s.start + s.len];
+            match self.index.get(text) {
+                Some(&id) => out.push(id),
+                None => {
+                    for b in text.bytes() {
+                        if let Some(id) = self.bytes[b as usize] {
+                            out.push(id);
+                        }
+                    }
+                }
+            }
+            at = s.next;
+        }
+    }
+
+    /// The bytes token `id` stands for: `▁` as a space, `<0xNN>` as that byte, control
+    /// tokens as nothing.
+    pub fn token_bytes(&self, id: u32) -> Vec<u8> {
+        let Some(text) = self.tokens.get(id as usize) else {
+            return Vec::new();
+        };
+        match self.types.get(id as usize).copied() {
+            Some(TYPE_CONTROL) => Vec::new(),
+            Some(TYPE_BYTE) => text
+                .strip_prefix("<0x")
+                .and_then(|h| h.strip_suffix('>'))
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+                .map(|b| vec![b])
+                .unwrap_or_default(),
+            _ => text.replace('▁', " ").into_bytes(),
+        }
+    }
+
+    /// Text of a token sequence (invalid UTF-8 from split characters is replaced).
+    pub fn decode(&self, ids: &[u32]) -> String {
+        let bytes: Vec<u8> = ids.iter().flat_map(|&id| self.token_bytes(id)).collect();
+        String::from_utf8_lossy(&bytes).into_owned()
+    }
+}
+
+enum Piece<'a> {
+    Text(&'a str),
+    Special(u32),
+}
+
+/// Turns a stream of tokens into text that is always valid UTF-8: bytes of a character
+/// split across tokens wait until the character is complete.
+#[derive(Debug, Default, Clone)]
+pub struct TextStream {
+    pending: Vec<u8>,
+}
+
+impl TextStream {
+    /// Adds a token's bytes; returns the text that is now complete.
+    pub fn push(&mut self, bytes: &[u8]) -> String {
+        self.pending.extend_from_slice(bytes);
+        let valid = match std::str::from_utf8(&self.pending) {
+            Ok(_) => self.pending.len(),
+            Err(e) if e.error_len().is_none() => e.valid_up_to(),
+            // An invalid sequence (not just an unfinished one) will never complete.
+            Err(_) => {
+                let text = String::from_utf8_lossy(&self.pending).into_owned();
+                self.pending.clear();
+                return text;
+            }
+        };
+        let rest = self.pending.split_off(valid);
+        let done = std::mem::replace(&mut self.pending, rest);
+        String::from_utf8(done).unwrap_or_default()
+    }
+
+    /// What is left at the end (an unfinished character becomes U+FFFD).
+    pub fn finish(&mut self) -> String {
+        let text = String::from_utf8_lossy(&self.pending).into_owned();
+        self.pending.clear();
+        text
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::TextStream;
+
+    #[test]
+    fn text_stream_waits_for_whole_characters() {
+        let mut s = TextStream::default();
+        let rocket = "🚀".as_bytes();
+        assert_eq!(s.push(b"go "), "go ");
+        assert_eq!(s.push(&rocket[..2]), "");
+        assert_eq!(s.push(&rocket[2..]), "🚀");
+        assert_eq!(s.push(&[0xE6]), "");
+        assert_eq!(s.finish(), "\u{FFFD}");
+        assert_eq!(s.push(&[0xFF, b'a']), "\u{FFFD}a");
+    }
+}
