@@ -3,7 +3,7 @@
 use crate::explain::label;
 use crate::knob_args::KnobArgs;
 use crate::logits::RowArgs;
-use clap::{Args, CommandFactory, Parser};
+use clap::Args;
 use std::fmt::Write as _;
 
 /// Grids larger than this are refused: a typo should not start a million explanations.
@@ -25,18 +25,8 @@ pub struct CompareArgs {
     pub knobs: KnobArgs,
 }
 
-/// Applies one `--flag value` to a copy of the fixed knobs, with the same parsing and
-/// validation as the command line.
-#[derive(Debug, Parser)]
-#[command(no_binary_name = true)]
-struct Override {
-    #[command(flatten)]
-    knobs: KnobArgs,
-}
-
 struct Axis {
     name: String,
-    flag: String,
     values: Vec<String>,
 }
 
@@ -45,15 +35,10 @@ fn parse_axis(spec: &str) -> Result<Axis, String> {
         .split_once('=')
         .ok_or_else(|| format!("--grid expects KNOB=V1,V2,..., got {spec:?}"))?;
     let name = name.trim().replace('-', "_");
-    let flag = name.replace('_', "-");
-    let known: Vec<String> = Override::command()
-        .get_arguments()
-        .filter_map(|a| a.get_long().map(str::to_string))
-        .collect();
-    if !known.contains(&flag) {
+    if !KnobArgs::names().contains(&name) {
         return Err(format!(
             "unknown knob in --grid: {name:?} (known: {})",
-            known.join(", ").replace('-', "_")
+            KnobArgs::names().join(", ")
         ));
     }
     let values: Vec<String> = values
@@ -64,7 +49,7 @@ fn parse_axis(spec: &str) -> Result<Axis, String> {
     if values.is_empty() {
         return Err(format!("--grid {name}: no values given"));
     }
-    Ok(Axis { name, flag, values })
+    Ok(Axis { name, values })
 }
 
 /// Runs `dial compare`, returning what it prints.
@@ -89,25 +74,13 @@ pub fn run(args: &CompareArgs) -> Result<String, String> {
             *pick = rest % axis.values.len();
             rest /= axis.values.len();
         }
-        let mut knobs = Override {
-            knobs: args.knobs.clone(),
-        };
+        let mut knobs = args.knobs.clone();
         for (axis, &pick) in axes.iter().zip(&picks) {
-            let value = &axis.values[pick];
-            knobs
-                .try_update_from([format!("--{}", axis.flag), value.clone()])
-                .map_err(|e| {
-                    let first = e.render().to_string();
-                    let first = first.lines().next().unwrap_or_default().to_string();
-                    format!(
-                        "--grid {}={value}: {}",
-                        axis.name,
-                        first.trim_start_matches("error: ")
-                    )
-                })?;
+            knobs = knobs
+                .with_setting(&axis.name, &axis.values[pick])
+                .map_err(|e| format!("--grid {e}"))?;
         }
         let mut sampler = knobs
-            .knobs
             .sampler(args.row.seed)
             .map_err(|e| format!("--grid {}: {e}", describe(&axes, &picks)))?;
         let e = sampler

@@ -2,6 +2,7 @@
 
 use crate::knob_args::KnobArgs;
 use crate::logits::{LogitsInput, RowArgs};
+use crate::model_args::ModelArgs;
 use clap::Args;
 use dial_sampling::ExplainReport;
 use std::fmt::Write as _;
@@ -10,6 +11,11 @@ use std::fmt::Write as _;
 pub struct ExplainArgs {
     #[command(flatten)]
     pub row: RowArgs,
+    /// Explain a real model's next token after this prompt (instead of --logits).
+    #[arg(long, conflicts_with = "logits")]
+    pub prompt: Option<String>,
+    #[command(flatten)]
+    pub model: ModelArgs,
     /// How many tokens to list; the rest get one summary line.
     #[arg(long, default_value_t = 20)]
     pub top: usize,
@@ -25,8 +31,28 @@ pub fn run(args: &ExplainArgs) -> Result<String, String> {
     if args.top == 0 {
         return Err("--top must be at least 1".into());
     }
-    let input = args.row.load()?;
     let mut sampler = args.knobs.sampler(args.row.seed)?;
+    let input = match &args.prompt {
+        None => args.row.load()?,
+        Some(prompt) => {
+            let mut model = args.model.load()?;
+            let ids = model.tokenizer().encode(prompt, true);
+            let logits = model.next_logits(&ids).map_err(|e| e.to_string())?;
+            // Penalties and DRY see the prompt, as they would while generating.
+            if args.knobs.history.is_empty() {
+                sampler.set_prompt(&ids);
+            }
+            let tok = model.tokenizer();
+            LogitsInput {
+                logits,
+                tokens: Some(
+                    (0..tok.vocab_size() as u32)
+                        .map(|id| String::from_utf8_lossy(&tok.token_bytes(id)).into_owned())
+                        .collect(),
+                ),
+            }
+        }
+    };
     let report = sampler
         .explain_report(&input.logits, args.top)
         .map_err(|e| e.to_string())?

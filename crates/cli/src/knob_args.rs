@@ -1,11 +1,19 @@
 //! Every knob as a command-line flag, shared by the subcommands.
 
-use clap::Args;
+use clap::{Args, CommandFactory, Parser};
 use dial_sampling::{
     AllowedTokens, BannedTokens, Dry, DynamicTemperature, Knobs, LogitBias, MinP, Mirostat,
     MirostatV2, Order, Penalties, PenaltyScope, Sampler, Temperature, TopK, TopNSigma, TopP,
     TypicalP, Xtc,
 };
+
+/// Parses one `--flag value` onto a copy of the knobs.
+#[derive(Debug, clap::Parser)]
+#[command(no_binary_name = true)]
+struct Override {
+    #[command(flatten)]
+    knobs: KnobArgs,
+}
 
 #[derive(Debug, Args, Clone, Default)]
 pub struct KnobArgs {
@@ -188,6 +196,39 @@ impl KnobArgs {
             .parse()
             .map_err(|err: dial_sampling::ConfigError| err.to_string())?;
         Ok((k, order))
+    }
+
+    /// Every flag name, in snake_case (`top_p`), as `--grid` and `--compare` accept them.
+    pub fn names() -> Vec<String> {
+        Override::command()
+            .get_arguments()
+            .filter_map(|a| a.get_long().map(|l| l.replace('-', "_")))
+            .collect()
+    }
+
+    /// A copy with one flag set from text (`top_p`, `"0.9"`), parsed and validated as on
+    /// the command line.
+    pub fn with_setting(&self, name: &str, value: &str) -> Result<KnobArgs, String> {
+        let name = name.trim().replace('-', "_");
+        if !Self::names().contains(&name) {
+            return Err(format!(
+                "unknown knob {name:?} (known: {})",
+                Self::names().join(", ")
+            ));
+        }
+        let mut o = Override {
+            knobs: self.clone(),
+        };
+        o.try_update_from([
+            format!("--{}", name.replace('_', "-")),
+            value.trim().to_string(),
+        ])
+        .map_err(|e| {
+            let text = e.render().to_string();
+            let first = text.lines().next().unwrap_or_default();
+            format!("{name}={value}: {}", first.trim_start_matches("error: "))
+        })?;
+        Ok(o.knobs)
     }
 
     /// A sampler for these flags, seeded, with `--history` as its prompt.

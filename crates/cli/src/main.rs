@@ -2,8 +2,12 @@
 
 mod compare;
 mod explain;
+mod fetch;
+mod generate;
 mod knob_args;
 mod logits;
+mod model_args;
+mod perplexity;
 mod plot;
 mod sample;
 
@@ -32,6 +36,12 @@ enum Command {
     Compare(compare::CompareArgs),
     /// Draw a figure (temperatures, nucleus, entropy, stages) as SVG or PNG.
     Plot(plot::PlotArgs),
+    /// Generate text with a real model (Gemma 3 270M by default) and every knob.
+    Generate(generate::GenerateArgs),
+    /// Perplexity of a text file, with llama.cpp's protocol.
+    Perplexity(perplexity::PerplexityArgs),
+    /// Download and verify the default model into the cache.
+    Fetch(fetch::FetchArgs),
 }
 
 fn main() -> ExitCode {
@@ -49,6 +59,9 @@ fn main() -> ExitCode {
         Command::Explain(args) => explain::run(&args),
         Command::Compare(args) => compare::run(&args),
         Command::Plot(args) => plot::run(&args),
+        Command::Generate(args) => generate::run(&args),
+        Command::Perplexity(args) => perplexity::run(&args),
+        Command::Fetch(args) => fetch::run(&args),
     };
     match result {
         Ok(text) => emit(&text),

@@ -6,11 +6,16 @@
 //! forward pass.
 
 mod error;
+pub mod fetch;
 mod gemma3;
+mod generate;
 mod model;
+mod perplexity;
 mod tokenizer;
 
 pub use error::ModelError;
 pub use gemma3::{Config as Gemma3Config, Gemma3};
+pub use generate::{FinishReason, GenerateOptions, Generation, Step};
 pub use model::Model;
+pub use perplexity::Perplexity;
 pub use tokenizer::{TextStream, Tokenizer};

