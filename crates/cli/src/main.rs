@@ -80,7 +80,9 @@ fn usage_error(err: &clap::Error) -> String {
 }
 
 fn fail(message: &str) -> ExitCode {
-    eprintln!("dial: error: {message}");
+    // One line, always: libraries may append a backtrace after the first.
+    let first = message.lines().next().unwrap_or("unknown error").trim_end();
+    eprintln!("dial: error: {first}");
     ExitCode::from(2)
 }
 

@@ -62,8 +62,24 @@ pub enum ModelError {
     },
     /// A computation failed inside candle.
     #[error("model computation failed: {0}")]
-    Compute(#[from] candle_core::Error),
+    Compute(String),
     /// Sampling failed.
     #[error(transparent)]
     Sample(#[from] dial_sampling::SampleError),
+}
+
+/// candle's message without the backtrace it appends when `RUST_BACKTRACE` is set.
+pub(crate) fn candle_message(e: &candle_core::Error) -> String {
+    e.to_string()
+        .lines()
+        .next()
+        .unwrap_or("unknown error")
+        .trim()
+        .to_string()
+}
+
+impl From<candle_core::Error> for ModelError {
+    fn from(e: candle_core::Error) -> Self {
+        ModelError::Compute(candle_message(&e))
+    }
 }

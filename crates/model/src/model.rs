@@ -26,7 +26,7 @@ impl Model {
         let mut file = std::fs::File::open(path).map_err(io)?;
         let content = gguf_file::Content::read(&mut file).map_err(|e| ModelError::NotGguf {
             path: path.to_path_buf(),
-            reason: e.to_string(),
+            reason: crate::error::candle_message(&e),
         })?;
         let arch = content
             .metadata
@@ -64,7 +64,7 @@ impl Model {
         })?;
         let content = gguf_file::Content::read(&mut file).map_err(|e| ModelError::NotGguf {
             path: path.to_path_buf(),
-            reason: e.to_string(),
+            reason: crate::error::candle_message(&e),
         })?;
         Ok(content.tensor_infos.len())
     }

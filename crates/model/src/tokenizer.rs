@@ -42,13 +42,13 @@ fn strings(md: &HashMap<String, Value>, key: &str) -> Result<Vec<String>, ModelE
         .ok_or_else(|| ModelError::MissingMetadata(key.into()))?;
     let items = v
         .to_vec()
-        .map_err(|e| ModelError::BadMetadata(key.into(), e.to_string()))?;
+        .map_err(|e| ModelError::BadMetadata(key.into(), crate::error::candle_message(&e)))?;
     items
         .iter()
         .map(|s| {
             s.to_string()
                 .cloned()
-                .map_err(|e| ModelError::BadMetadata(key.into(), e.to_string()))
+                .map_err(|e| ModelError::BadMetadata(key.into(), crate::error::candle_message(&e)))
         })
         .collect()
 }
@@ -66,9 +66,9 @@ where
     match md.get(key) {
         None => Ok(vec![default; n]),
         Some(v) => {
-            let items = v
-                .to_vec()
-                .map_err(|e| ModelError::BadMetadata(key.into(), e.to_string()))?;
+            let items = v.to_vec().map_err(|e| {
+                ModelError::BadMetadata(key.into(), crate::error::candle_message(&e))
+            })?;
             if items.len() != n {
                 return Err(ModelError::BadMetadata(
                     key.into(),

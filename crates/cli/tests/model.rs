@@ -1,0 +1,200 @@
+//! Whole-binary tests of the commands that run the real default model (fetched into the
+//! cache by `dial fetch`). Release only: `cargo test --release -p dial --test model`.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::process::{Command, Output};
+
+fn dial(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_dial"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn ok(o: &Output) -> String {
+    assert!(
+        o.status.success(),
+        "dial failed: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8(o.stdout.clone()).unwrap()
+}
+
+fn one_line_error(o: &Output, needle: &str) {
+    let err = String::from_utf8(o.stderr.clone()).unwrap();
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err:?}");
+    assert!(err.contains(needle), "{err:?} should name {needle:?}");
+}
+
+const GREEDY: &str = " not defined by the number of years you live, but by the quality of your life.\n\nThe meaning of life is not defined by the number of years you live, but by the quality of your";
+
+#[test]
+#[cfg_attr(debug_assertions, ignore = "release only")]
+fn fetch_then_generate_greedy_streams_llama_cpp_s_text() {
+    let path = ok(&dial(&["fetch"]));
+    assert!(path.trim().ends_with("gemma-3-270m-q4_k_m.gguf"), "{path}");
+    let out = ok(&dial(&[
+        "generate",
+        "The meaning of life is",
+        "--temperature",
+        "0",
+        "--max-tokens",
+        "40",
+    ]));
+    assert_eq!(out, format!("{GREEDY}\n"));
+}
+
+#[test]
+#[cfg_attr(debug_assertions, ignore = "release only")]
+fn generate_json_has_logprobs_trace_and_usage() {
+    let v: serde_json::Value = serde_json::from_str(&ok(&dial(&[
+        "generate",
+        "The cat sat on the",
+        "--temperature",
+        "0.8",
+        "--top-p",
+        "0.9",
+        "--seed",
+        "4",
+        "--max-tokens",
+        "8",
+        "--logprobs",
+        "3",
+        "--trace",
+        "--json",
+    ])))
+    .unwrap();
+    assert_eq!(v["finish_reason"], "length");
+    assert_eq!(v["usage"]["completion_tokens"], 8);
+    assert_eq!(v["usage"]["prompt_tokens"], 6);
+    let tokens = v["tokens"].as_array().unwrap();
+    assert_eq!(tokens.len(), 8);
+    let text: String = tokens
+        .iter()
+        .map(|t| t["token"].as_str().unwrap())
+        .collect();
+    assert_eq!(text, v["text"].as_str().unwrap());
+    for t in tokens {
+        assert!(t["logprob"].as_f64().unwrap() <= 0.0);
+        let top = t["top_logprobs"].as_array().unwrap();
+        assert!(!top.is_empty() && top.len() <= 3);
+        assert_eq!(t["trace"][0]["knob"], "temperature");
+        assert_eq!(t["trace"][1]["knob"], "top_p");
+    }
+    // The same seed gives the same text.
+    let again: serde_json::Value = serde_json::from_str(&ok(&dial(&[
+        "generate",
+        "The cat sat on the",
+        "--temperature",
+        "0.8",
+        "--top-p",
+        "0.9",
+        "--seed",
+        "4",
+        "--max-tokens",
+        "8",
+        "--json",
+    ])))
+    .unwrap();
+    assert_eq!(again["text"], v["text"]);
+}
+
+#[test]
+#[cfg_attr(debug_assertions, ignore = "release only")]
+fn compare_shows_robotic_against_random() {
+    let out = ok(&dial(&[
+        "generate",
+        "The meaning of life is",
+        "--max-tokens",
+        "40",
+        "--seed",
+        "3",
+        "--compare",
+        "temperature=0",
+        "temperature=1.0,top_p=0.9",
+        "temperature=1.5,repetition_penalty=1.3",
+    ]));
+    let rows: Vec<&str> = out.lines().skip(1).take(3).collect();
+    let distinct2 = |line: &str| -> f64 {
+        line.split_whitespace()
+            .nth_back(2)
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+    let entropy = |line: &str| -> f64 {
+        line.split_whitespace()
+            .nth_back(5)
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+    // Greedy loops (it repeats its sentence); the hot, penalised run does not.
+    assert!(rows[0].starts_with("temperature=0 "));
+    assert!(distinct2(rows[0]) < 0.7, "{}", rows[0]);
+    assert!(distinct2(rows[2]) > 0.9, "{}", rows[2]);
+    assert!(entropy(rows[2]) > entropy(rows[0]));
+    assert!(out.contains("── temperature=1.0,top_p=0.9"));
+}
+
+#[test]
+#[cfg_attr(debug_assertions, ignore = "release only")]
+fn perplexity_and_explain_on_the_real_model() {
+    let note = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../model/tests/data/sampling-controls.md"
+    );
+    let v: serde_json::Value =
+        serde_json::from_str(&ok(&dial(&["perplexity", note, "--ctx", "256", "--json"]))).unwrap();
+    assert_eq!(v["chunks"], 7);
+    assert_eq!(v["tokens_scored"], 889);
+    let ppl = v["ppl"].as_f64().unwrap();
+    assert!((ppl / 24.4583 - 1.0).abs() < 0.03, "PPL {ppl}");
+
+    let out = ok(&dial(&[
+        "explain",
+        "--prompt",
+        "The meaning of life is",
+        "--temperature",
+        "0.8",
+        "--top-p",
+        "0.9",
+        "--top",
+        "8",
+    ]));
+    assert!(out.contains("262144 tokens"), "{out}");
+    // The greedy continuation's first token leads the table.
+    let first = out.lines().find(|l| l.starts_with('"')).unwrap();
+    assert!(first.starts_with("\" not\""), "{first}");
+    assert!(
+        out.contains("… "),
+        "summary line for the rest of the vocabulary"
+    );
+}
+
+#[test]
+#[cfg_attr(debug_assertions, ignore = "release only")]
+fn bad_model_input_is_one_line() {
+    one_line_error(
+        &dial(&["generate", "hi", "--model", "/nonexistent/model.gguf"]),
+        "/nonexistent/model.gguf",
+    );
+    let junk = std::env::temp_dir().join(format!("dial-junk-{}.gguf", std::process::id()));
+    std::fs::write(&junk, b"not a gguf").unwrap();
+    one_line_error(
+        &dial(&["generate", "hi", "--model", junk.to_str().unwrap()]),
+        "not a valid GGUF",
+    );
+    one_line_error(&dial(&["generate", ""]), "empty");
+    one_line_error(&dial(&["generate", "hi", "--top-p", "7"]), "top_p");
+    one_line_error(&dial(&["generate", "hi", "--compare", "bogus=1"]), "bogus");
+    one_line_error(
+        &dial(&["perplexity", "/nonexistent.txt"]),
+        "/nonexistent.txt",
+    );
+    one_line_error(
+        &dial(&["explain", "--prompt", "x", "--logits", "-"]),
+        "--logits",
+    );
+}
