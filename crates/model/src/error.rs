@@ -22,7 +22,9 @@ pub enum ModelError {
         reason: String,
     },
     /// The architecture is not one dial runs.
-    #[error("unsupported architecture {0:?} (dial runs gemma3, llama, qwen2 and qwen3)")]
+    #[error(
+        "unsupported architecture {0:?}: dial runs gemma3 and llama GGUF files (qwen2/qwen3 are not supported yet)"
+    )]
     UnsupportedArchitecture(String),
     /// The tokenizer type is not one dial builds.
     #[error("unsupported tokenizer model {0:?} (dial builds SentencePiece `llama` vocabularies)")]
@@ -49,6 +51,9 @@ pub enum ModelError {
         /// Vocabulary size.
         vocab: usize,
     },
+    /// The operation does not exist for this architecture.
+    #[error("not supported for this model: {0}")]
+    Unsupported(&'static str),
     /// Nothing to run.
     #[error("the prompt is empty")]
     EmptyPrompt,

@@ -213,7 +213,7 @@ impl Gemma3 {
         content: &gguf_file::Content,
         reader: &mut R,
         device: &Device,
-        mut on_tensor: impl FnMut(),
+        on_tensor: &mut impl FnMut(),
     ) -> Result<Self, ModelError> {
         let cfg = Config::from_gguf(content)?;
         let mut load = |name: &str| {

@@ -2,17 +2,25 @@
 
 use crate::error::ModelError;
 use crate::gemma3::{Gemma3, last_row};
+use crate::llama::Llama;
 use crate::tokenizer::Tokenizer;
 use candle_core::quantized::gguf_file;
 use candle_core::{Device, Tensor};
 use std::path::{Path, PathBuf};
+
+/// The network behind a [`Model`].
+#[derive(Debug)]
+enum Net {
+    Gemma3(Box<Gemma3>),
+    Llama(Box<Llama>),
+}
 
 /// A GGUF model ready to run.
 #[derive(Debug)]
 pub struct Model {
     path: PathBuf,
     arch: String,
-    net: Gemma3,
+    net: Net,
     tokenizer: Tokenizer,
 }
 
@@ -33,27 +41,40 @@ impl Model {
             .get("general.architecture")
             .and_then(|v| v.to_string().ok().cloned())
             .ok_or_else(|| ModelError::MissingMetadata("general.architecture".into()))?;
-        if arch != "gemma3" {
-            return Err(ModelError::UnsupportedArchitecture(arch));
-        }
         let tokenizer = Tokenizer::from_gguf(&content)?;
-        let net = Gemma3::load(&content, &mut file, &Device::Cpu, on_tensor)?;
-        if tokenizer.vocab_size() != net.vocab_size() {
-            return Err(ModelError::BadMetadata(
-                "tokenizer.ggml.tokens".into(),
-                format!(
-                    "{} tokens for an embedding of {} rows",
-                    tokenizer.vocab_size(),
-                    net.vocab_size()
-                ),
-            ));
-        }
-        Ok(Model {
+        let mut on_tensor = on_tensor;
+        let net = match arch.as_str() {
+            "gemma3" => Net::Gemma3(Box::new(Gemma3::load(
+                &content,
+                &mut file,
+                &Device::Cpu,
+                &mut on_tensor,
+            )?)),
+            "llama" => {
+                let tensors = content.tensor_infos.len();
+                let net = Llama::load(content, &mut file, &Device::Cpu)?;
+                (0..tensors).for_each(|_| on_tensor());
+                Net::Llama(Box::new(net))
+            }
+            other => return Err(ModelError::UnsupportedArchitecture(other.into())),
+        };
+        let model = Model {
             path: path.to_path_buf(),
             arch,
             net,
             tokenizer,
-        })
+        };
+        if model.tokenizer.vocab_size() != model.vocab_size() {
+            return Err(ModelError::BadMetadata(
+                "tokenizer.ggml.tokens".into(),
+                format!(
+                    "{} tokens for an embedding of {} rows",
+                    model.tokenizer.vocab_size(),
+                    model.vocab_size()
+                ),
+            ));
+        }
+        Ok(model)
     }
 
     /// How many tensors [`Model::load`] will read from `path` (for a progress bar).
@@ -86,47 +107,80 @@ impl Model {
 
     /// Vocabulary size.
     pub fn vocab_size(&self) -> usize {
-        self.net.vocab_size()
+        match &self.net {
+            Net::Gemma3(n) => n.vocab_size(),
+            Net::Llama(n) => n.vocab_size(),
+        }
     }
 
-    /// The context the model was trained for.
+    /// The context the model can use.
     pub fn context_length(&self) -> usize {
-        self.net.config().context
+        match &self.net {
+            Net::Gemma3(n) => n.config().context,
+            Net::Llama(n) => n.context(),
+        }
     }
 
     /// Tokens in the KV cache.
     pub fn position(&self) -> usize {
-        self.net.position()
+        match &self.net {
+            Net::Gemma3(n) => n.position(),
+            Net::Llama(n) => n.position(),
+        }
     }
 
     /// Empties the KV cache.
     pub fn reset(&mut self) {
-        self.net.reset();
+        match &mut self.net {
+            Net::Gemma3(n) => n.reset(),
+            Net::Llama(n) => n.reset(),
+        }
     }
 
     /// Runs `tokens` after the cache and returns the next-token logits.
     pub fn next_logits(&mut self, tokens: &[u32]) -> Result<Vec<f32>, ModelError> {
         self.check_room(tokens.len())?;
-        let hidden = self.net.forward(tokens)?;
-        let n = hidden.dim(0)?;
-        let last = hidden.narrow(0, n - 1, 1)?;
-        last_row(&self.net.logits(&last)?)
+        match &mut self.net {
+            Net::Gemma3(net) => {
+                let hidden = net.forward(tokens)?;
+                let n = hidden.dim(0)?;
+                let last = hidden.narrow(0, n - 1, 1)?;
+                last_row(&net.logits(&last)?)
+            }
+            Net::Llama(net) => net.next_logits(tokens),
+        }
     }
 
     /// Runs `tokens` after the cache and returns the final hidden states `(n, hidden)`;
-    /// [`Model::logits`] turns rows of it into logits.
+    /// [`Model::logits`] turns rows of it into logits. Gemma 3 only: candle's llama
+    /// returns the last position alone.
     pub fn hidden_states(&mut self, tokens: &[u32]) -> Result<Tensor, ModelError> {
         self.check_room(tokens.len())?;
-        self.net.forward(tokens)
+        match &mut self.net {
+            Net::Gemma3(net) => net.forward(tokens),
+            Net::Llama(_) => Err(ModelError::Unsupported(
+                "hidden states of every position (llama files give the last one)",
+            )),
+        }
     }
 
     /// Logits `(n, vocab)` of hidden states `(n, hidden)`.
     pub fn logits(&self, hidden: &Tensor) -> Result<Tensor, ModelError> {
-        self.net.logits(hidden)
+        match &self.net {
+            Net::Gemma3(net) => net.logits(hidden),
+            Net::Llama(_) => Err(ModelError::Unsupported(
+                "logits of hidden states (llama files give the last position only)",
+            )),
+        }
+    }
+
+    /// Whether [`Model::hidden_states`] works (a whole chunk in one pass).
+    pub(crate) fn scores_in_one_pass(&self) -> bool {
+        matches!(self.net, Net::Gemma3(_))
     }
 
     fn check_room(&self, n: usize) -> Result<(), ModelError> {
-        let needed = self.net.position() + n;
+        let needed = self.position() + n;
         if needed > self.context_length() {
             return Err(ModelError::ContextFull {
                 needed,

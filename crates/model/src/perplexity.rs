@@ -62,18 +62,10 @@ impl Model {
         for c in 0..chunks {
             let mut chunk = tokens[c * n_ctx..(c + 1) * n_ctx].to_vec();
             chunk[0] = bos;
-            self.reset();
-            let hidden = self.hidden_states(&chunk)?;
-            let mut row = first;
-            while row < n_ctx - 1 {
-                let rows = ROWS_PER_BATCH.min(n_ctx - 1 - row);
-                let logits = self.logits(&hidden.narrow(0, row, rows)?)?;
-                for nll in nlls(&logits, &chunk[row + 1..row + 1 + rows])? {
-                    sum += nll;
-                    sum_sq += nll * nll;
-                    n += 1;
-                }
-                row += rows;
+            for nll in self.chunk_nlls(&chunk, first)? {
+                sum += nll;
+                sum_sq += nll * nll;
+                n += 1;
             }
             per_chunk.push((sum / n as f64).exp());
             on_chunk(c + 1, chunks);
@@ -93,17 +85,51 @@ impl Model {
     }
 }
 
+impl Model {
+    /// NLLs of `chunk[first + 1..]`, each predicted from the tokens before it.
+    fn chunk_nlls(&mut self, chunk: &[u32], first: usize) -> Result<Vec<f64>, ModelError> {
+        self.reset();
+        let mut out = Vec::with_capacity(chunk.len() - 1 - first);
+        if self.scores_in_one_pass() {
+            let hidden = self.hidden_states(chunk)?;
+            let mut row = first;
+            while row < chunk.len() - 1 {
+                let rows = ROWS_PER_BATCH.min(chunk.len() - 1 - row);
+                let logits = self.logits(&hidden.narrow(0, row, rows)?)?;
+                out.extend(nlls(&logits, &chunk[row + 1..row + 1 + rows])?);
+                row += rows;
+            }
+        } else {
+            // One position at a time: the first half only fills the cache.
+            let mut logits = self.next_logits(&chunk[..=first])?;
+            for i in first..chunk.len() - 1 {
+                out.push(nll_of(&logits, chunk[i + 1]));
+                if i + 2 < chunk.len() {
+                    logits = self.next_logits(&chunk[i + 1..=i + 1])?;
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
 /// `−log softmax(row)[target]` for each row of `logits`, in f64.
 fn nlls(logits: &Tensor, targets: &[u32]) -> Result<Vec<f64>, ModelError> {
     let rows = logits.to_dtype(DType::F32)?.to_vec2::<f32>()?;
     Ok(rows
         .iter()
         .zip(targets)
-        .map(|(row, &t)| {
-            let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-            let z: f64 = row.iter().map(|&x| f64::from(x - max).exp()).sum();
-            let x = row.get(t as usize).copied().unwrap_or(f32::NEG_INFINITY);
-            z.ln() - f64::from(x - max)
-        })
+        .map(|(row, &t)| nll_of(row, t))
         .collect())
+}
+
+/// `−log softmax(row)[target]`, in f64.
+fn nll_of(row: &[f32], target: u32) -> f64 {
+    let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let z: f64 = row.iter().map(|&x| f64::from(x - max).exp()).sum();
+    let x = row
+        .get(target as usize)
+        .copied()
+        .unwrap_or(f32::NEG_INFINITY);
+    z.ln() - f64::from(x - max)
 }
