@@ -30,6 +30,9 @@ pub struct GenerateArgs {
     /// Report each token's per-stage trace (JSON).
     #[arg(long)]
     pub trace: bool,
+    /// A DRY sequence breaker as text (repeatable; default: llama.cpp's "\n" ":" "\"" "*").
+    #[arg(long)]
+    pub dry_sequence_breaker: Vec<String>,
     /// Print one JSON object at the end instead of streaming text.
     #[arg(long)]
     pub json: bool,
@@ -146,6 +149,7 @@ fn one_run(
             1
         },
         trace: args.trace,
+        dry_breakers: args.dry_sequence_breaker.clone(),
     };
     let mut generation = model
         .generate(&args.prompt, options)

@@ -23,7 +23,13 @@ pub struct GenerateOptions {
     pub top_logprobs: usize,
     /// Report each token's per-stage trace.
     pub trace: bool,
+    /// DRY's sequence breakers as text; every token of each string's encoding breaks a
+    /// match. Empty: llama.cpp's defaults, `\n`, `:`, `"` and `*`. Unused without DRY.
+    pub dry_breakers: Vec<String>,
 }
+
+/// llama.cpp's default DRY sequence breakers.
+pub const DEFAULT_DRY_BREAKERS: [&str; 4] = ["\n", ":", "\"", "*"];
 
 impl Default for GenerateOptions {
     fn default() -> Self {
@@ -35,6 +41,7 @@ impl Default for GenerateOptions {
             stop: Vec::new(),
             top_logprobs: 0,
             trace: false,
+            dry_breakers: Vec::new(),
         }
     }
 }
@@ -120,9 +127,21 @@ impl Model {
         if prompt.is_empty() {
             return Err(ModelError::EmptyPrompt);
         }
-        let mut sampler =
-            Sampler::with_order(options.knobs.clone(), options.order.clone(), options.seed)
-                .map_err(|e| ModelError::BadMetadata("knobs".into(), e.to_string()))?;
+        let mut knobs = options.knobs.clone();
+        if let Some(dry) = knobs.dry.take() {
+            let strings: Vec<&str> = if options.dry_breakers.is_empty() {
+                DEFAULT_DRY_BREAKERS.to_vec()
+            } else {
+                options.dry_breakers.iter().map(String::as_str).collect()
+            };
+            let ids: Vec<u32> = strings
+                .iter()
+                .flat_map(|s| self.tokenizer().encode(s, false))
+                .collect();
+            knobs.dry = Some(dry.with_breakers(ids));
+        }
+        let mut sampler = Sampler::with_order(knobs, options.order.clone(), options.seed)
+            .map_err(|e| ModelError::BadMetadata("knobs".into(), e.to_string()))?;
         sampler.set_prompt(prompt);
         sampler.set_top_logprobs(options.top_logprobs);
         self.reset();

@@ -16,7 +16,7 @@ mod tokenizer;
 
 pub use error::ModelError;
 pub use gemma3::{Config as Gemma3Config, Gemma3};
-pub use generate::{FinishReason, GenerateOptions, Generation, Step};
+pub use generate::{DEFAULT_DRY_BREAKERS, FinishReason, GenerateOptions, Generation, Step};
 pub use model::Model;
 pub use perplexity::Perplexity;
 pub use tokenizer::{TextStream, Tokenizer};

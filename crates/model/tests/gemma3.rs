@@ -234,3 +234,41 @@ fn decoding_token_by_token_matches_one_prefill() {
     }
     assert!(confident >= 5, "only {confident} confident positions");
 }
+
+#[test]
+#[cfg_attr(debug_assertions, ignore = "release only")]
+fn penalties_and_dry_break_the_greedy_loop() {
+    let mut m = model();
+    let distinct2 = |m: &mut Model, knobs: Knobs| -> (String, f64) {
+        let steps: Vec<u32> = m
+            .generate("The meaning of life is", options(knobs, 0, 48))
+            .unwrap()
+            .map(|s| s.unwrap().token)
+            .collect();
+        let grams: Vec<&[u32]> = steps.windows(2).collect();
+        let unique: std::collections::HashSet<&[u32]> = grams.iter().copied().collect();
+        let text = m.tokenizer().decode(&steps);
+        (text, unique.len() as f64 / grams.len() as f64)
+    };
+    let (loop_text, loop_d2) = distinct2(&mut m, greedy());
+    assert!(loop_d2 < 0.7, "greedy should loop: {loop_d2} {loop_text:?}");
+    let with_dry = Knobs {
+        dry: Some(dial_sampling::Dry::new(0.8, 1.75, 2, None, []).unwrap()),
+        ..greedy()
+    };
+    let (dry_text, dry_d2) = distinct2(&mut m, with_dry);
+    assert_ne!(dry_text, loop_text);
+    assert!(
+        dry_d2 > loop_d2 + 0.2,
+        "DRY: {dry_d2} vs {loop_d2}: {dry_text:?}"
+    );
+    let with_penalty = Knobs {
+        penalties: Some(dial_sampling::Penalties::new(1.3, 0.0, 0.0).unwrap()),
+        ..greedy()
+    };
+    let (_, pen_d2) = distinct2(&mut m, with_penalty);
+    assert!(
+        pen_d2 > loop_d2 + 0.2,
+        "repetition penalty: {pen_d2} vs {loop_d2}"
+    );
+}

@@ -79,6 +79,19 @@ impl Dry {
         })
     }
 
+    /// The same DRY with more sequence breakers (token ids).
+    pub fn with_breakers(mut self, ids: impl IntoIterator<Item = u32>) -> Self {
+        self.breakers.extend(ids);
+        self.breakers.sort_unstable();
+        self.breakers.dedup();
+        self
+    }
+
+    /// The sequence breakers, ascending.
+    pub fn breakers(&self) -> &[u32] {
+        &self.breakers
+    }
+
     /// `(multiplier, base, allowed_length)`.
     pub fn value(&self) -> (f32, f32, usize) {
         (self.multiplier, self.base, self.allowed_length)
