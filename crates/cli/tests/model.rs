@@ -2,30 +2,8 @@
 //! cache by `dial fetch`). Release only: `cargo test --release -p dial --test model`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::process::{Command, Output};
-
-fn dial(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_dial"))
-        .args(args)
-        .output()
-        .unwrap()
-}
-
-fn ok(o: &Output) -> String {
-    assert!(
-        o.status.success(),
-        "dial failed: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    String::from_utf8(o.stdout.clone()).unwrap()
-}
-
-fn one_line_error(o: &Output, needle: &str) {
-    let err = String::from_utf8(o.stderr.clone()).unwrap();
-    assert_eq!(o.status.code(), Some(2), "{err}");
-    assert_eq!(err.lines().count(), 1, "{err:?}");
-    assert!(err.contains(needle), "{err:?} should name {needle:?}");
-}
+mod common;
+use common::{dial, ok, one_line_error};
 
 const GREEDY: &str = " not defined by the number of years you live, but by the quality of your life.\n\nThe meaning of life is not defined by the number of years you live, but by the quality of your";
 

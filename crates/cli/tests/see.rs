@@ -1,34 +1,11 @@
 //! Whole-binary tests of the commands that show what knobs do: explain, compare, plot.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod common;
+use common::{dial, ok, one_line_error};
+
 use resvg::tiny_skia::Pixmap;
 use std::path::PathBuf;
-use std::process::{Command, Output, Stdio};
-
-fn dial(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_dial"))
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap()
-}
-
-fn ok(o: &Output) -> String {
-    assert!(
-        o.status.success(),
-        "dial failed: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    String::from_utf8(o.stdout.clone()).unwrap()
-}
-
-fn one_line_error(o: &Output, needle: &str) {
-    let err = String::from_utf8(o.stderr.clone()).unwrap();
-    assert_eq!(o.status.code(), Some(2), "{err}");
-    assert_eq!(err.lines().count(), 1, "{err:?}");
-    assert!(err.contains(needle), "{err:?} should name {needle:?}");
-    assert!(!err.contains("panicked"));
-}
 
 fn temp_dir(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("dial-see-{}-{name}", std::process::id()));

@@ -88,3 +88,14 @@ impl From<candle_core::Error> for ModelError {
         ModelError::Compute(candle_message(&e))
     }
 }
+
+/// A non-empty run of ids inside the vocabulary.
+pub(crate) fn check_tokens(tokens: &[u32], vocab: usize) -> Result<(), ModelError> {
+    if tokens.is_empty() {
+        return Err(ModelError::EmptyPrompt);
+    }
+    match tokens.iter().find(|&&t| t as usize >= vocab) {
+        Some(&token) => Err(ModelError::TokenOutOfRange { token, vocab }),
+        None => Ok(()),
+    }
+}

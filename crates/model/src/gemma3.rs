@@ -309,15 +309,7 @@ impl Gemma3 {
     /// Runs `tokens` after those already in the cache; returns the final hidden states
     /// `(tokens.len(), hidden)`, normed, ready for [`Gemma3::logits`].
     pub fn forward(&mut self, tokens: &[u32]) -> Result<Tensor, ModelError> {
-        if tokens.is_empty() {
-            return Err(ModelError::EmptyPrompt);
-        }
-        if let Some(&bad) = tokens.iter().find(|&&t| t as usize >= self.vocab) {
-            return Err(ModelError::TokenOutOfRange {
-                token: bad,
-                vocab: self.vocab,
-            });
-        }
+        crate::error::check_tokens(tokens, self.vocab)?;
         let t = tokens.len();
         let ids = Tensor::new(tokens, &self.device)?;
         let mut x = (self.embed.embedding(&ids)? * (self.cfg.hidden as f64).sqrt())?;

@@ -72,15 +72,7 @@ impl Llama {
 
     /// Runs `tokens` after the cache; the next-token logits.
     pub fn next_logits(&mut self, tokens: &[u32]) -> Result<Vec<f32>, ModelError> {
-        if tokens.is_empty() {
-            return Err(ModelError::EmptyPrompt);
-        }
-        if let Some(&bad) = tokens.iter().find(|&&t| t as usize >= self.vocab) {
-            return Err(ModelError::TokenOutOfRange {
-                token: bad,
-                vocab: self.vocab,
-            });
-        }
+        crate::error::check_tokens(tokens, self.vocab)?;
         let input = Tensor::new(tokens, &self.device)?.unsqueeze(0)?;
         let logits = self.weights.forward(&input, self.pos)?;
         self.pos += tokens.len();

@@ -207,14 +207,24 @@ fn write_model(name: &str, arch: &str, dtype: GgmlDType) -> (PathBuf, Weights, V
         ("tokenizer.ggml.add_bos_token".into(), Value::Bool(true)),
         ("tokenizer.ggml.add_space_prefix".into(), Value::Bool(false)),
     ];
+    let path = write_gguf(name, &md, &tensors);
+    (path, w, tokens)
+}
+
+/// Writes a GGUF file into this test run's temporary directory.
+fn write_gguf(
+    name: &str,
+    md: &[(String, gguf_file::Value)],
+    tensors: &[(String, QTensor)],
+) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("dial-tiny-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join(name);
     let mut f = std::fs::File::create(&path).unwrap();
-    let md_refs: Vec<(&str, &Value)> = md.iter().map(|(k, v)| (k.as_str(), v)).collect();
+    let md_refs: Vec<(&str, &gguf_file::Value)> = md.iter().map(|(k, v)| (k.as_str(), v)).collect();
     let t_refs: Vec<(&str, &QTensor)> = tensors.iter().map(|(k, v)| (k.as_str(), v)).collect();
     gguf_file::write(&mut f, &md_refs, &t_refs).unwrap();
-    (path, w, tokens)
+    path
 }
 
 // ---- the reference: the same math in plain Rust ----
@@ -588,13 +598,7 @@ fn write_llama(name: &str) -> (PathBuf, LlamaW, Vec<String>) {
         ("tokenizer.ggml.bos_token_id".into(), Value::U32(2)),
         ("tokenizer.ggml.eos_token_id".into(), Value::U32(1)),
     ];
-    let dir = std::env::temp_dir().join(format!("dial-tiny-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join(name);
-    let mut f = std::fs::File::create(&path).unwrap();
-    let md_refs: Vec<(&str, &Value)> = md.iter().map(|(k, v)| (k.as_str(), v)).collect();
-    let t_refs: Vec<(&str, &QTensor)> = tensors.iter().map(|(k, v)| (k.as_str(), v)).collect();
-    gguf_file::write(&mut f, &md_refs, &t_refs).unwrap();
+    let path = write_gguf(name, &md, &tensors);
     (path, w, tokens)
 }
 
