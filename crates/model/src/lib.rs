@@ -3,13 +3,13 @@
 //! Real language models for dial: a GGUF file loaded with candle's quantized tensors,
 //! its tokenizer rebuilt from the file's metadata, generation through dial's sampler,
 //! and llama.cpp's perplexity protocol. Gemma 3 (the default, 270M) runs on dial's own
-//! forward pass; llama files run on candle-transformers' `quantized_llama`.
+//! forward pass; llama, qwen2 and qwen3 files run on candle-transformers' quantized models.
 
+mod candle_net;
 mod error;
 pub mod fetch;
 mod gemma3;
 mod generate;
-mod llama;
 mod model;
 mod perplexity;
 mod tokenizer;

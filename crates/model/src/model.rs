@@ -1,8 +1,8 @@
 //! A loaded model: weights, tokenizer and KV cache.
 
+use crate::candle_net::{self, CandleNet};
 use crate::error::ModelError;
 use crate::gemma3::{Gemma3, last_row};
-use crate::llama::Llama;
 use crate::tokenizer::Tokenizer;
 use candle_core::quantized::gguf_file;
 use candle_core::{Device, Tensor};
@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 #[derive(Debug)]
 enum Net {
     Gemma3(Box<Gemma3>),
-    Llama(Box<Llama>),
+    Candle(Box<CandleNet>),
 }
 
 /// A GGUF model ready to run.
@@ -50,11 +50,11 @@ impl Model {
                 &Device::Cpu,
                 &mut on_tensor,
             )?)),
-            "llama" => {
+            other if candle_net::supports(other) => {
                 let tensors = content.tensor_infos.len();
-                let net = Llama::load(content, &mut file, &Device::Cpu)?;
+                let net = CandleNet::load(other, content, &mut file, &Device::Cpu)?;
                 (0..tensors).for_each(|_| on_tensor());
-                Net::Llama(Box::new(net))
+                Net::Candle(Box::new(net))
             }
             other => return Err(ModelError::UnsupportedArchitecture(other.into())),
         };
@@ -109,7 +109,7 @@ impl Model {
     pub fn vocab_size(&self) -> usize {
         match &self.net {
             Net::Gemma3(n) => n.vocab_size(),
-            Net::Llama(n) => n.vocab_size(),
+            Net::Candle(n) => n.vocab_size(),
         }
     }
 
@@ -117,7 +117,7 @@ impl Model {
     pub fn context_length(&self) -> usize {
         match &self.net {
             Net::Gemma3(n) => n.config().context,
-            Net::Llama(n) => n.context(),
+            Net::Candle(n) => n.context(),
         }
     }
 
@@ -125,7 +125,7 @@ impl Model {
     pub fn position(&self) -> usize {
         match &self.net {
             Net::Gemma3(n) => n.position(),
-            Net::Llama(n) => n.position(),
+            Net::Candle(n) => n.position(),
         }
     }
 
@@ -133,7 +133,7 @@ impl Model {
     pub fn reset(&mut self) {
         match &mut self.net {
             Net::Gemma3(n) => n.reset(),
-            Net::Llama(n) => n.reset(),
+            Net::Candle(n) => n.reset(),
         }
     }
 
@@ -147,19 +147,19 @@ impl Model {
                 let last = hidden.narrow(0, n - 1, 1)?;
                 last_row(&net.logits(&last)?)
             }
-            Net::Llama(net) => net.next_logits(tokens),
+            Net::Candle(net) => net.next_logits(tokens),
         }
     }
 
     /// Runs `tokens` after the cache and returns the final hidden states `(n, hidden)`;
-    /// [`Model::logits`] turns rows of it into logits. Gemma 3 only: candle's llama
-    /// returns the last position alone.
+    /// [`Model::logits`] turns rows of it into logits. Gemma 3 only: candle-transformers'
+    /// models return the last position alone.
     pub fn hidden_states(&mut self, tokens: &[u32]) -> Result<Tensor, ModelError> {
         self.check_room(tokens.len())?;
         match &mut self.net {
             Net::Gemma3(net) => net.forward(tokens),
-            Net::Llama(_) => Err(ModelError::Unsupported(
-                "hidden states of every position (llama files give the last one)",
+            Net::Candle(_) => Err(ModelError::Unsupported(
+                "hidden states of every position (this architecture gives the last one)",
             )),
         }
     }
@@ -168,8 +168,8 @@ impl Model {
     pub fn logits(&self, hidden: &Tensor) -> Result<Tensor, ModelError> {
         match &self.net {
             Net::Gemma3(net) => net.logits(hidden),
-            Net::Llama(_) => Err(ModelError::Unsupported(
-                "logits of hidden states (llama files give the last position only)",
+            Net::Candle(_) => Err(ModelError::Unsupported(
+                "logits of hidden states (this architecture gives the last position only)",
             )),
         }
     }

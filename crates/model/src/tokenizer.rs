@@ -8,6 +8,10 @@
 //!    a vocabulary entry with the highest score is merged, repeatedly. Gemma's scores are
 //!    `−rank`, so this rebuilds its BPE merges from the vocabulary and scores;
 //! 4. a symbol that is not in the vocabulary falls back to its bytes, `<0x00>`…`<0xFF>`.
+//!
+//! Byte-level BPE vocabularies (`gpt2`: Qwen 2/3, Llama 3) take the same first step, then
+//! split each piece with the model's pre-tokenizer pattern, map its bytes to GPT-2's
+//! printable characters, and merge pairs in the order of `tokenizer.ggml.merges`.
 
 use crate::error::ModelError;
 use candle_core::quantized::gguf_file::{Content, Value};
@@ -34,6 +38,55 @@ pub struct Tokenizer {
     add_space_prefix: bool,
     /// Token ids that end a generation (EOS and end-of-turn markers).
     stops: Vec<u32>,
+    /// Set for byte-level BPE vocabularies.
+    bpe: Option<Bpe>,
+}
+
+/// What a byte-level BPE vocabulary adds.
+#[derive(Debug, Clone)]
+struct Bpe {
+    /// `"left right"` → merge rank (lower merges first).
+    ranks: HashMap<String, u32>,
+    /// The pre-tokenizer pattern.
+    split: fancy_regex::Regex,
+    /// Whole words in the vocabulary skip the merges (llama.cpp's `ignore_merges`, Llama 3).
+    ignore_merges: bool,
+}
+
+/// GPT-2's map from bytes to printable characters, and its inverse.
+fn byte_chars() -> ([char; 256], HashMap<char, u8>) {
+    let mut table = ['\0'; 256];
+    let mut next = 256u32;
+    for b in 0..=255u8 {
+        let printable = (33..=126).contains(&b) || (161..=172).contains(&b) || b >= 174;
+        table[b as usize] = if printable {
+            char::from(b)
+        } else {
+            let c = char::from_u32(next).unwrap_or('\u{FFFD}');
+            next += 1;
+            c
+        };
+    }
+    let inverse = table
+        .iter()
+        .enumerate()
+        .map(|(b, &c)| (c, b as u8))
+        .collect();
+    (table, inverse)
+}
+
+/// The pre-tokenizer pattern for `tokenizer.ggml.pre`, as llama.cpp uses it.
+fn pre_tokenizer(pre: &str) -> Option<(&'static str, bool)> {
+    const GPT2: &str =
+        r"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+";
+    const LLAMA3: &str = r"(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";
+    const QWEN2: &str = r"(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";
+    match pre {
+        "gpt2" | "default" | "" => Some((GPT2, false)),
+        "llama-bpe" | "llama3" | "smaug-bpe" => Some((LLAMA3, true)),
+        "qwen2" => Some((QWEN2, false)),
+        _ => None,
+    }
 }
 
 fn strings(md: &HashMap<String, Value>, key: &str) -> Result<Vec<String>, ModelError> {
@@ -139,7 +192,7 @@ impl Tokenizer {
             .get("tokenizer.ggml.model")
             .and_then(|v| v.to_string().ok().cloned())
             .unwrap_or_default();
-        if model != "llama" {
+        if model != "llama" && model != "gpt2" {
             return Err(ModelError::UnsupportedTokenizer(model));
         }
         let tokens = strings(md, "tokenizer.ggml.tokens")?;
@@ -176,9 +229,36 @@ impl Tokenizer {
                 stops.push(id);
             }
         }
+        let bpe = if model == "gpt2" {
+            let pre = md
+                .get("tokenizer.ggml.pre")
+                .and_then(|v| v.to_string().ok().cloned())
+                .unwrap_or_default();
+            let (pattern, ignore_merges) = pre_tokenizer(&pre).ok_or_else(|| {
+                ModelError::UnsupportedTokenizer(format!("gpt2 with pre-tokenizer {pre:?}"))
+            })?;
+            let split = fancy_regex::Regex::new(pattern)
+                .map_err(|e| ModelError::BadMetadata("tokenizer.ggml.pre".into(), e.to_string()))?;
+            let merges = strings(md, "tokenizer.ggml.merges")?;
+            let ranks = merges
+                .into_iter()
+                .enumerate()
+                .map(|(rank, m)| (m, rank as u32))
+                .collect();
+            Some(Bpe {
+                ranks,
+                split,
+                ignore_merges,
+            })
+        } else {
+            None
+        };
+        // Byte-level vocabularies never add a prefix space and, by default, no BOS.
+        let default_bos = bpe.is_none() && bos.is_some();
         Ok(Tokenizer {
-            add_bos: flag(md, "tokenizer.ggml.add_bos_token", bos.is_some()),
-            add_space_prefix: flag(md, "tokenizer.ggml.add_space_prefix", true),
+            add_bos: flag(md, "tokenizer.ggml.add_bos_token", default_bos),
+            add_space_prefix: bpe.is_none() && flag(md, "tokenizer.ggml.add_space_prefix", true),
+            bpe,
             tokens,
             scores,
             types,
@@ -236,8 +316,13 @@ impl Tokenizer {
             match piece {
                 Piece::Special(id) => out.push(id),
                 Piece::Text(s) => {
-                    let prefix = self.add_space_prefix && first_text;
-                    self.encode_piece(s, prefix, &mut out);
+                    match &self.bpe {
+                        Some(bpe) => self.encode_bpe(bpe, s, &mut out),
+                        None => {
+                            let prefix = self.add_space_prefix && first_text;
+                            self.encode_piece(s, prefix, &mut out);
+                        }
+                    }
                     first_text = false;
                 }
             }
@@ -354,6 +439,53 @@ impl Tokenizer {
         }
     }
 
+    /// Byte-level BPE on one piece of ordinary text.
+    fn encode_bpe(&self, bpe: &Bpe, text: &str, out: &mut Vec<u32>) {
+        let (table, _) = byte_chars();
+        for m in bpe.split.find_iter(text) {
+            // The pattern cannot fail on valid UTF-8 short of its backtrack limit; a piece
+            // it gives up on is encoded whole.
+            let word_text = m.map(|m| m.as_str()).unwrap_or(text);
+            let word: String = word_text.bytes().map(|b| table[b as usize]).collect();
+            if bpe.ignore_merges
+                && let Some(&id) = self.index.get(&word)
+            {
+                out.push(id);
+                continue;
+            }
+            self.merge_word(bpe, &word, out);
+        }
+    }
+
+    /// Merges one byte-mapped word by merge rank (lowest first, then leftmost).
+    fn merge_word(&self, bpe: &Bpe, word: &str, out: &mut Vec<u32>) {
+        let mut symbols: Vec<String> = word.chars().map(String::from).collect();
+        loop {
+            let best = symbols
+                .windows(2)
+                .enumerate()
+                .filter_map(|(i, w)| {
+                    bpe.ranks
+                        .get(&format!("{} {}", w[0], w[1]))
+                        .map(|&r| (r, i))
+                })
+                .min();
+            let Some((_, i)) = best else { break };
+            let right = symbols.remove(i + 1);
+            symbols[i].push_str(&right);
+        }
+        for s in symbols {
+            match self.index.get(&s) {
+                Some(&id) => out.push(id),
+                // Not in the vocabulary: its characters one by one (each is a byte).
+                None => out.extend(
+                    s.chars()
+                        .filter_map(|c| self.index.get(&c.to_string()).copied()),
+                ),
+            }
+        }
+    }
+
     /// The bytes token `id` stands for: `▁` as a space, `<0xNN>` as that byte, control
     /// tokens as nothing.
     pub fn token_bytes(&self, id: u32) -> Vec<u8> {
@@ -368,6 +500,13 @@ impl Tokenizer {
                 .and_then(|h| u8::from_str_radix(h, 16).ok())
                 .map(|b| vec![b])
                 .unwrap_or_default(),
+            Some(TYPE_USER_DEFINED) if self.bpe.is_some() => text.clone().into_bytes(),
+            _ if self.bpe.is_some() => {
+                let (_, inverse) = byte_chars();
+                text.chars()
+                    .map(|c| inverse.get(&c).copied().unwrap_or(b'?'))
+                    .collect()
+            }
             _ => text.replace('▁', " ").into_bytes(),
         }
     }

@@ -707,3 +707,323 @@ fn a_llama_file_runs_through_candle_s_loader_and_matches_the_reference() {
         Err(ModelError::Unsupported(_))
     ));
 }
+
+// ---- tiny qwen2 and qwen3 with a byte-level BPE vocabulary ----
+
+/// GPT-2's printable character for each byte.
+fn byte_char(b: u8) -> char {
+    let mut next = 256u32;
+    for x in 0..=255u8 {
+        let printable = (33..=126).contains(&x) || (161..=172).contains(&x) || x >= 174;
+        if x == b {
+            return if printable {
+                char::from(x)
+            } else {
+                char::from_u32(next).unwrap()
+            };
+        }
+        if !printable {
+            next += 1;
+        }
+    }
+    unreachable!()
+}
+
+/// 256 byte tokens, five merges, three control tokens.
+fn bpe_vocab() -> (Vec<String>, Vec<i32>, Vec<String>) {
+    let mut tokens: Vec<String> = (0..=255u8).map(|b| byte_char(b).to_string()).collect();
+    let mut types = vec![1; 256];
+    let merges = ["Ġ t", "h e", "Ġt he", "c a", "ca t"];
+    for m in merges {
+        tokens.push(m.replace(' ', ""));
+        types.push(1);
+    }
+    for s in ["<|endoftext|>", "<|im_start|>", "<|im_end|>"] {
+        tokens.push(s.into());
+        types.push(3);
+    }
+    (
+        tokens,
+        types,
+        merges.iter().map(|m| m.to_string()).collect(),
+    )
+}
+
+struct QwenCfg {
+    arch: &'static str,
+    heads: usize,
+    kv: usize,
+    head_dim: usize,
+    bias: bool,
+    qk_norm: bool,
+}
+
+fn write_qwen(cfg: &QwenCfg) -> (PathBuf, LlamaW, Vec<Vec<f32>>, Vec<String>) {
+    let (tokens, types, merges) = bpe_vocab();
+    let v = tokens.len();
+    let mut r = DialRng::new(33);
+    let norm = |r: &mut DialRng, n| -> Vec<f32> {
+        random(r, n, 0.3).into_iter().map(|x| 1.0 + x).collect()
+    };
+    let (q_out, kv_out) = (cfg.heads * cfg.head_dim, cfg.kv * cfg.head_dim);
+    let w = LlamaW {
+        embed: random(&mut r, v * HIDDEN, 0.5),
+        output: random(&mut r, v * HIDDEN, 0.3),
+        norm: norm(&mut r, HIDDEN),
+        layers: (0..LLAMA_LAYERS)
+            .map(|_| LayerW {
+                attn_norm: norm(&mut r, HIDDEN),
+                q_norm: norm(&mut r, cfg.head_dim),
+                k_norm: norm(&mut r, cfg.head_dim),
+                post_attn_norm: Vec::new(),
+                ffn_norm: norm(&mut r, HIDDEN),
+                post_ffn_norm: Vec::new(),
+                wq: random(&mut r, q_out * HIDDEN, 0.3),
+                wk: random(&mut r, kv_out * HIDDEN, 0.3),
+                wv: random(&mut r, kv_out * HIDDEN, 0.3),
+                wo: random(&mut r, HIDDEN * q_out, 0.3),
+                gate: random(&mut r, FFN * HIDDEN, 0.3),
+                up: random(&mut r, FFN * HIDDEN, 0.3),
+                down: random(&mut r, HIDDEN * FFN, 0.3),
+            })
+            .collect(),
+    };
+    // Biases of q, k, v per layer (qwen2).
+    let biases: Vec<Vec<f32>> = (0..LLAMA_LAYERS * 3)
+        .map(|i| random(&mut r, if i % 3 == 0 { q_out } else { kv_out }, 0.2))
+        .collect();
+    let q = |data: &[f32], shape: (usize, usize)| {
+        QTensor::quantize(
+            &Tensor::from_slice(data, shape, &Device::Cpu).unwrap(),
+            GgmlDType::F32,
+        )
+        .unwrap()
+    };
+    let vec1 = |d: &[f32]| {
+        QTensor::quantize(
+            &Tensor::from_slice(d, d.len(), &Device::Cpu).unwrap(),
+            GgmlDType::F32,
+        )
+        .unwrap()
+    };
+    let mut tensors: Vec<(String, QTensor)> = vec![
+        ("token_embd.weight".into(), q(&w.embed, (v, HIDDEN))),
+        ("output.weight".into(), q(&w.output, (v, HIDDEN))),
+        ("output_norm.weight".into(), vec1(&w.norm)),
+    ];
+    for (i, l) in w.layers.iter().enumerate() {
+        let p = |s: &str| format!("blk.{i}.{s}");
+        tensors.push((p("attn_norm.weight"), vec1(&l.attn_norm)));
+        tensors.push((p("ffn_norm.weight"), vec1(&l.ffn_norm)));
+        tensors.push((p("attn_q.weight"), q(&l.wq, (q_out, HIDDEN))));
+        tensors.push((p("attn_k.weight"), q(&l.wk, (kv_out, HIDDEN))));
+        tensors.push((p("attn_v.weight"), q(&l.wv, (kv_out, HIDDEN))));
+        tensors.push((p("attn_output.weight"), q(&l.wo, (HIDDEN, q_out))));
+        tensors.push((p("ffn_gate.weight"), q(&l.gate, (FFN, HIDDEN))));
+        tensors.push((p("ffn_up.weight"), q(&l.up, (FFN, HIDDEN))));
+        tensors.push((p("ffn_down.weight"), q(&l.down, (HIDDEN, FFN))));
+        if cfg.bias {
+            tensors.push((p("attn_q.bias"), vec1(&biases[3 * i])));
+            tensors.push((p("attn_k.bias"), vec1(&biases[3 * i + 1])));
+            tensors.push((p("attn_v.bias"), vec1(&biases[3 * i + 2])));
+        }
+        if cfg.qk_norm {
+            tensors.push((p("attn_q_norm.weight"), vec1(&l.q_norm)));
+            tensors.push((p("attn_k_norm.weight"), vec1(&l.k_norm)));
+        }
+    }
+    use gguf_file::Value;
+    let a = cfg.arch;
+    let md: Vec<(String, Value)> = vec![
+        ("general.architecture".into(), Value::String(a.into())),
+        (format!("{a}.embedding_length"), Value::U32(HIDDEN as u32)),
+        (
+            format!("{a}.attention.head_count"),
+            Value::U32(cfg.heads as u32),
+        ),
+        (
+            format!("{a}.attention.head_count_kv"),
+            Value::U32(cfg.kv as u32),
+        ),
+        (
+            format!("{a}.attention.key_length"),
+            Value::U32(cfg.head_dim as u32),
+        ),
+        (
+            format!("{a}.attention.value_length"),
+            Value::U32(cfg.head_dim as u32),
+        ),
+        (format!("{a}.block_count"), Value::U32(LLAMA_LAYERS as u32)),
+        (format!("{a}.feed_forward_length"), Value::U32(FFN as u32)),
+        (
+            format!("{a}.attention.layer_norm_rms_epsilon"),
+            Value::F32(EPS),
+        ),
+        (format!("{a}.rope.freq_base"), Value::F32(10_000.0)),
+        (format!("{a}.context_length"), Value::U32(CONTEXT as u32)),
+        ("tokenizer.ggml.model".into(), Value::String("gpt2".into())),
+        ("tokenizer.ggml.pre".into(), Value::String("qwen2".into())),
+        (
+            "tokenizer.ggml.tokens".into(),
+            Value::Array(tokens.iter().map(|s| Value::String(s.clone())).collect()),
+        ),
+        (
+            "tokenizer.ggml.token_type".into(),
+            Value::Array(types.iter().map(|&t| Value::I32(t)).collect()),
+        ),
+        (
+            "tokenizer.ggml.merges".into(),
+            Value::Array(merges.iter().map(|s| Value::String(s.clone())).collect()),
+        ),
+        (
+            "tokenizer.ggml.eos_token_id".into(),
+            Value::U32(v as u32 - 3),
+        ),
+    ];
+    let path = write_gguf(&format!("{a}.gguf"), &md, &tensors);
+    (path, w, biases, tokens)
+}
+
+fn qwen_reference(
+    cfg: &QwenCfg,
+    w: &LlamaW,
+    b: &[Vec<f32>],
+    vocab: usize,
+    tokens: &[u32],
+) -> Vec<Vec<f32>> {
+    let hd = cfg.head_dim;
+    let group = cfg.heads / cfg.kv;
+    let add = |x: Vec<f32>, bias: &[f32]| -> Vec<f32> {
+        if cfg.bias {
+            x.iter().zip(bias).map(|(a, b)| a + b).collect()
+        } else {
+            x
+        }
+    };
+    let mut keys: Vec<Vec<Vec<f32>>> = vec![Vec::new(); LLAMA_LAYERS];
+    let mut values: Vec<Vec<Vec<f32>>> = vec![Vec::new(); LLAMA_LAYERS];
+    let mut out = Vec::new();
+    for (pos, &t) in tokens.iter().enumerate() {
+        let mut x = w.embed[t as usize * HIDDEN..(t as usize + 1) * HIDDEN].to_vec();
+        for (li, l) in w.layers.iter().enumerate() {
+            let h = rms_norm(&x, &l.attn_norm);
+            let q = add(matvec(&l.wq, &h, cfg.heads * hd), &b[3 * li]);
+            let mut k = add(matvec(&l.wk, &h, cfg.kv * hd), &b[3 * li + 1]);
+            for kv in 0..cfg.kv {
+                let head = &mut k[kv * hd..(kv + 1) * hd];
+                if cfg.qk_norm {
+                    let n = rms_norm(head, &l.k_norm);
+                    head.copy_from_slice(&n);
+                }
+                rope(head, pos, 10_000.0);
+            }
+            keys[li].push(k);
+            values[li].push(add(matvec(&l.wv, &h, cfg.kv * hd), &b[3 * li + 2]));
+            let mut attn = vec![0f32; cfg.heads * hd];
+            for head in 0..cfg.heads {
+                let kv = head / group;
+                let mut qh = q[head * hd..(head + 1) * hd].to_vec();
+                if cfg.qk_norm {
+                    qh = rms_norm(&qh, &l.q_norm);
+                }
+                rope(&mut qh, pos, 10_000.0);
+                let scores: Vec<f32> = (0..=pos)
+                    .map(|j| {
+                        let kj = &keys[li][j][kv * hd..(kv + 1) * hd];
+                        qh.iter().zip(kj).map(|(a, b)| a * b).sum::<f32>() / (hd as f32).sqrt()
+                    })
+                    .collect();
+                let m = scores.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+                let e: Vec<f32> = scores.iter().map(|s| (s - m).exp()).collect();
+                let z: f32 = e.iter().sum();
+                for (j, ej) in e.iter().enumerate() {
+                    for d in 0..hd {
+                        attn[head * hd + d] += ej / z * values[li][j][kv * hd + d];
+                    }
+                }
+            }
+            let o = matvec(&l.wo, &attn, HIDDEN);
+            x = x.iter().zip(&o).map(|(a, b)| a + b).collect();
+            let h = rms_norm(&x, &l.ffn_norm);
+            let g = matvec(&l.gate, &h, FFN);
+            let u = matvec(&l.up, &h, FFN);
+            let gu: Vec<f32> = g
+                .iter()
+                .zip(&u)
+                .map(|(a, b)| a / (1.0 + (-a).exp()) * b)
+                .collect();
+            let d = matvec(&l.down, &gu, HIDDEN);
+            x = x.iter().zip(&d).map(|(a, b)| a + b).collect();
+        }
+        out.push(matvec(&w.output, &rms_norm(&x, &w.norm), vocab));
+    }
+    out
+}
+
+fn check_qwen(cfg: QwenCfg) {
+    let (path, w, biases, tokens) = write_qwen(&cfg);
+    let mut m = Model::load(&path, || {}).unwrap();
+    assert_eq!(m.architecture(), cfg.arch);
+    let t = m.tokenizer();
+    // Byte-level BPE: " the" merges fully; " cat" keeps its space apart (no "Ġ cat" merge).
+    assert_eq!(
+        t.encode(" the cat", true),
+        vec![id(&tokens, "Ġthe"), id(&tokens, "Ġ"), id(&tokens, "cat")]
+    );
+    assert_eq!(
+        t.encode("<|im_start|>hi", false),
+        vec![
+            id(&tokens, "<|im_start|>"),
+            id(&tokens, "h"),
+            id(&tokens, "i")
+        ]
+    );
+    assert_eq!(t.decode(&t.encode("é the\n", false)), "é the\n");
+    assert_eq!(
+        t.stop_tokens(),
+        &[id(&tokens, "<|endoftext|>"), id(&tokens, "<|im_end|>")][..]
+    );
+    let seq = [10u32, 256, 257, 258, 259, 65, 66];
+    let want = qwen_reference(&cfg, &w, &biases, tokens.len(), &seq);
+    let got = m.next_logits(&seq).unwrap();
+    assert!(
+        max_diff(&got, &want[6]) < 2e-3,
+        "{} prefill: {}",
+        cfg.arch,
+        max_diff(&got, &want[6])
+    );
+    m.reset();
+    for (i, &tok) in seq.iter().enumerate() {
+        let g = m.next_logits(&[tok]).unwrap();
+        assert!(
+            max_diff(&g, &want[i]) < 2e-3,
+            "{} decode {i}: {}",
+            cfg.arch,
+            max_diff(&g, &want[i])
+        );
+    }
+}
+
+#[test]
+fn a_qwen2_file_matches_the_reference() {
+    check_qwen(QwenCfg {
+        arch: "qwen2",
+        heads: 4,
+        kv: 2,
+        head_dim: HIDDEN / 4,
+        bias: true,
+        qk_norm: false,
+    });
+}
+
+#[test]
+fn a_qwen3_file_matches_the_reference() {
+    check_qwen(QwenCfg {
+        arch: "qwen3",
+        heads: 4,
+        kv: 2,
+        head_dim: 16,
+        bias: false,
+        qk_norm: true,
+    });
+}
