@@ -487,228 +487,17 @@ fn bad_requests_are_typed_errors() {
     ));
 }
 
-// ---- a tiny llama, through candle-transformers' quantized_llama ----
+// ---- llama, qwen2 and qwen3, through candle-transformers' quantized models ----
 
-const LLAMA_HEADS: usize = 4;
-const LLAMA_KV: usize = 2;
-const LLAMA_LAYERS: usize = 2;
+const SMALL_LAYERS: usize = 2;
 
-struct LlamaW {
+/// Weights of a llama-family model.
+struct CausalW {
     embed: Vec<f32>,
     output: Vec<f32>,
     norm: Vec<f32>,
     layers: Vec<LayerW>,
 }
-
-fn write_llama(name: &str) -> (PathBuf, LlamaW, Vec<String>) {
-    let (tokens, scores, types) = vocab();
-    let v = tokens.len();
-    let mut r = DialRng::new(21);
-    let norm = |r: &mut DialRng, n| -> Vec<f32> {
-        random(r, n, 0.3).into_iter().map(|x| 1.0 + x).collect()
-    };
-    let hd = HIDDEN / LLAMA_HEADS;
-    let w = LlamaW {
-        embed: random(&mut r, v * HIDDEN, 0.5),
-        output: random(&mut r, v * HIDDEN, 0.3),
-        norm: norm(&mut r, HIDDEN),
-        layers: (0..LLAMA_LAYERS)
-            .map(|_| LayerW {
-                attn_norm: norm(&mut r, HIDDEN),
-                q_norm: Vec::new(),
-                k_norm: Vec::new(),
-                post_attn_norm: Vec::new(),
-                ffn_norm: norm(&mut r, HIDDEN),
-                post_ffn_norm: Vec::new(),
-                wq: random(&mut r, HIDDEN * HIDDEN, 0.3),
-                wk: random(&mut r, LLAMA_KV * hd * HIDDEN, 0.3),
-                wv: random(&mut r, LLAMA_KV * hd * HIDDEN, 0.3),
-                wo: random(&mut r, HIDDEN * HIDDEN, 0.3),
-                gate: random(&mut r, FFN * HIDDEN, 0.3),
-                up: random(&mut r, FFN * HIDDEN, 0.3),
-                down: random(&mut r, HIDDEN * FFN, 0.3),
-            })
-            .collect(),
-    };
-    let q = |data: &[f32], shape: (usize, usize)| {
-        QTensor::quantize(
-            &Tensor::from_slice(data, shape, &Device::Cpu).unwrap(),
-            GgmlDType::F32,
-        )
-        .unwrap()
-    };
-    let vec1 = |d: &[f32]| {
-        QTensor::quantize(
-            &Tensor::from_slice(d, d.len(), &Device::Cpu).unwrap(),
-            GgmlDType::F32,
-        )
-        .unwrap()
-    };
-    let mut tensors: Vec<(String, QTensor)> = vec![
-        ("token_embd.weight".into(), q(&w.embed, (v, HIDDEN))),
-        ("output.weight".into(), q(&w.output, (v, HIDDEN))),
-        ("output_norm.weight".into(), vec1(&w.norm)),
-    ];
-    for (i, l) in w.layers.iter().enumerate() {
-        let p = |s: &str| format!("blk.{i}.{s}.weight");
-        tensors.push((p("attn_norm"), vec1(&l.attn_norm)));
-        tensors.push((p("ffn_norm"), vec1(&l.ffn_norm)));
-        tensors.push((p("attn_q"), q(&l.wq, (HIDDEN, HIDDEN))));
-        tensors.push((p("attn_k"), q(&l.wk, (LLAMA_KV * hd, HIDDEN))));
-        tensors.push((p("attn_v"), q(&l.wv, (LLAMA_KV * hd, HIDDEN))));
-        tensors.push((p("attn_output"), q(&l.wo, (HIDDEN, HIDDEN))));
-        tensors.push((p("ffn_gate"), q(&l.gate, (FFN, HIDDEN))));
-        tensors.push((p("ffn_up"), q(&l.up, (FFN, HIDDEN))));
-        tensors.push((p("ffn_down"), q(&l.down, (HIDDEN, FFN))));
-    }
-    use gguf_file::Value;
-    let md: Vec<(String, Value)> = vec![
-        ("general.architecture".into(), Value::String("llama".into())),
-        ("llama.embedding_length".into(), Value::U32(HIDDEN as u32)),
-        (
-            "llama.attention.head_count".into(),
-            Value::U32(LLAMA_HEADS as u32),
-        ),
-        (
-            "llama.attention.head_count_kv".into(),
-            Value::U32(LLAMA_KV as u32),
-        ),
-        ("llama.block_count".into(), Value::U32(LLAMA_LAYERS as u32)),
-        ("llama.feed_forward_length".into(), Value::U32(FFN as u32)),
-        ("llama.rope.dimension_count".into(), Value::U32(hd as u32)),
-        (
-            "llama.attention.layer_norm_rms_epsilon".into(),
-            Value::F32(EPS),
-        ),
-        ("llama.rope.freq_base".into(), Value::F32(10_000.0)),
-        ("llama.context_length".into(), Value::U32(CONTEXT as u32)),
-        ("tokenizer.ggml.model".into(), Value::String("llama".into())),
-        (
-            "tokenizer.ggml.tokens".into(),
-            Value::Array(tokens.iter().map(|s| Value::String(s.clone())).collect()),
-        ),
-        (
-            "tokenizer.ggml.scores".into(),
-            Value::Array(scores.iter().map(|&s| Value::F32(s)).collect()),
-        ),
-        (
-            "tokenizer.ggml.token_type".into(),
-            Value::Array(types.iter().map(|&t| Value::I32(t)).collect()),
-        ),
-        ("tokenizer.ggml.bos_token_id".into(), Value::U32(2)),
-        ("tokenizer.ggml.eos_token_id".into(), Value::U32(1)),
-    ];
-    let path = write_gguf(name, &md, &tensors);
-    (path, w, tokens)
-}
-
-/// Interleaved RoPE, as GGUF llama weights expect: pairs `(2i, 2i + 1)`.
-fn rope_interleaved(x: &mut [f32], pos: usize) {
-    let d = x.len();
-    for i in 0..d / 2 {
-        let theta = pos as f64 / 10_000f64.powf(2.0 * i as f64 / d as f64);
-        let (s, c) = (theta.sin() as f32, theta.cos() as f32);
-        let (a, b) = (x[2 * i], x[2 * i + 1]);
-        x[2 * i] = a * c - b * s;
-        x[2 * i + 1] = b * c + a * s;
-    }
-}
-
-fn llama_reference(w: &LlamaW, vocab: usize, tokens: &[u32]) -> Vec<Vec<f32>> {
-    let hd = HIDDEN / LLAMA_HEADS;
-    let group = LLAMA_HEADS / LLAMA_KV;
-    let mut keys: Vec<Vec<Vec<f32>>> = vec![Vec::new(); LLAMA_LAYERS];
-    let mut values: Vec<Vec<Vec<f32>>> = vec![Vec::new(); LLAMA_LAYERS];
-    let mut out = Vec::new();
-    for (pos, &t) in tokens.iter().enumerate() {
-        let mut x = w.embed[t as usize * HIDDEN..(t as usize + 1) * HIDDEN].to_vec();
-        for (li, l) in w.layers.iter().enumerate() {
-            let h = rms_norm(&x, &l.attn_norm);
-            let q = matvec(&l.wq, &h, HIDDEN);
-            let mut k = matvec(&l.wk, &h, LLAMA_KV * hd);
-            for kv in 0..LLAMA_KV {
-                rope_interleaved(&mut k[kv * hd..(kv + 1) * hd], pos);
-            }
-            keys[li].push(k);
-            values[li].push(matvec(&l.wv, &h, LLAMA_KV * hd));
-            let mut attn = vec![0f32; HIDDEN];
-            for head in 0..LLAMA_HEADS {
-                let kv = head / group;
-                let mut qh = q[head * hd..(head + 1) * hd].to_vec();
-                rope_interleaved(&mut qh, pos);
-                let scores: Vec<f32> = (0..=pos)
-                    .map(|j| {
-                        let kj = &keys[li][j][kv * hd..(kv + 1) * hd];
-                        qh.iter().zip(kj).map(|(a, b)| a * b).sum::<f32>() / (hd as f32).sqrt()
-                    })
-                    .collect();
-                let m = scores.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-                let e: Vec<f32> = scores.iter().map(|s| (s - m).exp()).collect();
-                let z: f32 = e.iter().sum();
-                for (j, ej) in e.iter().enumerate() {
-                    for d in 0..hd {
-                        attn[head * hd + d] += ej / z * values[li][j][kv * hd + d];
-                    }
-                }
-            }
-            let o = matvec(&l.wo, &attn, HIDDEN);
-            x = x.iter().zip(&o).map(|(a, b)| a + b).collect();
-            let h = rms_norm(&x, &l.ffn_norm);
-            let g = matvec(&l.gate, &h, FFN);
-            let u = matvec(&l.up, &h, FFN);
-            let gu: Vec<f32> = g
-                .iter()
-                .zip(&u)
-                .map(|(a, b)| a / (1.0 + (-a).exp()) * b)
-                .collect();
-            let d = matvec(&l.down, &gu, HIDDEN);
-            x = x.iter().zip(&d).map(|(a, b)| a + b).collect();
-        }
-        out.push(matvec(&w.output, &rms_norm(&x, &w.norm), vocab));
-    }
-    out
-}
-
-#[test]
-fn a_llama_file_runs_through_candle_s_loader_and_matches_the_reference() {
-    let (path, w, tokens) = write_llama("llama.gguf");
-    let mut m = Model::load(&path, || {}).unwrap();
-    assert_eq!(m.architecture(), "llama");
-    // SentencePiece's default for llama files: a space before the text.
-    assert_eq!(
-        m.tokenizer().encode("ab", true),
-        vec![2, id(&tokens, "▁ab")]
-    );
-    let seq = [2u32, 270, 271, 272, 273, 274, 275];
-    let want = llama_reference(&w, tokens.len(), &seq);
-    // Prefill, then token by token.
-    let got = m.next_logits(&seq).unwrap();
-    assert!(
-        max_diff(&got, &want[6]) < 2e-3,
-        "prefill: {}",
-        max_diff(&got, &want[6])
-    );
-    m.reset();
-    for (i, &t) in seq.iter().enumerate() {
-        let g = m.next_logits(&[t]).unwrap();
-        assert!(
-            max_diff(&g, &want[i]) < 2e-3,
-            "decode {i}: {}",
-            max_diff(&g, &want[i])
-        );
-    }
-    // Perplexity works one token at a time on llama files.
-    let p = m
-        .perplexity("ab c hi ab c hi ab c hi ab c", 8, |_, _| {})
-        .unwrap();
-    assert!(p.ppl.is_finite() && p.ppl > 1.0 && p.scored > 0);
-    assert!(matches!(
-        m.hidden_states(&[2]),
-        Err(ModelError::Unsupported(_))
-    ));
-}
-
-// ---- tiny qwen2 and qwen3 with a byte-level BPE vocabulary ----
 
 /// GPT-2's printable character for each byte.
 fn byte_char(b: u8) -> char {
@@ -749,28 +538,42 @@ fn bpe_vocab() -> (Vec<String>, Vec<i32>, Vec<String>) {
     )
 }
 
-struct QwenCfg {
+/// What distinguishes the three families here.
+struct CausalCfg {
     arch: &'static str,
     heads: usize,
     kv: usize,
     head_dim: usize,
+    /// q, k, v biases (qwen2).
     bias: bool,
+    /// RMSNorm on each query and key head (qwen3).
     qk_norm: bool,
+    /// RoPE on pairs `(2i, 2i + 1)` (llama), else on halves (qwen).
+    interleaved: bool,
+    /// A SentencePiece vocabulary (llama), else byte-level BPE.
+    spm: bool,
 }
 
-fn write_qwen(cfg: &QwenCfg) -> (PathBuf, LlamaW, Vec<Vec<f32>>, Vec<String>) {
-    let (tokens, types, merges) = bpe_vocab();
+fn write_causal(cfg: &CausalCfg) -> (PathBuf, CausalW, Vec<Vec<f32>>, Vec<String>) {
+    let (tokens, scores, types, merges) = if cfg.spm {
+        let (t, s, ty) = vocab();
+        (t, s, ty, Vec::new())
+    } else {
+        let (t, ty, m) = bpe_vocab();
+        let s = vec![0.0; t.len()];
+        (t, s, ty, m)
+    };
     let v = tokens.len();
     let mut r = DialRng::new(33);
     let norm = |r: &mut DialRng, n| -> Vec<f32> {
         random(r, n, 0.3).into_iter().map(|x| 1.0 + x).collect()
     };
     let (q_out, kv_out) = (cfg.heads * cfg.head_dim, cfg.kv * cfg.head_dim);
-    let w = LlamaW {
+    let w = CausalW {
         embed: random(&mut r, v * HIDDEN, 0.5),
         output: random(&mut r, v * HIDDEN, 0.3),
         norm: norm(&mut r, HIDDEN),
-        layers: (0..LLAMA_LAYERS)
+        layers: (0..SMALL_LAYERS)
             .map(|_| LayerW {
                 attn_norm: norm(&mut r, HIDDEN),
                 q_norm: norm(&mut r, cfg.head_dim),
@@ -789,7 +592,7 @@ fn write_qwen(cfg: &QwenCfg) -> (PathBuf, LlamaW, Vec<Vec<f32>>, Vec<String>) {
             .collect(),
     };
     // Biases of q, k, v per layer (qwen2).
-    let biases: Vec<Vec<f32>> = (0..LLAMA_LAYERS * 3)
+    let biases: Vec<Vec<f32>> = (0..SMALL_LAYERS * 3)
         .map(|i| random(&mut r, if i % 3 == 0 { q_out } else { kv_out }, 0.2))
         .collect();
     let q = |data: &[f32], shape: (usize, usize)| {
@@ -853,7 +656,7 @@ fn write_qwen(cfg: &QwenCfg) -> (PathBuf, LlamaW, Vec<Vec<f32>>, Vec<String>) {
             format!("{a}.attention.value_length"),
             Value::U32(cfg.head_dim as u32),
         ),
-        (format!("{a}.block_count"), Value::U32(LLAMA_LAYERS as u32)),
+        (format!("{a}.block_count"), Value::U32(SMALL_LAYERS as u32)),
         (format!("{a}.feed_forward_length"), Value::U32(FFN as u32)),
         (
             format!("{a}.attention.layer_norm_rms_epsilon"),
@@ -861,8 +664,10 @@ fn write_qwen(cfg: &QwenCfg) -> (PathBuf, LlamaW, Vec<Vec<f32>>, Vec<String>) {
         ),
         (format!("{a}.rope.freq_base"), Value::F32(10_000.0)),
         (format!("{a}.context_length"), Value::U32(CONTEXT as u32)),
-        ("tokenizer.ggml.model".into(), Value::String("gpt2".into())),
-        ("tokenizer.ggml.pre".into(), Value::String("qwen2".into())),
+        (
+            format!("{a}.rope.dimension_count"),
+            Value::U32(cfg.head_dim as u32),
+        ),
         (
             "tokenizer.ggml.tokens".into(),
             Value::Array(tokens.iter().map(|s| Value::String(s.clone())).collect()),
@@ -871,22 +676,39 @@ fn write_qwen(cfg: &QwenCfg) -> (PathBuf, LlamaW, Vec<Vec<f32>>, Vec<String>) {
             "tokenizer.ggml.token_type".into(),
             Value::Array(types.iter().map(|&t| Value::I32(t)).collect()),
         ),
-        (
-            "tokenizer.ggml.merges".into(),
-            Value::Array(merges.iter().map(|s| Value::String(s.clone())).collect()),
-        ),
-        (
-            "tokenizer.ggml.eos_token_id".into(),
-            Value::U32(v as u32 - 3),
-        ),
     ];
+    let mut md = md;
+    if cfg.spm {
+        md.extend([
+            ("tokenizer.ggml.model".into(), Value::String("llama".into())),
+            (
+                "tokenizer.ggml.scores".into(),
+                Value::Array(scores.iter().map(|&s| Value::F32(s)).collect()),
+            ),
+            ("tokenizer.ggml.bos_token_id".into(), Value::U32(2)),
+            ("tokenizer.ggml.eos_token_id".into(), Value::U32(1)),
+        ]);
+    } else {
+        md.extend([
+            ("tokenizer.ggml.model".into(), Value::String("gpt2".into())),
+            ("tokenizer.ggml.pre".into(), Value::String("qwen2".into())),
+            (
+                "tokenizer.ggml.merges".into(),
+                Value::Array(merges.iter().map(|s| Value::String(s.clone())).collect()),
+            ),
+            (
+                "tokenizer.ggml.eos_token_id".into(),
+                Value::U32(v as u32 - 3),
+            ),
+        ]);
+    }
     let path = write_gguf(&format!("{a}.gguf"), &md, &tensors);
     (path, w, biases, tokens)
 }
 
-fn qwen_reference(
-    cfg: &QwenCfg,
-    w: &LlamaW,
+fn causal_reference(
+    cfg: &CausalCfg,
+    w: &CausalW,
     b: &[Vec<f32>],
     vocab: usize,
     tokens: &[u32],
@@ -900,8 +722,8 @@ fn qwen_reference(
             x
         }
     };
-    let mut keys: Vec<Vec<Vec<f32>>> = vec![Vec::new(); LLAMA_LAYERS];
-    let mut values: Vec<Vec<Vec<f32>>> = vec![Vec::new(); LLAMA_LAYERS];
+    let mut keys: Vec<Vec<Vec<f32>>> = vec![Vec::new(); SMALL_LAYERS];
+    let mut values: Vec<Vec<Vec<f32>>> = vec![Vec::new(); SMALL_LAYERS];
     let mut out = Vec::new();
     for (pos, &t) in tokens.iter().enumerate() {
         let mut x = w.embed[t as usize * HIDDEN..(t as usize + 1) * HIDDEN].to_vec();
@@ -915,7 +737,11 @@ fn qwen_reference(
                     let n = rms_norm(head, &l.k_norm);
                     head.copy_from_slice(&n);
                 }
-                rope(head, pos, 10_000.0);
+                if cfg.interleaved {
+                    rope_interleaved(head, pos);
+                } else {
+                    rope(head, pos, 10_000.0);
+                }
             }
             keys[li].push(k);
             values[li].push(add(matvec(&l.wv, &h, cfg.kv * hd), &b[3 * li + 2]));
@@ -926,7 +752,11 @@ fn qwen_reference(
                 if cfg.qk_norm {
                     qh = rms_norm(&qh, &l.q_norm);
                 }
-                rope(&mut qh, pos, 10_000.0);
+                if cfg.interleaved {
+                    rope_interleaved(&mut qh, pos);
+                } else {
+                    rope(&mut qh, pos, 10_000.0);
+                }
                 let scores: Vec<f32> = (0..=pos)
                     .map(|j| {
                         let kj = &keys[li][j][kv * hd..(kv + 1) * hd];
@@ -960,8 +790,8 @@ fn qwen_reference(
     out
 }
 
-fn check_qwen(cfg: QwenCfg) {
-    let (path, w, biases, tokens) = write_qwen(&cfg);
+fn check_qwen(cfg: CausalCfg) {
+    let (path, w, biases, tokens) = write_causal(&cfg);
     let mut m = Model::load(&path, || {}).unwrap();
     assert_eq!(m.architecture(), cfg.arch);
     let t = m.tokenizer();
@@ -984,7 +814,7 @@ fn check_qwen(cfg: QwenCfg) {
         &[id(&tokens, "<|endoftext|>"), id(&tokens, "<|im_end|>")][..]
     );
     let seq = [10u32, 256, 257, 258, 259, 65, 66];
-    let want = qwen_reference(&cfg, &w, &biases, tokens.len(), &seq);
+    let want = causal_reference(&cfg, &w, &biases, tokens.len(), &seq);
     let got = m.next_logits(&seq).unwrap();
     assert!(
         max_diff(&got, &want[6]) < 2e-3,
@@ -1006,24 +836,89 @@ fn check_qwen(cfg: QwenCfg) {
 
 #[test]
 fn a_qwen2_file_matches_the_reference() {
-    check_qwen(QwenCfg {
+    check_qwen(CausalCfg {
         arch: "qwen2",
         heads: 4,
         kv: 2,
         head_dim: HIDDEN / 4,
         bias: true,
         qk_norm: false,
+        interleaved: false,
+        spm: false,
     });
 }
 
 #[test]
 fn a_qwen3_file_matches_the_reference() {
-    check_qwen(QwenCfg {
+    check_qwen(CausalCfg {
         arch: "qwen3",
         heads: 4,
         kv: 2,
         head_dim: 16,
         bias: false,
         qk_norm: true,
+        interleaved: false,
+        spm: false,
     });
+}
+
+/// Interleaved RoPE, as GGUF llama weights expect: pairs `(2i, 2i + 1)`.
+fn rope_interleaved(x: &mut [f32], pos: usize) {
+    let d = x.len();
+    for i in 0..d / 2 {
+        let theta = pos as f64 / 10_000f64.powf(2.0 * i as f64 / d as f64);
+        let (s, c) = (theta.sin() as f32, theta.cos() as f32);
+        let (a, b) = (x[2 * i], x[2 * i + 1]);
+        x[2 * i] = a * c - b * s;
+        x[2 * i + 1] = b * c + a * s;
+    }
+}
+
+#[test]
+fn a_llama_file_runs_through_candle_s_loader_and_matches_the_reference() {
+    let cfg = CausalCfg {
+        arch: "llama",
+        heads: 4,
+        kv: 2,
+        head_dim: HIDDEN / 4,
+        bias: false,
+        qk_norm: false,
+        interleaved: true,
+        spm: true,
+    };
+    let (path, w, biases, tokens) = write_causal(&cfg);
+    let mut m = Model::load(&path, || {}).unwrap();
+    assert_eq!(m.architecture(), "llama");
+    // SentencePiece's default for llama files: a space before the text.
+    assert_eq!(
+        m.tokenizer().encode("ab", true),
+        vec![2, id(&tokens, "▁ab")]
+    );
+    let seq = [2u32, 270, 271, 272, 273, 274, 275];
+    let want = causal_reference(&cfg, &w, &biases, tokens.len(), &seq);
+    // Prefill, then token by token.
+    let got = m.next_logits(&seq).unwrap();
+    assert!(
+        max_diff(&got, &want[6]) < 2e-3,
+        "prefill: {}",
+        max_diff(&got, &want[6])
+    );
+    m.reset();
+    for (i, &t) in seq.iter().enumerate() {
+        let g = m.next_logits(&[t]).unwrap();
+        assert!(
+            max_diff(&g, &want[i]) < 2e-3,
+            "decode {i}: {}",
+            max_diff(&g, &want[i])
+        );
+    }
+    // Perplexity works one token at a time on llama files.
+    let p = m
+        .perplexity("ab c hi ab c hi ab c hi ab c", 8, |_, _| {})
+        .unwrap();
+    assert!(p.ppl.is_finite() && p.ppl > 1.0 && p.scored > 0);
+    assert!(matches!(
+        m.hidden_states(&[2]),
+        Err(ModelError::Unsupported(_))
+    ));
 }
