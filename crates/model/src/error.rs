@@ -65,6 +65,16 @@ pub enum ModelError {
         /// The model's context length.
         context: usize,
     },
+    /// A perplexity text shorter than one chunk.
+    #[error(
+        "the text has {tokens} tokens, fewer than one chunk of {n_ctx}; use a smaller --ctx or a longer text"
+    )]
+    TextTooShort {
+        /// Tokens in the text.
+        tokens: usize,
+        /// The chunk length asked for.
+        n_ctx: usize,
+    },
     /// A computation failed inside candle.
     #[error("model computation failed: {0}")]
     Compute(String),

@@ -50,9 +50,9 @@ impl Model {
         let tokens = self.tokenizer().encode(text, true);
         let chunks = tokens.len() / n_ctx;
         if chunks == 0 {
-            return Err(ModelError::ContextFull {
-                needed: n_ctx,
-                context: tokens.len(),
+            return Err(ModelError::TextTooShort {
+                tokens: tokens.len(),
+                n_ctx,
             });
         }
         let bos = self.tokenizer().bos().unwrap_or(tokens[0]);

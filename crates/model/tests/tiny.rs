@@ -451,6 +451,10 @@ fn bad_requests_are_typed_errors() {
         m.next_logits(&[2, vocab]),
         Err(ModelError::TokenOutOfRange { token, .. }) if token == vocab
     ));
+    assert!(matches!(
+        m.perplexity("ab", 8, |_, _| {}),
+        Err(ModelError::TextTooShort { n_ctx: 8, .. })
+    ));
     let long = vec![2u32; CONTEXT + 1];
     assert!(matches!(
         m.next_logits(&long),
