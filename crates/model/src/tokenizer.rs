@@ -51,6 +51,9 @@ struct Bpe {
     split: fancy_regex::Regex,
     /// Whole words in the vocabulary skip the merges (llama.cpp's `ignore_merges`, Llama 3).
     ignore_merges: bool,
+    /// GPT-2's printable character for each byte, and back.
+    byte_char: [char; 256],
+    char_byte: HashMap<char, u8>,
 }
 
 /// GPT-2's map from bytes to printable characters, and its inverse.
@@ -245,10 +248,13 @@ impl Tokenizer {
                 .enumerate()
                 .map(|(rank, m)| (m, rank as u32))
                 .collect();
+            let (byte_char, char_byte) = byte_chars();
             Some(Bpe {
                 ranks,
                 split,
                 ignore_merges,
+                byte_char,
+                char_byte,
             })
         } else {
             None
@@ -441,12 +447,14 @@ impl Tokenizer {
 
     /// Byte-level BPE on one piece of ordinary text.
     fn encode_bpe(&self, bpe: &Bpe, text: &str, out: &mut Vec<u32>) {
-        let (table, _) = byte_chars();
         for m in bpe.split.find_iter(text) {
             // The pattern cannot fail on valid UTF-8 short of its backtrack limit; a piece
             // it gives up on is encoded whole.
             let word_text = m.map(|m| m.as_str()).unwrap_or(text);
-            let word: String = word_text.bytes().map(|b| table[b as usize]).collect();
+            let word: String = word_text
+                .bytes()
+                .map(|b| bpe.byte_char[b as usize])
+                .collect();
             if bpe.ignore_merges
                 && let Some(&id) = self.index.get(&word)
             {
@@ -501,12 +509,10 @@ impl Tokenizer {
                 .map(|b| vec![b])
                 .unwrap_or_default(),
             Some(TYPE_USER_DEFINED) if self.bpe.is_some() => text.clone().into_bytes(),
-            _ if self.bpe.is_some() => {
-                let (_, inverse) = byte_chars();
-                text.chars()
-                    .map(|c| inverse.get(&c).copied().unwrap_or(b'?'))
-                    .collect()
-            }
+            _ if let Some(bpe) = &self.bpe => text
+                .chars()
+                .map(|c| bpe.char_byte.get(&c).copied().unwrap_or(b'?'))
+                .collect(),
             _ => text.replace('▁', " ").into_bytes(),
         }
     }
