@@ -41,7 +41,7 @@ fn benches(c: &mut Criterion) {
         ..FetchOptions::default()
     };
     let path = fetch::ensure(&fetch::GEMMA3_270M, &options).unwrap();
-    let mut model = Model::load(&path, || {}).unwrap();
+    let mut model = Model::load(&path, |_, _| {}).unwrap();
     let prompt = model.tokenizer().encode(PROMPT, true);
     let mut g = c.benchmark_group("gemma3-270m");
     g.sampling_mode(SamplingMode::Flat)

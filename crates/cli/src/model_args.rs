@@ -35,8 +35,7 @@ impl ModelArgs {
     /// Loads the model with a progress bar on stderr.
     pub fn load(&self) -> Result<Model, String> {
         let path = self.path()?;
-        let count = Model::tensor_count(&path).map_err(|e| e.to_string())?;
-        let bar = ProgressBar::new(count as u64).with_style(
+        let bar = ProgressBar::new(0).with_style(
             ProgressStyle::with_template("loading {msg} [{bar:30}] {pos}/{len} tensors")
                 .unwrap_or_else(|_| ProgressStyle::default_bar()),
         );
@@ -45,7 +44,11 @@ impl ModelArgs {
                 .map(|n| n.to_string_lossy().into_owned())
                 .unwrap_or_default(),
         );
-        let model = Model::load(&path, || bar.inc(1)).map_err(|e| e.to_string());
+        let model = Model::load(&path, |done, total| {
+            bar.set_length(total as u64);
+            bar.set_position(done as u64);
+        })
+        .map_err(|e| e.to_string());
         bar.finish_and_clear();
         model
     }

@@ -5,7 +5,7 @@ use dial_model::Model;
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let t = std::time::Instant::now();
-    let mut m = Model::load(std::path::Path::new(&args[1]), || {}).unwrap();
+    let mut m = Model::load(std::path::Path::new(&args[1]), |_, _| {}).unwrap();
     println!("load {:.2}s", t.elapsed().as_secs_f64());
     let ids = m.tokenizer().encode(&args[2], true);
     println!("ids {ids:?}");

@@ -25,8 +25,12 @@ pub struct Model {
 }
 
 impl Model {
-    /// Loads `path`; `on_tensor` is called once per tensor read (for a progress bar).
-    pub fn load(path: &Path, on_tensor: impl FnMut()) -> Result<Self, ModelError> {
+    /// Loads `path`; `on_progress(done, total)` is called as tensors are read (for a
+    /// progress bar).
+    pub fn load(
+        path: &Path,
+        mut on_progress: impl FnMut(usize, usize),
+    ) -> Result<Self, ModelError> {
         let io = |source| ModelError::Io {
             path: path.to_path_buf(),
             source,
@@ -42,7 +46,12 @@ impl Model {
             .and_then(|v| v.to_string().ok().cloned())
             .ok_or_else(|| ModelError::MissingMetadata("general.architecture".into()))?;
         let tokenizer = Tokenizer::from_gguf(&content)?;
-        let mut on_tensor = on_tensor;
+        let total = content.tensor_infos.len();
+        let mut done = 0;
+        let mut on_tensor = || {
+            done += 1;
+            on_progress(done, total);
+        };
         let net = match arch.as_str() {
             "gemma3" => Net::Gemma3(Box::new(Gemma3::load(
                 &content,
@@ -51,9 +60,8 @@ impl Model {
                 &mut on_tensor,
             )?)),
             other if candle_net::supports(other) => {
-                let tensors = content.tensor_infos.len();
                 let net = CandleNet::load(other, content, &mut file, &Device::Cpu)?;
-                (0..tensors).for_each(|_| on_tensor());
+                (0..total).for_each(|_| on_tensor());
                 Net::Candle(Box::new(net))
             }
             other => return Err(ModelError::UnsupportedArchitecture(other.into())),
@@ -75,19 +83,6 @@ impl Model {
             ));
         }
         Ok(model)
-    }
-
-    /// How many tensors [`Model::load`] will read from `path` (for a progress bar).
-    pub fn tensor_count(path: &Path) -> Result<usize, ModelError> {
-        let mut file = std::fs::File::open(path).map_err(|source| ModelError::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        let content = gguf_file::Content::read(&mut file).map_err(|e| ModelError::NotGguf {
-            path: path.to_path_buf(),
-            reason: crate::error::candle_message(&e),
-        })?;
-        Ok(content.tensor_infos.len())
     }
 
     /// The file it came from.

@@ -26,7 +26,7 @@ fn model() -> MutexGuard<'static, Model> {
                 ..FetchOptions::default()
             };
             let path = fetch::ensure(&fetch::GEMMA3_270M, &options).unwrap();
-            Mutex::new(Model::load(&path, || {}).unwrap())
+            Mutex::new(Model::load(&path, |_, _| {}).unwrap())
         })
         .lock()
         .unwrap_or_else(|e| e.into_inner())

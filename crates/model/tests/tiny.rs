@@ -324,7 +324,7 @@ fn max_diff(a: &[f32], b: &[f32]) -> f32 {
 #[test]
 fn the_tokenizer_comes_from_the_metadata() {
     let (path, _, tokens) = write_model("tok.gguf", "gemma3", GgmlDType::F32);
-    let m = Model::load(&path, || {}).unwrap();
+    let m = Model::load(&path, |_, _| {}).unwrap();
     let t = m.tokenizer();
     let ids = |s: &[&str]| -> Vec<u32> { s.iter().map(|x| id(&tokens, x)).collect() };
     // BOS, then "ab" merges first (higher score), then "▁" + "ab" → "▁ab".
@@ -345,7 +345,7 @@ fn the_tokenizer_comes_from_the_metadata() {
 #[test]
 fn the_forward_pass_matches_the_reference_in_prefill_and_decode() {
     let (path, w, tokens) = write_model("fwd.gguf", "gemma3", GgmlDType::F32);
-    let mut m = Model::load(&path, || {}).unwrap();
+    let mut m = Model::load(&path, |_, _| {}).unwrap();
     let seq: Vec<u32> = [2u32, 270, 271, 272, 273, 274, 275, 276, 277, 278, 279, 280]
         .iter()
         .map(|&t| t.min(tokens.len() as u32 - 1))
@@ -388,7 +388,7 @@ fn the_forward_pass_matches_the_reference_in_prefill_and_decode() {
 #[test]
 fn quantized_weights_load_and_stay_close() {
     let (path, w, tokens) = write_model("q8.gguf", "gemma3", GgmlDType::Q8_0);
-    let mut m = Model::load(&path, || {}).unwrap();
+    let mut m = Model::load(&path, |_, _| {}).unwrap();
     let seq = [2u32, 270, 271, 272, 273, 274];
     let want = reference(&w, tokens.len(), &seq);
     let got = m.next_logits(&seq).unwrap();
@@ -404,7 +404,7 @@ fn quantized_weights_load_and_stay_close() {
 #[test]
 fn generation_is_reproducible_and_greedy_matches_top_k_1() {
     let (path, _, _) = write_model("gen.gguf", "gemma3", GgmlDType::F32);
-    let mut m = Model::load(&path, || {}).unwrap();
+    let mut m = Model::load(&path, |_, _| {}).unwrap();
     let run = |m: &mut Model, knobs: Knobs, seed: u64| -> Vec<u32> {
         let opts = GenerateOptions {
             knobs,
@@ -444,7 +444,7 @@ fn generation_is_reproducible_and_greedy_matches_top_k_1() {
 #[test]
 fn bad_requests_are_typed_errors() {
     let (path, _, tokens) = write_model("bad.gguf", "gemma3", GgmlDType::F32);
-    let mut m = Model::load(&path, || {}).unwrap();
+    let mut m = Model::load(&path, |_, _| {}).unwrap();
     assert!(matches!(m.next_logits(&[]), Err(ModelError::EmptyPrompt)));
     let vocab = tokens.len() as u32;
     assert!(matches!(
@@ -473,20 +473,20 @@ fn bad_requests_are_typed_errors() {
     }
     assert!(n <= CONTEXT);
     let (other, _, _) = write_model("llama4.gguf", "llama4", GgmlDType::F32);
-    let err = Model::load(&other, || {}).unwrap_err();
+    let err = Model::load(&other, |_, _| {}).unwrap_err();
     assert!(
         matches!(err, ModelError::UnsupportedArchitecture(ref a) if a == "llama4"),
         "{err}"
     );
     let missing = std::env::temp_dir().join("dial-no-such-model.gguf");
     assert!(matches!(
-        Model::load(&missing, || {}),
+        Model::load(&missing, |_, _| {}),
         Err(ModelError::Io { .. })
     ));
     let not_gguf = std::env::temp_dir().join(format!("dial-not-gguf-{}", std::process::id()));
     std::fs::write(&not_gguf, b"hello").unwrap();
     assert!(matches!(
-        Model::load(&not_gguf, || {}),
+        Model::load(&not_gguf, |_, _| {}),
         Err(ModelError::NotGguf { .. })
     ));
 }
@@ -796,7 +796,7 @@ fn causal_reference(
 
 fn check_qwen(cfg: CausalCfg) {
     let (path, w, biases, tokens) = write_causal(&cfg);
-    let mut m = Model::load(&path, || {}).unwrap();
+    let mut m = Model::load(&path, |_, _| {}).unwrap();
     assert_eq!(m.architecture(), cfg.arch);
     let t = m.tokenizer();
     // Byte-level BPE: " the" merges fully; " cat" keeps its space apart (no "Ġ cat" merge).
@@ -891,7 +891,7 @@ fn a_llama_file_runs_through_candle_s_loader_and_matches_the_reference() {
         spm: true,
     };
     let (path, w, biases, tokens) = write_causal(&cfg);
-    let mut m = Model::load(&path, || {}).unwrap();
+    let mut m = Model::load(&path, |_, _| {}).unwrap();
     assert_eq!(m.architecture(), "llama");
     // SentencePiece's default for llama files: a space before the text.
     assert_eq!(
