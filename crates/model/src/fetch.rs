@@ -305,7 +305,9 @@ fn assemble(
     path: &Path,
 ) -> Result<(), FetchError> {
     let cache = &options.cache;
-    let partial = path.with_extension("partial");
+    // One partial file per process: concurrent fetches of the same artifact (parallel
+    // tests, two servers starting) each write their own and the last rename wins.
+    let partial = path.with_extension(format!("partial-{}", std::process::id()));
     let mut out = std::fs::File::create(&partial).map_err(|e| io_error(&partial, e, cache))?;
     let mut hasher = Sha256::new();
     let n = artifact.parts.len();
