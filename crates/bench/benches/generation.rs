@@ -41,7 +41,7 @@ fn benches(c: &mut Criterion) {
         ..FetchOptions::default()
     };
     let path = fetch::ensure(&fetch::GEMMA3_270M, &options).unwrap();
-    let mut model = Model::load(&path, |_, _| {}).unwrap();
+    let model = Model::load(&path, |_, _| {}).unwrap();
     let prompt = model.tokenizer().encode(PROMPT, true);
     let mut g = c.benchmark_group("gemma3-270m");
     g.sampling_mode(SamplingMode::Flat)
@@ -50,10 +50,11 @@ fn benches(c: &mut Criterion) {
         .measurement_time(Duration::from_secs(12));
 
     g.throughput(Throughput::Elements(prompt.len() as u64));
+    let mut session = model.session().unwrap();
     g.bench_function(BenchmarkId::new("prompt", "dial"), |b| {
         b.iter(|| {
-            model.reset();
-            black_box(model.next_logits(&prompt).unwrap())
+            session.reset().unwrap();
+            black_box(session.next_logits(&prompt).unwrap())
         })
     });
 
@@ -122,8 +123,8 @@ fn benches(c: &mut Criterion) {
     drop(candle);
 
     // The samplers alone, on the logits of one real step (262,144 tokens).
-    model.reset();
-    let logits = model.next_logits(&prompt).unwrap();
+    session.reset().unwrap();
+    let logits = session.next_logits(&prompt).unwrap();
     let tensor = Tensor::from_slice(&logits, logits.len(), &Device::Cpu).unwrap();
     g.throughput(Throughput::Elements(1));
     let mut dial = Sampler::new(knobs(), 1).unwrap();

@@ -22,7 +22,7 @@ fn main() {
     };
     let path = fetch::ensure(&fetch::GEMMA3_270M, &options).unwrap();
     let start = std::time::Instant::now();
-    let mut model = Model::load(&path, |_, _| {}).unwrap();
+    let model = Model::load(&path, |_, _| {}).unwrap();
     let load = start.elapsed().as_secs_f64();
     let after_load = peak_rss_mb();
     let opts = GenerateOptions {

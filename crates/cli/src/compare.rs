@@ -162,7 +162,13 @@ pub fn run(args: &CompareArgs) -> Result<String, String> {
             .tokens
             .iter()
             .take(3)
-            .map(|t| format!("{} {:.3}", label(t.id, &input), t.prob))
+            .map(|t| {
+                format!(
+                    "{} {:.3}",
+                    label(t.id, &|i| input.text(i).map(str::to_string)),
+                    t.prob
+                )
+            })
             .collect();
         let _ = writeln!(
             out,

@@ -1,7 +1,7 @@
 //! `dial explain`: what each knob does to one row of logits, token by token.
 
 use crate::knob_args::KnobArgs;
-use crate::logits::{LogitsInput, RowArgs};
+use crate::logits::RowArgs;
 use crate::model_args::ModelArgs;
 use clap::Args;
 use dial_sampling::ExplainReport;
@@ -32,41 +32,38 @@ pub fn run(args: &ExplainArgs) -> Result<String, String> {
         return Err("--top must be at least 1".into());
     }
     let mut sampler = args.knobs.sampler(args.row.seed)?;
-    let input = match &args.prompt {
-        None => args.row.load()?,
+    let (report, text_of): (ExplainReport, Box<dyn Fn(u32) -> Option<String>>) = match &args.prompt
+    {
+        None => {
+            let input = args.row.load()?;
+            let report = sampler
+                .explain_report(&input.logits, args.top)
+                .map_err(|e| e.to_string())?;
+            let text_of = move |id| input.text(id).map(str::to_string);
+            (report.with_texts(&text_of), Box::new(text_of))
+        }
         Some(prompt) => {
-            let mut model = args.model.load()?;
+            let model = args.model.load()?;
             let ids = model.tokenizer().encode(prompt, true);
-            let logits = model.next_logits(&ids).map_err(|e| e.to_string())?;
-            // Penalties and DRY see the prompt, as they would while generating.
-            if args.knobs.history.is_empty() {
-                sampler.set_prompt(&ids);
-            }
-            let tok = model.tokenizer();
-            LogitsInput {
-                logits,
-                tokens: Some(
-                    (0..tok.vocab_size() as u32)
-                        .map(|id| String::from_utf8_lossy(&tok.token_bytes(id)).into_owned())
-                        .collect(),
-                ),
-            }
+            let report = model
+                .explain_next(&ids, &mut sampler, args.top)
+                .map_err(|e| e.to_string())?;
+            (
+                report,
+                Box::new(move |id| model.token_text(id).map(str::to_string)),
+            )
         }
     };
-    let report = sampler
-        .explain_report(&input.logits, args.top)
-        .map_err(|e| e.to_string())?
-        .with_texts(|id| input.text(id).map(str::to_string));
     if args.json {
         let json = serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?;
         return Ok(json + "\n");
     }
-    Ok(render(&report, &input))
+    Ok(render(&report, &text_of))
 }
 
 /// The label of a token: its text (quoted when it has spaces) or `#id`.
-pub fn label(id: u32, input: &LogitsInput) -> String {
-    match input.text(id) {
+pub fn label(id: u32, text_of: &dyn Fn(u32) -> Option<String>) -> String {
+    match text_of(id) {
         Some(t) if t.trim().is_empty() || t.contains(char::is_whitespace) => format!("{t:?}"),
         Some(t) => t.to_string(),
         None => format!("#{id}"),
@@ -82,7 +79,7 @@ pub fn bar(fraction: f64, width: usize) -> String {
     out
 }
 
-fn render(report: &ExplainReport, input: &LogitsInput) -> String {
+fn render(report: &ExplainReport, text_of: &dyn Fn(u32) -> Option<String>) -> String {
     // Writing to a String cannot fail.
     let mut out = String::new();
     let chain: Vec<String> = report
@@ -107,7 +104,7 @@ fn render(report: &ExplainReport, input: &LogitsInput) -> String {
     let token_width = report
         .rows
         .iter()
-        .map(|r| label(r.id, input).chars().count())
+        .map(|r| label(r.id, text_of).chars().count())
         .max()
         .unwrap_or(5)
         .max(5);
@@ -126,7 +123,7 @@ fn render(report: &ExplainReport, input: &LogitsInput) -> String {
     for row in &report.rows {
         let mut line = format!(
             "{:<token_width$}  {:>8.3}  {:>8.4}",
-            label(row.id, input),
+            label(row.id, text_of),
             row.logit,
             row.p_raw
         );
@@ -165,7 +162,7 @@ fn render(report: &ExplainReport, input: &LogitsInput) -> String {
         .fold(0.0, f64::max)
         .max(1e-12);
     for row in &report.rows {
-        let name = label(row.id, input);
+        let name = label(row.id, text_of);
         let _ = writeln!(
             out,
             "{name:<token_width$}  before {:<40} {:.3}",
@@ -202,13 +199,13 @@ fn render(report: &ExplainReport, input: &LogitsInput) -> String {
     let _ = writeln!(
         out,
         "top token: {} with p = {:.4}",
-        label(report.top_token, input),
+        label(report.top_token, text_of),
         report.top_p
     );
     if let Some(diff) = &report.order_difference {
         let names = |ids: &[u32]| {
             ids.iter()
-                .map(|&id| label(id, input))
+                .map(|&id| label(id, text_of))
                 .collect::<Vec<_>>()
                 .join(", ")
         };

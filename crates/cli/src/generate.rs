@@ -30,9 +30,6 @@ pub struct GenerateArgs {
     /// Report each token's per-stage trace (JSON).
     #[arg(long)]
     pub trace: bool,
-    /// A DRY sequence breaker as text (repeatable; default: llama.cpp's "\n" ":" "\"" "*").
-    #[arg(long)]
-    pub dry_sequence_breaker: Vec<String>,
     /// Print one JSON object at the end instead of streaming text.
     #[arg(long)]
     pub json: bool,
@@ -135,11 +132,10 @@ fn one_run(
     label: &str,
     stream: bool,
 ) -> Result<Run, String> {
-    let (k, order) = knobs.build()?;
     let options = GenerateOptions {
-        knobs: k,
-        order,
-        seed: args.seed,
+        knobs: model.knobs(&knobs.params).map_err(|e| e.to_string())?,
+        order: knobs.params.order().clone(),
+        seed: knobs.params.seed().unwrap_or(args.seed),
         max_tokens: args.max_tokens,
         stop: args.stop.clone(),
         // Comparisons need the entropies of the full report.
@@ -149,7 +145,6 @@ fn one_run(
             1
         },
         trace: args.trace,
-        dry_breakers: args.dry_sequence_breaker.clone(),
     };
     let mut generation = model
         .generate(&args.prompt, options)
@@ -200,8 +195,13 @@ fn json(model: &Model, args: &GenerateArgs, run: &Run) -> Result<String, String>
                 v["top_logprobs"] = s
                     .top
                     .iter()
-                    .map(|&(id, lp, raw)| {
-                        serde_json::json!({"id": id, "token": text_of(id), "logprob": lp, "raw_logprob": raw})
+                    .map(|a| {
+                        serde_json::json!({
+                            "id": a.id,
+                            "token": text_of(a.id),
+                            "logprob": a.logprob,
+                            "raw_logprob": a.raw_logprob,
+                        })
                     })
                     .collect();
             }

@@ -21,7 +21,7 @@ pub struct PerplexityArgs {
 pub fn run(args: &PerplexityArgs) -> Result<String, String> {
     let text = std::fs::read_to_string(&args.file)
         .map_err(|e| format!("cannot read {}: {e}", args.file))?;
-    let mut model = args.model.load()?;
+    let model = args.model.load()?;
     let bar = ProgressBar::new(0).with_style(
         ProgressStyle::with_template("scoring [{bar:30}] {pos}/{len} chunks {msg}")
             .unwrap_or_else(|_| ProgressStyle::default_bar()),

@@ -5,7 +5,7 @@ use crate::knob_args::KnobArgs;
 use crate::logits::{LogitsInput, RowArgs};
 use clap::{Args, ValueEnum};
 use dial_plot::{Axis, Figure, Panel, Point, Series, SeriesKind, XAxis};
-use dial_sampling::{ExplainRow, KnobKind, Sampler, Temperature, TopP};
+use dial_sampling::{ExplainRow, KnobKind, Sampler, Value};
 use std::path::Path;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -113,13 +113,13 @@ fn sampler_with(
     top_p: Option<f32>,
 ) -> Result<Sampler, String> {
     let mut flags = args.knobs.clone();
-    if let Some(t) = temperature {
-        Temperature::new(t).map_err(|e| e.to_string())?;
-        flags.temperature = Some(t);
-    }
-    if let Some(p) = top_p {
-        TopP::new(p).map_err(|e| e.to_string())?;
-        flags.top_p = Some(p);
+    for (name, value) in [("temperature", temperature), ("top_p", top_p)] {
+        if let Some(v) = value {
+            flags
+                .params
+                .set(name, Value::Number(f64::from(v)))
+                .map_err(|e| e.to_string())?;
+        }
     }
     flags.sampler(args.row.seed)
 }
@@ -143,7 +143,9 @@ fn shown_tokens(input: &LogitsInput, top: usize) -> Vec<u32> {
 }
 
 fn labels(ids: &[u32], input: &LogitsInput) -> Vec<String> {
-    ids.iter().map(|&id| label(id, input)).collect()
+    ids.iter()
+        .map(|&id| label(id, &|i| input.text(i).map(str::to_string)))
+        .collect()
 }
 
 /// A y range `0..top` with a little headroom, at most 1 for probabilities.
@@ -210,7 +212,7 @@ fn temperatures(args: &PlotArgs, input: &LogitsInput) -> Result<(String, Vec<Pan
 }
 
 fn nucleus(args: &PlotArgs, input: &LogitsInput) -> Result<(String, Vec<Panel>), String> {
-    let p = args.knobs.top_p.unwrap_or(0.9);
+    let p = args.knobs.params.number("top_p").unwrap_or(0.9) as f32;
     let mut sampler = sampler_with(args, None, Some(p))?;
     let report = sampler
         .explain_report(&input.logits, input.logits.len())

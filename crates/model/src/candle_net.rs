@@ -8,12 +8,28 @@ use crate::error::ModelError;
 use candle_core::quantized::gguf_file;
 use candle_core::{DType, Device, Tensor};
 use candle_transformers::models::{quantized_llama, quantized_qwen2, quantized_qwen3};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
+/// The weights and, inside them, candle's KV cache. Llama's and Qwen3's caches grow by
+/// concatenation, so a clone shares the weights and owns its cache: one clone per
+/// sequence. Qwen2's model is not `Clone`: its sequences take turns on one copy, and a
+/// sequence that finds another's cache there replays its own tokens first.
+#[derive(Clone)]
 enum Weights {
     Llama(quantized_llama::ModelWeights),
-    Qwen2(quantized_qwen2::ModelWeights),
+    Qwen2(Arc<Mutex<Qwen2Slot>>),
     Qwen3(quantized_qwen3::ModelWeights),
 }
+
+struct Qwen2Slot {
+    weights: quantized_qwen2::ModelWeights,
+    /// The sequence whose tokens the cache holds.
+    owner: u64,
+}
+
+/// Ids telling sequences apart on a shared Qwen2 cache.
+static NEXT_SEQUENCE: AtomicU64 = AtomicU64::new(1);
 
 impl std::fmt::Debug for Weights {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -25,7 +41,7 @@ impl std::fmt::Debug for Weights {
     }
 }
 
-/// A candle-transformers model and its position.
+/// A candle-transformers model and one sequence's position.
 #[derive(Debug)]
 pub struct CandleNet {
     weights: Weights,
@@ -33,6 +49,9 @@ pub struct CandleNet {
     context: usize,
     pos: usize,
     device: Device,
+    /// This sequence's id and tokens (Qwen2 replays them after another sequence ran).
+    sequence: u64,
+    tokens: Vec<u32>,
 }
 
 /// Whether dial runs `arch` through candle-transformers.
@@ -72,9 +91,10 @@ impl CandleNet {
                 }),
             ),
             "qwen2" => (
-                Weights::Qwen2(quantized_qwen2::ModelWeights::from_gguf(
-                    content, reader, device,
-                )?),
+                Weights::Qwen2(Arc::new(Mutex::new(Qwen2Slot {
+                    weights: quantized_qwen2::ModelWeights::from_gguf(content, reader, device)?,
+                    owner: 0,
+                }))),
                 trained.unwrap_or(4096),
             ),
             "qwen3" => (
@@ -91,7 +111,28 @@ impl CandleNet {
             context,
             pos: 0,
             device: device.clone(),
+            sequence: NEXT_SEQUENCE.fetch_add(1, Ordering::Relaxed),
+            tokens: Vec::new(),
         })
+    }
+
+    /// A new, empty sequence on the same weights.
+    pub fn fresh(&self) -> CandleNet {
+        let mut weights = self.weights.clone();
+        match &mut weights {
+            Weights::Llama(_) => {} // restarts at position 0 by itself
+            Weights::Qwen2(_) => {} // replays on ownership change
+            Weights::Qwen3(w) => w.clear_kv_cache(),
+        }
+        CandleNet {
+            weights,
+            vocab: self.vocab,
+            context: self.context,
+            pos: 0,
+            device: self.device.clone(),
+            sequence: NEXT_SEQUENCE.fetch_add(1, Ordering::Relaxed),
+            tokens: Vec::new(),
+        }
     }
 
     /// Vocabulary size.
@@ -112,10 +153,16 @@ impl CandleNet {
     /// Empties the cache.
     pub fn reset(&mut self) {
         self.pos = 0;
+        self.tokens.clear();
         match &mut self.weights {
             // llama restarts its cache at position 0 by itself.
             Weights::Llama(_) => {}
-            Weights::Qwen2(w) => w.clear_kv_cache(),
+            Weights::Qwen2(slot) => {
+                if let Ok(mut slot) = slot.lock() {
+                    slot.weights.clear_kv_cache();
+                    slot.owner = self.sequence;
+                }
+            }
             Weights::Qwen3(w) => w.clear_kv_cache(),
         }
     }
@@ -126,10 +173,27 @@ impl CandleNet {
         let input = Tensor::new(tokens, &self.device)?.unsqueeze(0)?;
         let logits = match &mut self.weights {
             Weights::Llama(w) => w.forward(&input, self.pos)?,
-            Weights::Qwen2(w) => w.forward(&input, self.pos)?,
+            Weights::Qwen2(slot) => {
+                let mut slot = slot
+                    .lock()
+                    .map_err(|_| ModelError::Compute("a qwen2 sequence panicked".into()))?;
+                if slot.owner != self.sequence {
+                    slot.weights.clear_kv_cache();
+                    slot.owner = self.sequence;
+                    if !self.tokens.is_empty() {
+                        let past =
+                            Tensor::new(self.tokens.as_slice(), &self.device)?.unsqueeze(0)?;
+                        slot.weights.forward(&past, 0)?;
+                    }
+                }
+                slot.weights.forward(&input, self.pos)?
+            }
             Weights::Qwen3(w) => w.forward(&input, self.pos)?,
         };
         self.pos += tokens.len();
+        if matches!(self.weights, Weights::Qwen2(_)) {
+            self.tokens.extend_from_slice(tokens);
+        }
         Ok(logits
             .flatten_all()?
             .to_dtype(DType::F32)?

@@ -81,6 +81,36 @@ pub enum ModelError {
     /// Sampling failed.
     #[error(transparent)]
     Sample(#[from] dial_sampling::SampleError),
+    /// The knobs are invalid.
+    #[error(transparent)]
+    Params(#[from] dial_sampling::ParamsError),
+    /// The knobs and order do not make a chain.
+    #[error(transparent)]
+    Knobs(#[from] dial_sampling::ConfigError),
+    /// The caller cancelled the work.
+    #[error("cancelled")]
+    Cancelled,
+}
+
+impl ModelError {
+    /// Whether the caller's input caused it (a 4xx), rather than the file or dial (a 5xx).
+    pub fn is_caller_fault(&self) -> bool {
+        use dial_sampling::SampleError as S;
+        match self {
+            ModelError::EmptyPrompt
+            | ModelError::ContextFull { .. }
+            | ModelError::TokenOutOfRange { .. }
+            | ModelError::TextTooShort { .. }
+            | ModelError::Params(_)
+            | ModelError::Knobs(_)
+            | ModelError::Cancelled => true,
+            ModelError::Sample(e) => matches!(
+                e,
+                S::AllMasked { .. } | S::TokenOutOfRange { .. } | S::EmptyLogits
+            ),
+            _ => false,
+        }
+    }
 }
 
 /// candle's message without the backtrace it appends when `RUST_BACKTRACE` is set.

@@ -162,12 +162,33 @@ struct Layer {
     up: QMatMul,
     down: QMatMul,
     global: bool,
-    /// Keys and values, `(1, n_kv_head, len, head_dim)`, and the position of the first.
-    cache: Option<(Tensor, Tensor)>,
-    cache_start: usize,
 }
 
-/// Gemma 3 with its KV cache.
+/// One layer's keys and values, `(1, n_kv_head, len, head_dim)`, and the position of the
+/// first.
+#[derive(Debug, Default, Clone)]
+struct LayerCache {
+    kv: Option<(Tensor, Tensor)>,
+    start: usize,
+}
+
+/// One sequence's state: its KV cache, its position and its RoPE tables.
+#[derive(Debug)]
+pub struct Gemma3Cache {
+    layers: Vec<LayerCache>,
+    rope_local: Rope,
+    rope_global: Rope,
+    pos: usize,
+}
+
+impl Gemma3Cache {
+    /// Tokens held.
+    pub fn position(&self) -> usize {
+        self.pos
+    }
+}
+
+/// Gemma 3's weights: immutable once loaded, shared by every sequence.
 #[derive(Debug)]
 pub struct Gemma3 {
     cfg: Config,
@@ -175,10 +196,7 @@ pub struct Gemma3 {
     output: QMatMul,
     norm: Tensor,
     layers: Vec<Layer>,
-    rope_local: Rope,
-    rope_global: Rope,
     vocab: usize,
-    pos: usize,
     device: Device,
 }
 
@@ -264,20 +282,15 @@ impl Gemma3 {
                 up: m("ffn_up")?,
                 down: m("ffn_down")?,
                 global: cfg.is_global(i),
-                cache: None,
-                cache_start: 0,
             });
         }
         Ok(Gemma3 {
-            rope_local: Rope::new(cfg.rope_local, 1.0, cfg.head_dim, device)?,
-            rope_global: Rope::new(cfg.rope_global, cfg.rope_scale, cfg.head_dim, device)?,
             cfg,
             embed,
             output,
             norm,
             layers,
             vocab,
-            pos: 0,
             device: device.clone(),
         })
     }
@@ -292,37 +305,35 @@ impl Gemma3 {
         self.vocab
     }
 
-    /// Tokens held in the cache.
-    pub fn position(&self) -> usize {
-        self.pos
+    /// An empty cache for one sequence.
+    pub fn new_cache(&self) -> Result<Gemma3Cache, ModelError> {
+        let cfg = &self.cfg;
+        Ok(Gemma3Cache {
+            layers: vec![LayerCache::default(); self.layers.len()],
+            rope_local: Rope::new(cfg.rope_local, 1.0, cfg.head_dim, &self.device)?,
+            rope_global: Rope::new(cfg.rope_global, cfg.rope_scale, cfg.head_dim, &self.device)?,
+            pos: 0,
+        })
     }
 
-    /// Empties the KV cache.
-    pub fn reset(&mut self) {
-        self.pos = 0;
-        for l in &mut self.layers {
-            l.cache = None;
-            l.cache_start = 0;
-        }
-    }
-
-    /// Runs `tokens` after those already in the cache; returns the final hidden states
+    /// Runs `tokens` after those already in `cache`; returns the final hidden states
     /// `(tokens.len(), hidden)`, normed, ready for [`Gemma3::logits`].
-    pub fn forward(&mut self, tokens: &[u32]) -> Result<Tensor, ModelError> {
+    pub fn forward(&self, cache: &mut Gemma3Cache, tokens: &[u32]) -> Result<Tensor, ModelError> {
         crate::error::check_tokens(tokens, self.vocab)?;
         let t = tokens.len();
+        let pos = cache.pos;
         let ids = Tensor::new(tokens, &self.device)?;
         let mut x = (self.embed.embedding(&ids)? * (self.cfg.hidden as f64).sqrt())?;
-        let (cos_l, sin_l) = self.rope_local.slice(self.pos, t)?;
-        let (cos_g, sin_g) = self.rope_global.slice(self.pos, t)?;
-        for layer in &mut self.layers {
+        let (cos_l, sin_l) = cache.rope_local.slice(pos, t)?;
+        let (cos_g, sin_g) = cache.rope_global.slice(pos, t)?;
+        for (layer, kv) in self.layers.iter().zip(&mut cache.layers) {
             let (cos, sin) = if layer.global {
                 (&cos_g, &sin_g)
             } else {
                 (&cos_l, &sin_l)
             };
             let h = candle_nn::ops::rms_norm(&x, &layer.attn_norm, self.cfg.eps as f32)?;
-            let h = attention(layer, &self.cfg, &h, self.pos, cos, sin)?;
+            let h = attention(layer, kv, &self.cfg, &h, pos, cos, sin)?;
             let h = candle_nn::ops::rms_norm(&h, &layer.post_attn_norm, self.cfg.eps as f32)?;
             x = (x + h)?;
             let h = candle_nn::ops::rms_norm(&x, &layer.ffn_norm, self.cfg.eps as f32)?;
@@ -331,7 +342,7 @@ impl Gemma3 {
             let h = candle_nn::ops::rms_norm(&h, &layer.post_ffn_norm, self.cfg.eps as f32)?;
             x = (x + h)?;
         }
-        self.pos += t;
+        cache.pos += t;
         Ok(candle_nn::ops::rms_norm(
             &x,
             &self.norm,
@@ -347,7 +358,8 @@ impl Gemma3 {
 
 /// Self-attention of one layer on `x` `(t, hidden)` at positions `pos..pos + t`.
 fn attention(
-    layer: &mut Layer,
+    layer: &Layer,
+    cache: &mut LayerCache,
     cfg: &Config,
     x: &Tensor,
     pos: usize,
@@ -375,10 +387,10 @@ fn attention(
     let v = heads(&layer.wv, cfg.n_kv_head)?;
     let q = candle_nn::rotary_emb::rope(&q, cos, sin)?;
     let k = candle_nn::rotary_emb::rope(&k, cos, sin)?;
-    let (k, v) = match layer.cache.take() {
+    let (k, v) = match cache.kv.take() {
         Some((ck, cv)) => (Tensor::cat(&[&ck, &k], 2)?, Tensor::cat(&[&cv, &v], 2)?),
         None => {
-            layer.cache_start = pos;
+            cache.start = pos;
             (k, v)
         }
     };
@@ -392,7 +404,7 @@ fn attention(
             t,
             total,
             pos,
-            layer.cache_start,
+            cache.start,
             cfg.window,
             layer.global,
             x.device(),
@@ -415,13 +427,13 @@ fn attention(
         (k, v)
     } else {
         let keep = cfg.window - 1;
-        layer.cache_start += total - keep;
+        cache.start += total - keep;
         (
             k.narrow(2, total - keep, keep)?,
             v.narrow(2, total - keep, keep)?,
         )
     };
-    layer.cache = Some((k, v));
+    cache.kv = Some((k, v));
     Ok(layer.wo.forward(&out)?)
 }
 

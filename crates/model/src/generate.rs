@@ -2,9 +2,9 @@
 //! cache, every token drawn by dial's sampler.
 
 use crate::error::ModelError;
-use crate::model::Model;
+use crate::model::{Model, Session};
 use crate::tokenizer::TextStream;
-use dial_sampling::{Knobs, Order, Sampler, StageTrace};
+use dial_sampling::{Alternative, Knobs, Order, Sampler, StageTrace};
 
 /// What to generate.
 #[derive(Debug, Clone)]
@@ -23,13 +23,7 @@ pub struct GenerateOptions {
     pub top_logprobs: usize,
     /// Report each token's per-stage trace.
     pub trace: bool,
-    /// DRY's sequence breakers as text; every token of each string's encoding breaks a
-    /// match. Empty: llama.cpp's defaults, `\n`, `:`, `"` and `*`. Unused without DRY.
-    pub dry_breakers: Vec<String>,
 }
-
-/// llama.cpp's default DRY sequence breakers.
-pub const DEFAULT_DRY_BREAKERS: [&str; 4] = ["\n", ":", "\"", "*"];
 
 impl Default for GenerateOptions {
     fn default() -> Self {
@@ -41,7 +35,6 @@ impl Default for GenerateOptions {
             stop: Vec::new(),
             top_logprobs: 0,
             trace: false,
-            dry_breakers: Vec::new(),
         }
     }
 }
@@ -53,23 +46,43 @@ pub enum FinishReason {
     Stop,
     /// `max_tokens` reached.
     Length,
-    /// The model's context is full.
+    /// The model's context is full: `length`, as OpenAI spells it.
     ContextFull,
 }
 
 impl FinishReason {
-    /// `stop`, `length` or `context_full`, as the OpenAI API spells the first two.
+    /// As the OpenAI API spells it: `stop`, or `length` for `max_tokens` and a full
+    /// context alike.
     pub fn name(self) -> &'static str {
         match self {
             FinishReason::Stop => "stop",
-            FinishReason::Length => "length",
-            FinishReason::ContextFull => "context_full",
+            FinishReason::Length | FinishReason::ContextFull => "length",
+        }
+    }
+}
+
+impl serde::Serialize for FinishReason {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.name())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for FinishReason {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let name = String::deserialize(d)?;
+        match name.as_str() {
+            "stop" => Ok(FinishReason::Stop),
+            "length" => Ok(FinishReason::Length),
+            other => Err(serde::de::Error::unknown_variant(
+                other,
+                &["stop", "length"],
+            )),
         }
     }
 }
 
 /// One generated token.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Step {
     /// The token.
     pub token: u32,
@@ -86,16 +99,16 @@ pub struct Step {
     pub entropy: Option<f64>,
     /// Tokens kept by the chain.
     pub kept: usize,
-    /// The most likely alternatives: `(token, logprob, raw_logprob)`.
-    pub top: Vec<(u32, f64, f64)>,
+    /// The most likely kept alternatives, by processed probability.
+    pub top: Vec<Alternative>,
     /// The per-stage trace, when asked for.
     pub trace: Option<Vec<StageTrace>>,
 }
 
-/// A running generation; iterate it for [`Step`]s.
+/// A running generation on its own [`Session`]; iterate it for [`Step`]s.
 #[derive(Debug)]
-pub struct Generation<'m> {
-    model: &'m mut Model,
+pub struct Generation {
+    session: Session,
     sampler: Sampler,
     options: GenerateOptions,
     logits: Vec<f32>,
@@ -108,46 +121,46 @@ pub struct Generation<'m> {
 }
 
 impl Model {
-    /// Starts generating from `prompt` (tokenized with BOS). The cache is reset.
+    /// Starts generating from `prompt` (tokenized with BOS) in a new session.
     pub fn generate(
-        &mut self,
+        &self,
         prompt: &str,
         options: GenerateOptions,
-    ) -> Result<Generation<'_>, ModelError> {
+    ) -> Result<Generation, ModelError> {
         let ids = self.tokenizer().encode(prompt, true);
         self.generate_from(&ids, options)
     }
 
-    /// Starts generating after the token ids `prompt`. The cache is reset.
+    /// Starts generating after the token ids `prompt` in a new session.
     pub fn generate_from(
-        &mut self,
+        &self,
         prompt: &[u32],
         options: GenerateOptions,
-    ) -> Result<Generation<'_>, ModelError> {
+    ) -> Result<Generation, ModelError> {
+        Generation::start(self.session()?, prompt, options, &|| false)
+    }
+}
+
+impl Generation {
+    /// Starts generating after `prompt` on `session` (reset first). The prompt is prefilled
+    /// in chunks, asking `cancelled` before each.
+    pub fn start(
+        mut session: Session,
+        prompt: &[u32],
+        options: GenerateOptions,
+        cancelled: &dyn Fn() -> bool,
+    ) -> Result<Generation, ModelError> {
         if prompt.is_empty() {
             return Err(ModelError::EmptyPrompt);
         }
-        let mut knobs = options.knobs.clone();
-        if let Some(dry) = knobs.dry.take() {
-            let strings: Vec<&str> = if options.dry_breakers.is_empty() {
-                DEFAULT_DRY_BREAKERS.to_vec()
-            } else {
-                options.dry_breakers.iter().map(String::as_str).collect()
-            };
-            let ids: Vec<u32> = strings
-                .iter()
-                .flat_map(|s| self.tokenizer().encode(s, false))
-                .collect();
-            knobs.dry = Some(dry.with_breakers(ids));
-        }
-        let mut sampler = Sampler::with_order(knobs, options.order.clone(), options.seed)
-            .map_err(|e| ModelError::BadMetadata("knobs".into(), e.to_string()))?;
+        let mut sampler =
+            Sampler::with_order(options.knobs.clone(), options.order.clone(), options.seed)?;
         sampler.set_prompt(prompt);
         sampler.set_top_logprobs(options.top_logprobs);
-        self.reset();
-        let logits = self.next_logits(prompt)?;
+        session.reset()?;
+        let logits = session.prefill(prompt, cancelled)?;
         Ok(Generation {
-            model: self,
+            session,
             sampler,
             options,
             logits,
@@ -158,9 +171,14 @@ impl Model {
             prompt_tokens: prompt.len(),
         })
     }
+
+    /// The session, to reuse once the generation is done.
+    pub fn into_session(self) -> Session {
+        self.session
+    }
 }
 
-impl Generation<'_> {
+impl Generation {
     /// Why it ended, once it has.
     pub fn finish_reason(&self) -> Option<FinishReason> {
         self.finish
@@ -200,11 +218,7 @@ impl Generation<'_> {
                 entropy_raw: Some(d.entropy_raw),
                 entropy: Some(d.entropy),
                 kept: d.kept,
-                top: d
-                    .alternatives
-                    .iter()
-                    .map(|a| (a.id, a.logprob, a.raw_logprob))
-                    .collect(),
+                top: d.alternatives,
                 trace: self.options.trace.then_some(d.trace),
             }
         } else {
@@ -222,7 +236,8 @@ impl Generation<'_> {
             }
         };
         self.generated += 1;
-        let tokenizer = self.model.tokenizer();
+        let model = self.session.model().clone();
+        let tokenizer = model.tokenizer();
         if tokenizer.stop_tokens().contains(&step.token) {
             self.finish = Some(FinishReason::Stop);
             step.text = self.release_all();
@@ -231,11 +246,11 @@ impl Generation<'_> {
         let piece = self.stream.push(&tokenizer.token_bytes(step.token));
         step.text = self.release(&piece);
         if self.finish.is_none() && self.generated < self.options.max_tokens {
-            if self.model.position() + 1 > self.model.context_length() {
+            if self.session.position() + 1 > model.context_length() {
                 self.finish = Some(FinishReason::ContextFull);
                 step.text.push_str(&self.release_all());
             } else {
-                self.logits = self.model.next_logits(&[step.token])?;
+                self.logits = self.session.next_logits(&[step.token])?;
             }
         } else if self.finish.is_none() {
             self.finish = Some(FinishReason::Length);
@@ -287,7 +302,7 @@ impl Generation<'_> {
     }
 }
 
-impl Iterator for Generation<'_> {
+impl Iterator for Generation {
     type Item = Result<Step, ModelError>;
 
     fn next(&mut self) -> Option<Self::Item> {

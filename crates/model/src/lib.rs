@@ -7,6 +7,7 @@
 
 mod candle_net;
 mod error;
+mod explain;
 pub mod fetch;
 mod gemma3;
 mod generate;
@@ -15,8 +16,8 @@ mod perplexity;
 mod tokenizer;
 
 pub use error::ModelError;
-pub use gemma3::{Config as Gemma3Config, Gemma3};
-pub use generate::{DEFAULT_DRY_BREAKERS, FinishReason, GenerateOptions, Generation, Step};
-pub use model::Model;
+pub use gemma3::{Config as Gemma3Config, Gemma3, Gemma3Cache};
+pub use generate::{FinishReason, GenerateOptions, Generation, Step};
+pub use model::{Model, PREFILL_CHUNK, Session};
 pub use perplexity::Perplexity;
 pub use tokenizer::{TextStream, Tokenizer};

@@ -1,28 +1,49 @@
-//! A loaded model: weights, tokenizer and KV cache.
+//! A loaded model, shared by every sequence, and the per-sequence [`Session`].
 
 use crate::candle_net::{self, CandleNet};
 use crate::error::ModelError;
-use crate::gemma3::{Gemma3, last_row};
+use crate::gemma3::{Gemma3, Gemma3Cache, last_row};
 use crate::tokenizer::Tokenizer;
 use candle_core::quantized::gguf_file;
 use candle_core::{Device, Tensor};
+use dial_sampling::{Knobs, SamplingParams};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
 
-/// The network behind a [`Model`].
+/// The network's weights, immutable once loaded.
 #[derive(Debug)]
 enum Net {
     Gemma3(Box<Gemma3>),
+    /// A never-run template; each session works on a [`CandleNet::fresh`] copy.
     Candle(Box<CandleNet>),
 }
 
-/// A GGUF model ready to run.
 #[derive(Debug)]
-pub struct Model {
+struct Shared {
     path: PathBuf,
     arch: String,
     net: Net,
     tokenizer: Tokenizer,
+    /// Every token's text, built once, on first use (explain shows token texts).
+    texts: OnceLock<Vec<String>>,
 }
+
+/// A GGUF model ready to run: weights and tokenizer behind an `Arc`, so clones are cheap
+/// and every thread can hold one. Each sequence runs in its own [`Session`].
+#[derive(Debug, Clone)]
+pub struct Model {
+    shared: Arc<Shared>,
+}
+
+// One model serves concurrent requests: it must stay shareable across threads.
+const _: () = {
+    const fn shareable<T: Send + Sync>() {}
+    shareable::<Model>();
+    shareable::<Session>();
+};
+
+/// Prompt tokens run per forward pass during a chunked prefill.
+pub const PREFILL_CHUNK: usize = 256;
 
 impl Model {
     /// Loads `path`; `on_progress(done, total)` is called as tensors are read (for a
@@ -67,17 +88,20 @@ impl Model {
             other => return Err(ModelError::UnsupportedArchitecture(other.into())),
         };
         let model = Model {
-            path: path.to_path_buf(),
-            arch,
-            net,
-            tokenizer,
+            shared: Arc::new(Shared {
+                path: path.to_path_buf(),
+                arch,
+                net,
+                tokenizer,
+                texts: OnceLock::new(),
+            }),
         };
-        if model.tokenizer.vocab_size() != model.vocab_size() {
+        if model.tokenizer().vocab_size() != model.vocab_size() {
             return Err(ModelError::BadMetadata(
                 "tokenizer.ggml.tokens".into(),
                 format!(
                     "{} tokens for an embedding of {} rows",
-                    model.tokenizer.vocab_size(),
+                    model.tokenizer().vocab_size(),
                     model.vocab_size()
                 ),
             ));
@@ -87,22 +111,22 @@ impl Model {
 
     /// The file it came from.
     pub fn path(&self) -> &Path {
-        &self.path
+        &self.shared.path
     }
 
     /// `general.architecture`.
     pub fn architecture(&self) -> &str {
-        &self.arch
+        &self.shared.arch
     }
 
     /// The tokenizer.
     pub fn tokenizer(&self) -> &Tokenizer {
-        &self.tokenizer
+        &self.shared.tokenizer
     }
 
     /// Vocabulary size.
     pub fn vocab_size(&self) -> usize {
-        match &self.net {
+        match &self.shared.net {
             Net::Gemma3(n) => n.vocab_size(),
             Net::Candle(n) => n.vocab_size(),
         }
@@ -110,50 +134,129 @@ impl Model {
 
     /// The context the model can use.
     pub fn context_length(&self) -> usize {
-        match &self.net {
+        match &self.shared.net {
             Net::Gemma3(n) => n.config().context,
             Net::Candle(n) => n.context(),
         }
     }
 
+    /// A token's text (lossy UTF-8), from a table built once per model.
+    pub fn token_text(&self, id: u32) -> Option<&str> {
+        let texts = self.shared.texts.get_or_init(|| {
+            (0..self.vocab_size() as u32)
+                .map(|t| String::from_utf8_lossy(&self.tokenizer().token_bytes(t)).into_owned())
+                .collect()
+        });
+        texts.get(id as usize).map(String::as_str)
+    }
+
+    /// The knobs `params` describe, with DRY's sequence breakers encoded by this model's
+    /// tokenizer.
+    pub fn knobs(&self, params: &SamplingParams) -> Result<Knobs, ModelError> {
+        let tok = self.tokenizer();
+        Ok(params.knobs_with_tokenizer(&|s: &str| tok.encode(s, false))?)
+    }
+
+    /// A new, empty sequence.
+    pub fn session(&self) -> Result<Session, ModelError> {
+        let state = match &self.shared.net {
+            Net::Gemma3(n) => State::Gemma3(n.new_cache()?),
+            Net::Candle(n) => State::Candle(Box::new(n.fresh())),
+        };
+        Ok(Session {
+            model: self.clone(),
+            state,
+        })
+    }
+
+    /// Whether [`Session::hidden_states`] works (a whole chunk in one pass).
+    pub(crate) fn scores_in_one_pass(&self) -> bool {
+        matches!(self.shared.net, Net::Gemma3(_))
+    }
+}
+
+#[derive(Debug)]
+enum State {
+    Gemma3(Gemma3Cache),
+    Candle(Box<CandleNet>),
+}
+
+/// One sequence on a shared [`Model`]: its KV cache and position.
+#[derive(Debug)]
+pub struct Session {
+    model: Model,
+    state: State,
+}
+
+impl Session {
+    /// The model it runs on.
+    pub fn model(&self) -> &Model {
+        &self.model
+    }
+
     /// Tokens in the KV cache.
     pub fn position(&self) -> usize {
-        match &self.net {
-            Net::Gemma3(n) => n.position(),
-            Net::Candle(n) => n.position(),
+        match &self.state {
+            State::Gemma3(c) => c.position(),
+            State::Candle(n) => n.position(),
         }
     }
 
     /// Empties the KV cache.
-    pub fn reset(&mut self) {
-        match &mut self.net {
-            Net::Gemma3(n) => n.reset(),
-            Net::Candle(n) => n.reset(),
+    pub fn reset(&mut self) -> Result<(), ModelError> {
+        match &mut self.state {
+            State::Gemma3(c) => {
+                if let Net::Gemma3(n) = &self.model.shared.net {
+                    *c = n.new_cache()?;
+                }
+            }
+            State::Candle(n) => n.reset(),
         }
+        Ok(())
     }
 
     /// Runs `tokens` after the cache and returns the next-token logits.
     pub fn next_logits(&mut self, tokens: &[u32]) -> Result<Vec<f32>, ModelError> {
         self.check_room(tokens.len())?;
-        match &mut self.net {
-            Net::Gemma3(net) => {
-                let hidden = net.forward(tokens)?;
+        match (&mut self.state, &self.model.shared.net) {
+            (State::Gemma3(cache), Net::Gemma3(net)) => {
+                let hidden = net.forward(cache, tokens)?;
                 let n = hidden.dim(0)?;
                 let last = hidden.narrow(0, n - 1, 1)?;
                 last_row(&net.logits(&last)?)
             }
-            Net::Candle(net) => net.next_logits(tokens),
+            (State::Candle(net), _) => net.next_logits(tokens),
+            _ => Err(ModelError::Compute("session and model disagree".into())),
         }
     }
 
+    /// Runs `tokens` after the cache in chunks of [`PREFILL_CHUNK`], asking `cancelled`
+    /// before each chunk, and returns the next-token logits. A cancelled prefill leaves the
+    /// chunks it ran in the cache and returns [`ModelError::Cancelled`].
+    pub fn prefill(
+        &mut self,
+        tokens: &[u32],
+        cancelled: &dyn Fn() -> bool,
+    ) -> Result<Vec<f32>, ModelError> {
+        self.check_room(tokens.len())?;
+        let mut last = None;
+        for chunk in tokens.chunks(PREFILL_CHUNK) {
+            if cancelled() {
+                return Err(ModelError::Cancelled);
+            }
+            last = Some(self.next_logits(chunk)?);
+        }
+        last.ok_or(ModelError::EmptyPrompt)
+    }
+
     /// Runs `tokens` after the cache and returns the final hidden states `(n, hidden)`;
-    /// [`Model::logits`] turns rows of it into logits. Gemma 3 only: candle-transformers'
+    /// [`Session::logits`] turns rows of it into logits. Gemma 3 only: candle-transformers'
     /// models return the last position alone.
     pub fn hidden_states(&mut self, tokens: &[u32]) -> Result<Tensor, ModelError> {
         self.check_room(tokens.len())?;
-        match &mut self.net {
-            Net::Gemma3(net) => net.forward(tokens),
-            Net::Candle(_) => Err(ModelError::Unsupported(
+        match (&mut self.state, &self.model.shared.net) {
+            (State::Gemma3(cache), Net::Gemma3(net)) => net.forward(cache, tokens),
+            _ => Err(ModelError::Unsupported(
                 "hidden states of every position (this architecture gives the last one)",
             )),
         }
@@ -161,7 +264,7 @@ impl Model {
 
     /// Logits `(n, vocab)` of hidden states `(n, hidden)`.
     pub fn logits(&self, hidden: &Tensor) -> Result<Tensor, ModelError> {
-        match &self.net {
+        match &self.model.shared.net {
             Net::Gemma3(net) => net.logits(hidden),
             Net::Candle(_) => Err(ModelError::Unsupported(
                 "logits of hidden states (this architecture gives the last position only)",
@@ -169,18 +272,11 @@ impl Model {
         }
     }
 
-    /// Whether [`Model::hidden_states`] works (a whole chunk in one pass).
-    pub(crate) fn scores_in_one_pass(&self) -> bool {
-        matches!(self.net, Net::Gemma3(_))
-    }
-
     fn check_room(&self, n: usize) -> Result<(), ModelError> {
         let needed = self.position() + n;
-        if needed > self.context_length() {
-            return Err(ModelError::ContextFull {
-                needed,
-                context: self.context_length(),
-            });
+        let context = self.model.context_length();
+        if needed > context {
+            return Err(ModelError::ContextFull { needed, context });
         }
         Ok(())
     }

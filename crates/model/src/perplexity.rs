@@ -4,7 +4,7 @@
 //! predictions at positions `n_ctx/2 … n_ctx−2` of the tokens that follow them.
 
 use crate::error::ModelError;
-use crate::model::Model;
+use crate::model::{Model, Session};
 use candle_core::{DType, Tensor};
 
 /// The result of [`Model::perplexity`].
@@ -30,7 +30,7 @@ const ROWS_PER_BATCH: usize = 32;
 impl Model {
     /// Perplexity of `text` at context `n_ctx`; `on_chunk(done, total)` reports progress.
     pub fn perplexity(
-        &mut self,
+        &self,
         text: &str,
         n_ctx: usize,
         mut on_chunk: impl FnMut(usize, usize),
@@ -58,11 +58,12 @@ impl Model {
         let bos = self.tokenizer().bos().unwrap_or(tokens[0]);
         let first = n_ctx / 2;
         let (mut sum, mut sum_sq, mut n) = (0f64, 0f64, 0usize);
+        let mut session = self.session()?;
         let mut per_chunk = Vec::with_capacity(chunks);
         for c in 0..chunks {
             let mut chunk = tokens[c * n_ctx..(c + 1) * n_ctx].to_vec();
             chunk[0] = bos;
-            for nll in self.chunk_nlls(&chunk, first)? {
+            for nll in self.chunk_nlls(&mut session, &chunk, first)? {
                 sum += nll;
                 sum_sq += nll * nll;
                 n += 1;
@@ -70,7 +71,6 @@ impl Model {
             per_chunk.push((sum / n as f64).exp());
             on_chunk(c + 1, chunks);
         }
-        self.reset();
         let mean = sum / n as f64;
         let var = (sum_sq / n as f64 - mean * mean).max(0.0);
         let ppl = mean.exp();
@@ -87,25 +87,30 @@ impl Model {
 
 impl Model {
     /// NLLs of `chunk[first + 1..]`, each predicted from the tokens before it.
-    fn chunk_nlls(&mut self, chunk: &[u32], first: usize) -> Result<Vec<f64>, ModelError> {
-        self.reset();
+    fn chunk_nlls(
+        &self,
+        session: &mut Session,
+        chunk: &[u32],
+        first: usize,
+    ) -> Result<Vec<f64>, ModelError> {
+        session.reset()?;
         let mut out = Vec::with_capacity(chunk.len() - 1 - first);
         if self.scores_in_one_pass() {
-            let hidden = self.hidden_states(chunk)?;
+            let hidden = session.hidden_states(chunk)?;
             let mut row = first;
             while row < chunk.len() - 1 {
                 let rows = ROWS_PER_BATCH.min(chunk.len() - 1 - row);
-                let logits = self.logits(&hidden.narrow(0, row, rows)?)?;
+                let logits = session.logits(&hidden.narrow(0, row, rows)?)?;
                 out.extend(nlls(&logits, &chunk[row + 1..row + 1 + rows])?);
                 row += rows;
             }
         } else {
             // One position at a time: the first half only fills the cache.
-            let mut logits = self.next_logits(&chunk[..=first])?;
+            let mut logits = session.next_logits(&chunk[..=first])?;
             for i in first..chunk.len() - 1 {
                 out.push(nll_of(&logits, chunk[i + 1]));
                 if i + 2 < chunk.len() {
-                    logits = self.next_logits(&chunk[i + 1..=i + 1])?;
+                    logits = session.next_logits(&chunk[i + 1..=i + 1])?;
                 }
             }
         }

@@ -8,7 +8,7 @@ use dial_model::fetch::{self, FetchOptions};
 use dial_model::{FinishReason, GenerateOptions, Model};
 use dial_sampling::{Knobs, Sampler, Temperature, TopK, TopP};
 use std::path::PathBuf;
-use std::sync::{Mutex, MutexGuard, OnceLock};
+use std::sync::OnceLock;
 
 fn data(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -16,20 +16,18 @@ fn data(name: &str) -> PathBuf {
         .join(name)
 }
 
-/// One model for the whole file (loading takes a second; the tests share it in turn).
-fn model() -> MutexGuard<'static, Model> {
-    static MODEL: OnceLock<Mutex<Model>> = OnceLock::new();
-    MODEL
-        .get_or_init(|| {
-            let options = FetchOptions {
-                progress: false,
-                ..FetchOptions::default()
-            };
-            let path = fetch::ensure(&fetch::GEMMA3_270M, &options).unwrap();
-            Mutex::new(Model::load(&path, |_, _| {}).unwrap())
-        })
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
+/// One model for the whole file (loading takes a second; the tests share it, each on
+/// its own sessions).
+fn model() -> &'static Model {
+    static MODEL: OnceLock<Model> = OnceLock::new();
+    MODEL.get_or_init(|| {
+        let options = FetchOptions {
+            progress: false,
+            ..FetchOptions::default()
+        };
+        let path = fetch::ensure(&fetch::GEMMA3_270M, &options).unwrap();
+        Model::load(&path, |_, _| {}).unwrap()
+    })
 }
 
 fn options(knobs: Knobs, seed: u64, max_tokens: usize) -> GenerateOptions {
@@ -48,7 +46,7 @@ fn greedy() -> Knobs {
     }
 }
 
-fn text(m: &mut Model, prompt: &str, o: GenerateOptions) -> (String, Option<FinishReason>) {
+fn text(m: &Model, prompt: &str, o: GenerateOptions) -> (String, Option<FinishReason>) {
     let mut g = m.generate(prompt, o).unwrap();
     let mut s = String::new();
     for step in g.by_ref() {
@@ -81,7 +79,7 @@ fn the_tokenizer_matches_llama_cpp_on_every_case() {
 #[test]
 #[cfg_attr(debug_assertions, ignore = "release only")]
 fn the_greedy_continuation_matches_llama_cpp_byte_for_byte() {
-    let mut m = model();
+    let m = model();
     let v: serde_json::Value = serde_json::from_str(
         std::fs::read_to_string(data("gemma-3-270m/greedy.jsonl"))
             .unwrap()
@@ -92,17 +90,17 @@ fn the_greedy_continuation_matches_llama_cpp_byte_for_byte() {
     .unwrap();
     let prompt = v["prompt"].as_str().unwrap();
     let n = v["max_tokens"].as_u64().unwrap() as usize;
-    let (got, finish) = text(&mut m, prompt, options(greedy(), 0, n));
+    let (got, finish) = text(m, prompt, options(greedy(), 0, n));
     assert_eq!(got, v["greedy_continuation"].as_str().unwrap());
     assert_eq!(finish, Some(FinishReason::Length));
     // And it is deterministic.
-    assert_eq!(text(&mut m, prompt, options(greedy(), 7, n)).0, got);
+    assert_eq!(text(m, prompt, options(greedy(), 7, n)).0, got);
 }
 
 #[test]
 #[cfg_attr(debug_assertions, ignore = "release only")]
 fn perplexity_is_within_three_percent_of_llama_cpp() {
-    let mut m = model();
+    let m = model();
     let note = std::fs::read_to_string(data("sampling-controls.md")).unwrap();
     for (ctx, chunks, llama_cpp) in [(256, 7, 24.4583), (896, 2, 18.9870)] {
         let p = m.perplexity(&note, ctx, |_, _| {}).unwrap();
@@ -120,33 +118,33 @@ fn perplexity_is_within_three_percent_of_llama_cpp() {
 #[test]
 #[cfg_attr(debug_assertions, ignore = "release only")]
 fn seeds_reproduce_and_temperature_zero_is_top_k_one() {
-    let mut m = model();
+    let m = model();
     let hot = Knobs {
         temperature: Some(Temperature::new(1.0).unwrap()),
         top_p: Some(TopP::new(0.95).unwrap()),
         ..Knobs::default()
     };
     let prompt = "Once upon a time";
-    let a = text(&mut m, prompt, options(hot.clone(), 11, 24)).0;
-    assert_eq!(a, text(&mut m, prompt, options(hot.clone(), 11, 24)).0);
-    assert_ne!(a, text(&mut m, prompt, options(hot, 12, 24)).0);
+    let a = text(m, prompt, options(hot.clone(), 11, 24)).0;
+    assert_eq!(a, text(m, prompt, options(hot.clone(), 11, 24)).0);
+    assert_ne!(a, text(m, prompt, options(hot, 12, 24)).0);
     let top1 = Knobs {
         top_k: Some(TopK::new(1)),
         ..Knobs::default()
     };
     assert_eq!(
-        text(&mut m, prompt, options(greedy(), 0, 24)).0,
-        text(&mut m, prompt, options(top1, 5, 24)).0
+        text(m, prompt, options(greedy(), 0, 24)).0,
+        text(m, prompt, options(top1, 5, 24)).0
     );
 }
 
 #[test]
 #[cfg_attr(debug_assertions, ignore = "release only")]
 fn stop_strings_stop_and_are_not_printed() {
-    let mut m = model();
+    let m = model();
     let mut o = options(greedy(), 0, 60);
     o.stop = vec!["years".into()];
-    let (got, finish) = text(&mut m, "The meaning of life is", o);
+    let (got, finish) = text(m, "The meaning of life is", o);
     assert_eq!(got, " not defined by the number of ");
     assert_eq!(finish, Some(FinishReason::Stop));
 }
@@ -154,7 +152,7 @@ fn stop_strings_stop_and_are_not_printed() {
 #[test]
 #[cfg_attr(debug_assertions, ignore = "release only")]
 fn logprobs_are_finite_sorted_and_the_token_is_kept() {
-    let mut m = model();
+    let m = model();
     let knobs = Knobs {
         temperature: Some(Temperature::new(0.9).unwrap()),
         top_p: Some(TopP::new(0.9).unwrap()),
@@ -172,25 +170,33 @@ fn logprobs_are_finite_sorted_and_the_token_is_kept() {
         assert!(s.logprob.is_finite() && s.logprob <= 0.0);
         assert!(s.raw_logprob.unwrap().is_finite());
         assert!(!s.top.is_empty() && s.top.len() <= 5);
-        assert!(s.top.windows(2).all(|w| w[0].1 >= w[1].1), "sorted");
-        assert!(s.top.iter().all(|t| t.1.is_finite() && t.2.is_finite()));
+        assert!(
+            s.top.windows(2).all(|w| w[0].logprob >= w[1].logprob),
+            "sorted"
+        );
+        assert!(
+            s.top
+                .iter()
+                .all(|t| t.logprob.is_finite() && t.raw_logprob.is_finite())
+        );
     }
     // Step by step, the drawn token is in the kept set the sampler explains.
     let ids = m.tokenizer().encode("The cat sat on the", true);
-    let mut logits = m.next_logits(&ids).unwrap();
+    let mut session = m.session().unwrap();
+    let mut logits = session.next_logits(&ids).unwrap();
     let mut sampler = Sampler::new(knobs, 3).unwrap();
     for _ in 0..16 {
         let kept = sampler.explain(&logits).unwrap().kept_ids();
         let t = sampler.sample_token(&logits).unwrap().id;
         assert!(kept.binary_search(&t).is_ok());
-        logits = m.next_logits(&[t]).unwrap();
+        logits = session.next_logits(&[t]).unwrap();
     }
 }
 
 #[test]
 #[cfg_attr(debug_assertions, ignore = "release only")]
 fn decoding_token_by_token_matches_one_prefill() {
-    let mut m = model();
+    let m = model();
     // A text the model predicts confidently (its own greedy continuation), plus an unsure
     // stretch, so both sides of the margin rule are exercised.
     let ids = m.tokenizer().encode(
@@ -199,10 +205,10 @@ fn decoding_token_by_token_matches_one_prefill() {
         true,
     );
     let mut confident = 0;
-    m.reset();
-    let hidden = m.hidden_states(&ids).unwrap();
-    let prefill = m.logits(&hidden).unwrap().to_vec2::<f32>().unwrap();
-    m.reset();
+    let mut session = m.session().unwrap();
+    let hidden = session.hidden_states(&ids).unwrap();
+    let prefill = session.logits(&hidden).unwrap().to_vec2::<f32>().unwrap();
+    session.reset().unwrap();
     let argmax = |row: &[f32]| {
         row.iter()
             .enumerate()
@@ -211,7 +217,7 @@ fn decoding_token_by_token_matches_one_prefill() {
             .unwrap()
     };
     for (i, &t) in ids.iter().enumerate() {
-        let step = m.next_logits(&[t]).unwrap();
+        let step = session.next_logits(&[t]).unwrap();
         // Activations are quantized to 8 bits inside the matmuls, and prefill and decode
         // use different kernels, so logits differ, never bitwise. With the weights
         // dequantized to f32 the two paths agree to 0.015; quantized, each lands within
@@ -238,8 +244,8 @@ fn decoding_token_by_token_matches_one_prefill() {
 #[test]
 #[cfg_attr(debug_assertions, ignore = "release only")]
 fn penalties_and_dry_break_the_greedy_loop() {
-    let mut m = model();
-    let distinct2 = |m: &mut Model, knobs: Knobs| -> (String, f64) {
+    let m = model();
+    let distinct2 = |m: &Model, knobs: Knobs| -> (String, f64) {
         let steps: Vec<u32> = m
             .generate("The meaning of life is", options(knobs, 0, 48))
             .unwrap()
@@ -250,13 +256,13 @@ fn penalties_and_dry_break_the_greedy_loop() {
         let text = m.tokenizer().decode(&steps);
         (text, unique.len() as f64 / grams.len() as f64)
     };
-    let (loop_text, loop_d2) = distinct2(&mut m, greedy());
+    let (loop_text, loop_d2) = distinct2(m, greedy());
     assert!(loop_d2 < 0.7, "greedy should loop: {loop_d2} {loop_text:?}");
     let with_dry = Knobs {
         dry: Some(dial_sampling::Dry::new(0.8, 1.75, 2, None, []).unwrap()),
         ..greedy()
     };
-    let (dry_text, dry_d2) = distinct2(&mut m, with_dry);
+    let (dry_text, dry_d2) = distinct2(m, with_dry);
     assert_ne!(dry_text, loop_text);
     assert!(
         dry_d2 > loop_d2 + 0.2,
@@ -266,7 +272,7 @@ fn penalties_and_dry_break_the_greedy_loop() {
         penalties: Some(dial_sampling::Penalties::new(1.3, 0.0, 0.0).unwrap()),
         ..greedy()
     };
-    let (_, pen_d2) = distinct2(&mut m, with_penalty);
+    let (_, pen_d2) = distinct2(m, with_penalty);
     assert!(
         pen_d2 > loop_d2 + 0.2,
         "repetition penalty: {pen_d2} vs {loop_d2}"

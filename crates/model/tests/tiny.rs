@@ -345,15 +345,16 @@ fn the_tokenizer_comes_from_the_metadata() {
 #[test]
 fn the_forward_pass_matches_the_reference_in_prefill_and_decode() {
     let (path, w, tokens) = write_model("fwd.gguf", "gemma3", GgmlDType::F32);
-    let mut m = Model::load(&path, |_, _| {}).unwrap();
+    let m = Model::load(&path, |_, _| {}).unwrap();
+    let mut s = m.session().unwrap();
     let seq: Vec<u32> = [2u32, 270, 271, 272, 273, 274, 275, 276, 277, 278, 279, 280]
         .iter()
         .map(|&t| t.min(tokens.len() as u32 - 1))
         .collect();
     let want = reference(&w, tokens.len(), &seq);
     // Prefill: all positions at once, longer than the window of 4.
-    let hidden = m.hidden_states(&seq).unwrap();
-    let got = m.logits(&hidden).unwrap().to_vec2::<f32>().unwrap();
+    let hidden = s.hidden_states(&seq).unwrap();
+    let got = s.logits(&hidden).unwrap().to_vec2::<f32>().unwrap();
     for (i, (g, r)) in got.iter().zip(&want).enumerate() {
         assert!(
             max_diff(g, r) < 2e-3,
@@ -362,9 +363,9 @@ fn the_forward_pass_matches_the_reference_in_prefill_and_decode() {
         );
     }
     // Token by token through the cache (local layers trimmed to the window).
-    m.reset();
+    s.reset().unwrap();
     for (i, &t) in seq.iter().enumerate() {
-        let g = m.next_logits(&[t]).unwrap();
+        let g = s.next_logits(&[t]).unwrap();
         assert!(
             max_diff(&g, &want[i]) < 2e-3,
             "decode position {i}: {}",
@@ -372,10 +373,10 @@ fn the_forward_pass_matches_the_reference_in_prefill_and_decode() {
         );
     }
     // Prefill in two chunks, the second starting mid-window.
-    m.reset();
-    m.hidden_states(&seq[..5]).unwrap();
-    let h = m.hidden_states(&seq[5..]).unwrap();
-    let got = m.logits(&h).unwrap().to_vec2::<f32>().unwrap();
+    s.reset().unwrap();
+    s.hidden_states(&seq[..5]).unwrap();
+    let h = s.hidden_states(&seq[5..]).unwrap();
+    let got = s.logits(&h).unwrap().to_vec2::<f32>().unwrap();
     for (i, g) in got.iter().enumerate() {
         assert!(
             max_diff(g, &want[5 + i]) < 2e-3,
@@ -388,10 +389,11 @@ fn the_forward_pass_matches_the_reference_in_prefill_and_decode() {
 #[test]
 fn quantized_weights_load_and_stay_close() {
     let (path, w, tokens) = write_model("q8.gguf", "gemma3", GgmlDType::Q8_0);
-    let mut m = Model::load(&path, |_, _| {}).unwrap();
+    let m = Model::load(&path, |_, _| {}).unwrap();
+    let mut s = m.session().unwrap();
     let seq = [2u32, 270, 271, 272, 273, 274];
     let want = reference(&w, tokens.len(), &seq);
-    let got = m.next_logits(&seq).unwrap();
+    let got = s.next_logits(&seq).unwrap();
     let scale = want[5].iter().map(|v| v.abs()).fold(0.0, f32::max);
     assert!(got.iter().all(|v| v.is_finite()));
     assert!(
@@ -404,8 +406,8 @@ fn quantized_weights_load_and_stay_close() {
 #[test]
 fn generation_is_reproducible_and_greedy_matches_top_k_1() {
     let (path, _, _) = write_model("gen.gguf", "gemma3", GgmlDType::F32);
-    let mut m = Model::load(&path, |_, _| {}).unwrap();
-    let run = |m: &mut Model, knobs: Knobs, seed: u64| -> Vec<u32> {
+    let m = Model::load(&path, |_, _| {}).unwrap();
+    let run = |m: &Model, knobs: Knobs, seed: u64| -> Vec<u32> {
         let opts = GenerateOptions {
             knobs,
             seed,
@@ -425,30 +427,27 @@ fn generation_is_reproducible_and_greedy_matches_top_k_1() {
         top_k: Some(TopK::new(1)),
         ..Knobs::default()
     };
-    let a = run(&mut m, greedy, 1);
+    let a = run(&m, greedy, 1);
     assert!(!a.is_empty());
-    assert_eq!(a, run(&mut m, top1, 99));
+    assert_eq!(a, run(&m, top1, 99));
     let hot = Knobs {
         temperature: Some(Temperature::new(1.5).unwrap()),
         ..Knobs::default()
     };
-    let x = run(&mut m, hot.clone(), 5);
-    assert_eq!(
-        x,
-        run(&mut m, hot.clone(), 5),
-        "a seed reproduces its tokens"
-    );
-    assert_ne!(x, run(&mut m, hot, 6));
+    let x = run(&m, hot.clone(), 5);
+    assert_eq!(x, run(&m, hot.clone(), 5), "a seed reproduces its tokens");
+    assert_ne!(x, run(&m, hot, 6));
 }
 
 #[test]
 fn bad_requests_are_typed_errors() {
     let (path, _, tokens) = write_model("bad.gguf", "gemma3", GgmlDType::F32);
-    let mut m = Model::load(&path, |_, _| {}).unwrap();
-    assert!(matches!(m.next_logits(&[]), Err(ModelError::EmptyPrompt)));
+    let m = Model::load(&path, |_, _| {}).unwrap();
+    let mut s = m.session().unwrap();
+    assert!(matches!(s.next_logits(&[]), Err(ModelError::EmptyPrompt)));
     let vocab = tokens.len() as u32;
     assert!(matches!(
-        m.next_logits(&[2, vocab]),
+        s.next_logits(&[2, vocab]),
         Err(ModelError::TokenOutOfRange { token, .. }) if token == vocab
     ));
     assert!(matches!(
@@ -457,7 +456,7 @@ fn bad_requests_are_typed_errors() {
     ));
     let long = vec![2u32; CONTEXT + 1];
     assert!(matches!(
-        m.next_logits(&long),
+        s.next_logits(&long),
         Err(ModelError::ContextFull { .. })
     ));
     // Generation stops cleanly at the context.
@@ -796,7 +795,8 @@ fn causal_reference(
 
 fn check_qwen(cfg: CausalCfg) {
     let (path, w, biases, tokens) = write_causal(&cfg);
-    let mut m = Model::load(&path, |_, _| {}).unwrap();
+    let m = Model::load(&path, |_, _| {}).unwrap();
+    let mut s = m.session().unwrap();
     assert_eq!(m.architecture(), cfg.arch);
     let t = m.tokenizer();
     // Byte-level BPE: " the" merges fully; " cat" keeps its space apart (no "Ġ cat" merge).
@@ -819,16 +819,16 @@ fn check_qwen(cfg: CausalCfg) {
     );
     let seq = [10u32, 256, 257, 258, 259, 65, 66];
     let want = causal_reference(&cfg, &w, &biases, tokens.len(), &seq);
-    let got = m.next_logits(&seq).unwrap();
+    let got = s.next_logits(&seq).unwrap();
     assert!(
         max_diff(&got, &want[6]) < 2e-3,
         "{} prefill: {}",
         cfg.arch,
         max_diff(&got, &want[6])
     );
-    m.reset();
+    s.reset().unwrap();
     for (i, &tok) in seq.iter().enumerate() {
-        let g = m.next_logits(&[tok]).unwrap();
+        let g = s.next_logits(&[tok]).unwrap();
         assert!(
             max_diff(&g, &want[i]) < 2e-3,
             "{} decode {i}: {}",
@@ -891,7 +891,8 @@ fn a_llama_file_runs_through_candle_s_loader_and_matches_the_reference() {
         spm: true,
     };
     let (path, w, biases, tokens) = write_causal(&cfg);
-    let mut m = Model::load(&path, |_, _| {}).unwrap();
+    let m = Model::load(&path, |_, _| {}).unwrap();
+    let mut s = m.session().unwrap();
     assert_eq!(m.architecture(), "llama");
     // SentencePiece's default for llama files: a space before the text.
     assert_eq!(
@@ -901,15 +902,15 @@ fn a_llama_file_runs_through_candle_s_loader_and_matches_the_reference() {
     let seq = [2u32, 270, 271, 272, 273, 274, 275];
     let want = causal_reference(&cfg, &w, &biases, tokens.len(), &seq);
     // Prefill, then token by token.
-    let got = m.next_logits(&seq).unwrap();
+    let got = s.next_logits(&seq).unwrap();
     assert!(
         max_diff(&got, &want[6]) < 2e-3,
         "prefill: {}",
         max_diff(&got, &want[6])
     );
-    m.reset();
+    s.reset().unwrap();
     for (i, &t) in seq.iter().enumerate() {
-        let g = m.next_logits(&[t]).unwrap();
+        let g = s.next_logits(&[t]).unwrap();
         assert!(
             max_diff(&g, &want[i]) < 2e-3,
             "decode {i}: {}",
@@ -922,7 +923,7 @@ fn a_llama_file_runs_through_candle_s_loader_and_matches_the_reference() {
         .unwrap();
     assert!(p.ppl.is_finite() && p.ppl > 1.0 && p.scored > 0);
     assert!(matches!(
-        m.hidden_states(&[2]),
+        s.hidden_states(&[2]),
         Err(ModelError::Unsupported(_))
     ));
 }

@@ -24,36 +24,48 @@ pub fn sample_batch(
     rows: &[BatchRow<'_>],
     threads: usize,
 ) -> Result<Vec<Result<Draw, SampleError>>, ConfigError> {
-    let template = Sampler::with_order(knobs.clone(), order.clone(), 0)?;
     let threads = threads.clamp(1, rows.len().max(1));
     let chunk = rows.len().div_ceil(threads).max(1);
-    let run = |rows: &[BatchRow<'_>]| -> Vec<Result<Draw, SampleError>> {
-        let mut sampler =
-            Sampler::with_order(template.knobs().clone(), template.order().clone(), 0);
+    // Every sampler is built before any thread starts, so a bad config is one error for
+    // the call, never a per-row one.
+    let mut samplers = Vec::with_capacity(threads);
+    for _ in 0..rows.len().div_ceil(chunk).max(1) {
+        samplers.push(Sampler::with_order(knobs.clone(), order.clone(), 0)?);
+    }
+    let run = |sampler: &mut Sampler, rows: &[BatchRow<'_>]| -> Vec<Result<Draw, SampleError>> {
         rows.iter()
-            .map(|row| match sampler.as_mut() {
-                Ok(s) => {
-                    s.reset(row.seed);
-                    s.set_prompt(row.prompt);
-                    s.sample(row.logits)
-                }
-                Err(_) => Err(SampleError::EmptyLogits),
+            .map(|row| {
+                sampler.reset(row.seed);
+                sampler.set_prompt(row.prompt);
+                sampler.sample(row.logits)
             })
             .collect()
     };
     if threads == 1 {
-        return Ok(run(rows));
+        let mut sampler = samplers.swap_remove(0);
+        return Ok(run(&mut sampler, rows));
     }
     let mut out = Vec::with_capacity(rows.len());
     std::thread::scope(|scope| {
         let handles: Vec<_> = rows
             .chunks(chunk)
-            .map(|part| scope.spawn(move || run(part)))
+            .zip(samplers)
+            .enumerate()
+            .map(|(i, (part, mut sampler))| {
+                (
+                    i * chunk,
+                    part.len(),
+                    scope.spawn(move || run(&mut sampler, part)),
+                )
+            })
             .collect();
-        for h in handles {
+        for (first, len, h) in handles {
             match h.join() {
                 Ok(results) => out.extend(results),
-                Err(_) => out.push(Err(SampleError::EmptyLogits)),
+                // A fault of dial's, not of the input: each row of the chunk says so.
+                Err(_) => {
+                    out.extend((first..first + len).map(|row| Err(SampleError::Panicked { row })))
+                }
             }
         }
     });

@@ -90,6 +90,12 @@ pub enum SampleError {
         /// Where the id came from, e.g. `"logit_bias"`.
         context: &'static str,
     },
+    /// The worker sampling this row panicked: a bug in dial, not a fault of the input.
+    #[error("internal error: the worker sampling row {row} panicked")]
+    Panicked {
+        /// Row index in the batch.
+        row: usize,
+    },
     /// A batch row's logits do not have the length of the batch's vocabulary.
     #[error("row {row} has {got} logits, expected {expected}")]
     RowLength {

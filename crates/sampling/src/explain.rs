@@ -255,97 +255,11 @@ fn cut_of(i: usize, snaps: &[Snapshot], chain: &[Knob]) -> Option<Cut> {
 }
 
 /// `x` with 2 decimals, or 4 when 2 would make it look equal to `bar`.
-fn num(x: f64, bar: f64) -> String {
+pub(crate) fn num(x: f64, bar: f64) -> String {
     let short = format!("{x:.2}");
     if short == format!("{bar:.2}") {
         format!("{x:.4}")
     } else {
         short
-    }
-}
-
-impl Knob {
-    /// A readable setting, e.g. `top_p = 0.9`.
-    pub(crate) fn setting(&self) -> String {
-        match self {
-            Knob::Temperature(k) => format!("T = {}", k.value()),
-            Knob::DynamicTemperature(k) => {
-                let (t, range, exponent) = k.value();
-                format!("T = {t} ± {range}, exponent {exponent}")
-            }
-            Knob::TopK(k) => format!("k = {}", k.value()),
-            Knob::TopP(k) => format!("p = {}", k.value()),
-            Knob::MinP(k) => format!("min_p = {}", k.value()),
-            Knob::TypicalP(k) => format!("p = {}", k.value()),
-            Knob::TopNSigma(k) => format!("n = {}", k.value()),
-            Knob::Xtc(k) => {
-                let (p, threshold) = k.value();
-                format!("probability {p}, threshold {threshold}")
-            }
-            Knob::Mirostat(k) => format!("μ = {:.3}", k.mu()),
-            Knob::MirostatV2(k) => format!("μ = {:.3}", k.mu()),
-            Knob::Penalties(k) => {
-                let (r, f, p) = k.value();
-                format!("repetition {r}, frequency {f}, presence {p}")
-            }
-            Knob::Dry(k) => {
-                let (m, b, allowed) = k.value();
-                format!("multiplier {m}, base {b}, allowed length {allowed}")
-            }
-            Knob::LogitBias(k) => format!("{} biases", k.biases().len()),
-            Knob::BannedTokens(k) => format!("{} banned", k.ids().len()),
-            Knob::AllowedTokens(k) => format!("{} allowed", k.ids().len()),
-        }
-    }
-
-    /// Why this knob removed token `i`, given the distribution it received.
-    fn cut_reason(&self, i: usize, input: &Snapshot) -> String {
-        let q = input.probs[i];
-        // Tokens ahead of `i` in (probability desc, id asc) order among the live ones.
-        let ahead = || {
-            input
-                .probs
-                .iter()
-                .zip(&input.live)
-                .enumerate()
-                .filter(move |&(j, (&pj, &live))| live && (pj > q || (pj == q && j < i)))
-                .map(|(_, (&pj, _))| pj)
-        };
-        match self {
-            Knob::Temperature(_) => "T = 0 keeps only the argmax".into(),
-            Knob::TopK(k) => format!("rank {} > k = {}", ahead().count() + 1, k.value()),
-            Knob::TopP(k) => {
-                let cum = ahead().sum::<f64>() + q;
-                let p = f64::from(k.value());
-                format!("cum {} > {}", num(cum, p), k.value())
-            }
-            Knob::MinP(k) => {
-                let p_max = input
-                    .probs
-                    .iter()
-                    .zip(&input.live)
-                    .filter(|(_, live)| **live)
-                    .map(|(p, _)| *p)
-                    .fold(0.0, f64::max);
-                let bar = f64::from(k.value()) * p_max;
-                format!(
-                    "p {} < {} × p_max {:.3} = {}",
-                    num(q, bar),
-                    k.value(),
-                    p_max,
-                    num(bar, q)
-                )
-            }
-            Knob::TypicalP(k) => format!("outside the typical set (p = {})", k.value()),
-            Knob::TopNSigma(k) => format!("logit below max − {}·σ", k.value()),
-            Knob::Xtc(_) => "XTC removed it as a likely choice".into(),
-            Knob::Mirostat(_) | Knob::MirostatV2(_) => "surprise −log₂ p above μ".into(),
-            Knob::BannedTokens(_) => "banned".into(),
-            Knob::AllowedTokens(_) => "not in the allowed list".into(),
-            Knob::LogitBias(_) => "logit bias took it to −inf".into(),
-            Knob::Penalties(_) | Knob::Dry(_) | Knob::DynamicTemperature(_) => {
-                "its logit fell to −inf".into()
-            }
-        }
     }
 }

@@ -18,6 +18,11 @@ impl History {
         &self.generated
     }
 
+    /// No prompt and nothing generated.
+    pub fn is_empty(&self) -> bool {
+        self.prompt.is_empty() && self.generated.is_empty()
+    }
+
     pub(crate) fn set_prompt(&mut self, tokens: &[u32]) {
         self.prompt.clear();
         self.prompt.extend_from_slice(tokens);

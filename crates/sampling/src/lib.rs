@@ -41,6 +41,7 @@ pub mod kernels;
 mod knobs;
 #[doc(hidden)]
 pub mod mutants;
+mod params;
 mod rng;
 mod sampler;
 mod work;
@@ -51,10 +52,11 @@ pub use explain::{ChainStage, Cut, ExplainReport, ExplainRow, RestSummary, Stage
 pub use history::History;
 pub use kernels::Isa;
 pub use knobs::{
-    AllowedTokens, BannedTokens, Dry, DynamicTemperature, KnobKind, Knobs, LogitBias, MinP,
-    Mirostat, MirostatV2, Penalties, PenaltyScope, Temperature, TopK, TopNSigma, TopP, TypicalP,
-    Xtc,
+    AllowedTokens, BannedTokens, Dry, DynamicTemperature, KnobKind, KnobSpec, Knobs, LogitBias,
+    MinP, Mirostat, MirostatV2, Penalties, PenaltyScope, Temperature, TopK, TopNSigma, TopP,
+    TypicalP, Xtc,
 };
+pub use params::{Field, FieldKind, ParamsError, Range, SamplingParams, Tokenize, Value, nearest};
 pub use rng::DialRng;
 pub use sampler::{
     Alternative, Draw, Explanation, Order, OrderDifference, Sampler, StageTrace, Token, TokenProb,

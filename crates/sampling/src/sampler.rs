@@ -75,6 +75,12 @@ impl Order {
     }
 }
 
+impl std::fmt::Display for Order {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.name())
+    }
+}
+
 impl std::str::FromStr for Order {
     type Err = ConfigError;
 

@@ -251,7 +251,7 @@ impl Work {
     }
 
     /// The `k`-th best `(y, id)` key (1-based) of the sparse list.
-    fn kth_key(&mut self, k: usize) -> Option<(f32, u32)> {
+    pub fn kth_key(&mut self, k: usize) -> Option<(f32, u32)> {
         if k == 0 || k > self.ids.len() {
             return None;
         }
@@ -260,81 +260,6 @@ impl Work {
             .extend(self.ids.iter().zip(&self.ys).map(|(&id, &y)| (y, id, 0.0)));
         let (_, kth, _) = self.pairs.select_nth_unstable_by(k - 1, by_key);
         Some((kth.0, kth.1))
-    }
-
-    /// The smallest prefix, in `(y desc, id asc)` order, whose weight reaches `target`
-    /// (weights in `self.es`, aligned with the sparse list). Keeps at least `min_keep`.
-    /// Sort-free: large lists are binned by `y` first, so only the crossing bin is ordered.
-    pub fn keep_mass_prefix(&mut self, target: f64, min_keep: usize) {
-        let n = self.ids.len();
-        if n == 0 {
-            return;
-        }
-        let bar = self.crossing_key_binned(target).unwrap_or_else(|| {
-            self.pairs.clear();
-            for i in 0..n {
-                self.pairs.push((self.ys[i], self.ids[i], self.es[i]));
-            }
-            crossing_key(&mut self.pairs, target)
-        });
-        let drop_crossing = crate::mutants::active(crate::mutants::Mutant::TopPDropsCrossing);
-        let min_bar = if min_keep > 1 {
-            self.kth_key(min_keep.min(n))
-        } else {
-            None
-        };
-        self.retain(|id, y| {
-            let in_prefix = key_at_least((y, id), bar) && !(drop_crossing && (y, id) == bar);
-            in_prefix || min_bar.is_some_and(|mb| key_at_least((y, id), mb))
-        });
-    }
-
-    /// [`crossing_key`] for long lists: one pass sums the weight in `BINS` equal-width bins
-    /// of `y` (bin 0 holds the largest `y`), the running sum over bins finds the bin where
-    /// the mass reaches `target`, and only that bin's tokens are ordered. `None` when the
-    /// list is short or all `y` are equal.
-    fn crossing_key_binned(&mut self, target: f64) -> Option<(f32, u32)> {
-        const BINNED_ABOVE: usize = 2048;
-        const BINS: usize = 1024;
-        if self.ids.len() <= BINNED_ABOVE {
-            return None;
-        }
-        let finite = self.ys.iter().copied().filter(|y| y.is_finite());
-        let (lo, hi) = finite.fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), y| {
-            (lo.min(y), hi.max(y))
-        });
-        let width = (hi - lo) / BINS as f32;
-        if !(width > 0.0 && width.is_finite()) {
-            return None;
-        }
-        let inv = 1.0 / width;
-        // Rounding is monotone, so a larger `y` never lands in a later bin.
-        let bin = |y: f32| (((hi - y) * inv) as usize).min(BINS - 1);
-        self.bins.clear();
-        self.bins.resize(BINS, 0.0);
-        for (&y, &e) in self.ys.iter().zip(&self.es) {
-            self.bins[bin(y)] += f64::from(e);
-        }
-        let mut before = 0f64;
-        let mut crossing = None;
-        for (b, &mass) in self.bins.iter().enumerate() {
-            if mass == 0.0 {
-                continue;
-            }
-            crossing = Some((b, before));
-            if before + mass >= target {
-                break;
-            }
-            before += mass;
-        }
-        let (b, before) = crossing?;
-        self.pairs.clear();
-        for ((&y, &id), &e) in self.ys.iter().zip(&self.ids).zip(&self.es) {
-            if bin(y) == b {
-                self.pairs.push((y, id, e));
-            }
-        }
-        Some(crossing_key(&mut self.pairs, target - before))
     }
 }
 
@@ -346,49 +271,6 @@ pub(crate) fn by_key(a: &(f32, u32, f32), b: &(f32, u32, f32)) -> std::cmp::Orde
 /// Whether `key` is at least as good as `bar` in `(y desc, id asc)` order.
 pub(crate) fn key_at_least(key: (f32, u32), bar: (f32, u32)) -> bool {
     key.0 > bar.0 || (key.0 == bar.0 && key.1 <= bar.1)
-}
-
-/// The key of the token whose inclusion first brings the running mass (in key order) to
-/// `target`; the best key when `target ≤ 0`, the worst when it is never reached.
-pub(crate) fn crossing_key(pairs: &mut [(f32, u32, f32)], target: f64) -> (f32, u32) {
-    let mut need = target;
-    let mut slice: &mut [(f32, u32, f32)] = pairs;
-    loop {
-        if slice.len() <= 32 {
-            slice.sort_unstable_by(by_key);
-            let mut cum = 0f64;
-            for p in slice.iter() {
-                cum += f64::from(p.2);
-                if cum >= need {
-                    return (p.0, p.1);
-                }
-            }
-            let last = slice
-                .last()
-                .map_or((f32::NEG_INFINITY, u32::MAX), |p| (p.0, p.1));
-            return last;
-        }
-        if need <= 0.0 {
-            let best = slice
-                .iter()
-                .min_by(|a, b| by_key(a, b))
-                .map_or((f32::INFINITY, 0), |p| (p.0, p.1));
-            return best;
-        }
-        let mid = slice.len() / 2;
-        let (left, pivot, right) = slice.select_nth_unstable_by(mid, by_key);
-        let left_mass: f64 = left.iter().map(|p| f64::from(p.2)).sum();
-        if left_mass >= need {
-            slice = left;
-            continue;
-        }
-        let with_pivot = left_mass + f64::from(pivot.2);
-        if with_pivot >= need {
-            return (pivot.0, pivot.1);
-        }
-        need -= with_pivot;
-        slice = right;
-    }
 }
 
 impl Work {
@@ -406,29 +288,25 @@ impl Work {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+impl Snapshot {
+    /// Probabilities of the live tokens ranked ahead of `i` (probability desc, id asc).
+    pub fn ahead(&self, i: usize) -> impl Iterator<Item = f64> + '_ {
+        let q = self.probs[i];
+        self.probs
+            .iter()
+            .zip(&self.live)
+            .enumerate()
+            .filter(move |&(j, (&pj, &live))| live && (pj > q || (pj == q && j < i)))
+            .map(|(_, (&pj, _))| pj)
+    }
 
-    #[test]
-    fn binned_crossing_matches_the_plain_quickselect() {
-        let mut rng = crate::DialRng::new(5);
-        for (n, spread) in [(3000usize, 1.0f64), (5000, 8.0), (20_000, 30.0)] {
-            let mut w = Work::default();
-            for i in 0..n {
-                w.ids.push(i as u32);
-                // Coarse values so ties across ids occur.
-                let y = -((rng.uniform() * spread * 64.0).floor() / 64.0) as f32;
-                w.ys.push(y);
-                w.es.push(kernels::exp(y));
-            }
-            let z: f64 = w.es.iter().map(|&e| f64::from(e)).sum();
-            for frac in [0.0, 1e-6, 0.1, 0.5, 0.9, 0.999, 1.5] {
-                let binned = w.crossing_key_binned(frac * z);
-                let mut pairs: Vec<_> = (0..n).map(|i| (w.ys[i], w.ids[i], w.es[i])).collect();
-                let plain = crossing_key(&mut pairs, frac * z);
-                assert_eq!(binned, Some(plain), "n={n} frac={frac}");
-            }
-        }
+    /// The largest live probability.
+    pub fn p_max(&self) -> f64 {
+        self.probs
+            .iter()
+            .zip(&self.live)
+            .filter(|(_, live)| **live)
+            .map(|(p, _)| *p)
+            .fold(0.0, f64::max)
     }
 }

@@ -1,5 +1,8 @@
-use super::{Applied, ApplyResult, Ctx, check_ids};
+use super::{Applied, ApplyResult, Ctx, KnobImpl, KnobKind, KnobSpec, check_ids};
+use crate::error::ParamError;
 use crate::error::SampleError;
+use crate::params::{Field, FieldKind, SamplingParams};
+use crate::work::Snapshot;
 use crate::work::Work;
 
 /// Allowed tokens (a whitelist): every token not listed gets `logit_i ← -inf`
@@ -17,7 +20,7 @@ use crate::work::Work;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
-#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct AllowedTokens {
     ids: Vec<u32>,
 }
@@ -35,8 +38,28 @@ impl AllowedTokens {
     pub fn ids(&self) -> &[u32] {
         &self.ids
     }
+}
 
-    pub(crate) fn apply(&mut self, w: &mut Work, input: &[f32], _ctx: &mut Ctx<'_>) -> ApplyResult {
+impl KnobImpl for AllowedTokens {
+    const SPEC: &'static KnobSpec = &KnobSpec {
+        kind: KnobKind::AllowedTokens,
+        summary: "Only these token ids may be drawn.",
+        fields: &[Field::other(
+            "allowed_tokens",
+            FieldKind::TokenIds,
+            "a list of token ids",
+            "Only these token ids may be drawn.",
+        )
+        .aliases(&["allow"])],
+    };
+
+    fn from_params(params: &SamplingParams) -> Result<Option<Self>, ParamError> {
+        Ok(params
+            .token_ids("allowed_tokens")
+            .filter(|ids| !ids.is_empty())
+            .map(|ids| AllowedTokens::new(ids.iter().copied())))
+    }
+    fn apply(&mut self, w: &mut Work, input: &[f32], _ctx: &mut Ctx<'_>) -> ApplyResult {
         check_ids(&self.ids, w.vocab, "allowed_tokens")?;
         if let Some(d) = w.dense.take() {
             let base = if d.edited { &w.edited } else { input };
@@ -59,5 +82,13 @@ impl AllowedTokens {
             });
         }
         Ok(Applied::default())
+    }
+
+    fn setting(&self) -> String {
+        format!("{} allowed", self.ids().len())
+    }
+
+    fn cut_reason(&self, _i: usize, _input: &Snapshot) -> String {
+        "not in the allowed list".into()
     }
 }

@@ -1,6 +1,9 @@
-use super::{Applied, ApplyResult, Ctx, check_ids};
+use super::{Applied, ApplyResult, Ctx, KnobImpl, KnobKind, KnobSpec, check_ids};
+use crate::error::ParamError;
 use crate::error::SampleError;
 use crate::kernels;
+use crate::params::{Field, FieldKind, SamplingParams};
+use crate::work::Snapshot;
 use crate::work::Work;
 
 /// Banned tokens: `logit_i ← -inf` for each listed token, so `p_i = 0`
@@ -18,7 +21,7 @@ use crate::work::Work;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
-#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct BannedTokens {
     ids: Vec<u32>,
 }
@@ -36,8 +39,28 @@ impl BannedTokens {
     pub fn ids(&self) -> &[u32] {
         &self.ids
     }
+}
 
-    pub(crate) fn apply(&mut self, w: &mut Work, input: &[f32], ctx: &mut Ctx<'_>) -> ApplyResult {
+impl KnobImpl for BannedTokens {
+    const SPEC: &'static KnobSpec = &KnobSpec {
+        kind: KnobKind::BannedTokens,
+        summary: "Token ids that may never be drawn.",
+        fields: &[Field::other(
+            "banned_tokens",
+            FieldKind::TokenIds,
+            "a list of token ids",
+            "Token ids that may never be drawn.",
+        )
+        .aliases(&["ban"])],
+    };
+
+    fn from_params(params: &SamplingParams) -> Result<Option<Self>, ParamError> {
+        Ok(params
+            .token_ids("banned_tokens")
+            .filter(|ids| !ids.is_empty())
+            .map(|ids| BannedTokens::new(ids.iter().copied())))
+    }
+    fn apply(&mut self, w: &mut Work, input: &[f32], ctx: &mut Ctx<'_>) -> ApplyResult {
         check_ids(&self.ids, w.vocab, "banned_tokens")?;
         let Some(d) = w.dense else {
             w.retain(|id, _| self.ids.binary_search(&id).is_err());
@@ -66,5 +89,13 @@ impl BannedTokens {
         Ok(Applied {
             dense_removed_mass: removed,
         })
+    }
+
+    fn setting(&self) -> String {
+        format!("{} banned", self.ids().len())
+    }
+
+    fn cut_reason(&self, _i: usize, _input: &Snapshot) -> String {
+        "banned".into()
     }
 }

@@ -1,5 +1,7 @@
-use super::{Applied, ApplyResult, Ctx, check_ids};
+use super::{Applied, ApplyResult, Ctx, KnobImpl, KnobKind, KnobSpec, check_ids};
 use crate::error::ParamError;
+use crate::params::{Field, FieldKind, Range, SamplingParams};
+use crate::work::Snapshot;
 use crate::work::Work;
 use std::collections::HashMap;
 
@@ -29,7 +31,7 @@ use std::collections::HashMap;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Debug, Clone, PartialEq)]
-#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct Dry {
     multiplier: f32,
     base: f32,
@@ -78,6 +80,9 @@ impl Dry {
             breakers,
         })
     }
+
+    /// llama.cpp's default sequence breakers: newline, colon, double quote and asterisk.
+    pub const DEFAULT_SEQUENCE_BREAKERS: [&'static str; 4] = ["\n", ":", "\"", "*"];
 
     /// The same DRY with more sequence breakers (token ids).
     pub fn with_breakers(mut self, ids: impl IntoIterator<Item = u32>) -> Self {
@@ -129,8 +134,84 @@ impl Dry {
         }
         lengths
     }
+}
 
-    pub(crate) fn apply(&mut self, w: &mut Work, input: &[f32], ctx: &mut Ctx<'_>) -> ApplyResult {
+impl KnobImpl for Dry {
+    const SPEC: &'static KnobSpec = &KnobSpec {
+        kind: KnobKind::Dry,
+        summary: "Don't Repeat Yourself: penalises the token that would extend a repeat of earlier text, growing with its length.",
+        fields: &[
+            Field::number(
+                "dry_multiplier",
+                Range::closed(0.0, 100.0),
+                "a number in [0, 100]",
+                "DRY multiplier (0 = off).",
+            )
+            .off(0.0),
+            Field::number(
+                "dry_base",
+                Range::closed(1.0, 100.0),
+                "a number in [1, 100]",
+                "DRY base: the penalty grows as base^(length - allowed).",
+            )
+            .default(1.75),
+            Field::integer(
+                "dry_allowed_length",
+                Range::closed(1.0, 65_536.0),
+                "an integer in [1, 65536]",
+                "DRY: repeats up to this length go unpenalised.",
+            )
+            .default(2.0),
+            Field::integer(
+                "dry_penalty_last_n",
+                Range::closed(-1.0, 1_048_576.0),
+                "an integer in [-1, 1048576] (-1 = all)",
+                "DRY looks at the last N tokens only (-1 = all).",
+            )
+            .default(-1.0),
+            Field::other(
+                "dry_sequence_breakers",
+                FieldKind::Strings,
+                "a list of strings",
+                "DRY: strings whose tokens end a repeat (default: newline, colon, quote, asterisk).",
+            ),
+        ],
+    };
+
+    fn from_params(params: &SamplingParams) -> Result<Option<Self>, ParamError> {
+        let Some(multiplier) = params.number("dry_multiplier") else {
+            for extra in [
+                "dry_base",
+                "dry_allowed_length",
+                "dry_penalty_last_n",
+                "dry_sequence_breakers",
+            ] {
+                if let Some(v) = params.get(extra) {
+                    let name = SamplingParams::field(extra).map_or("dry", |f| f.name);
+                    return Err(ParamError::new(
+                        "dry",
+                        name,
+                        v,
+                        "to come with dry_multiplier",
+                    ));
+                }
+            }
+            return Ok(None);
+        };
+        let window = params
+            .integer("dry_penalty_last_n")
+            .and_then(|n| usize::try_from(n).ok());
+        let allowed = params.integer("dry_allowed_length").unwrap_or(2);
+        Dry::new(
+            multiplier as f32,
+            params.number("dry_base").unwrap_or(1.75) as f32,
+            usize::try_from(allowed).unwrap_or(0),
+            window,
+            [],
+        )
+        .map(Some)
+    }
+    fn apply(&mut self, w: &mut Work, input: &[f32], ctx: &mut Ctx<'_>) -> ApplyResult {
         if self.multiplier == 0.0 || self.window == Some(0) {
             return Ok(Applied::default());
         }
@@ -155,5 +236,14 @@ impl Dry {
         }
         w.rescan_edited("dry")?;
         Ok(Applied::default())
+    }
+
+    fn setting(&self) -> String {
+        let (m, b, allowed) = self.value();
+        format!("multiplier {m}, base {b}, allowed length {allowed}")
+    }
+
+    fn cut_reason(&self, _i: usize, _input: &Snapshot) -> String {
+        "its logit fell to −inf".into()
     }
 }

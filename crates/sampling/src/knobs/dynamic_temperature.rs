@@ -1,6 +1,8 @@
 use super::temperature::apply_temperature;
-use super::{Applied, ApplyResult, Ctx};
+use super::{Applied, ApplyResult, Ctx, KnobImpl, KnobKind, KnobSpec};
 use crate::error::ParamError;
+use crate::params::{Field, Range, SamplingParams};
+use crate::work::Snapshot;
 use crate::work::Work;
 
 /// Dynamic (entropy-scaled) temperature: the temperature follows the normalised entropy of
@@ -26,7 +28,7 @@ use crate::work::Work;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq)]
-#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct DynamicTemperature {
     temperature: f32,
     range: f32,
@@ -62,8 +64,50 @@ impl DynamicTemperature {
     pub fn value(&self) -> (f32, f32, f32) {
         (self.temperature, self.range, self.exponent)
     }
+}
 
-    pub(crate) fn apply(&mut self, w: &mut Work, input: &[f32], _ctx: &mut Ctx<'_>) -> ApplyResult {
+impl KnobImpl for DynamicTemperature {
+    const SPEC: &'static KnobSpec = &KnobSpec {
+        kind: KnobKind::DynamicTemperature,
+        summary: "Picks T per step from the entropy, between temperature ± range (llama.cpp's dynatemp).",
+        fields: &[
+            Field::number(
+                "dynatemp_range",
+                Range::closed(0.0, 2.0),
+                "a number in [0, 2]",
+                "Dynamic temperature half-width around temperature (0 = off).",
+            )
+            .aliases(&["dynamic_temperature_range"])
+            .off(0.0),
+            Field::number(
+                "dynatemp_exponent",
+                Range::closed(0.0, 10.0),
+                "a number in [0, 10]",
+                "Dynamic temperature exponent on the normalised entropy.",
+            )
+            .aliases(&["dynamic_temperature_exponent"])
+            .default(1.0),
+        ],
+    };
+
+    fn from_params(params: &SamplingParams) -> Result<Option<Self>, ParamError> {
+        let range = params.number("dynatemp_range").unwrap_or(0.0);
+        let exponent = params.number("dynatemp_exponent");
+        if range <= 0.0 {
+            return match exponent {
+                Some(e) => Err(ParamError::new(
+                    "dynamic_temperature",
+                    "dynatemp_exponent",
+                    e,
+                    "to come with dynatemp_range > 0",
+                )),
+                None => Ok(None),
+            };
+        }
+        let t = params.number("temperature").unwrap_or(1.0);
+        DynamicTemperature::new(t as f32, range as f32, exponent.unwrap_or(1.0) as f32).map(Some)
+    }
+    fn apply(&mut self, w: &mut Work, input: &[f32], _ctx: &mut Ctx<'_>) -> ApplyResult {
         if self.range <= 0.0 {
             apply_temperature(self.temperature, w, input)?;
             return Ok(Applied::default());
@@ -85,5 +129,14 @@ impl DynamicTemperature {
         let t = t_min + (t_max - t_min) * normalized.powf(f64::from(self.exponent));
         apply_temperature(t as f32, w, input)?;
         Ok(Applied::default())
+    }
+
+    fn setting(&self) -> String {
+        let (t, range, exponent) = self.value();
+        format!("T = {t} ± {range}, exponent {exponent}")
+    }
+
+    fn cut_reason(&self, _i: usize, _input: &Snapshot) -> String {
+        "its logit fell to −inf".into()
     }
 }

@@ -1,5 +1,7 @@
-use super::{Applied, ApplyResult, Ctx};
+use super::{Applied, ApplyResult, Ctx, KnobImpl, KnobKind, KnobSpec};
 use crate::error::ParamError;
+use crate::params::{Field, FieldKind, Range, SamplingParams};
+use crate::work::Snapshot;
 use crate::work::Work;
 
 /// Logit bias: `logit_i ← logit_i + b_i` for each listed token (OpenAI's `logit_bias`,
@@ -19,7 +21,7 @@ use crate::work::Work;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Debug, Clone, PartialEq)]
-#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct LogitBias {
     biases: Vec<(u32, f32)>,
 }
@@ -43,8 +45,30 @@ impl LogitBias {
     pub fn biases(&self) -> &[(u32, f32)] {
         &self.biases
     }
+}
 
-    pub(crate) fn apply(&mut self, w: &mut Work, input: &[f32], _ctx: &mut Ctx<'_>) -> ApplyResult {
+impl KnobImpl for LogitBias {
+    const SPEC: &'static KnobSpec = &KnobSpec {
+        kind: KnobKind::LogitBias,
+        summary: "Adds a bias to chosen tokens' logits (-100 all but bans, +100 all but forces).",
+        fields: &[Field {
+            range: Some(Range::closed(-100.0, 100.0)),
+            ..Field::other(
+                "logit_bias",
+                FieldKind::TokenBiases,
+                "an object of token id → bias in [-100, 100]",
+                "Add a bias to token logits: {\"ID\": BIAS}, or ID=BIAS on the command line.",
+            )
+        }],
+    };
+
+    fn from_params(params: &SamplingParams) -> Result<Option<Self>, ParamError> {
+        match params.token_biases("logit_bias") {
+            Some(b) if !b.is_empty() => LogitBias::new(b.iter().copied()).map(Some),
+            _ => Ok(None),
+        }
+    }
+    fn apply(&mut self, w: &mut Work, input: &[f32], _ctx: &mut Ctx<'_>) -> ApplyResult {
         let ids: Vec<u32> = self.biases.iter().map(|b| b.0).collect();
         super::check_ids(&ids, w.vocab, "logit_bias")?;
         if self.biases.is_empty() {
@@ -56,5 +80,13 @@ impl LogitBias {
         }
         w.rescan_edited("logit_bias")?;
         Ok(Applied::default())
+    }
+
+    fn setting(&self) -> String {
+        format!("{} biases", self.biases.len())
+    }
+
+    fn cut_reason(&self, _i: usize, _input: &Snapshot) -> String {
+        "logit bias took it to −inf".into()
     }
 }

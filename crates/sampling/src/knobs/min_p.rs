@@ -1,6 +1,9 @@
-use super::{Applied, ApplyResult, Ctx};
+use super::{Applied, ApplyResult, Ctx, KnobImpl, KnobKind, KnobSpec};
 use crate::error::ParamError;
+use crate::explain::num;
 use crate::kernels;
+use crate::params::{Field, Range, SamplingParams};
+use crate::work::Snapshot;
 use crate::work::Work;
 
 /// Min-p: keep tokens at least `p` times as likely as the top one,
@@ -22,7 +25,7 @@ use crate::work::Work;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq)]
-#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct MinP {
     p: f32,
     min_keep: usize,
@@ -54,8 +57,28 @@ impl MinP {
     pub fn value(&self) -> f32 {
         self.p
     }
+}
 
-    pub(crate) fn apply(&mut self, w: &mut Work, input: &[f32], _ctx: &mut Ctx<'_>) -> ApplyResult {
+impl KnobImpl for MinP {
+    const SPEC: &'static KnobSpec = &KnobSpec {
+        kind: KnobKind::MinP,
+        summary: "Keeps tokens whose probability is at least min_p times the top token's.",
+        fields: &[Field::number(
+            "min_p",
+            Range::closed(0.0, 1.0),
+            "a number in [0, 1]",
+            "Keep tokens with p ≥ min_p · p_max (0 = off).",
+        )
+        .off(0.0)],
+    };
+
+    fn from_params(params: &SamplingParams) -> Result<Option<Self>, ParamError> {
+        params
+            .number("min_p")
+            .map(|p| MinP::new(p as f32))
+            .transpose()
+    }
+    fn apply(&mut self, w: &mut Work, input: &[f32], _ctx: &mut Ctx<'_>) -> ApplyResult {
         if self.p <= 0.0 {
             return Ok(Applied::default());
         }
@@ -92,5 +115,22 @@ impl MinP {
             }
         }
         Ok(Applied::default())
+    }
+
+    fn setting(&self) -> String {
+        format!("min_p = {}", self.p)
+    }
+
+    fn cut_reason(&self, i: usize, input: &Snapshot) -> String {
+        let q = input.probs[i];
+        let p_max = input.p_max();
+        let bar = f64::from(self.p) * p_max;
+        format!(
+            "p {} < {} × p_max {:.3} = {}",
+            num(q, bar),
+            self.p,
+            p_max,
+            num(bar, q)
+        )
     }
 }

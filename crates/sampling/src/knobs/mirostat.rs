@@ -1,5 +1,7 @@
-use super::{Applied, ApplyResult, Ctx};
+use super::{Applied, ApplyResult, Ctx, KnobImpl, KnobKind, KnobSpec};
 use crate::error::ParamError;
+use crate::params::{Field, Range, SamplingParams};
+use crate::work::Snapshot;
 use crate::work::{Work, by_key};
 
 /// Mirostat v1: targets a surprise of `tau` bits per token by estimating the Zipf exponent
@@ -23,11 +25,13 @@ use crate::work::{Work, by_key};
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq)]
-#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct Mirostat {
     tau: f32,
     eta: f32,
     m: usize,
+    /// Runtime state, not configuration.
+    #[cfg_attr(feature = "serde", serde(skip))]
     mu: f64,
 }
 
@@ -70,12 +74,49 @@ impl Mirostat {
     pub fn mu(&self) -> f64 {
         self.mu
     }
+}
 
-    pub(crate) fn accept(&mut self, p: f64) {
+impl KnobImpl for Mirostat {
+    const SPEC: &'static KnobSpec = &KnobSpec {
+        kind: KnobKind::Mirostat,
+        summary: "Steers the surprise of each token towards tau bits (mirostat 1: a Zipf estimate; 2: a surprise cut).",
+        fields: &[
+            Field::integer(
+                "mirostat",
+                Range::closed(0.0, 2.0),
+                "0, 1 or 2",
+                "Mirostat version: 0 = off, 1 or 2 (llama.cpp's numbering).",
+            )
+            .off(0.0),
+            Field::number(
+                "mirostat_tau",
+                Range::closed(0.0, 100.0),
+                "a number in [0, 100]",
+                "Mirostat target surprise tau, in bits.",
+            )
+            .default(5.0),
+            Field::number(
+                "mirostat_eta",
+                Range::closed(0.0, 1.0),
+                "a number in [0, 1]",
+                "Mirostat learning rate eta.",
+            )
+            .default(0.1),
+        ],
+    };
+
+    fn from_params(params: &SamplingParams) -> Result<Option<Self>, ParamError> {
+        let (tau, eta) = mirostat_targets(params)?;
+        match params.integer("mirostat") {
+            Some(1) => Mirostat::new(tau, eta).map(Some),
+            _ => Ok(None),
+        }
+    }
+    fn accept(&mut self, p: f64) {
         self.mu -= f64::from(self.eta) * (-p.log2() - f64::from(self.tau));
     }
 
-    pub(crate) fn apply(&mut self, w: &mut Work, input: &[f32], _ctx: &mut Ctx<'_>) -> ApplyResult {
+    fn apply(&mut self, w: &mut Work, input: &[f32], _ctx: &mut Ctx<'_>) -> ApplyResult {
         w.materialize(input);
         let (z, _) = w.sparse_weights();
         let mut sorted: Vec<(f32, u32, f32)> = w
@@ -105,4 +146,32 @@ impl Mirostat {
         }
         Ok(Applied::default())
     }
+
+    fn setting(&self) -> String {
+        format!("μ = {:.3}", self.mu)
+    }
+
+    fn cut_reason(&self, _i: usize, _input: &Snapshot) -> String {
+        "surprise −log₂ p above μ".into()
+    }
+}
+
+/// Mirostat's `(tau, eta)` with their defaults; an error when either comes without
+/// `mirostat` = 1 or 2, where it would do nothing.
+pub(crate) fn mirostat_targets(params: &SamplingParams) -> Result<(f32, f32), ParamError> {
+    let tau = params.number("mirostat_tau");
+    let eta = params.number("mirostat_eta");
+    if params.integer("mirostat").unwrap_or(0) == 0 {
+        for (name, value) in [("mirostat_tau", tau), ("mirostat_eta", eta)] {
+            if let Some(v) = value {
+                return Err(ParamError::new(
+                    "mirostat",
+                    name,
+                    v,
+                    "to come with mirostat = 1 or 2",
+                ));
+            }
+        }
+    }
+    Ok((tau.unwrap_or(5.0) as f32, eta.unwrap_or(0.1) as f32))
 }

@@ -1,5 +1,7 @@
-use super::{Applied, ApplyResult, Ctx};
+use super::{Applied, ApplyResult, Ctx, KnobImpl, KnobKind, KnobSpec};
 use crate::error::ParamError;
+use crate::params::SamplingParams;
+use crate::work::Snapshot;
 use crate::work::Work;
 
 /// Mirostat v2: keep the tokens whose surprise is at most `μ` bits,
@@ -20,10 +22,12 @@ use crate::work::Work;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq)]
-#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct MirostatV2 {
     tau: f32,
     eta: f32,
+    /// Runtime state, not configuration.
+    #[cfg_attr(feature = "serde", serde(skip))]
     mu: f64,
 }
 
@@ -57,12 +61,27 @@ impl MirostatV2 {
     pub fn mu(&self) -> f64 {
         self.mu
     }
+}
 
-    pub(crate) fn accept(&mut self, p: f64) {
+impl KnobImpl for MirostatV2 {
+    const SPEC: &'static KnobSpec = &KnobSpec {
+        kind: KnobKind::MirostatV2,
+        summary: "Mirostat 2: keeps tokens whose surprise is at most μ bits, steering μ towards tau.",
+        fields: &[], // `mirostat = 2` with mirostat's fields
+    };
+
+    fn from_params(params: &SamplingParams) -> Result<Option<Self>, ParamError> {
+        let (tau, eta) = super::mirostat::mirostat_targets(params)?;
+        match params.integer("mirostat") {
+            Some(2) => MirostatV2::new(tau, eta).map(Some),
+            _ => Ok(None),
+        }
+    }
+    fn accept(&mut self, p: f64) {
         self.mu -= f64::from(self.eta) * (-p.log2() - f64::from(self.tau));
     }
 
-    pub(crate) fn apply(&mut self, w: &mut Work, input: &[f32], _ctx: &mut Ctx<'_>) -> ApplyResult {
+    fn apply(&mut self, w: &mut Work, input: &[f32], _ctx: &mut Ctx<'_>) -> ApplyResult {
         w.materialize(input);
         let (z, _) = w.sparse_weights();
         // Surprise tolerance: exact powers of two (0.25 → 2 bits) survive float rounding.
@@ -84,5 +103,13 @@ impl MirostatV2 {
             w.es = es;
         }
         Ok(Applied::default())
+    }
+
+    fn setting(&self) -> String {
+        format!("μ = {:.3}", self.mu)
+    }
+
+    fn cut_reason(&self, _i: usize, _input: &Snapshot) -> String {
+        "surprise −log₂ p above μ".into()
     }
 }

@@ -1,5 +1,8 @@
-//! The knobs, one per file. Each has a validating `new()` and documents its formula, its
-//! edges and which reference implementation it follows.
+//! The knobs, one per file. Each has a validating `new()`, documents its formula, its edges
+//! and which reference implementation it follows, and implements [`KnobImpl`]: its request
+//! fields with their ranges, how it is built from [`SamplingParams`], what it does to a
+//! distribution, and how explain describes it. Adding a knob is one new file and one line
+//! in the `knob_kinds!` registry below.
 
 mod allowed_tokens;
 mod banned_tokens;
@@ -33,10 +36,11 @@ pub use top_p::TopP;
 pub use typical_p::TypicalP;
 pub use xtc::Xtc;
 
-use crate::error::SampleError;
+use crate::error::{ParamError, SampleError};
 use crate::history::History;
+use crate::params::{Field, SamplingParams};
 use crate::rng::DialRng;
-use crate::work::Work;
+use crate::work::{Snapshot, Work};
 
 /// What a knob sees besides the distribution.
 pub(crate) struct Ctx<'a> {
@@ -71,6 +75,43 @@ pub(crate) fn check_ids(
     }
 }
 
+/// A knob as the rest of dial sees it: one description, read by the CLI's flags, the
+/// server's validation, the OpenAPI schema and explain (in the spirit of llama.cpp's
+/// `llama_sampler_i`).
+pub(crate) trait KnobImpl: Sized {
+    /// Its name, summary and request fields.
+    const SPEC: &'static KnobSpec;
+
+    /// The knob the request's fields describe; `None` when they leave it off. Values were
+    /// checked against each field's range when they were set.
+    fn from_params(params: &SamplingParams) -> Result<Option<Self>, ParamError>;
+
+    /// Transforms the working distribution.
+    fn apply(&mut self, w: &mut Work, input: &[f32], ctx: &mut Ctx<'_>) -> ApplyResult;
+
+    /// Told the probability its distribution gave the accepted token (stateful knobs).
+    fn accept(&mut self, _p: f64) {}
+
+    /// A readable setting, e.g. `p = 0.9`.
+    fn setting(&self) -> String;
+
+    /// Why it removed token `i`, given the distribution it received.
+    fn cut_reason(&self, i: usize, input: &Snapshot) -> String;
+}
+
+/// What a knob is and which request fields set it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+pub struct KnobSpec {
+    /// The knob.
+    pub kind: KnobKind,
+    /// One sentence on what it does.
+    pub summary: &'static str,
+    /// The request fields that configure it (a field may inform several knobs, e.g.
+    /// `temperature` is dynamic temperature's centre; it is listed once, by its first).
+    pub fields: &'static [Field],
+}
+
 macro_rules! knob_kinds {
     ($($kind:ident => $name:literal, $ty:ident, $field:ident;)*) => {
         /// A knob's identity, used in orders and traces.
@@ -88,6 +129,11 @@ macro_rules! knob_kinds {
             /// The knob's name: snake_case, as in orders, flags (with dashes) and traces.
             pub fn name(self) -> &'static str {
                 match self { $(KnobKind::$kind => $name,)* }
+            }
+
+            /// Its description: summary and request fields.
+            pub fn spec(self) -> &'static KnobSpec {
+                match self { $(KnobKind::$kind => <$ty as KnobImpl>::SPEC,)* }
             }
         }
 
@@ -108,10 +154,10 @@ macro_rules! knob_kinds {
             }
         }
 
-        /// Every knob's setting; `None` means off.
+        /// Every knob's setting; `None` means off. Build it field by field with the knobs'
+        /// validating constructors, or from a request with [`SamplingParams::knobs`].
         #[derive(Debug, Clone, Default, PartialEq)]
-        #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
-        #[cfg_attr(feature = "serde", serde(default, deny_unknown_fields))]
+        #[cfg_attr(feature = "serde", derive(serde::Serialize))]
         pub struct Knobs { $(#[doc = concat!("`", $name, "`")] pub $field: Option<$ty>,)* }
 
         /// One configured knob in a chain.
@@ -126,6 +172,21 @@ macro_rules! knob_kinds {
             pub fn apply(&mut self, w: &mut Work, input: &[f32], ctx: &mut Ctx<'_>) -> ApplyResult {
                 match self { $(Knob::$kind(k) => k.apply(w, input, ctx),)* }
             }
+
+            /// Tells a stateful knob the probability its distribution gave the accepted token.
+            pub fn accept(&mut self, p: f64) {
+                match self { $(Knob::$kind(k) => k.accept(p),)* }
+            }
+
+            /// A readable setting, e.g. `p = 0.9`.
+            pub fn setting(&self) -> String {
+                match self { $(Knob::$kind(k) => k.setting(),)* }
+            }
+
+            /// Why this knob removed token `i`, given the distribution it received.
+            pub fn cut_reason(&self, i: usize, input: &Snapshot) -> String {
+                match self { $(Knob::$kind(k) => k.cut_reason(i, input),)* }
+            }
         }
 
         impl Knobs {
@@ -134,6 +195,11 @@ macro_rules! knob_kinds {
                 let mut out = Vec::new();
                 $(if let Some(k) = &self.$field { out.push(Knob::$kind(k.clone())); })*
                 out
+            }
+
+            /// Every knob the request's fields turn on.
+            pub(crate) fn from_params(params: &SamplingParams) -> Result<Knobs, ParamError> {
+                Ok(Knobs { $($field: <$ty as KnobImpl>::from_params(params)?,)* })
             }
         }
     };
@@ -155,15 +221,4 @@ knob_kinds! {
     Xtc => "xtc", Xtc, xtc;
     Mirostat => "mirostat", Mirostat, mirostat;
     MirostatV2 => "mirostat_v2", MirostatV2, mirostat_v2;
-}
-
-impl Knob {
-    /// Tells a stateful knob the probability its distribution gave the accepted token.
-    pub fn accept(&mut self, p: f64) {
-        match self {
-            Knob::Mirostat(m) => m.accept(p),
-            Knob::MirostatV2(m) => m.accept(p),
-            _ => {}
-        }
-    }
 }

@@ -1,5 +1,7 @@
-use super::{Applied, ApplyResult, Ctx, check_ids};
+use super::{Applied, ApplyResult, Ctx, KnobImpl, KnobKind, KnobSpec, check_ids};
 use crate::error::ParamError;
+use crate::params::{Field, FieldKind, Range, SamplingParams};
+use crate::work::Snapshot;
 use crate::work::Work;
 use std::collections::HashMap;
 
@@ -39,7 +41,7 @@ pub enum PenaltyScope {
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Debug, Clone, PartialEq)]
-#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct Penalties {
     repetition: f32,
     frequency: f32,
@@ -125,8 +127,95 @@ impl Penalties {
         }
         Ok(counts)
     }
+}
 
-    pub(crate) fn apply(&mut self, w: &mut Work, input: &[f32], ctx: &mut Ctx<'_>) -> ApplyResult {
+impl KnobImpl for Penalties {
+    const SPEC: &'static KnobSpec = &KnobSpec {
+        kind: KnobKind::Penalties,
+        summary: "Lowers the logits of tokens already seen: repetition divides, frequency and presence subtract.",
+        fields: &[
+            Field::number(
+                "repetition_penalty",
+                Range::above(0.0, 100.0),
+                "a number in (0, 100]",
+                "Repetition penalty on seen tokens, CTRL-style (1 = off).",
+            )
+            .aliases(&["repeat_penalty"])
+            .default(1.0)
+            .off(1.0),
+            Field::number(
+                "frequency_penalty",
+                Range::closed(-2.0, 2.0),
+                "a number in [-2, 2]",
+                "Subtract count × this from a generated token's logit (0 = off).",
+            )
+            .default(0.0)
+            .off(0.0),
+            Field::number(
+                "presence_penalty",
+                Range::closed(-2.0, 2.0),
+                "a number in [-2, 2]",
+                "Subtract this from the logit of any generated token (0 = off).",
+            )
+            .default(0.0)
+            .off(0.0),
+            Field::integer(
+                "penalty_last_n",
+                Range::closed(-1.0, 1_048_576.0),
+                "an integer in [-1, 1048576] (-1 = all)",
+                "Penalties look at the last N tokens only (-1 = all, 0 = none).",
+            )
+            .aliases(&["repeat_last_n", "penalty_window"])
+            .default(-1.0),
+            Field::other(
+                "penalize_prompt",
+                FieldKind::Bool,
+                "true or false",
+                "Frequency and presence penalties also count prompt tokens.",
+            ),
+        ],
+    };
+
+    fn from_params(params: &SamplingParams) -> Result<Option<Self>, ParamError> {
+        let repetition = params.number("repetition_penalty");
+        let frequency = params.number("frequency_penalty");
+        let presence = params.number("presence_penalty");
+        if repetition.is_none() && frequency.is_none() && presence.is_none() {
+            for extra in ["penalty_last_n", "penalize_prompt"] {
+                if let Some(v) = params.get(extra) {
+                    return Err(ParamError::new(
+                        "penalties",
+                        if extra == "penalty_last_n" {
+                            "penalty_last_n"
+                        } else {
+                            "penalize_prompt"
+                        },
+                        v,
+                        "to come with a repetition, frequency or presence penalty",
+                    ));
+                }
+            }
+            return Ok(None);
+        }
+        let window = params
+            .integer("penalty_last_n")
+            .and_then(|n| usize::try_from(n).ok());
+        let fp_scope = if params.flag("penalize_prompt").unwrap_or(false) {
+            PenaltyScope::PromptAndGenerated
+        } else {
+            PenaltyScope::Generated
+        };
+        let p = Penalties::new(
+            repetition.unwrap_or(1.0) as f32,
+            frequency.unwrap_or(0.0) as f32,
+            presence.unwrap_or(0.0) as f32,
+        )?;
+        Ok(Some(
+            p.with_window(window)
+                .with_scopes(PenaltyScope::PromptAndGenerated, fp_scope),
+        ))
+    }
+    fn apply(&mut self, w: &mut Work, input: &[f32], ctx: &mut Ctx<'_>) -> ApplyResult {
         let rep = self.repetition != 1.0;
         let freq = self.frequency != 0.0 || self.presence != 0.0;
         if !rep && !freq {
@@ -156,5 +245,14 @@ impl Penalties {
         }
         w.rescan_edited("penalties")?;
         Ok(Applied::default())
+    }
+
+    fn setting(&self) -> String {
+        let (r, f, p) = self.value();
+        format!("repetition {r}, frequency {f}, presence {p}")
+    }
+
+    fn cut_reason(&self, _i: usize, _input: &Snapshot) -> String {
+        "its logit fell to −inf".into()
     }
 }

@@ -1,6 +1,8 @@
-use super::{Applied, ApplyResult, Ctx};
+use super::{Applied, ApplyResult, Ctx, KnobImpl, KnobKind, KnobSpec};
 use crate::error::{ParamError, SampleError};
 use crate::kernels;
+use crate::params::{Field, Range, SamplingParams};
+use crate::work::Snapshot;
 use crate::work::{Dense, Work};
 
 /// Temperature: `logit_i ← logit_i / T`, then softmax `p_i = exp(logit_i) / Σ_j exp(logit_j)`.
@@ -27,7 +29,7 @@ use crate::work::{Dense, Work};
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq)]
-#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct Temperature {
     t: f32,
 }
@@ -46,13 +48,45 @@ impl Temperature {
     pub fn value(&self) -> f32 {
         self.t
     }
+}
 
-    pub(crate) fn apply(&mut self, w: &mut Work, input: &[f32], _ctx: &mut Ctx<'_>) -> ApplyResult {
+impl KnobImpl for Temperature {
+    const SPEC: &'static KnobSpec = &KnobSpec {
+        kind: KnobKind::Temperature,
+        summary: "Divides the logits by T before softmax: low T sharpens, high T flattens; 0 is greedy.",
+        fields: &[Field::number(
+            "temperature",
+            Range::closed(0.0, 2.0),
+            "a number in [0, 2]",
+            "Divide logits by T (0 = greedy, 1 = unchanged).",
+        )
+        .default(1.0)
+        .off(1.0)],
+    };
+
+    fn from_params(params: &SamplingParams) -> Result<Option<Self>, ParamError> {
+        if params.number("dynatemp_range").is_some_and(|r| r > 0.0) {
+            return Ok(None); // dynamic temperature takes `temperature` as its centre
+        }
+        params
+            .number("temperature")
+            .map(|t| Temperature::new(t as f32))
+            .transpose()
+    }
+    fn apply(&mut self, w: &mut Work, input: &[f32], _ctx: &mut Ctx<'_>) -> ApplyResult {
         if crate::mutants::active(crate::mutants::Mutant::TemperatureAfterSoftmax) {
             return Ok(Applied::default());
         }
         apply_temperature(self.t, w, input)?;
         Ok(Applied::default())
+    }
+
+    fn setting(&self) -> String {
+        format!("T = {}", self.t)
+    }
+
+    fn cut_reason(&self, _i: usize, _input: &Snapshot) -> String {
+        "T = 0 keeps only the argmax".into()
     }
 }
 

@@ -1,6 +1,8 @@
-use super::{Applied, ApplyResult, Ctx};
+use super::{Applied, ApplyResult, Ctx, KnobImpl, KnobKind, KnobSpec};
 use crate::error::ParamError;
 use crate::kernels;
+use crate::params::{Field, Range, SamplingParams};
+use crate::work::Snapshot;
 use crate::work::Work;
 
 /// Top-k: keep the `k` tokens with the highest logits, `kept = { i : rank(logit_i) ≤ k }`.
@@ -21,7 +23,7 @@ use crate::work::Work;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct TopK {
     k: usize,
 }
@@ -43,8 +45,27 @@ impl TopK {
     pub fn value(&self) -> usize {
         self.k
     }
+}
 
-    pub(crate) fn apply(&mut self, w: &mut Work, input: &[f32], _ctx: &mut Ctx<'_>) -> ApplyResult {
+impl KnobImpl for TopK {
+    const SPEC: &'static KnobSpec = &KnobSpec {
+        kind: KnobKind::TopK,
+        summary: "Keeps the k most likely tokens.",
+        fields: &[Field::integer(
+            "top_k",
+            Range::closed(-1.0, 1_048_576.0),
+            "an integer in [-1, 1048576] (0 or -1 = off)",
+            "Keep the k most likely tokens (0 or -1 = off).",
+        )
+        .off(0.0)],
+    };
+
+    fn from_params(params: &SamplingParams) -> Result<Option<Self>, ParamError> {
+        Ok(params
+            .integer("top_k")
+            .map(|k| TopK::new(usize::try_from(k).unwrap_or(0))))
+    }
+    fn apply(&mut self, w: &mut Work, input: &[f32], _ctx: &mut Ctx<'_>) -> ApplyResult {
         if self.k == 0 {
             return Ok(Applied::default());
         }
@@ -70,5 +91,13 @@ impl TopK {
             None => w.keep_best_k(k),
         }
         Ok(Applied::default())
+    }
+
+    fn setting(&self) -> String {
+        format!("k = {}", self.k)
+    }
+
+    fn cut_reason(&self, i: usize, input: &Snapshot) -> String {
+        format!("rank {} > k = {}", input.ahead(i).count() + 1, self.k)
     }
 }

@@ -1,5 +1,7 @@
-use super::{Applied, ApplyResult, Ctx};
+use super::{Applied, ApplyResult, Ctx, KnobImpl, KnobKind, KnobSpec};
 use crate::error::ParamError;
+use crate::params::{Field, Range, SamplingParams};
+use crate::work::Snapshot;
 use crate::work::Work;
 
 /// Top-nσ: keep tokens whose logit is within `n` standard deviations of the max,
@@ -21,7 +23,7 @@ use crate::work::Work;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq)]
-#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct TopNSigma {
     n: f32,
 }
@@ -40,8 +42,28 @@ impl TopNSigma {
     pub fn value(&self) -> f32 {
         self.n
     }
+}
 
-    pub(crate) fn apply(&mut self, w: &mut Work, input: &[f32], _ctx: &mut Ctx<'_>) -> ApplyResult {
+impl KnobImpl for TopNSigma {
+    const SPEC: &'static KnobSpec = &KnobSpec {
+        kind: KnobKind::TopNSigma,
+        summary: "Keeps tokens whose logit is within n standard deviations of the max.",
+        fields: &[Field::number(
+            "top_n_sigma",
+            Range::closed(-1.0, 100.0),
+            "a number in [-1, 100] (≤ 0 = off)",
+            "Keep logits within n standard deviations of the max (≤ 0 = off).",
+        )
+        .off(0.0)],
+    };
+
+    fn from_params(params: &SamplingParams) -> Result<Option<Self>, ParamError> {
+        params
+            .number("top_n_sigma")
+            .map(|n| TopNSigma::new(n.max(0.0) as f32))
+            .transpose()
+    }
+    fn apply(&mut self, w: &mut Work, input: &[f32], _ctx: &mut Ctx<'_>) -> ApplyResult {
         if self.n <= 0.0 {
             return Ok(Applied::default());
         }
@@ -59,5 +81,13 @@ impl TopNSigma {
         let bar = f64::from(w.sparse_max()) - f64::from(self.n) * var.sqrt();
         w.retain(|_, y| f64::from(y) >= bar);
         Ok(Applied::default())
+    }
+
+    fn setting(&self) -> String {
+        format!("n = {}", self.n)
+    }
+
+    fn cut_reason(&self, _i: usize, _input: &Snapshot) -> String {
+        format!("logit below max − {}·σ", self.n)
     }
 }

@@ -1,7 +1,10 @@
-use super::{Applied, ApplyResult, Ctx};
+use super::{Applied, ApplyResult, Ctx, KnobImpl, KnobKind, KnobSpec};
 use crate::error::ParamError;
+use crate::explain::num;
 use crate::kernels;
-use crate::work::Work;
+use crate::params::{Field, Range, SamplingParams};
+use crate::work::Snapshot;
+use crate::work::{Work, by_key, key_at_least};
 
 /// Slack on the cumulative mass, absorbing the float noise of the logit → probability
 /// round trip so that exact boundaries (0.4 + 0.3 against p = 0.7) behave as written.
@@ -36,7 +39,7 @@ const LADDER: [f32; kernels::RUNGS] = [-8.0, -11.0];
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq)]
-#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct TopP {
     p: f32,
     min_keep: usize,
@@ -68,8 +71,29 @@ impl TopP {
     pub fn value(&self) -> f32 {
         self.p
     }
+}
 
-    pub(crate) fn apply(&mut self, w: &mut Work, input: &[f32], _ctx: &mut Ctx<'_>) -> ApplyResult {
+impl KnobImpl for TopP {
+    const SPEC: &'static KnobSpec = &KnobSpec {
+        kind: KnobKind::TopP,
+        summary: "Keeps the smallest most-likely set whose mass reaches p (nucleus sampling).",
+        fields: &[Field::number(
+            "top_p",
+            Range::closed(0.0, 1.0),
+            "a number in [0, 1]",
+            "Keep the smallest set whose mass reaches p (1 = off, 0 = greedy).",
+        )
+        .default(1.0)
+        .off(1.0)],
+    };
+
+    fn from_params(params: &SamplingParams) -> Result<Option<Self>, ParamError> {
+        params
+            .number("top_p")
+            .map(|p| TopP::new(p as f32))
+            .transpose()
+    }
+    fn apply(&mut self, w: &mut Work, input: &[f32], _ctx: &mut Ctx<'_>) -> ApplyResult {
         if self.p >= 1.0 {
             return Ok(Applied::default());
         }
@@ -122,5 +146,163 @@ impl TopP {
             w.keep_mass_prefix((p - TOP_P_SLACK) * z, self.min_keep);
         }
         Ok(Applied::default())
+    }
+
+    fn setting(&self) -> String {
+        format!("p = {}", self.p)
+    }
+
+    fn cut_reason(&self, i: usize, input: &Snapshot) -> String {
+        let cum = input.ahead(i).sum::<f64>() + input.probs[i];
+        format!("cum {} > {}", num(cum, f64::from(self.p)), self.p)
+    }
+}
+
+/// The nucleus search over the sparse list, shared by both paths of `apply`.
+impl Work {
+    /// The smallest prefix, in `(y desc, id asc)` order, whose weight reaches `target`
+    /// (weights in `self.es`, aligned with the sparse list). Keeps at least `min_keep`.
+    /// Sort-free: large lists are binned by `y` first, so only the crossing bin is ordered.
+    pub fn keep_mass_prefix(&mut self, target: f64, min_keep: usize) {
+        let n = self.ids.len();
+        if n == 0 {
+            return;
+        }
+        let bar = self.crossing_key_binned(target).unwrap_or_else(|| {
+            self.pairs.clear();
+            for i in 0..n {
+                self.pairs.push((self.ys[i], self.ids[i], self.es[i]));
+            }
+            crossing_key(&mut self.pairs, target)
+        });
+        let drop_crossing = crate::mutants::active(crate::mutants::Mutant::TopPDropsCrossing);
+        let min_bar = if min_keep > 1 {
+            self.kth_key(min_keep.min(n))
+        } else {
+            None
+        };
+        self.retain(|id, y| {
+            let in_prefix = key_at_least((y, id), bar) && !(drop_crossing && (y, id) == bar);
+            in_prefix || min_bar.is_some_and(|mb| key_at_least((y, id), mb))
+        });
+    }
+
+    /// [`crossing_key`] for long lists: one pass sums the weight in `BINS` equal-width bins
+    /// of `y` (bin 0 holds the largest `y`), the running sum over bins finds the bin where
+    /// the mass reaches `target`, and only that bin's tokens are ordered. `None` when the
+    /// list is short or all `y` are equal.
+    fn crossing_key_binned(&mut self, target: f64) -> Option<(f32, u32)> {
+        const BINNED_ABOVE: usize = 2048;
+        const BINS: usize = 1024;
+        if self.ids.len() <= BINNED_ABOVE {
+            return None;
+        }
+        let finite = self.ys.iter().copied().filter(|y| y.is_finite());
+        let (lo, hi) = finite.fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), y| {
+            (lo.min(y), hi.max(y))
+        });
+        let width = (hi - lo) / BINS as f32;
+        if !(width > 0.0 && width.is_finite()) {
+            return None;
+        }
+        let inv = 1.0 / width;
+        // Rounding is monotone, so a larger `y` never lands in a later bin.
+        let bin = |y: f32| (((hi - y) * inv) as usize).min(BINS - 1);
+        self.bins.clear();
+        self.bins.resize(BINS, 0.0);
+        for (&y, &e) in self.ys.iter().zip(&self.es) {
+            self.bins[bin(y)] += f64::from(e);
+        }
+        let mut before = 0f64;
+        let mut crossing = None;
+        for (b, &mass) in self.bins.iter().enumerate() {
+            if mass == 0.0 {
+                continue;
+            }
+            crossing = Some((b, before));
+            if before + mass >= target {
+                break;
+            }
+            before += mass;
+        }
+        let (b, before) = crossing?;
+        self.pairs.clear();
+        for ((&y, &id), &e) in self.ys.iter().zip(&self.ids).zip(&self.es) {
+            if bin(y) == b {
+                self.pairs.push((y, id, e));
+            }
+        }
+        Some(crossing_key(&mut self.pairs, target - before))
+    }
+}
+
+/// The key of the token whose inclusion first brings the running mass (in key order) to
+/// `target`; the best key when `target ≤ 0`, the worst when it is never reached.
+pub(crate) fn crossing_key(pairs: &mut [(f32, u32, f32)], target: f64) -> (f32, u32) {
+    let mut need = target;
+    let mut slice: &mut [(f32, u32, f32)] = pairs;
+    loop {
+        if slice.len() <= 32 {
+            slice.sort_unstable_by(by_key);
+            let mut cum = 0f64;
+            for p in slice.iter() {
+                cum += f64::from(p.2);
+                if cum >= need {
+                    return (p.0, p.1);
+                }
+            }
+            let last = slice
+                .last()
+                .map_or((f32::NEG_INFINITY, u32::MAX), |p| (p.0, p.1));
+            return last;
+        }
+        if need <= 0.0 {
+            let best = slice
+                .iter()
+                .min_by(|a, b| by_key(a, b))
+                .map_or((f32::INFINITY, 0), |p| (p.0, p.1));
+            return best;
+        }
+        let mid = slice.len() / 2;
+        let (left, pivot, right) = slice.select_nth_unstable_by(mid, by_key);
+        let left_mass: f64 = left.iter().map(|p| f64::from(p.2)).sum();
+        if left_mass >= need {
+            slice = left;
+            continue;
+        }
+        let with_pivot = left_mass + f64::from(pivot.2);
+        if with_pivot >= need {
+            return (pivot.0, pivot.1);
+        }
+        need -= with_pivot;
+        slice = right;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kernels;
+
+    #[test]
+    fn binned_crossing_matches_the_plain_quickselect() {
+        let mut rng = crate::DialRng::new(5);
+        for (n, spread) in [(3000usize, 1.0f64), (5000, 8.0), (20_000, 30.0)] {
+            let mut w = Work::default();
+            for i in 0..n {
+                w.ids.push(i as u32);
+                // Coarse values so ties across ids occur.
+                let y = -((rng.uniform() * spread * 64.0).floor() / 64.0) as f32;
+                w.ys.push(y);
+                w.es.push(kernels::exp(y));
+            }
+            let z: f64 = w.es.iter().map(|&e| f64::from(e)).sum();
+            for frac in [0.0, 1e-6, 0.1, 0.5, 0.9, 0.999, 1.5] {
+                let binned = w.crossing_key_binned(frac * z);
+                let mut pairs: Vec<_> = (0..n).map(|i| (w.ys[i], w.ids[i], w.es[i])).collect();
+                let plain = crossing_key(&mut pairs, frac * z);
+                assert_eq!(binned, Some(plain), "n={n} frac={frac}");
+            }
+        }
     }
 }

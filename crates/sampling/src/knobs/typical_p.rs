@@ -1,5 +1,7 @@
-use super::{Applied, ApplyResult, Ctx};
+use super::{Applied, ApplyResult, Ctx, KnobImpl, KnobKind, KnobSpec};
 use crate::error::ParamError;
+use crate::params::{Field, Range, SamplingParams};
+use crate::work::Snapshot;
 use crate::work::Work;
 
 /// Locally typical sampling: keep the tokens whose surprise `-ln p_i` is closest to the
@@ -21,7 +23,7 @@ use crate::work::Work;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq)]
-#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct TypicalP {
     p: f32,
     min_keep: usize,
@@ -58,8 +60,30 @@ impl TypicalP {
     pub fn value(&self) -> f32 {
         self.p
     }
+}
 
-    pub(crate) fn apply(&mut self, w: &mut Work, input: &[f32], _ctx: &mut Ctx<'_>) -> ApplyResult {
+impl KnobImpl for TypicalP {
+    const SPEC: &'static KnobSpec = &KnobSpec {
+        kind: KnobKind::TypicalP,
+        summary: "Keeps the tokens whose surprise is closest to the entropy, up to mass p (locally typical sampling).",
+        fields: &[Field::number(
+            "typical_p",
+            Range::closed(0.0, 1.0),
+            "a number in [0, 1]",
+            "Locally typical sampling mass (1 = off).",
+        )
+        .aliases(&["typical"])
+        .default(1.0)
+        .off(1.0)],
+    };
+
+    fn from_params(params: &SamplingParams) -> Result<Option<Self>, ParamError> {
+        params
+            .number("typical_p")
+            .map(|p| TypicalP::new(p as f32))
+            .transpose()
+    }
+    fn apply(&mut self, w: &mut Work, input: &[f32], _ctx: &mut Ctx<'_>) -> ApplyResult {
         if self.p >= 1.0 {
             return Ok(Applied::default());
         }
@@ -90,5 +114,13 @@ impl TypicalP {
         kept.sort_unstable();
         w.retain(|id, _| kept.binary_search(&id).is_ok());
         Ok(Applied::default())
+    }
+
+    fn setting(&self) -> String {
+        format!("p = {}", self.p)
+    }
+
+    fn cut_reason(&self, _i: usize, _input: &Snapshot) -> String {
+        format!("outside the typical set (p = {})", self.p)
     }
 }

@@ -1,5 +1,7 @@
-use super::{Applied, ApplyResult, Ctx};
+use super::{Applied, ApplyResult, Ctx, KnobImpl, KnobKind, KnobSpec};
 use crate::error::ParamError;
+use crate::params::{Field, Range, SamplingParams};
+use crate::work::Snapshot;
 use crate::work::Work;
 
 /// XTC, "exclude top choices": with probability `probability`, remove every token with
@@ -24,7 +26,7 @@ use crate::work::Work;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq)]
-#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct Xtc {
     probability: f32,
     threshold: f32,
@@ -78,8 +80,46 @@ impl Xtc {
     pub fn value(&self) -> (f32, f32) {
         (self.probability, self.threshold)
     }
+}
 
-    pub(crate) fn apply(&mut self, w: &mut Work, input: &[f32], ctx: &mut Ctx<'_>) -> ApplyResult {
+impl KnobImpl for Xtc {
+    const SPEC: &'static KnobSpec = &KnobSpec {
+        kind: KnobKind::Xtc,
+        summary: "Exclude Top Choices: with some probability, removes every likely token but the least likely of them.",
+        fields: &[
+            Field::number(
+                "xtc_probability",
+                Range::closed(0.0, 1.0),
+                "a number in [0, 1]",
+                "XTC: chance per step of removing the top choices (0 = off).",
+            )
+            .off(0.0),
+            Field::number(
+                "xtc_threshold",
+                Range::closed(0.0, 1.0),
+                "a number in [0, 1]",
+                "XTC: tokens above this probability count as top choices.",
+            )
+            .default(0.1),
+        ],
+    };
+
+    fn from_params(params: &SamplingParams) -> Result<Option<Self>, ParamError> {
+        let threshold = params.number("xtc_threshold");
+        match params.number("xtc_probability") {
+            Some(p) => Xtc::new(p as f32, threshold.unwrap_or(0.1) as f32).map(Some),
+            None => match threshold {
+                Some(t) => Err(ParamError::new(
+                    "xtc",
+                    "xtc_threshold",
+                    t,
+                    "to come with xtc_probability",
+                )),
+                None => Ok(None),
+            },
+        }
+    }
+    fn apply(&mut self, w: &mut Work, input: &[f32], ctx: &mut Ctx<'_>) -> ApplyResult {
         if self.probability <= 0.0 || self.threshold > 0.5 || w.live() < 2 {
             return Ok(Applied::default());
         }
@@ -117,5 +157,16 @@ impl Xtc {
         removed.sort_unstable();
         w.retain(|id, _| removed.binary_search(&id).is_err());
         Ok(Applied::default())
+    }
+
+    fn setting(&self) -> String {
+        format!(
+            "probability {}, threshold {}",
+            self.probability, self.threshold
+        )
+    }
+
+    fn cut_reason(&self, _i: usize, _input: &Snapshot) -> String {
+        "XTC removed it as a likely choice".into()
     }
 }

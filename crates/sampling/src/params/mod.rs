@@ -1,0 +1,14 @@
+//! The request type: every knob's fields, flat, with the API's names, validated as they are
+//! set. The CLI, the server and the playground all build this one type.
+
+mod field;
+mod sampling_params;
+#[cfg(feature = "serde")]
+mod serde_impl;
+mod suggest;
+mod value;
+
+pub use field::{Field, FieldKind, Range};
+pub use sampling_params::{ParamsError, SamplingParams, Tokenize};
+pub use suggest::nearest;
+pub use value::Value;
