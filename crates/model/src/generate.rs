@@ -2,9 +2,9 @@
 //! cache, every token drawn by dial's sampler.
 
 use crate::error::ModelError;
-use crate::model::{Model, Session};
+use crate::model::{Model, PREFILL_CHUNK, Session};
 use crate::tokenizer::TextStream;
-use dial_sampling::{Alternative, Knobs, Order, Sampler, StageTrace};
+use dial_sampling::{Alternative, Knobs, Order, RawAlternative, Sampler, StageTrace};
 
 /// What to generate.
 #[derive(Debug, Clone)]
@@ -19,6 +19,9 @@ pub struct GenerateOptions {
     pub max_tokens: usize,
     /// Stop when the text contains one of these (the stop string is not emitted).
     pub stop: Vec<String>,
+    /// Report each token's raw log-probability and both entropies (always on when
+    /// `top_logprobs > 0` or `trace`).
+    pub logprobs: bool,
     /// Report this many alternatives per token, with their log-probabilities.
     pub top_logprobs: usize,
     /// Report each token's per-stage trace.
@@ -33,6 +36,7 @@ impl Default for GenerateOptions {
             seed: 0,
             max_tokens: 64,
             stop: Vec::new(),
+            logprobs: false,
             top_logprobs: 0,
             trace: false,
         }
@@ -101,6 +105,8 @@ pub struct Step {
     pub kept: usize,
     /// The most likely kept alternatives, by processed probability.
     pub top: Vec<Alternative>,
+    /// The most likely tokens of the raw distribution, by raw probability.
+    pub raw_top: Vec<RawAlternative>,
     /// The per-stage trace, when asked for.
     pub trace: Option<Vec<StageTrace>>,
 }
@@ -111,6 +117,9 @@ pub struct Generation {
     session: Session,
     sampler: Sampler,
     options: GenerateOptions,
+    prompt: Vec<u32>,
+    /// Prompt tokens in the cache so far.
+    prefilled: usize,
     logits: Vec<f32>,
     stream: TextStream,
     /// Text held back because it might be the start of a stop string.
@@ -145,31 +154,75 @@ impl Generation {
     /// Starts generating after `prompt` on `session` (reset first). The prompt is prefilled
     /// in chunks, asking `cancelled` before each.
     pub fn start(
-        mut session: Session,
+        session: Session,
         prompt: &[u32],
         options: GenerateOptions,
         cancelled: &dyn Fn() -> bool,
     ) -> Result<Generation, ModelError> {
-        if prompt.is_empty() {
-            return Err(ModelError::EmptyPrompt);
+        let mut generation = Generation::new(session, prompt, options)?;
+        loop {
+            if cancelled() {
+                return Err(ModelError::Cancelled);
+            }
+            if generation.prefill_chunk()? {
+                return Ok(generation);
+            }
+        }
+    }
+
+    /// A generation after `prompt` on `session` (reset first) that has run nothing yet:
+    /// a scheduler calls [`Generation::prefill_chunk`] until it returns `true`, between
+    /// other work. Checks the prompt, the knobs and the room in the context.
+    pub fn new(
+        mut session: Session,
+        prompt: &[u32],
+        options: GenerateOptions,
+    ) -> Result<Generation, ModelError> {
+        crate::error::check_tokens(prompt, session.model().vocab_size())?;
+        let context = session.model().context_length();
+        if prompt.len() > context {
+            return Err(ModelError::ContextFull {
+                needed: prompt.len(),
+                context,
+            });
         }
         let mut sampler =
             Sampler::with_order(options.knobs.clone(), options.order.clone(), options.seed)?;
         sampler.set_prompt(prompt);
         sampler.set_top_logprobs(options.top_logprobs);
         session.reset()?;
-        let logits = session.prefill(prompt, cancelled)?;
         Ok(Generation {
             session,
             sampler,
             options,
-            logits,
+            prompt: prompt.to_vec(),
+            prefilled: 0,
+            logits: Vec::new(),
             stream: TextStream::default(),
             held: String::new(),
             generated: 0,
             finish: None,
             prompt_tokens: prompt.len(),
         })
+    }
+
+    /// Runs the next [`PREFILL_CHUNK`] prompt tokens; `true` once the whole prompt is in
+    /// the cache and the first token can be drawn.
+    pub fn prefill_chunk(&mut self) -> Result<bool, ModelError> {
+        if self.is_prefilled() {
+            return Ok(true);
+        }
+        let end = (self.prefilled + PREFILL_CHUNK).min(self.prompt.len());
+        self.logits = self
+            .session
+            .next_logits(&self.prompt[self.prefilled..end])?;
+        self.prefilled = end;
+        Ok(self.is_prefilled())
+    }
+
+    /// Whether the whole prompt is in the cache.
+    pub fn is_prefilled(&self) -> bool {
+        self.prefilled == self.prompt.len()
     }
 
     /// The session, to reuse once the generation is done.
@@ -182,6 +235,11 @@ impl Generation {
     /// Why it ended, once it has.
     pub fn finish_reason(&self) -> Option<FinishReason> {
         self.finish
+    }
+
+    /// The prompt's token ids.
+    pub fn prompt(&self) -> &[u32] {
+        &self.prompt
     }
 
     /// Tokens in the prompt.
@@ -203,11 +261,12 @@ impl Generation {
         if self.finish.is_some() {
             return Ok(None);
         }
+        while !self.prefill_chunk()? {}
         if self.generated >= self.options.max_tokens {
             self.finish = Some(FinishReason::Length);
             return Ok(None);
         }
-        let full = self.options.top_logprobs > 0 || self.options.trace;
+        let full = self.options.logprobs || self.options.top_logprobs > 0 || self.options.trace;
         let mut step = if full {
             let d = self.sampler.sample(&self.logits)?;
             Step {
@@ -219,6 +278,7 @@ impl Generation {
                 entropy: Some(d.entropy),
                 kept: d.kept,
                 top: d.alternatives,
+                raw_top: d.raw_alternatives,
                 trace: self.options.trace.then_some(d.trace),
             }
         } else {
@@ -232,6 +292,7 @@ impl Generation {
                 entropy: None,
                 kept: t.kept,
                 top: Vec::new(),
+                raw_top: Vec::new(),
                 trace: None,
             }
         };

@@ -13,6 +13,7 @@ mod gemma3;
 mod generate;
 mod model;
 mod perplexity;
+pub mod tiny;
 mod tokenizer;
 
 pub use error::ModelError;

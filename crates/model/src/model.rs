@@ -24,6 +24,8 @@ struct Shared {
     arch: String,
     net: Net,
     tokenizer: Tokenizer,
+    /// `tokenizer.chat_template`, when the file has one.
+    chat_template: Option<String>,
     /// Every token's text, built once, on first use (explain shows token texts).
     texts: OnceLock<Vec<String>>,
 }
@@ -67,6 +69,10 @@ impl Model {
             .and_then(|v| v.to_string().ok().cloned())
             .ok_or_else(|| ModelError::MissingMetadata("general.architecture".into()))?;
         let tokenizer = Tokenizer::from_gguf(&content)?;
+        let chat_template = content
+            .metadata
+            .get("tokenizer.chat_template")
+            .and_then(|v| v.to_string().ok().cloned());
         let total = content.tensor_infos.len();
         let mut done = 0;
         let mut on_tensor = || {
@@ -93,6 +99,7 @@ impl Model {
                 arch,
                 net,
                 tokenizer,
+                chat_template,
                 texts: OnceLock::new(),
             }),
         };
@@ -138,6 +145,11 @@ impl Model {
             Net::Gemma3(n) => n.config().context,
             Net::Candle(n) => n.context(),
         }
+    }
+
+    /// The Jinja chat template in the file's `tokenizer.chat_template`, if any.
+    pub fn chat_template(&self) -> Option<&str> {
+        self.shared.chat_template.as_deref()
     }
 
     /// A token's text (lossy UTF-8), from a table built once per model.

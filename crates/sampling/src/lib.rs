@@ -59,7 +59,8 @@ pub use knobs::{
 pub use params::{Field, FieldKind, ParamsError, Range, SamplingParams, Tokenize, Value, nearest};
 pub use rng::DialRng;
 pub use sampler::{
-    Alternative, Draw, Explanation, Order, OrderDifference, Sampler, StageTrace, Token, TokenProb,
+    Alternative, Draw, Explanation, Order, OrderDifference, RawAlternative, Sampler, StageTrace,
+    Token, TokenProb,
 };
 
 /// The note's six-token example: tokens and logits.

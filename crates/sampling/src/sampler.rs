@@ -200,6 +200,17 @@ pub struct Alternative {
     pub raw_logprob: f64,
 }
 
+/// One of the most likely tokens of the raw distribution `softmax(logits)`, whatever the
+/// knobs kept: what OpenAI-style `top_logprobs` report.
+#[derive(Debug, Clone, Copy, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct RawAlternative {
+    /// Token id.
+    pub id: u32,
+    /// Log-probability in the raw distribution.
+    pub raw_logprob: f64,
+}
+
 /// One drawn token with everything about its distribution.
 #[derive(Debug, Clone, PartialEq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
@@ -212,6 +223,9 @@ pub struct Draw {
     pub raw_logprob: f64,
     /// The most likely kept tokens (up to `top_logprobs`), processed probability descending.
     pub alternatives: Vec<Alternative>,
+    /// The most likely tokens before any knob (up to `top_logprobs`), raw probability
+    /// descending (ties: lowest id first).
+    pub raw_alternatives: Vec<RawAlternative>,
     /// Size of the kept set.
     pub kept: usize,
     /// Raw probability mass of the kept set.
@@ -373,6 +387,7 @@ impl Sampler {
         let u = rng.uniform();
         let (token, prob) = self.draw_from_state(logits, u)?;
         let alternatives = self.alternatives(logits, &raw);
+        let raw_alternatives = self.raw_alternatives(logits, &raw);
         let report = self.report(logits, raw, trace, false)?;
         self.rng = rng;
         let draw = Draw {
@@ -380,6 +395,7 @@ impl Sampler {
             logprob: prob.ln(),
             raw_logprob: raw.logprob(logits, token),
             alternatives,
+            raw_alternatives,
             kept: report.tokens_len,
             kept_mass_raw: report.kept_mass_raw,
             entropy_raw: raw.stats.sums.entropy(),
@@ -672,6 +688,31 @@ impl Sampler {
             entropy: (z.ln() - s1).max(0.0),
             trace,
         })
+    }
+
+    /// The best tokens of the raw distribution.
+    fn raw_alternatives(&mut self, input: &[f32], raw: &Raw) -> Vec<RawAlternative> {
+        let (mut ids, mut vals) = (Vec::new(), Vec::new());
+        kernels::collect_top_k(
+            input,
+            self.top_logprobs,
+            &mut ids,
+            &mut vals,
+            self.work.isa(),
+        );
+        let mut best: Vec<RawAlternative> = ids
+            .into_iter()
+            .map(|id| RawAlternative {
+                id,
+                raw_logprob: raw.logprob(input, id),
+            })
+            .collect();
+        best.sort_by(|a, b| {
+            b.raw_logprob
+                .total_cmp(&a.raw_logprob)
+                .then(a.id.cmp(&b.id))
+        });
+        best
     }
 
     /// The best kept tokens, by processed probability.
