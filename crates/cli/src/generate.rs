@@ -139,11 +139,8 @@ fn one_run(
         max_tokens: args.max_tokens,
         stop: args.stop.clone(),
         // Comparisons need the entropies of the full report.
-        top_logprobs: if args.compare.is_empty() {
-            args.logprobs
-        } else {
-            1
-        },
+        logprobs: !args.compare.is_empty(),
+        top_logprobs: args.logprobs,
         trace: args.trace,
     };
     let mut generation = model

@@ -10,6 +10,7 @@ mod model_args;
 mod perplexity;
 mod plot;
 mod sample;
+mod serve;
 
 use clap::{Parser, Subcommand};
 use std::io::Write as _;
@@ -42,6 +43,8 @@ enum Command {
     Perplexity(perplexity::PerplexityArgs),
     /// Download and verify the default model into the cache.
     Fetch(fetch::FetchArgs),
+    /// Serve the OpenAI APIs and dial's explain over HTTP, on loopback by default.
+    Serve(serve::ServeArgs),
 }
 
 fn main() -> ExitCode {
@@ -62,6 +65,7 @@ fn main() -> ExitCode {
         Command::Generate(args) => generate::run(&args),
         Command::Perplexity(args) => perplexity::run(&args),
         Command::Fetch(args) => fetch::run(&args),
+        Command::Serve(args) => serve::run(&args),
     };
     match result {
         Ok(text) => emit(&text),

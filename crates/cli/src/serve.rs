@@ -1,0 +1,158 @@
+//! `dial serve`: the OpenAI-compatible server on one model.
+
+use crate::model_args::ModelArgs;
+use clap::Args;
+use dial_server::{AppState, ServerConfig};
+use std::net::SocketAddr;
+use std::time::Duration;
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub model: ModelArgs,
+    /// Address to bind (loopback by default; anything else exposes the server).
+    #[arg(long, default_value = "127.0.0.1")]
+    pub host: String,
+    /// Port to bind (0 picks a free one and prints it).
+    #[arg(long, default_value_t = 8080)]
+    pub port: u16,
+    /// Require `Authorization: Bearer KEY` on every route but /health.
+    #[arg(long, env = "DIAL_API_KEY", hide_env_values = true)]
+    pub api_key: Option<String>,
+    /// Compute threads for the model (default: every core).
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// Sequences stepped together; more wait in the queue.
+    #[arg(long, default_value_t = 8)]
+    pub max_concurrency: usize,
+    /// Requests that may wait; more get a 429 with Retry-After.
+    #[arg(long, default_value_t = 64)]
+    pub max_queue: usize,
+    /// The largest max_tokens a request may ask for.
+    #[arg(long, default_value_t = 4096)]
+    pub max_tokens_limit: usize,
+    /// max_tokens when a request does not say.
+    #[arg(long, default_value_t = 256)]
+    pub default_max_tokens: usize,
+    /// The largest request body, in bytes.
+    #[arg(long, default_value_t = 1 << 20)]
+    pub body_limit: usize,
+    /// Seconds in-flight requests get to finish after SIGTERM or Ctrl-C.
+    #[arg(long, default_value_t = 30)]
+    pub shutdown_timeout: u64,
+}
+
+/// Runs the server until a signal; returns what to print on exit.
+pub fn run(args: &ServeArgs) -> Result<String, String> {
+    if let Some(n) = args.threads {
+        if n == 0 {
+            return Err("--threads must be at least 1".into());
+        }
+        // SAFETY: no other thread exists yet; the compute pools read this when they start.
+        unsafe { std::env::set_var("RAYON_NUM_THREADS", n.to_string()) };
+    }
+    for (flag, value) in [
+        ("--max-concurrency", args.max_concurrency),
+        ("--max-queue", args.max_queue),
+        ("--max-tokens-limit", args.max_tokens_limit),
+        ("--default-max-tokens", args.default_max_tokens),
+        ("--body-limit", args.body_limit),
+    ] {
+        if value == 0 {
+            return Err(format!("{flag} must be at least 1"));
+        }
+    }
+    let model = args.model.load()?;
+    let config = ServerConfig {
+        api_key: args.api_key.clone(),
+        max_concurrency: args.max_concurrency,
+        max_queue: args.max_queue,
+        max_tokens_limit: args.max_tokens_limit,
+        default_max_tokens: args.default_max_tokens.min(args.max_tokens_limit),
+        body_limit: args.body_limit,
+        step_hook: None,
+    };
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the runtime: {e}"))?;
+    runtime.block_on(serve(model, config, args))
+}
+
+async fn serve(
+    model: dial_model::Model,
+    config: ServerConfig,
+    args: &ServeArgs,
+) -> Result<String, String> {
+    let addr = format!("{}:{}", args.host, args.port);
+    let listener = tokio::net::TcpListener::bind(&addr)
+        .await
+        .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+    let local: SocketAddr = listener
+        .local_addr()
+        .map_err(|e| format!("cannot read the bound address: {e}"))?;
+    let state = AppState::new(model, config);
+    let host = if local.ip().is_unspecified() {
+        "127.0.0.1".to_string()
+    } else {
+        local.ip().to_string()
+    };
+    // The URL goes to stdout, so scripts can wait for it; logs go to stderr.
+    println!(
+        "dial serve: {} at http://{host}:{}/v1 (Ctrl-C to stop)",
+        state.model_id(),
+        local.port()
+    );
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let mut stopped = stop_rx.clone();
+    let server =
+        axum::serve(listener, dial_server::app(state)).with_graceful_shutdown(async move {
+            let _ = stopped.wait_for(|s| *s).await;
+        });
+    let server = tokio::spawn(async move { server.await });
+    shutdown_signal().await;
+    tracing::info!("shutting down: no new connections; in-flight requests may finish");
+    let _ = stop_tx.send(true);
+    drop(stop_rx);
+    match tokio::time::timeout(Duration::from_secs(args.shutdown_timeout), server).await {
+        Ok(Ok(Ok(()))) => Ok(String::new()),
+        Ok(Ok(Err(e))) => Err(format!("the server failed: {e}")),
+        Ok(Err(e)) => Err(format!("the server task failed: {e}")),
+        Err(_) => {
+            tracing::warn!(
+                "in-flight requests still running after {}s; exiting",
+                args.shutdown_timeout
+            );
+            Ok(String::new())
+        }
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+}

@@ -1,0 +1,270 @@
+//! `POST /v1/completions`, the legacy text completion API.
+
+use crate::body::{self, Endpoint};
+use crate::chat::{StreamOptions, Usage};
+use crate::engine::Event;
+use crate::error::ApiError;
+use crate::generation::{Asked, DialReport, Stop, collect, new_id, now};
+use crate::state::{AppState, Inner};
+use crate::stream::{self, Item, Out};
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use dial_model::Step;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// A prompt: text, or token ids.
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+#[serde(untagged)]
+pub enum Prompt {
+    /// Text, tokenized with BOS.
+    Text(String),
+    /// Token ids, used as they are.
+    Tokens(Vec<u32>),
+}
+
+/// A Completions request; the knobs and `dial` are accepted beside these fields.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub struct CompletionRequest {
+    /// The served model's id.
+    pub model: String,
+    /// The text to continue.
+    pub prompt: Prompt,
+    /// Choices, 1 to 16.
+    pub n: Option<u64>,
+    /// Up to 4 stop strings.
+    pub stop: Option<Stop>,
+    /// Most tokens to generate.
+    pub max_tokens: Option<u64>,
+    /// Alternatives per token, 0 to 20 (an integer, as in the legacy API).
+    pub logprobs: Option<u64>,
+    /// Must be false or absent: dial does not echo the prompt.
+    pub echo: Option<bool>,
+    /// Must equal `n` when given: dial does not rerank.
+    pub best_of: Option<u64>,
+    /// Stream chunks as server-sent events.
+    pub stream: Option<bool>,
+    /// Streaming options.
+    pub stream_options: Option<StreamOptions>,
+}
+
+impl Endpoint for CompletionRequest {
+    const FIELDS: &'static [&'static str] = &[
+        "model",
+        "prompt",
+        "n",
+        "stop",
+        "max_tokens",
+        "logprobs",
+        "echo",
+        "best_of",
+        "stream",
+        "stream_options",
+    ];
+    const IGNORED: &'static [&'static str] = crate::IGNORED_FIELDS;
+}
+
+/// The legacy `logprobs` object.
+#[derive(Debug, Default, Serialize, utoipa::ToSchema)]
+pub struct LegacyLogprobs {
+    /// Each token's text.
+    pub tokens: Vec<String>,
+    /// Each token's log-probability.
+    pub token_logprobs: Vec<f64>,
+    /// Each position's alternatives, text → log-probability.
+    pub top_logprobs: Vec<BTreeMap<String, f64>>,
+    /// Each token's byte offset in the text.
+    pub text_offset: Vec<usize>,
+}
+
+impl Inner {
+    fn legacy_logprobs(
+        &self,
+        steps: &[Step],
+        plan: &crate::generation::Plan,
+        start: usize,
+    ) -> LegacyLogprobs {
+        let mut out = LegacyLogprobs::default();
+        let mut offset = start;
+        for step in steps {
+            let t = self.token_logprob(step, plan.mode, plan.top_logprobs);
+            out.text_offset.push(offset);
+            offset += step.text.len();
+            out.top_logprobs.push(
+                t.top_logprobs
+                    .into_iter()
+                    .map(|a| (a.token, a.logprob))
+                    .collect(),
+            );
+            out.tokens.push(t.token);
+            out.token_logprobs.push(t.logprob);
+        }
+        out
+    }
+}
+
+#[derive(Debug, Serialize)]
+struct CompletionChoice {
+    text: String,
+    index: usize,
+    logprobs: Option<LegacyLogprobs>,
+    finish_reason: Option<&'static str>,
+}
+
+/// The handler.
+pub(crate) async fn create(State(state): State<AppState>, bytes: Bytes) -> Response {
+    match run(state, &bytes).await {
+        Ok(r) => r,
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn run(state: AppState, bytes: &[u8]) -> Result<Response, ApiError> {
+    let s = &state.inner;
+    let body = body::parse::<CompletionRequest>(bytes)?;
+    let req = &body.api;
+    s.check_model(&req.model)?;
+    if req.echo == Some(true) {
+        return Err(ApiError::invalid(
+            "echo",
+            "unsupported_value",
+            "`echo: true` is not supported; the prompt is yours already",
+        ));
+    }
+    if let Some(b) = req.best_of
+        && b != req.n.unwrap_or(1)
+    {
+        return Err(ApiError::invalid(
+            "best_of",
+            "unsupported_value",
+            "`best_of` must equal `n`: dial returns every choice it draws",
+        ));
+    }
+    if req.stream_options.is_some() && req.stream != Some(true) {
+        return Err(ApiError::invalid(
+            "stream_options",
+            "invalid_value",
+            "`stream_options` is only allowed with `stream: true`",
+        ));
+    }
+    let prompt = match &req.prompt {
+        Prompt::Text(t) => s.model.tokenizer().encode(t, true),
+        Prompt::Tokens(ids) => {
+            let vocab = s.model.vocab_size();
+            if let Some(id) = ids.iter().find(|id| **id as usize >= vocab) {
+                return Err(ApiError::invalid(
+                    "prompt",
+                    "invalid_token",
+                    &format!("token id {id} is out of range for a vocabulary of {vocab}"),
+                ));
+            }
+            ids.clone()
+        }
+    };
+    let plan = s.plan(Asked {
+        params: &body.params,
+        dial: &body.dial,
+        max_tokens: req.max_tokens.map(|v| (v, "max_tokens")),
+        stop: req.stop.as_ref(),
+        n: req.n,
+        logprobs: req.logprobs.is_some(),
+        top_logprobs: req.logprobs.map(|v| (v, "logprobs")),
+        prompt,
+        prompt_param: "prompt",
+        template_stops: Vec::new(),
+    })?;
+    let rx = s.submit(&plan)?;
+    let id = new_id("cmpl-");
+    let created = now();
+    let prompt_tokens = plan.prompt.len();
+    if req.stream == Some(true) {
+        let include_usage = req.stream_options.as_ref().is_some_and(|o| o.include_usage);
+        let model = s.model_id.clone();
+        let inner = state.inner.clone();
+        let n = plan.choices.len();
+        let mut offsets = vec![0usize; n];
+        let mut generated = 0usize;
+        let chunk = move |choices: serde_json::Value, usage: Option<&Usage>| {
+            let mut v = serde_json::json!({
+                "id": id, "object": "text_completion", "created": created,
+                "model": model, "choices": choices,
+            });
+            if include_usage {
+                v["usage"] = serde_json::to_value(usage).unwrap_or_default();
+            }
+            stream::data(&v)
+        };
+        return Ok(stream::sse(rx, n, Vec::new(), move |item| match item {
+            Item::Engine(Event::Prefilled { .. }) => Out::more(vec![]),
+            Item::Engine(Event::Token { choice, step }) => {
+                generated += 1;
+                let logprobs = plan.logprobs.then(|| {
+                    inner.legacy_logprobs(std::slice::from_ref(&step), &plan, offsets[choice])
+                });
+                offsets[choice] += step.text.len();
+                let c = CompletionChoice {
+                    text: step.text.clone(),
+                    index: choice,
+                    logprobs,
+                    finish_reason: None,
+                };
+                Out::more(vec![chunk(serde_json::json!([c]), None)])
+            }
+            Item::Engine(Event::Done { choice, finish }) => {
+                let c = CompletionChoice {
+                    text: String::new(),
+                    index: choice,
+                    logprobs: None,
+                    finish_reason: Some(finish.name()),
+                };
+                Out::more(vec![chunk(serde_json::json!([c]), None)])
+            }
+            Item::Engine(Event::Failed { error, .. }) => Out::last(vec![
+                stream::data(&error.body()),
+                axum::response::sse::Event::default().data("[DONE]"),
+            ]),
+            Item::End => {
+                let mut out = Vec::new();
+                if include_usage {
+                    let usage = Usage {
+                        prompt_tokens,
+                        completion_tokens: generated,
+                        total_tokens: prompt_tokens + generated,
+                    };
+                    out.push(chunk(serde_json::json!([]), Some(&usage)));
+                }
+                out.push(axum::response::sse::Event::default().data("[DONE]"));
+                Out::last(out)
+            }
+        }));
+    }
+    let outputs = collect(rx, plan.choices.len()).await?;
+    let completion_tokens: usize = outputs.iter().map(|o| o.steps.len()).sum();
+    let choices: Vec<CompletionChoice> = outputs
+        .iter()
+        .enumerate()
+        .map(|(index, o)| CompletionChoice {
+            text: o.text.clone(),
+            index,
+            logprobs: plan.logprobs.then(|| s.legacy_logprobs(&o.steps, &plan, 0)),
+            finish_reason: Some(o.finish.map_or("stop", |f| f.name())),
+        })
+        .collect();
+    let steps: Vec<_> = outputs.first().map(|o| o.steps.clone()).unwrap_or_default();
+    let dial: DialReport = s.dial_report(&plan, &steps);
+    Ok(axum::Json(serde_json::json!({
+        "id": id,
+        "object": "text_completion",
+        "created": created,
+        "model": s.model_id,
+        "choices": choices,
+        "usage": Usage {
+            prompt_tokens,
+            completion_tokens,
+            total_tokens: prompt_tokens + completion_tokens,
+        },
+        "dial": dial,
+    }))
+    .into_response())
+}

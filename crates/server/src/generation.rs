@@ -1,0 +1,430 @@
+//! What the generation endpoints share: checking the OpenAI fields, planning the choices,
+//! collecting the engine's events, and the log-probability views.
+
+use crate::dial_options::{DialOptions, LogprobsMode};
+use crate::engine::{Event, Job};
+use crate::error::ApiError;
+use crate::state::Inner;
+use dial_model::{FinishReason, GenerateOptions, Step};
+use dial_sampling::SamplingParams;
+use serde::{Deserialize, Serialize};
+use tokio::sync::mpsc;
+
+/// Most stop strings, as OpenAI allows.
+pub const MAX_STOPS: usize = 4;
+/// Longest stop string, in bytes.
+pub const MAX_STOP_BYTES: usize = 256;
+/// Most choices per request.
+pub const MAX_N: u64 = 16;
+/// Most `top_logprobs`.
+pub const MAX_TOP_LOGPROBS: u64 = 20;
+
+/// `stop`: one string or a list.
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+#[serde(untagged)]
+pub enum Stop {
+    /// One stop string.
+    One(String),
+    /// Up to four.
+    Many(Vec<String>),
+}
+
+/// What a request asked for, in the endpoint-independent form.
+#[derive(Debug)]
+pub(crate) struct Asked<'a> {
+    pub params: &'a SamplingParams,
+    pub dial: &'a DialOptions,
+    /// The value and the field it came from (`max_tokens`, `max_output_tokens`, …).
+    pub max_tokens: Option<(u64, &'static str)>,
+    pub stop: Option<&'a Stop>,
+    pub n: Option<u64>,
+    pub logprobs: bool,
+    pub top_logprobs: Option<(u64, &'static str)>,
+    pub prompt: Vec<u32>,
+    /// The field that holds the prompt, for errors.
+    pub prompt_param: &'static str,
+    /// Stop strings the chat template implies.
+    pub template_stops: Vec<String>,
+}
+
+/// A checked request, ready for the engine.
+#[derive(Debug)]
+pub(crate) struct Plan {
+    pub prompt: Vec<u32>,
+    pub choices: Vec<GenerateOptions>,
+    pub seed: u64,
+    pub mode: LogprobsMode,
+    pub logprobs: bool,
+    pub top_logprobs: usize,
+    pub dial: DialOptions,
+}
+
+/// A seed for requests that bring none: the clock and a counter through SplitMix64, cut
+/// to 53 bits so JavaScript clients can send it back exactly.
+fn fresh_seed() -> u64 {
+    random_bits() & ((1 << 53) - 1)
+}
+
+fn random_bits() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64);
+    let mut z = nanos ^ COUNTER.fetch_add(0x9E37_79B9_7F4A_7C15, Ordering::Relaxed);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+impl Inner {
+    /// Checks `asked` against the OpenAI ranges and this server's limits.
+    pub(crate) fn plan(&self, asked: Asked<'_>) -> Result<Plan, ApiError> {
+        let limit = self.config.max_tokens_limit;
+        let max_tokens = match asked.max_tokens {
+            None => self.config.default_max_tokens.min(limit),
+            Some((v, param)) if v == 0 || v > limit as u64 => {
+                return Err(ApiError::invalid(
+                    param,
+                    "invalid_value",
+                    &format!("`{param}` = {v} is out of range (expected 1 to {limit})"),
+                ));
+            }
+            Some((v, _)) => v as usize,
+        };
+        let n = match asked.n {
+            None => 1,
+            Some(n) if (1..=MAX_N).contains(&n) => n as usize,
+            Some(n) => {
+                return Err(ApiError::invalid(
+                    "n",
+                    "invalid_value",
+                    &format!("`n` = {n} is out of range (expected 1 to {MAX_N})"),
+                ));
+            }
+        };
+        let mut stop = match asked.stop {
+            None => Vec::new(),
+            Some(Stop::One(s)) => vec![s.clone()],
+            Some(Stop::Many(v)) => v.clone(),
+        };
+        if stop.len() > MAX_STOPS {
+            return Err(ApiError::invalid(
+                "stop",
+                "invalid_value",
+                &format!("at most {MAX_STOPS} stop strings, got {}", stop.len()),
+            ));
+        }
+        if let Some(i) = stop
+            .iter()
+            .position(|s| s.is_empty() || s.len() > MAX_STOP_BYTES)
+        {
+            return Err(ApiError::invalid(
+                &format!("stop[{i}]"),
+                "invalid_value",
+                &format!("stop strings must be 1 to {MAX_STOP_BYTES} bytes"),
+            ));
+        }
+        stop.extend(asked.template_stops);
+        let top_logprobs = match asked.top_logprobs {
+            None => 0,
+            Some((v, param)) if v > MAX_TOP_LOGPROBS => {
+                return Err(ApiError::invalid(
+                    param,
+                    "invalid_value",
+                    &format!("`{param}` = {v} is out of range (expected 0 to {MAX_TOP_LOGPROBS})"),
+                ));
+            }
+            Some((v, _)) => v as usize,
+        };
+        let vocab = self.model.vocab_size();
+        if let Some(biases) = asked.params.token_biases("logit_bias")
+            && let Some(&(id, _)) = biases.iter().find(|(id, _)| *id as usize >= vocab)
+        {
+            return Err(ApiError::invalid(
+                "logit_bias",
+                "invalid_value",
+                &format!("token id {id} in `logit_bias` is out of range (vocabulary of {vocab})"),
+            ));
+        }
+        for name in ["banned_tokens", "allowed_tokens"] {
+            if let Some(ids) = asked.params.token_ids(name)
+                && let Some(id) = ids.iter().find(|id| **id as usize >= vocab)
+            {
+                return Err(ApiError::invalid(
+                    name,
+                    "invalid_value",
+                    &format!("token id {id} in `{name}` is out of range (vocabulary of {vocab})"),
+                ));
+            }
+        }
+        if asked.prompt.is_empty() {
+            return Err(ApiError::invalid(
+                asked.prompt_param,
+                "empty_prompt",
+                "the prompt is empty",
+            ));
+        }
+        let context = self.model.context_length();
+        if asked.prompt.len() >= context {
+            return Err(ApiError::invalid(
+                asked.prompt_param,
+                "context_length_exceeded",
+                &format!(
+                    "the prompt is {} tokens; the model's context is {context}",
+                    asked.prompt.len()
+                ),
+            ));
+        }
+        let knobs = self.model.knobs(asked.params)?;
+        let order = asked.params.order().clone();
+        // The chain must build now, so a bad order is this request's 400, not a failure
+        // inside the engine.
+        dial_sampling::Sampler::with_order(knobs.clone(), order.clone(), 0)
+            .map_err(|e| ApiError::invalid("order", "invalid_value", &e.to_string()))?;
+        let seed = asked.params.seed().unwrap_or_else(fresh_seed);
+        let logprobs = asked.logprobs || top_logprobs > 0;
+        let choices = (0..n as u64)
+            .map(|i| GenerateOptions {
+                knobs: knobs.clone(),
+                order: order.clone(),
+                // Choice i draws from seed + i: n choices differ, and each reproduces.
+                seed: seed.wrapping_add(i),
+                max_tokens,
+                stop: stop.clone(),
+                logprobs: logprobs || asked.dial.entropy,
+                top_logprobs,
+                trace: asked.dial.trace,
+            })
+            .collect();
+        Ok(Plan {
+            prompt: asked.prompt,
+            choices,
+            seed,
+            mode: asked.dial.logprobs,
+            logprobs,
+            top_logprobs,
+            dial: asked.dial.clone(),
+        })
+    }
+
+    /// Queues `plan`; its events arrive on the receiver. Dropping it cancels the work.
+    pub(crate) fn submit(&self, plan: &Plan) -> Result<mpsc::UnboundedReceiver<Event>, ApiError> {
+        let (events, rx) = mpsc::unbounded_channel();
+        self.engine.submit(Job::Generate {
+            prompt: plan.prompt.clone(),
+            choices: plan.choices.clone(),
+            events,
+        })?;
+        Ok(rx)
+    }
+}
+
+/// One finished choice.
+#[derive(Debug, Default)]
+pub(crate) struct ChoiceOutput {
+    pub text: String,
+    pub steps: Vec<Step>,
+    pub finish: Option<FinishReason>,
+}
+
+/// Waits for every choice to end; the first failure fails the request.
+pub(crate) async fn collect(
+    mut rx: mpsc::UnboundedReceiver<Event>,
+    n: usize,
+) -> Result<Vec<ChoiceOutput>, ApiError> {
+    let mut out: Vec<ChoiceOutput> = (0..n).map(|_| ChoiceOutput::default()).collect();
+    let mut open = n;
+    while open > 0 {
+        let Some(event) = rx.recv().await else {
+            return Err(ApiError::internal(
+                "the engine stopped before the answer was done",
+            ));
+        };
+        match event {
+            Event::Prefilled { .. } => {}
+            Event::Token { choice, step } => {
+                if let Some(c) = out.get_mut(choice) {
+                    c.text.push_str(&step.text);
+                    c.steps.push(*step);
+                }
+            }
+            Event::Done { choice, finish } => {
+                if let Some(c) = out.get_mut(choice) {
+                    c.finish = Some(finish);
+                }
+                open -= 1;
+            }
+            Event::Failed { error, .. } => return Err(error),
+        }
+    }
+    Ok(out)
+}
+
+/// One alternative token in the OpenAI shape.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct TopLogprob {
+    /// Its text.
+    pub token: String,
+    /// Its log-probability.
+    pub logprob: f64,
+    /// Its UTF-8 bytes.
+    pub bytes: Vec<u8>,
+}
+
+/// A generated token's log-probability in the OpenAI shape.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct TokenLogprob {
+    /// Its text.
+    pub token: String,
+    /// Its log-probability.
+    pub logprob: f64,
+    /// Its UTF-8 bytes.
+    pub bytes: Vec<u8>,
+    /// The most likely tokens at this position.
+    pub top_logprobs: Vec<TopLogprob>,
+}
+
+/// dial's per-token report (`"dial": {"trace": true}` or `{"entropy": true}`).
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct TokenReport {
+    /// Token id.
+    pub id: u32,
+    /// Its text.
+    pub text: String,
+    /// Log-probability under the distribution it was drawn from.
+    pub logprob: f64,
+    /// Log-probability under the model's raw distribution.
+    pub raw_logprob: Option<f64>,
+    /// Tokens the chain kept.
+    pub kept: usize,
+    /// Entropy of the raw distribution, bits.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub entropy_bits_before: Option<f64>,
+    /// Entropy of the processed distribution, bits.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub entropy_bits_after: Option<f64>,
+    /// What each stage kept.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Vec<Object>>)]
+    pub trace: Option<Vec<dial_sampling::StageTrace>>,
+}
+
+impl Inner {
+    fn piece(&self, id: u32) -> (String, Vec<u8>) {
+        let bytes = self.model.tokenizer().token_bytes(id);
+        (String::from_utf8_lossy(&bytes).into_owned(), bytes)
+    }
+
+    /// `step`'s log-probabilities in `mode`, with `top` alternatives.
+    pub(crate) fn token_logprob(
+        &self,
+        step: &Step,
+        mode: LogprobsMode,
+        top: usize,
+    ) -> TokenLogprob {
+        let (token, bytes) = self.piece(step.token);
+        let (logprob, top_logprobs) = match mode {
+            LogprobsMode::Raw => (
+                step.raw_logprob.unwrap_or(step.logprob),
+                step.raw_top
+                    .iter()
+                    .take(top)
+                    .map(|a| self.top(a.id, a.raw_logprob))
+                    .collect(),
+            ),
+            LogprobsMode::Processed => (
+                step.logprob,
+                step.top
+                    .iter()
+                    .take(top)
+                    .map(|a| self.top(a.id, a.logprob))
+                    .collect(),
+            ),
+        };
+        TokenLogprob {
+            token,
+            logprob,
+            bytes,
+            top_logprobs,
+        }
+    }
+
+    fn top(&self, id: u32, logprob: f64) -> TopLogprob {
+        let (token, bytes) = self.piece(id);
+        TopLogprob {
+            token,
+            logprob,
+            bytes,
+        }
+    }
+
+    /// dial's per-token report for `step`.
+    pub(crate) fn token_report(&self, step: &Step, dial: &DialOptions) -> TokenReport {
+        let bits = |nats: Option<f64>| nats.map(|h| h / std::f64::consts::LN_2);
+        TokenReport {
+            id: step.token,
+            text: self.piece(step.token).0,
+            logprob: step.logprob,
+            raw_logprob: step.raw_logprob,
+            kept: step.kept,
+            entropy_bits_before: if dial.entropy {
+                bits(step.entropy_raw)
+            } else {
+                None
+            },
+            entropy_bits_after: if dial.entropy {
+                bits(step.entropy)
+            } else {
+                None
+            },
+            trace: step.trace.clone(),
+        }
+    }
+}
+
+/// dial's extension in a response: the seed used and, when asked, per-token reports.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct DialReport {
+    /// The seed of the first choice (choice i used seed + i).
+    pub seed: u64,
+    /// The order the knobs ran in.
+    pub order: String,
+    /// Per-token reports, when `dial.trace` or `dial.entropy` asked for them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tokens: Option<Vec<TokenReport>>,
+}
+
+impl Inner {
+    pub(crate) fn dial_report(&self, plan: &Plan, steps: &[Step]) -> DialReport {
+        DialReport {
+            seed: plan.seed,
+            order: plan
+                .choices
+                .first()
+                .map(|c| c.order.to_string())
+                .unwrap_or_default(),
+            tokens: plan.dial.per_token().then(|| {
+                steps
+                    .iter()
+                    .map(|s| self.token_report(s, &plan.dial))
+                    .collect()
+            }),
+        }
+    }
+}
+
+/// Seconds since the epoch.
+pub(crate) fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// An id with `prefix` and 24 hex digits.
+pub(crate) fn new_id(prefix: &str) -> String {
+    format!(
+        "{prefix}{:024x}",
+        (u128::from(random_bits()) << 32) | u128::from(random_bits() as u32)
+    )
+}

@@ -1,0 +1,178 @@
+//! `dial serve`: the OpenAI Responses, Chat Completions and Completions APIs and dial's
+//! explain, over one model shared by concurrent requests.
+//!
+//! [`app`] builds the router; [`AppState::new`] loads nothing itself: it takes a loaded
+//! [`dial_model::Model`] and starts the [`engine`] that steps every request's sequence.
+//!
+//! ```no_run
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let model = dial_model::Model::load("model.gguf".as_ref(), |_, _| {})?;
+//! let state = dial_server::AppState::new(model, dial_server::ServerConfig::default());
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
+//! axum::serve(listener, dial_server::app(state)).await?;
+//! # Ok(())
+//! # }
+//! ```
+
+mod body;
+pub mod chat;
+pub mod completions;
+pub mod dial_options;
+pub mod engine;
+mod error;
+pub mod explain;
+pub mod generation;
+mod metrics;
+mod middleware;
+mod openapi;
+pub mod prompt;
+pub mod responses;
+mod state;
+mod stream;
+
+pub use error::ApiError;
+pub use metrics::Metrics;
+pub use openapi::openapi;
+pub use state::{AppState, ServerConfig};
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{Method, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde_json::json;
+use state::Inner;
+
+/// OpenAI fields every generation endpoint accepts and does not act on. They change
+/// nothing about the tokens, so dial takes them rather than break existing clients.
+pub const IGNORED_FIELDS: &[&str] = &[
+    "user",
+    "store",
+    "service_tier",
+    "parallel_tool_calls",
+    "prompt_cache_key",
+    "safety_identifier",
+    "metadata",
+];
+
+/// The router, with every route, the auth check, the body limit, request logging and
+/// OpenAI-shaped errors for everything, unknown routes and wrong methods included.
+pub fn app(state: AppState) -> Router {
+    let limit = state.inner.config.body_limit;
+    Router::new()
+        .route("/v1/responses", post(responses::create))
+        .route("/v1/chat/completions", post(chat::create))
+        .route("/v1/completions", post(completions::create))
+        .route("/v1/explain", post(explain::explain))
+        .route("/v1/models", get(models))
+        .route("/v1/models/{id}", get(model))
+        .route("/health", get(health))
+        .route("/metrics", get(metrics))
+        .route("/openapi.json", get(openapi_json))
+        .fallback(no_route)
+        .method_not_allowed_fallback(wrong_method)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            middleware::errors_in_openai_shape,
+        ))
+        .layer(DefaultBodyLimit::max(limit))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            middleware::authorize,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            middleware::observe,
+        ))
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(
+            middleware::panic_response,
+        ))
+        .with_state(state)
+}
+
+impl Inner {
+    /// A 404 unless `asked` is the served model.
+    pub(crate) fn check_model(&self, asked: &str) -> Result<(), ApiError> {
+        if asked == self.model_id {
+            Ok(())
+        } else {
+            Err(ApiError::model_not_found(asked, &self.model_id))
+        }
+    }
+
+    /// Token ids of a rendered chat prompt: BOS once, even when the template wrote it.
+    pub(crate) fn encode_rendered(&self, text: &str) -> Vec<u32> {
+        let tokenizer = self.model.tokenizer();
+        let mut ids = tokenizer.encode(text, true);
+        if let Some(bos) = tokenizer.bos()
+            && ids.len() >= 2
+            && ids[0] == bos
+            && ids[1] == bos
+        {
+            ids.remove(0);
+        }
+        ids
+    }
+
+    fn model_object(&self) -> serde_json::Value {
+        json!({
+            "id": self.model_id,
+            "object": "model",
+            "created": self.created,
+            "owned_by": "dial",
+            "dial": {
+                "architecture": self.model.architecture(),
+                "context_length": self.model.context_length(),
+                "vocab_size": self.model.vocab_size(),
+                "chat_template": if self.template.is_plain() { "dial plain" } else { "gguf" },
+            },
+        })
+    }
+}
+
+async fn models(State(state): State<AppState>) -> Response {
+    axum::Json(json!({"object": "list", "data": [state.inner.model_object()]})).into_response()
+}
+
+async fn model(
+    State(state): State<AppState>,
+    axum::extract::Path(id): axum::extract::Path<String>,
+) -> Response {
+    match state.inner.check_model(&id) {
+        Ok(()) => axum::Json(state.inner.model_object()).into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn health(State(state): State<AppState>) -> Response {
+    axum::Json(json!({
+        "status": "ok",
+        "model": state.inner.model_id,
+        "queued": state.inner.engine.queued(),
+    }))
+    .into_response()
+}
+
+async fn metrics(State(state): State<AppState>) -> Response {
+    let text = state.inner.metrics.render(state.inner.engine.queued());
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        text,
+    )
+        .into_response()
+}
+
+async fn openapi_json() -> Response {
+    axum::Json(openapi()).into_response()
+}
+
+async fn no_route(method: Method, uri: Uri) -> Response {
+    ApiError::no_route(method.as_str(), uri.path()).into_response()
+}
+
+async fn wrong_method(method: Method, uri: Uri) -> Response {
+    ApiError::wrong_method(method.as_str(), uri.path()).into_response()
+}

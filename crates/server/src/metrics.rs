@@ -1,0 +1,161 @@
+//! `GET /metrics`: Prometheus text exposition, kept by hand (a few counters, gauges and
+//! two histograms do not need a metrics framework).
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+/// Upper bounds (seconds) of the latency histograms' buckets.
+const BUCKETS: [f64; 14] = [
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0,
+];
+
+#[derive(Debug, Default)]
+struct Histogram {
+    counts: [u64; BUCKETS.len()],
+    count: u64,
+    sum: f64,
+}
+
+impl Histogram {
+    fn observe(&mut self, seconds: f64) {
+        for (bound, n) in BUCKETS.iter().zip(&mut self.counts) {
+            if seconds <= *bound {
+                *n += 1;
+            }
+        }
+        self.count += 1;
+        self.sum += seconds;
+    }
+
+    fn render(&self, out: &mut String, name: &str, help: &str) {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} histogram");
+        for (bound, n) in BUCKETS.iter().zip(&self.counts) {
+            let _ = writeln!(out, "{name}_bucket{{le=\"{bound}\"}} {n}");
+        }
+        let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {}", self.count);
+        let _ = writeln!(out, "{name}_sum {}\n{name}_count {}", self.sum, self.count);
+    }
+}
+
+/// The server's counters.
+#[derive(Debug, Default)]
+pub struct Metrics {
+    requests: Mutex<BTreeMap<(String, u16), u64>>,
+    tokens_in: AtomicU64,
+    tokens_out: AtomicU64,
+    cancelled: AtomicU64,
+    panics: AtomicU64,
+    active: AtomicU64,
+    ttft: Mutex<Histogram>,
+    itl: Mutex<Histogram>,
+}
+
+impl Metrics {
+    /// Counts one answered request.
+    pub fn count_request(&self, endpoint: &str, status: u16) {
+        let mut map = self.requests.lock().unwrap_or_else(|e| e.into_inner());
+        *map.entry((endpoint.to_string(), status)).or_default() += 1;
+    }
+
+    pub(crate) fn add_tokens_in(&self, n: u64) {
+        self.tokens_in.fetch_add(n, Ordering::Relaxed);
+    }
+
+    pub(crate) fn add_tokens_out(&self, n: u64) {
+        self.tokens_out.fetch_add(n, Ordering::Relaxed);
+    }
+
+    pub(crate) fn add_cancelled(&self) {
+        self.cancelled.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn add_panic(&self) {
+        self.panics.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn set_active(&self, n: usize) {
+        self.active.store(n as u64, Ordering::Relaxed);
+    }
+
+    pub(crate) fn observe_ttft(&self, d: Duration) {
+        let mut h = self.ttft.lock().unwrap_or_else(|e| e.into_inner());
+        h.observe(d.as_secs_f64());
+    }
+
+    pub(crate) fn observe_itl(&self, d: Duration) {
+        let mut h = self.itl.lock().unwrap_or_else(|e| e.into_inner());
+        h.observe(d.as_secs_f64());
+    }
+
+    /// Sequences cancelled because their client went away.
+    pub fn cancelled(&self) -> u64 {
+        self.cancelled.load(Ordering::Relaxed)
+    }
+
+    /// The exposition text, with the current queue depth.
+    pub fn render(&self, queued: usize) -> String {
+        let mut out = String::new();
+        out.push_str("# HELP dial_requests_total Requests answered, by endpoint and status.\n");
+        out.push_str("# TYPE dial_requests_total counter\n");
+        let requests = self.requests.lock().unwrap_or_else(|e| e.into_inner());
+        for ((endpoint, status), n) in requests.iter() {
+            let _ = writeln!(
+                out,
+                "dial_requests_total{{endpoint=\"{endpoint}\",status=\"{status}\"}} {n}"
+            );
+        }
+        drop(requests);
+        let counters = [
+            (
+                "dial_prompt_tokens_total",
+                "Prompt tokens admitted.",
+                &self.tokens_in,
+            ),
+            (
+                "dial_generated_tokens_total",
+                "Tokens generated.",
+                &self.tokens_out,
+            ),
+            (
+                "dial_cancelled_total",
+                "Sequences dropped because their client went away.",
+                &self.cancelled,
+            ),
+            (
+                "dial_panics_total",
+                "Sequences failed by a panic inside dial.",
+                &self.panics,
+            ),
+        ];
+        for (name, help, value) in counters {
+            let _ = writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}",
+                value.load(Ordering::Relaxed)
+            );
+        }
+        let _ = writeln!(
+            out,
+            "# HELP dial_queue_depth Requests waiting for the engine.\n# TYPE dial_queue_depth gauge\ndial_queue_depth {queued}"
+        );
+        let _ = writeln!(
+            out,
+            "# HELP dial_active_sequences Sequences the engine is stepping.\n# TYPE dial_active_sequences gauge\ndial_active_sequences {}",
+            self.active.load(Ordering::Relaxed)
+        );
+        self.ttft.lock().unwrap_or_else(|e| e.into_inner()).render(
+            &mut out,
+            "dial_time_to_first_token_seconds",
+            "From queued to first token.",
+        );
+        self.itl.lock().unwrap_or_else(|e| e.into_inner()).render(
+            &mut out,
+            "dial_inter_token_seconds",
+            "Between consecutive tokens of a sequence.",
+        );
+        out
+    }
+}

@@ -1,0 +1,134 @@
+//! The layers around every route: request ids and logs, the API key, and OpenAI-shaped
+//! bodies for the errors axum itself produces.
+
+use crate::error::ApiError;
+use crate::state::AppState;
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
+
+/// The routes, as metrics label them.
+const ROUTES: &[&str] = &[
+    "/v1/responses",
+    "/v1/chat/completions",
+    "/v1/completions",
+    "/v1/explain",
+    "/v1/models",
+    "/health",
+    "/metrics",
+    "/openapi.json",
+];
+
+fn route_label(path: &str) -> &'static str {
+    if path.starts_with("/v1/models/") {
+        return "/v1/models/{id}";
+    }
+    ROUTES
+        .iter()
+        .find(|r| **r == path)
+        .copied()
+        .unwrap_or("unmatched")
+}
+
+/// Gives each request an id (`x-request-id`), counts it, and logs one line when it is
+/// answered.
+pub(crate) async fn observe(
+    State(state): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
+    static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+    let id = format!("req_{:08x}", NEXT_ID.fetch_add(1, Ordering::Relaxed));
+    let method = request.method().clone();
+    let path = request.uri().path().to_string();
+    let start = Instant::now();
+    let mut response = next.run(request).await;
+    let status = response.status();
+    let route = route_label(&path);
+    state.inner.metrics.count_request(route, status.as_u16());
+    tracing::info!(
+        request_id = %id,
+        %method,
+        path = %route,
+        status = status.as_u16(),
+        ms = start.elapsed().as_millis() as u64,
+        "request"
+    );
+    if let Ok(v) = HeaderValue::from_str(&id) {
+        response.headers_mut().insert("x-request-id", v);
+    }
+    response
+}
+
+/// With `--api-key`, every route but `/health` needs `Authorization: Bearer KEY`.
+pub(crate) async fn authorize(
+    State(state): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
+    if let Some(key) = &state.inner.config.api_key
+        && request.uri().path() != "/health"
+    {
+        let given = request
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "));
+        if !given.is_some_and(|g| constant_time_eq(g.as_bytes(), key.as_bytes())) {
+            return ApiError::unauthorized().into_response();
+        }
+    }
+    next.run(request).await
+}
+
+/// Compares without an early exit, so timing does not reveal the key's prefix.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// Rewrites errors that axum answers itself (an over-long body, a bad path) into the
+/// OpenAI error shape; dial's own errors are JSON already and pass through.
+pub(crate) async fn errors_in_openai_shape(
+    State(state): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let response = next.run(request).await;
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        return response;
+    }
+    let error = match status {
+        StatusCode::PAYLOAD_TOO_LARGE => ApiError::too_large(state.inner.config.body_limit),
+        s if s.is_server_error() => ApiError::internal(&format!("the server failed: {s}")),
+        s => ApiError::bad_body(
+            "invalid_request",
+            &format!(
+                "the request was rejected: {}",
+                s.canonical_reason().unwrap_or("bad request")
+            ),
+        ),
+    };
+    let mut out = error.into_response();
+    *out.status_mut() = status;
+    out
+}
+
+/// A panic in a handler: this request's 500, in the OpenAI shape.
+pub(crate) fn panic_response(panic: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    let what = panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown panic".into());
+    tracing::error!("a handler panicked: {what}");
+    ApiError::internal(&format!("the request failed inside dial: {what}")).into_response()
+}

@@ -1,0 +1,428 @@
+//! `POST /v1/responses`, the OpenAI Responses API.
+
+use crate::body::{self, Endpoint};
+use crate::engine::Event;
+use crate::error::ApiError;
+use crate::generation::{Asked, Plan, TokenLogprob, collect, new_id, now};
+use crate::prompt::{Message, Role};
+use crate::state::{AppState, Inner};
+use crate::stream::{self, Item, Out};
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use dial_model::FinishReason;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+
+/// `input`: text, or a list of messages.
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+#[serde(untagged)]
+pub enum Input {
+    /// One user message.
+    Text(String),
+    /// Messages (`{"role", "content"}`, optionally `"type": "message"`).
+    Messages(Vec<Message>),
+}
+
+/// A Responses request; the knobs (`temperature`, `top_p`, and dial's: `top_k`, `min_p`,
+/// `seed`, …) and the `dial` object are accepted beside these fields.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub struct ResponseRequest {
+    /// The served model's id.
+    pub model: String,
+    /// What to answer.
+    pub input: Input,
+    /// A system message put before the input.
+    pub instructions: Option<String>,
+    /// Most tokens to generate.
+    pub max_output_tokens: Option<u64>,
+    /// Alternatives per token, 0 to 20 (with `include: ["message.output_text.logprobs"]`).
+    pub top_logprobs: Option<u64>,
+    /// Extra output: `message.output_text.logprobs`.
+    pub include: Option<Vec<String>>,
+    /// Stream the named events.
+    pub stream: Option<bool>,
+    /// Up to 16 string pairs, echoed back.
+    pub metadata: Option<BTreeMap<String, String>>,
+    /// Output format: only `{"format": {"type": "text"}}`.
+    #[schema(value_type = Option<Object>)]
+    pub text: Option<Value>,
+    /// Must be empty: dial calls no tools.
+    #[schema(value_type = Option<Vec<Object>>)]
+    pub tools: Option<Vec<Value>>,
+    /// `none` or `auto` (there are no tools).
+    pub tool_choice: Option<String>,
+    /// `disabled` or `auto`: a prompt over the context is a 400 either way.
+    pub truncation: Option<String>,
+    /// Must be absent: dial stores no responses.
+    pub previous_response_id: Option<String>,
+    /// Must be false: dial answers in the foreground.
+    pub background: Option<bool>,
+}
+
+impl Endpoint for ResponseRequest {
+    const FIELDS: &'static [&'static str] = &[
+        "model",
+        "input",
+        "instructions",
+        "max_output_tokens",
+        "top_logprobs",
+        "include",
+        "stream",
+        "metadata",
+        "text",
+        "tools",
+        "tool_choice",
+        "truncation",
+        "previous_response_id",
+        "background",
+    ];
+    const IGNORED: &'static [&'static str] = crate::IGNORED_FIELDS;
+}
+
+const LOGPROBS_INCLUDE: &str = "message.output_text.logprobs";
+
+fn check(req: &ResponseRequest) -> Result<bool, ApiError> {
+    let mut logprobs = false;
+    for (i, item) in req.include.iter().flatten().enumerate() {
+        if item == LOGPROBS_INCLUDE {
+            logprobs = true;
+        } else {
+            return Err(ApiError::invalid(
+                &format!("include[{i}]"),
+                "unsupported_value",
+                &format!("dial can include `{LOGPROBS_INCLUDE}` only, not `{item}`"),
+            ));
+        }
+    }
+    if req.top_logprobs.is_some_and(|n| n > 0) && !logprobs {
+        return Err(ApiError::invalid(
+            "top_logprobs",
+            "invalid_value",
+            &format!("`top_logprobs` needs `include: [\"{LOGPROBS_INCLUDE}\"]`"),
+        ));
+    }
+    if let Some(text) = &req.text
+        && text
+            .get("format")
+            .and_then(|f| f.get("type"))
+            .and_then(Value::as_str)
+            != Some("text")
+        && !text.as_object().is_some_and(|o| o.is_empty())
+    {
+        return Err(ApiError::invalid(
+            "text.format",
+            "unsupported_value",
+            "dial writes plain text: `text.format.type` must be `text`",
+        ));
+    }
+    if req.tools.as_ref().is_some_and(|t| !t.is_empty()) {
+        return Err(ApiError::invalid(
+            "tools",
+            "unsupported_value",
+            "dial calls no tools; `tools` must be empty",
+        ));
+    }
+    if let Some(c) = &req.tool_choice
+        && c != "none"
+        && c != "auto"
+    {
+        return Err(ApiError::invalid(
+            "tool_choice",
+            "unsupported_value",
+            "`tool_choice` must be `none` or `auto`: there are no tools",
+        ));
+    }
+    if let Some(t) = &req.truncation
+        && t != "disabled"
+        && t != "auto"
+    {
+        return Err(ApiError::invalid(
+            "truncation",
+            "invalid_value",
+            "`truncation` is `disabled` or `auto`",
+        ));
+    }
+    if req.previous_response_id.is_some() {
+        return Err(ApiError::invalid(
+            "previous_response_id",
+            "unsupported_value",
+            "dial stores no responses; send the whole conversation as `input`",
+        ));
+    }
+    if req.background == Some(true) {
+        return Err(ApiError::invalid(
+            "background",
+            "unsupported_value",
+            "dial answers in the foreground only",
+        ));
+    }
+    if req
+        .metadata
+        .as_ref()
+        .is_some_and(|m| m.len() > 16 || m.iter().any(|(k, v)| k.len() > 64 || v.len() > 512))
+    {
+        return Err(ApiError::invalid(
+            "metadata",
+            "invalid_value",
+            "`metadata` holds at most 16 pairs, keys up to 64 and values up to 512 characters",
+        ));
+    }
+    Ok(logprobs)
+}
+
+/// The parts of a response object that do not change while it streams.
+struct Frame {
+    id: String,
+    message_id: String,
+    created_at: u64,
+    model: String,
+    instructions: Option<String>,
+    max_output_tokens: Option<u64>,
+    metadata: BTreeMap<String, String>,
+    temperature: f64,
+    top_p: f64,
+    top_logprobs: usize,
+}
+
+impl Frame {
+    fn message(&self, status: &str, text: &str, logprobs: &[TokenLogprob]) -> Value {
+        json!({
+            "type": "message",
+            "id": self.message_id,
+            "status": status,
+            "role": "assistant",
+            "content": [self.part(text, logprobs)],
+        })
+    }
+
+    fn part(&self, text: &str, logprobs: &[TokenLogprob]) -> Value {
+        json!({"type": "output_text", "text": text, "annotations": [], "logprobs": logprobs})
+    }
+
+    fn response(
+        &self,
+        status: &str,
+        output: Vec<Value>,
+        usage: Option<Value>,
+        extra: Value,
+    ) -> Value {
+        let mut v = json!({
+            "id": self.id,
+            "object": "response",
+            "created_at": self.created_at,
+            "status": status,
+            "error": null,
+            "incomplete_details": null,
+            "instructions": self.instructions,
+            "max_output_tokens": self.max_output_tokens,
+            "model": self.model,
+            "output": output,
+            "parallel_tool_calls": false,
+            "previous_response_id": null,
+            "reasoning": {"effort": null, "summary": null},
+            "store": false,
+            "temperature": self.temperature,
+            "text": {"format": {"type": "text"}},
+            "tool_choice": "none",
+            "tools": [],
+            "top_p": self.top_p,
+            "top_logprobs": self.top_logprobs,
+            "truncation": "disabled",
+            "usage": usage,
+            "user": null,
+            "metadata": self.metadata,
+        });
+        if let (Some(map), Value::Object(extra)) = (v.as_object_mut(), extra) {
+            map.extend(extra);
+        }
+        v
+    }
+}
+
+fn usage(input: usize, output: usize) -> Value {
+    json!({
+        "input_tokens": input,
+        "input_tokens_details": {"cached_tokens": 0},
+        "output_tokens": output,
+        "output_tokens_details": {"reasoning_tokens": 0},
+        "total_tokens": input + output,
+    })
+}
+
+/// `status` and `incomplete_details` for how generation ended.
+fn ending(finish: Option<FinishReason>) -> (&'static str, Value) {
+    match finish {
+        Some(FinishReason::Length) => ("incomplete", json!({"reason": "max_output_tokens"})),
+        Some(FinishReason::ContextFull) => ("incomplete", json!({"reason": "max_output_tokens"})),
+        _ => ("completed", Value::Null),
+    }
+}
+
+/// The handler.
+pub(crate) async fn create(State(state): State<AppState>, bytes: Bytes) -> Response {
+    match run(state, &bytes).await {
+        Ok(r) => r,
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn run(state: AppState, bytes: &[u8]) -> Result<Response, ApiError> {
+    let s: &Inner = &state.inner;
+    let body = body::parse::<ResponseRequest>(bytes)?;
+    let req = &body.api;
+    s.check_model(&req.model)?;
+    let logprobs = check(req)?;
+    let mut messages = Vec::new();
+    if let Some(i) = &req.instructions {
+        messages.push(Message::new(Role::System, i));
+    }
+    match &req.input {
+        Input::Text(t) => messages.push(Message::new(Role::User, t)),
+        Input::Messages(m) => messages.extend(m.iter().cloned()),
+    }
+    let text = s.template.render(&messages, "input")?;
+    let prompt = s.encode_rendered(&text);
+    let plan: Plan = s.plan(Asked {
+        params: &body.params,
+        dial: &body.dial,
+        max_tokens: req.max_output_tokens.map(|v| (v, "max_output_tokens")),
+        stop: None,
+        n: None,
+        logprobs,
+        top_logprobs: req.top_logprobs.map(|v| (v, "top_logprobs")),
+        prompt,
+        prompt_param: "input",
+        template_stops: s.template.stops(),
+    })?;
+    let rx = s.submit(&plan)?;
+    let frame = Frame {
+        id: new_id("resp_"),
+        message_id: new_id("msg_"),
+        created_at: now(),
+        model: s.model_id.clone(),
+        instructions: req.instructions.clone(),
+        max_output_tokens: req.max_output_tokens,
+        metadata: req.metadata.clone().unwrap_or_default(),
+        temperature: body.params.number("temperature").unwrap_or(1.0),
+        top_p: body.params.number("top_p").unwrap_or(1.0),
+        top_logprobs: plan.top_logprobs,
+    };
+    let input_tokens = plan.prompt.len();
+    if req.stream != Some(true) {
+        let outputs = collect(rx, 1).await?;
+        let out = outputs.into_iter().next().unwrap_or_default();
+        let lps: Vec<TokenLogprob> = if plan.logprobs {
+            out.steps
+                .iter()
+                .map(|st| s.token_logprob(st, plan.mode, plan.top_logprobs))
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let (status, incomplete) = ending(out.finish);
+        let dial = serde_json::to_value(s.dial_report(&plan, &out.steps)).unwrap_or_default();
+        let mut v = frame.response(
+            status,
+            vec![frame.message(status, &out.text, &lps)],
+            Some(usage(input_tokens, out.steps.len())),
+            json!({"dial": dial}),
+        );
+        v["incomplete_details"] = incomplete;
+        return Ok(axum::Json(v).into_response());
+    }
+    let inner = state.inner.clone();
+    let mut seq = 0u64;
+    let mut text = String::new();
+    let mut lps: Vec<TokenLogprob> = Vec::new();
+    let mut steps = Vec::new();
+    let mut finish = None;
+    let mut next = move |name: &str, mut v: Value| {
+        v["type"] = json!(name);
+        v["sequence_number"] = json!(seq);
+        seq += 1;
+        stream::named(name, &v)
+    };
+    // The opening events go out before the first token, as soon as the request is
+    // accepted.
+    let opening = {
+        let created = frame.response("in_progress", vec![], None, json!({}));
+        vec![
+            next("response.created", json!({"response": created.clone()})),
+            next("response.in_progress", json!({"response": created})),
+            next(
+                "response.output_item.added",
+                json!({"output_index": 0, "item": {"type": "message", "id": frame.message_id, "status": "in_progress", "role": "assistant", "content": []}}),
+            ),
+            next(
+                "response.content_part.added",
+                json!({"item_id": frame.message_id, "output_index": 0, "content_index": 0, "part": frame.part("", &[])}),
+            ),
+        ]
+    };
+    Ok(stream::sse(rx, 1, opening, move |item| {
+        let mut out = Vec::new();
+        match item {
+            Item::Engine(Event::Prefilled { .. }) => Out::more(out),
+            Item::Engine(Event::Token { step, .. }) => {
+                let lp: Vec<TokenLogprob> = if plan.logprobs {
+                    vec![inner.token_logprob(&step, plan.mode, plan.top_logprobs)]
+                } else {
+                    Vec::new()
+                };
+                text.push_str(&step.text);
+                lps.extend(lp.iter().cloned());
+                let mut delta = json!({"item_id": frame.message_id, "output_index": 0, "content_index": 0, "delta": step.text, "logprobs": lp});
+                if plan.dial.per_token() {
+                    delta["dial"] = serde_json::to_value(inner.token_report(&step, &plan.dial))
+                        .unwrap_or_default();
+                }
+                steps.push(*step);
+                out.push(next("response.output_text.delta", delta));
+                Out::more(out)
+            }
+            Item::Engine(Event::Done { finish: f, .. }) => {
+                finish = Some(f);
+                Out::more(out)
+            }
+            Item::Engine(Event::Failed { error, .. }) => {
+                let mut failed = frame.response("failed", vec![], None, json!({}));
+                failed["error"] =
+                    json!({"code": error.code.unwrap_or("server_error"), "message": error.message});
+                out.push(next("response.failed", json!({"response": failed})));
+                Out::last(out)
+            }
+            Item::End => {
+                let (status, incomplete) = ending(finish);
+                out.push(next(
+                    "response.output_text.done",
+                    json!({"item_id": frame.message_id, "output_index": 0, "content_index": 0, "text": text, "logprobs": lps}),
+                ));
+                out.push(next(
+                    "response.content_part.done",
+                    json!({"item_id": frame.message_id, "output_index": 0, "content_index": 0, "part": frame.part(&text, &lps)}),
+                ));
+                let message = frame.message(status, &text, &lps);
+                out.push(next(
+                    "response.output_item.done",
+                    json!({"output_index": 0, "item": message.clone()}),
+                ));
+                let dial =
+                    serde_json::to_value(inner.dial_report(&plan, &steps)).unwrap_or_default();
+                let mut done = frame.response(
+                    status,
+                    vec![message],
+                    Some(usage(input_tokens, steps.len())),
+                    json!({"dial": dial}),
+                );
+                done["incomplete_details"] = incomplete;
+                // Every finished stream ends with `response.completed` (the status says
+                // `incomplete` when max_output_tokens cut it), so the SDK's
+                // `get_final_response()` works either way.
+                out.push(next("response.completed", json!({"response": done})));
+                Out::last(out)
+            }
+        }
+    }))
+}

@@ -1,0 +1,119 @@
+//! What every handler shares: the model, the engine, the limits, the counters.
+
+use crate::engine::{Engine, StepHook};
+use crate::explain::LogitsCache;
+use crate::metrics::Metrics;
+use crate::prompt::ChatTemplate;
+use dial_model::Model;
+use std::sync::Arc;
+
+/// The server's limits and options.
+#[derive(Clone)]
+pub struct ServerConfig {
+    /// Required `Authorization: Bearer` key, if any.
+    pub api_key: Option<String>,
+    /// Sequences stepped together.
+    pub max_concurrency: usize,
+    /// Requests that may wait for the engine; more get a 429.
+    pub max_queue: usize,
+    /// The largest `max_tokens` a request may ask for.
+    pub max_tokens_limit: usize,
+    /// `max_tokens` when a request does not say.
+    pub default_max_tokens: usize,
+    /// The largest request body, in bytes.
+    pub body_limit: usize,
+    /// Called before every unit of engine work (fault injection in tests).
+    pub step_hook: Option<StepHook>,
+}
+
+impl std::fmt::Debug for ServerConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerConfig")
+            .field("api_key", &self.api_key.as_ref().map(|_| "<set>"))
+            .field("max_concurrency", &self.max_concurrency)
+            .field("max_queue", &self.max_queue)
+            .field("max_tokens_limit", &self.max_tokens_limit)
+            .field("default_max_tokens", &self.default_max_tokens)
+            .field("body_limit", &self.body_limit)
+            .field("step_hook", &self.step_hook.is_some())
+            .finish()
+    }
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            api_key: None,
+            max_concurrency: 8,
+            max_queue: 64,
+            max_tokens_limit: 4096,
+            default_max_tokens: 256,
+            body_limit: 1 << 20,
+            step_hook: None,
+        }
+    }
+}
+
+/// The state behind [`crate::app`].
+#[derive(Debug, Clone)]
+pub struct AppState {
+    pub(crate) inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+pub(crate) struct Inner {
+    pub model: Model,
+    pub model_id: String,
+    pub created: u64,
+    pub engine: Engine,
+    pub config: ServerConfig,
+    pub metrics: Arc<Metrics>,
+    pub template: ChatTemplate,
+    pub logits_cache: LogitsCache,
+}
+
+impl AppState {
+    /// Starts the engine on `model` and builds the state. The model's id in the API is its
+    /// file name without `.gguf`.
+    pub fn new(model: Model, config: ServerConfig) -> Self {
+        let metrics = Arc::new(Metrics::default());
+        let engine = Engine::start(
+            model.clone(),
+            config.max_concurrency,
+            config.max_queue,
+            metrics.clone(),
+            config.step_hook.clone(),
+        );
+        let model_id = model
+            .path()
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "model".into());
+        let template = ChatTemplate::for_model(&model);
+        let created = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        AppState {
+            inner: Arc::new(Inner {
+                model,
+                model_id,
+                created,
+                engine,
+                config,
+                metrics,
+                template,
+                logits_cache: LogitsCache::default(),
+            }),
+        }
+    }
+
+    /// The model's id in the API.
+    pub fn model_id(&self) -> &str {
+        &self.inner.model_id
+    }
+
+    /// The counters.
+    pub fn metrics(&self) -> &Metrics {
+        &self.inner.metrics
+    }
+}

@@ -1,0 +1,732 @@
+//! Every endpoint and every error path, through the real router with `oneshot`, on a tiny
+//! real model.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use common::*;
+use serde_json::{Value, json};
+
+fn chat(extra: Value) -> Value {
+    let mut body =
+        json!({"model": MODEL, "messages": [{"role": "user", "content": "hello the cat"}]});
+    body.as_object_mut()
+        .unwrap()
+        .extend(extra.as_object().unwrap().clone());
+    body
+}
+
+#[tokio::test]
+async fn models_health_and_openapi() {
+    let app = app();
+    let models = get(&app, "/v1/models").await.json();
+    assert_eq!(models["object"], "list");
+    assert_eq!(models["data"][0]["id"], MODEL);
+    assert_eq!(get(&app, &format!("/v1/models/{MODEL}")).await.status, 200);
+    let missing = get(&app, "/v1/models/gpt-4o").await;
+    assert_eq!(missing.status, 404);
+    assert_eq!(missing.error()["code"], "model_not_found");
+    assert_eq!(get(&app, "/health").await.json()["status"], "ok");
+
+    let doc = get(&app, "/openapi.json").await.json();
+    assert_eq!(doc["openapi"], "3.1.0");
+    let schemas = &doc["components"]["schemas"];
+    let temperature = &schemas["ChatRequest"]["properties"]["temperature"];
+    assert_eq!(temperature["minimum"], 0.0);
+    assert_eq!(temperature["maximum"], 2.0);
+    assert_eq!(
+        schemas["ResponseRequest"]["properties"]["top_p"]["maximum"],
+        1.0
+    );
+    assert!(schemas["CompletionRequest"]["properties"]["dry_multiplier"].is_object());
+    // Every knob field is in every generation request's schema.
+    for field in dial_sampling::SamplingParams::fields() {
+        assert!(
+            schemas["ChatRequest"]["properties"][field.name].is_object(),
+            "{}",
+            field.name
+        );
+    }
+    // Every reference resolves.
+    let text = doc.to_string();
+    for part in text.split("\"$ref\":\"#/components/schemas/").skip(1) {
+        let name = part.split('"').next().unwrap();
+        assert!(schemas[name].is_object(), "dangling $ref {name}");
+    }
+    for path in [
+        "/v1/responses",
+        "/v1/chat/completions",
+        "/v1/completions",
+        "/v1/explain",
+    ] {
+        assert!(doc["paths"][path]["post"].is_object(), "{path}");
+    }
+}
+
+#[tokio::test]
+async fn responses_have_the_openai_shape_and_echo_the_knobs() {
+    let app = app();
+    let r = post_json(
+        &app,
+        "/v1/responses",
+        &json!({"model": MODEL, "input": "the cat", "temperature": 0.7, "top_p": 0.9,
+                "max_output_tokens": 5, "seed": 1, "metadata": {"k": "v"}, "instructions": "be brief"}),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let v = r.json();
+    assert!(v["id"].as_str().unwrap().starts_with("resp_"));
+    assert_eq!(v["object"], "response");
+    assert_eq!(v["temperature"], 0.7);
+    assert_eq!(v["top_p"], 0.9);
+    assert_eq!(v["metadata"]["k"], "v");
+    assert_eq!(v["instructions"], "be brief");
+    assert_eq!(v["parallel_tool_calls"], false);
+    assert_eq!(v["tool_choice"], "none");
+    assert_eq!(v["tools"], json!([]));
+    assert_eq!(v["text"]["format"]["type"], "text");
+    let status = v["status"].as_str().unwrap();
+    assert!(status == "completed" || status == "incomplete");
+    if status == "incomplete" {
+        assert_eq!(v["incomplete_details"]["reason"], "max_output_tokens");
+    }
+    let item = &v["output"][0];
+    assert_eq!(item["type"], "message");
+    assert_eq!(item["role"], "assistant");
+    assert_eq!(item["content"][0]["type"], "output_text");
+    assert_eq!(item["content"][0]["annotations"], json!([]));
+    let u = &v["usage"];
+    assert_eq!(u["input_tokens_details"]["cached_tokens"], 0);
+    assert_eq!(u["output_tokens_details"]["reasoning_tokens"], 0);
+    assert_eq!(
+        u["total_tokens"].as_u64().unwrap(),
+        u["input_tokens"].as_u64().unwrap() + u["output_tokens"].as_u64().unwrap()
+    );
+    assert!(u["output_tokens"].as_u64().unwrap() <= 5);
+    // The same seed, the same text.
+    let again = post_json(
+        &app,
+        "/v1/responses",
+        &json!({"model": MODEL, "input": "the cat", "temperature": 0.7, "top_p": 0.9,
+                "max_output_tokens": 5, "seed": 1, "instructions": "be brief"}),
+    )
+    .await
+    .json();
+    assert_eq!(
+        again["output"][0]["content"][0]["text"],
+        item["content"][0]["text"]
+    );
+}
+
+#[tokio::test]
+async fn responses_stream_the_named_events_in_order() {
+    let app = app();
+    let r = post_json(
+        &app,
+        "/v1/responses",
+        &json!({"model": MODEL, "input": "hello", "stream": true, "max_output_tokens": 4,
+                "include": ["message.output_text.logprobs"], "top_logprobs": 2, "seed": 3}),
+    )
+    .await;
+    assert_eq!(r.status, 200);
+    let events = r.events();
+    let names: Vec<String> = events.iter().map(|(n, _)| n.clone().unwrap()).collect();
+    let mut expected = vec![
+        "response.created",
+        "response.in_progress",
+        "response.output_item.added",
+        "response.content_part.added",
+    ];
+    let deltas = names
+        .iter()
+        .filter(|n| *n == "response.output_text.delta")
+        .count();
+    assert!((1..=4).contains(&deltas));
+    expected.extend(std::iter::repeat_n("response.output_text.delta", deltas));
+    expected.extend([
+        "response.output_text.done",
+        "response.content_part.done",
+        "response.output_item.done",
+        "response.completed",
+    ]);
+    assert_eq!(names, expected);
+    let mut text = String::new();
+    for (i, (name, data)) in events.iter().enumerate() {
+        let v: Value = serde_json::from_str(data).unwrap();
+        assert_eq!(v["type"], name.as_deref().unwrap());
+        assert_eq!(v["sequence_number"], i as u64);
+        if v["type"] == "response.output_text.delta" {
+            text.push_str(v["delta"].as_str().unwrap());
+            assert_eq!(
+                v["logprobs"][0]["top_logprobs"].as_array().unwrap().len(),
+                2
+            );
+        }
+        if v["type"] == "response.content_part.added" {
+            assert_eq!(v["part"]["text"], "");
+        }
+    }
+    let (_, last) = events.last().unwrap();
+    let done: Value = serde_json::from_str(last).unwrap();
+    assert_eq!(done["response"]["output"][0]["content"][0]["text"], text);
+    // Without logprobs, deltas carry an empty list.
+    let r = post_json(
+        &app,
+        "/v1/responses",
+        &json!({"model": MODEL, "input": "hello", "stream": true, "max_output_tokens": 2}),
+    )
+    .await;
+    let delta = r
+        .events()
+        .into_iter()
+        .find(|(n, _)| n.as_deref() == Some("response.output_text.delta"))
+        .unwrap();
+    let v: Value = serde_json::from_str(&delta.1).unwrap();
+    assert_eq!(v["logprobs"], json!([]));
+}
+
+#[tokio::test]
+async fn chat_completions_answer_stream_and_reproduce() {
+    let app = app();
+    let a = post_json(
+        &app,
+        "/v1/chat/completions",
+        &chat(json!({"seed": 5, "temperature": 1.0, "max_tokens": 6})),
+    )
+    .await;
+    assert_eq!(a.status, 200, "{}", a.text);
+    let a = a.json();
+    assert_eq!(a["object"], "chat.completion");
+    assert!(a["id"].as_str().unwrap().starts_with("chatcmpl-"));
+    assert_eq!(a["choices"][0]["message"]["role"], "assistant");
+    let finish = a["choices"][0]["finish_reason"].as_str().unwrap();
+    assert!(finish == "stop" || finish == "length");
+    let b = post_json(
+        &app,
+        "/v1/chat/completions",
+        &chat(json!({"seed": 5, "temperature": 1.0, "max_tokens": 6})),
+    )
+    .await
+    .json();
+    assert_eq!(a["choices"][0]["message"], b["choices"][0]["message"]);
+    assert_eq!(a["dial"]["seed"], 5);
+
+    // n > 1 at temperature 0: n identical choices.
+    let n = post_json(
+        &app,
+        "/v1/chat/completions",
+        &chat(json!({"n": 3, "temperature": 0, "max_tokens": 4})),
+    )
+    .await
+    .json();
+    let choices = n["choices"].as_array().unwrap();
+    assert_eq!(choices.len(), 3);
+    assert!(
+        choices
+            .iter()
+            .all(|c| c["message"] == choices[0]["message"])
+    );
+
+    // Streaming: a role chunk, content chunks, a finish chunk, usage only when asked.
+    let s = post_json(
+        &app,
+        "/v1/chat/completions",
+        &chat(json!({"stream": true, "max_tokens": 3, "seed": 5, "temperature": 1.0})),
+    )
+    .await;
+    let events = s.events();
+    assert_eq!(events.last().unwrap().1, "[DONE]");
+    let chunks: Vec<Value> = events[..events.len() - 1]
+        .iter()
+        .map(|(_, d)| serde_json::from_str(d).unwrap())
+        .collect();
+    assert!(
+        chunks
+            .iter()
+            .all(|c| c["object"] == "chat.completion.chunk")
+    );
+    assert!(chunks.iter().all(|c| c.get("usage").is_none()));
+    assert_eq!(chunks[0]["choices"][0]["delta"]["role"], "assistant");
+    assert!(chunks.last().unwrap()["choices"][0]["finish_reason"].is_string());
+    let streamed: String = chunks
+        .iter()
+        .filter_map(|c| c["choices"][0]["delta"]["content"].as_str())
+        .collect();
+    let whole = post_json(
+        &app,
+        "/v1/chat/completions",
+        &chat(json!({"max_tokens": 3, "seed": 5, "temperature": 1.0})),
+    )
+    .await
+    .json();
+    assert_eq!(
+        streamed,
+        whole["choices"][0]["message"]["content"].as_str().unwrap()
+    );
+
+    let s = post_json(
+        &app,
+        "/v1/chat/completions",
+        &chat(json!({"stream": true, "max_tokens": 3, "stream_options": {"include_usage": true}})),
+    )
+    .await;
+    let events = s.events();
+    let usage: Value = serde_json::from_str(&events[events.len() - 2].1).unwrap();
+    assert_eq!(usage["choices"], json!([]));
+    assert!(usage["usage"]["completion_tokens"].as_u64().unwrap() <= 3);
+    assert!(usage["usage"]["prompt_tokens"].as_u64().unwrap() > 0);
+}
+
+/// The model's own log-softmax after the chat prompt, best first.
+fn raw_top(prompt_ids: &[u32], n: usize) -> Vec<(u32, f64)> {
+    let model = model();
+    let mut session = model.session().unwrap();
+    let logits = session.next_logits(prompt_ids).unwrap();
+    let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max) as f64;
+    let z: f64 = logits.iter().map(|&l| (l as f64 - max).exp()).sum();
+    let mut all: Vec<(u32, f64)> = logits
+        .iter()
+        .enumerate()
+        .map(|(i, &l)| (i as u32, l as f64 - max - z.ln()))
+        .collect();
+    all.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+    all.truncate(n);
+    all
+}
+
+#[tokio::test]
+async fn logprobs_are_raw_by_default_and_processed_on_request() {
+    let app = app();
+    // The plain template's rendering of `chat()`'s message.
+    let model = model();
+    let prompt = model
+        .tokenizer()
+        .encode("User: hello the cat\nAssistant:", true);
+    let mut want: Vec<(Vec<u8>, f64)> = raw_top(&prompt, 5)
+        .into_iter()
+        .map(|(id, lp)| (model.tokenizer().token_bytes(id), lp))
+        .collect();
+    want.sort_by(|a, b| a.0.cmp(&b.0));
+    for knobs in [json!({"temperature": 0}), json!({"top_p": 0.01, "seed": 1})] {
+        let mut extra = json!({"max_tokens": 1, "logprobs": true, "top_logprobs": 5});
+        extra
+            .as_object_mut()
+            .unwrap()
+            .extend(knobs.as_object().unwrap().clone());
+        let v = post_json(&app, "/v1/chat/completions", &chat(extra))
+            .await
+            .json();
+        let token = &v["choices"][0]["logprobs"]["content"][0];
+        // The real top five, not the first ids, and not cut by top_p.
+        let mut got: Vec<(Vec<u8>, f64)> = token["top_logprobs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| {
+                let bytes = t["bytes"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|b| b.as_u64().unwrap() as u8)
+                    .collect();
+                (bytes, t["logprob"].as_f64().unwrap())
+            })
+            .collect();
+        got.sort_by(|a, b| a.0.cmp(&b.0));
+        assert_eq!(got.len(), 5, "{knobs}: {v}");
+        for ((gb, gl), (wb, wl)) in got.iter().zip(&want) {
+            assert_eq!(gb, wb, "{knobs}");
+            assert!((gl - wl).abs() < 1e-4, "{knobs}: {gl} vs {wl}");
+        }
+        // Both settings keep only the argmax: it is drawn, with its raw log-probability.
+        let best = raw_top(&prompt, 1)[0].1;
+        assert!(
+            (token["logprob"].as_f64().unwrap() - best).abs() < 1e-4,
+            "{knobs}: {token}"
+        );
+    }
+    // Processed: top_p 0.01 keeps one token, drawn with probability 1.
+    let v = post_json(
+        &app,
+        "/v1/chat/completions",
+        &chat(
+            json!({"max_tokens": 1, "logprobs": true, "top_logprobs": 5, "top_p": 0.01,
+                     "dial": {"logprobs": "processed"}}),
+        ),
+    )
+    .await
+    .json();
+    let token = &v["choices"][0]["logprobs"]["content"][0];
+    assert_eq!(token["logprob"].as_f64().unwrap(), 0.0);
+    assert_eq!(token["top_logprobs"].as_array().unwrap().len(), 1);
+    // The legacy shape: one map of alternatives per token.
+    let v = post_json(
+        &app,
+        "/v1/completions",
+        &json!({"model": MODEL, "prompt": "the cat", "max_tokens": 2, "logprobs": 2}),
+    )
+    .await
+    .json();
+    let lp = &v["choices"][0]["logprobs"];
+    assert_eq!(lp["tokens"].as_array().unwrap().len(), 2);
+    assert_eq!(lp["token_logprobs"].as_array().unwrap().len(), 2);
+    assert_eq!(lp["text_offset"][0], 0);
+}
+
+#[tokio::test]
+async fn completions_take_text_or_ids_and_stream() {
+    let app = app();
+    let v = post_json(
+        &app,
+        "/v1/completions",
+        &json!({"model": MODEL, "prompt": "the cat", "max_tokens": 4, "seed": 2}),
+    )
+    .await;
+    assert_eq!(v.status, 200, "{}", v.text);
+    let v = v.json();
+    assert_eq!(v["object"], "text_completion");
+    assert!(v["choices"][0]["text"].is_string());
+    let s = post_json(
+        &app,
+        "/v1/completions",
+        &json!({"model": MODEL, "prompt": "the cat", "max_tokens": 4, "seed": 2, "stream": true}),
+    )
+    .await;
+    let events = s.events();
+    assert_eq!(events.last().unwrap().1, "[DONE]");
+    let text: String = events[..events.len() - 1]
+        .iter()
+        .map(|(_, d)| serde_json::from_str::<Value>(d).unwrap())
+        .filter_map(|c| c["choices"][0]["text"].as_str().map(str::to_string))
+        .collect();
+    assert_eq!(text, v["choices"][0]["text"].as_str().unwrap());
+    let bad = post_json(
+        &app,
+        "/v1/completions",
+        &json!({"model": MODEL, "prompt": [2, 99999999]}),
+    )
+    .await;
+    assert_eq!(bad.status, 400);
+    assert_eq!(bad.error()["param"], "prompt");
+    let echo = post_json(
+        &app,
+        "/v1/completions",
+        &json!({"model": MODEL, "prompt": "a", "echo": true}),
+    )
+    .await;
+    assert_eq!(echo.error()["param"], "echo");
+}
+
+#[tokio::test]
+async fn explain_reports_the_chain_and_reuses_the_prefill() {
+    let app = app();
+    let a = post_json(
+        &app,
+        "/v1/explain",
+        &json!({"prompt": "the cat sat", "temperature": 0.8, "top_p": 0.9, "top": 5}),
+    )
+    .await;
+    assert_eq!(a.status, 200, "{}", a.text);
+    assert_eq!(a.headers["x-dial-cache"], "miss");
+    let report = a.json();
+    let chain: Vec<&str> = report["chain"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["knob"].as_str().unwrap())
+        .collect();
+    assert_eq!(chain, ["temperature", "top_p"]);
+    assert!(report["rows"].as_array().unwrap().len() <= 6);
+    assert!(
+        report["entropy_bits_after"].as_f64().unwrap()
+            <= report["entropy_bits_before"].as_f64().unwrap() + 1e-9
+    );
+    // The same prompt with other knobs: a cache hit, and the distribution changes.
+    let b = post_json(
+        &app,
+        "/v1/explain",
+        &json!({"prompt": "the cat sat", "min_p": 0.2, "top": 5}),
+    )
+    .await;
+    assert_eq!(b.headers["x-dial-cache"], "hit");
+    let b = b.json();
+    assert_eq!(b["chain"][0]["knob"], "min_p");
+    assert_eq!(b["entropy_bits_before"], report["entropy_bits_before"]);
+    let none = post_json(&app, "/v1/explain", &json!({"top": 5})).await;
+    assert_eq!(none.error()["param"], "prompt");
+}
+
+#[tokio::test]
+async fn the_gguf_chat_template_is_rendered() {
+    let template = "{{ bos_token }}{% for m in messages %}<start_of_turn>{{ m.role }}\n{{ m.content }}<end_of_turn>\n{% endfor %}{{ '<start_of_turn>model\n' }}";
+    let model = dial_model::Model::load(&model_path(Some(template)), |_, _| {}).unwrap();
+    let expected = model.tokenizer().encode(
+        "<start_of_turn>user\nhello<end_of_turn>\n<start_of_turn>model\n",
+        true,
+    );
+    let app = dial_server::app(dial_server::AppState::new(model, config()));
+    let v = post_json(&app, "/v1/chat/completions", &json!({"model": "dial-tiny-chat", "messages": [{"role": "user", "content": "hello"}], "max_tokens": 1})).await;
+    assert_eq!(v.status, 200, "{}", v.text);
+    // BOS once, then the template's text.
+    assert_eq!(v.json()["usage"]["prompt_tokens"], expected.len());
+    assert_eq!(
+        get(&app, "/v1/models").await.json()["data"][0]["dial"]["chat_template"],
+        "gguf"
+    );
+}
+
+#[tokio::test]
+async fn bad_input_is_a_400_that_names_the_parameter() {
+    let app = app();
+    let cases: Vec<(Value, &str, &str)> = vec![
+        (
+            chat(json!({"temperature": 3})),
+            "temperature",
+            "invalid_value",
+        ),
+        (
+            chat(json!({"temperature": "hot"})),
+            "temperature",
+            "invalid_type",
+        ),
+        (chat(json!({"top_p": 1.5})), "top_p", "invalid_value"),
+        (
+            chat(json!({"presence_penalty": 2.5})),
+            "presence_penalty",
+            "invalid_value",
+        ),
+        (
+            chat(json!({"frequency_penalty": -2.5})),
+            "frequency_penalty",
+            "invalid_value",
+        ),
+        (
+            chat(json!({"logit_bias": {"5": 150}})),
+            "logit_bias",
+            "invalid_value",
+        ),
+        (
+            chat(json!({"logit_bias": {"99999999": 1}})),
+            "logit_bias",
+            "invalid_value",
+        ),
+        (
+            chat(json!({"logprobs": true, "top_logprobs": 21})),
+            "top_logprobs",
+            "invalid_value",
+        ),
+        (
+            chat(json!({"top_logprobs": 3})),
+            "top_logprobs",
+            "invalid_value",
+        ),
+        (chat(json!({"n": 0})), "n", "invalid_value"),
+        (chat(json!({"n": 17})), "n", "invalid_value"),
+        (
+            chat(json!({"max_tokens": 0})),
+            "max_tokens",
+            "invalid_value",
+        ),
+        (
+            chat(json!({"max_tokens": 65})),
+            "max_tokens",
+            "invalid_value",
+        ),
+        (
+            chat(json!({"max_completion_tokens": -1})),
+            "max_completion_tokens",
+            "invalid_type",
+        ),
+        (
+            chat(json!({"stop": ["a", "b", "c", "d", "e"]})),
+            "stop",
+            "invalid_value",
+        ),
+        (chat(json!({"stop": [""]})), "stop[0]", "invalid_value"),
+        (
+            chat(json!({"repeat_penaltyy": 1.1})),
+            "repeat_penaltyy",
+            "unknown_parameter",
+        ),
+        (
+            chat(json!({"dial": {"logprobs": "cooked"}})),
+            "dial.logprobs",
+            "invalid_type",
+        ),
+        (
+            chat(json!({"order": "backwards"})),
+            "order",
+            "invalid_value",
+        ),
+        (
+            json!({"model": MODEL, "messages": 5}),
+            "messages",
+            "invalid_type",
+        ),
+        (
+            json!({"model": MODEL, "messages": []}),
+            "messages",
+            "empty_array",
+        ),
+        (
+            json!({"messages": [{"role": "user", "content": "a"}]}),
+            "",
+            "missing_required_parameter",
+        ),
+        (
+            chat(json!({"messages": [{"role": "wizard", "content": "a"}]})),
+            "messages[0].role",
+            "invalid_type",
+        ),
+    ];
+    for (body, param, code) in cases {
+        let r = post_json(&app, "/v1/chat/completions", &body).await;
+        assert_eq!(r.status, 400, "{body}: {}", r.text);
+        let e = r.error();
+        assert_eq!(e["type"], "invalid_request_error", "{body}");
+        if !param.is_empty() {
+            assert_eq!(e["param"], param, "{body}: {e}");
+        }
+        assert_eq!(e["code"], code, "{body}: {e}");
+    }
+    let e = post_json(
+        &app,
+        "/v1/chat/completions",
+        &chat(json!({"repeat_penaltyy": 1.1})),
+    )
+    .await
+    .error();
+    assert!(
+        e["message"]
+            .as_str()
+            .unwrap()
+            .contains("did you mean `repeat_penalty`?"),
+        "{e}"
+    );
+    // The edges OpenAI accepts.
+    for ok in [
+        json!({"top_p": 0}),
+        json!({"top_p": 1}),
+        json!({"temperature": 0}),
+        json!({"temperature": 2}),
+        json!({"presence_penalty": -2, "frequency_penalty": 2}),
+        json!({"logit_bias": {"5": -100}}),
+        json!({"user": "u", "store": false, "service_tier": "auto"}),
+    ] {
+        let r = post_json(&app, "/v1/chat/completions", &chat(ok.clone())).await;
+        assert_eq!(r.status, 200, "{ok}: {}", r.text);
+    }
+    // An unknown model is a 404.
+    let r = post_json(
+        &app,
+        "/v1/chat/completions",
+        &json!({"model": "gpt-4o", "messages": [{"role": "user", "content": "a"}]}),
+    )
+    .await;
+    assert_eq!(r.status, 404);
+    assert_eq!(r.error()["code"], "model_not_found");
+    // A prompt over the context.
+    let long = "a ".repeat(5000);
+    let r = post_json(
+        &app,
+        "/v1/completions",
+        &json!({"model": MODEL, "prompt": long}),
+    )
+    .await;
+    assert_eq!(r.status, 400);
+    assert_eq!(r.error()["code"], "context_length_exceeded");
+}
+
+#[tokio::test]
+async fn malformed_bodies_routes_methods_and_sizes_get_the_same_shape() {
+    let app = app_with(dial_server::ServerConfig {
+        body_limit: 4096,
+        ..config()
+    });
+    let r = post(&app, "/v1/chat/completions", "{\"model\": ").await;
+    assert_eq!(r.status, 400);
+    assert_eq!(r.error()["code"], "invalid_json");
+    let r = post(&app, "/v1/responses", "[1, 2]").await;
+    assert_eq!(r.status, 400);
+    r.error();
+    let r = get(&app, "/v2/nothing").await;
+    assert_eq!(r.status, 404);
+    assert_eq!(r.error()["code"], "unknown_route");
+    let r = get(&app, "/v1/chat/completions").await;
+    assert_eq!(r.status, 405);
+    assert_eq!(r.error()["code"], "method_not_allowed");
+    let big = format!("{{\"model\": \"{}\"}}", "x".repeat(10_000));
+    let r = post(&app, "/v1/chat/completions", &big).await;
+    assert_eq!(r.status, 413);
+    assert_eq!(r.error()["code"], "request_too_large");
+    // A huge unknown name still gives a small error.
+    let app = common::app();
+    let name = "k".repeat(100_000);
+    let r = post(&app, "/v1/chat/completions", &format!("{{\"{name}\": 1}}")).await;
+    assert_eq!(r.status, 400);
+    r.error();
+}
+
+#[tokio::test]
+async fn the_api_key_guards_every_route_but_health() {
+    let app = app_with(dial_server::ServerConfig {
+        api_key: Some("sesame".into()),
+        ..config()
+    });
+    assert_eq!(get(&app, "/health").await.status, 200);
+    let r = get(&app, "/v1/models").await;
+    assert_eq!(r.status, 401);
+    assert_eq!(r.error()["code"], "invalid_api_key");
+    let wrong = Request::get("/v1/models")
+        .header("authorization", "Bearer nope")
+        .body(Body::empty())
+        .unwrap();
+    assert_eq!(send(&app, wrong).await.status, 401);
+    let right = Request::get("/v1/models")
+        .header("authorization", "Bearer sesame")
+        .body(Body::empty())
+        .unwrap();
+    assert_eq!(send(&app, right).await.status, 200);
+    let r = get(&app, "/metrics").await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn metrics_count_requests_and_tokens() {
+    let app = app();
+    post_json(
+        &app,
+        "/v1/chat/completions",
+        &chat(json!({"max_tokens": 2})),
+    )
+    .await;
+    post_json(
+        &app,
+        "/v1/chat/completions",
+        &chat(json!({"temperature": 9})),
+    )
+    .await;
+    let text = get(&app, "/metrics").await.text;
+    assert!(
+        text.contains("dial_requests_total{endpoint=\"/v1/chat/completions\",status=\"200\"} 1"),
+        "{text}"
+    );
+    assert!(
+        text.contains("dial_requests_total{endpoint=\"/v1/chat/completions\",status=\"400\"} 1"),
+        "{text}"
+    );
+    assert!(
+        text.contains("dial_time_to_first_token_seconds_count 1"),
+        "{text}"
+    );
+    assert!(text.contains("dial_queue_depth 0"));
+    let generated: u64 = text
+        .lines()
+        .find_map(|l| l.strip_prefix("dial_generated_tokens_total "))
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=2).contains(&generated));
+}
