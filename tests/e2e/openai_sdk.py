@@ -1,0 +1,228 @@
+"""The official `openai` package against a running `dial serve` on the real default model.
+
+Run by scripts/test, which starts the server; by hand:
+    dial serve --port 8080 & DIAL_URL=http://127.0.0.1:8080/v1 python3 tests/e2e/openai_sdk.py
+"""
+
+import os
+import sys
+import threading
+
+import openai
+from openai import OpenAI
+
+URL = os.environ.get("DIAL_URL", "http://127.0.0.1:8080/v1")
+client = OpenAI(base_url=URL, api_key=os.environ.get("DIAL_API_KEY", "unused"), max_retries=0)
+MODEL = client.models.list().data[0].id
+PROMPT = "The three primary colours are"
+
+
+def test_responses_create_has_the_note_shape():
+    r = client.responses.create(
+        model=MODEL, input=PROMPT, temperature=0.7, top_p=0.9, max_output_tokens=16
+    )
+    assert r.object == "response"
+    assert r.id.startswith("resp_")
+    assert r.temperature == 0.7 and r.top_p == 0.9
+    assert r.status in ("completed", "incomplete")
+    if r.status == "incomplete":
+        assert r.incomplete_details.reason == "max_output_tokens"
+    message = r.output[0]
+    assert message.type == "message" and message.role == "assistant"
+    assert message.content[0].type == "output_text"
+    assert r.output_text == message.content[0].text and r.output_text
+    u = r.usage
+    assert u.input_tokens > 0 and 0 < u.output_tokens <= 16
+    assert u.total_tokens == u.input_tokens + u.output_tokens
+    assert u.input_tokens_details.cached_tokens == 0
+    assert u.output_tokens_details.reasoning_tokens == 0
+    assert r.parallel_tool_calls is False and r.tools == [] and r.tool_choice == "none"
+
+
+def test_responses_stream_yields_the_events_and_a_final_response():
+    kinds, deltas = [], []
+    with client.responses.stream(
+        model=MODEL, input=PROMPT, max_output_tokens=12, temperature=0.8, extra_body={"seed": 4}
+    ) as stream:
+        for event in stream:
+            kinds.append(event.type)
+            if event.type == "response.output_text.delta":
+                deltas.append(event.delta)
+        final = stream.get_final_response()
+    head = [
+        "response.created",
+        "response.in_progress",
+        "response.output_item.added",
+        "response.content_part.added",
+    ]
+    tail = [
+        "response.output_text.done",
+        "response.content_part.done",
+        "response.output_item.done",
+        "response.completed",
+    ]
+    assert kinds[:4] == head, kinds
+    assert kinds[-4:] == tail, kinds
+    assert set(kinds[4:-4]) == {"response.output_text.delta"}, kinds
+    assert final.output_text == "".join(deltas)
+    assert final.usage.output_tokens == len(deltas)
+
+
+def test_chat_streams_and_usage_comes_when_asked():
+    chunks = list(
+        client.chat.completions.create(
+            model=MODEL,
+            messages=[{"role": "user", "content": "Name a colour."}],
+            max_tokens=10,
+            stream=True,
+            stream_options={"include_usage": True},
+        )
+    )
+    assert chunks[0].choices[0].delta.role == "assistant"
+    last = chunks[-1]
+    assert last.choices == [] and last.usage is not None
+    assert last.usage.completion_tokens <= 10
+    assert any(c.choices and c.choices[0].finish_reason for c in chunks[:-1])
+    plain = list(
+        client.chat.completions.create(
+            model=MODEL, messages=[{"role": "user", "content": "Hi"}], max_tokens=3, stream=True
+        )
+    )
+    assert all(c.usage is None for c in plain)
+
+
+def test_logprobs_give_five_alternatives_per_token():
+    r = client.chat.completions.create(
+        model=MODEL,
+        messages=[{"role": "user", "content": "Count: one, two,"}],
+        max_tokens=6,
+        logprobs=True,
+        top_logprobs=5,
+        temperature=0,
+    )
+    content = r.choices[0].logprobs.content
+    assert content
+    for token in content:
+        assert len(token.top_logprobs) == 5
+        # Greedy draws the most likely token: the first alternative is the token itself.
+        assert token.top_logprobs[0].token == token.token
+        assert abs(token.top_logprobs[0].logprob - token.logprob) < 1e-6
+        lps = [t.logprob for t in token.top_logprobs]
+        assert lps == sorted(lps, reverse=True)
+
+
+def test_the_same_seed_gives_the_same_text():
+    def once():
+        return client.chat.completions.create(
+            model=MODEL,
+            messages=[{"role": "user", "content": "Tell me a story."}],
+            max_tokens=20,
+            temperature=1.0,
+            seed=1234,
+        ).choices[0].message.content
+
+    a, b = once(), once()
+    assert a == b and a
+    c = client.chat.completions.create(
+        model=MODEL,
+        messages=[{"role": "user", "content": "Tell me a story."}],
+        max_tokens=20,
+        temperature=1.0,
+        seed=1235,
+    ).choices[0].message.content
+    assert c != a
+
+
+def test_bad_knobs_raise_bad_request_naming_the_parameter():
+    try:
+        client.chat.completions.create(
+            model=MODEL, messages=[{"role": "user", "content": "x"}], temperature=3
+        )
+    except openai.BadRequestError as e:
+        assert e.param == "temperature", e.body
+        assert e.code == "invalid_value"
+    else:
+        raise AssertionError("temperature=3 was accepted")
+    try:
+        client.chat.completions.create(
+            model=MODEL,
+            messages=[{"role": "user", "content": "x"}],
+            extra_body={"repeat_penaltyy": 1.1},
+        )
+    except openai.BadRequestError as e:
+        assert e.param == "repeat_penaltyy"
+        assert "did you mean `repeat_penalty`" in e.message
+    else:
+        raise AssertionError("an unknown knob was accepted")
+    try:
+        client.chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": "x"}])
+    except openai.NotFoundError as e:
+        assert e.code == "model_not_found"
+    else:
+        raise AssertionError("an unknown model was accepted")
+
+
+def test_extension_knobs_and_the_trace():
+    r = client.chat.completions.create(
+        model=MODEL,
+        messages=[{"role": "user", "content": "Hello"}],
+        max_tokens=4,
+        extra_body={"top_k": 40, "min_p": 0.05, "seed": 1, "dial": {"trace": True, "entropy": True}},
+    )
+    extra = r.model_extra["dial"]
+    assert extra["seed"] == 1
+    tokens = extra["tokens"]
+    assert len(tokens) == r.usage.completion_tokens
+    for t in tokens:
+        stages = [s["knob"] for s in t["trace"]]
+        assert stages == ["top_k", "min_p"], stages
+        assert t["entropy_bits_after"] <= t["entropy_bits_before"] + 1e-9
+
+
+def test_eight_concurrent_seeded_streams_match_their_solo_runs():
+    prompts = [f"Story {i}: Once upon a time" for i in range(8)]
+
+    def run(i):
+        text = []
+        for chunk in client.chat.completions.create(
+            model=MODEL,
+            messages=[{"role": "user", "content": prompts[i]}],
+            max_tokens=12,
+            temperature=1.0,
+            seed=i,
+            stream=True,
+        ):
+            if chunk.choices and chunk.choices[0].delta.content:
+                text.append(chunk.choices[0].delta.content)
+        return "".join(text)
+
+    solo = [run(i) for i in range(8)]
+    together = [None] * 8
+
+    def worker(i):
+        together[i] = run(i)
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=300)
+    assert together == solo, (together, solo)
+
+
+def main():
+    tests = [(name, f) for name, f in sorted(globals().items()) if name.startswith("test_")]
+    failed = 0
+    for name, f in tests:
+        try:
+            f()
+            print(f"ok   {name}")
+        except Exception as e:  # report every failure, then exit non-zero
+            failed += 1
+            print(f"FAIL {name}: {type(e).__name__}: {e}")
+    print(f"{len(tests) - failed} passed, {failed} failed (openai {openai.__version__})")
+    sys.exit(1 if failed else 0)
+
+
+if __name__ == "__main__":
+    main()
