@@ -78,6 +78,17 @@ pub struct Usage {
     pub total_tokens: usize,
 }
 
+impl Usage {
+    /// Counts with their total.
+    pub fn new(prompt_tokens: usize, completion_tokens: usize) -> Self {
+        Usage {
+            prompt_tokens,
+            completion_tokens,
+            total_tokens: prompt_tokens + completion_tokens,
+        }
+    }
+}
+
 /// `choices[i].logprobs`.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ChoiceLogprobs {
@@ -112,16 +123,12 @@ struct ChatResponse {
 }
 
 /// The handler.
-pub(crate) async fn create(State(state): State<AppState>, bytes: Bytes) -> Response {
-    match run(state, &bytes).await {
-        Ok(r) => r,
-        Err(e) => e.into_response(),
-    }
-}
-
-async fn run(state: AppState, bytes: &[u8]) -> Result<Response, ApiError> {
+pub(crate) async fn create(
+    State(state): State<AppState>,
+    bytes: Bytes,
+) -> Result<Response, ApiError> {
     let s = &state.inner;
-    let body = body::parse::<ChatRequest>(bytes)?;
+    let body = body::parse::<ChatRequest>(&bytes)?;
     let req = &body.api;
     s.check_model(&req.model)?;
     if req.top_logprobs.is_some_and(|n| n > 0) && req.logprobs != Some(true) {
@@ -131,13 +138,7 @@ async fn run(state: AppState, bytes: &[u8]) -> Result<Response, ApiError> {
             "`top_logprobs` needs `logprobs: true`",
         ));
     }
-    if req.stream_options.is_some() && req.stream != Some(true) {
-        return Err(ApiError::invalid(
-            "stream_options",
-            "invalid_value",
-            "`stream_options` is only allowed with `stream: true`",
-        ));
-    }
+    crate::generation::check_stream_options(req.stream, req.stream_options.is_some())?;
     let text = s.template.render(&req.messages, "messages")?;
     let prompt = s.encode_rendered(&text);
     let max_tokens = match (req.max_completion_tokens, req.max_tokens) {
@@ -212,23 +213,13 @@ async fn run(state: AppState, bytes: &[u8]) -> Result<Response, ApiError> {
                 serde_json::json!([{"index": choice, "delta": {}, "logprobs": null, "finish_reason": finish.name()}]),
                 None,
             )]),
-            Item::Engine(Event::Failed { error, .. }) => Out::last(vec![
-                stream::data(&error.body()),
-                axum::response::sse::Event::default().data("[DONE]"),
-            ]),
-            Item::End => {
-                let mut out = Vec::new();
-                if include_usage {
-                    let usage = Usage {
-                        prompt_tokens,
-                        completion_tokens: generated,
-                        total_tokens: prompt_tokens + generated,
-                    };
-                    out.push(chunk(serde_json::json!([]), Some(&usage)));
-                }
-                out.push(axum::response::sse::Event::default().data("[DONE]"));
-                Out::last(out)
-            }
+            Item::Engine(Event::Failed { error, .. }) => stream::data_failure(&error),
+            Item::End => stream::data_end(include_usage.then(|| {
+                chunk(
+                    serde_json::json!([]),
+                    Some(&Usage::new(prompt_tokens, generated)),
+                )
+            })),
         }));
     }
     let outputs = collect(rx, plan.choices.len()).await?;
@@ -259,11 +250,7 @@ async fn run(state: AppState, bytes: &[u8]) -> Result<Response, ApiError> {
         created,
         model: s.model_id.clone(),
         choices,
-        usage: Usage {
-            prompt_tokens,
-            completion_tokens,
-            total_tokens: prompt_tokens + completion_tokens,
-        },
+        usage: Usage::new(prompt_tokens, completion_tokens),
         system_fingerprint: None,
         dial: s.dial_report(&plan, &steps),
     };

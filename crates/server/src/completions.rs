@@ -113,16 +113,12 @@ struct CompletionChoice {
 }
 
 /// The handler.
-pub(crate) async fn create(State(state): State<AppState>, bytes: Bytes) -> Response {
-    match run(state, &bytes).await {
-        Ok(r) => r,
-        Err(e) => e.into_response(),
-    }
-}
-
-async fn run(state: AppState, bytes: &[u8]) -> Result<Response, ApiError> {
+pub(crate) async fn create(
+    State(state): State<AppState>,
+    bytes: Bytes,
+) -> Result<Response, ApiError> {
     let s = &state.inner;
-    let body = body::parse::<CompletionRequest>(bytes)?;
+    let body = body::parse::<CompletionRequest>(&bytes)?;
     let req = &body.api;
     s.check_model(&req.model)?;
     if req.echo == Some(true) {
@@ -141,13 +137,7 @@ async fn run(state: AppState, bytes: &[u8]) -> Result<Response, ApiError> {
             "`best_of` must equal `n`: dial returns every choice it draws",
         ));
     }
-    if req.stream_options.is_some() && req.stream != Some(true) {
-        return Err(ApiError::invalid(
-            "stream_options",
-            "invalid_value",
-            "`stream_options` is only allowed with `stream: true`",
-        ));
-    }
+    crate::generation::check_stream_options(req.stream, req.stream_options.is_some())?;
     let prompt = match &req.prompt {
         Prompt::Text(t) => s.model.tokenizer().encode(t, true),
         Prompt::Tokens(ids) => {
@@ -220,23 +210,13 @@ async fn run(state: AppState, bytes: &[u8]) -> Result<Response, ApiError> {
                 };
                 Out::more(vec![chunk(serde_json::json!([c]), None)])
             }
-            Item::Engine(Event::Failed { error, .. }) => Out::last(vec![
-                stream::data(&error.body()),
-                axum::response::sse::Event::default().data("[DONE]"),
-            ]),
-            Item::End => {
-                let mut out = Vec::new();
-                if include_usage {
-                    let usage = Usage {
-                        prompt_tokens,
-                        completion_tokens: generated,
-                        total_tokens: prompt_tokens + generated,
-                    };
-                    out.push(chunk(serde_json::json!([]), Some(&usage)));
-                }
-                out.push(axum::response::sse::Event::default().data("[DONE]"));
-                Out::last(out)
-            }
+            Item::Engine(Event::Failed { error, .. }) => stream::data_failure(&error),
+            Item::End => stream::data_end(include_usage.then(|| {
+                chunk(
+                    serde_json::json!([]),
+                    Some(&Usage::new(prompt_tokens, generated)),
+                )
+            })),
         }));
     }
     let outputs = collect(rx, plan.choices.len()).await?;
@@ -259,11 +239,7 @@ async fn run(state: AppState, bytes: &[u8]) -> Result<Response, ApiError> {
         "created": created,
         "model": s.model_id,
         "choices": choices,
-        "usage": Usage {
-            prompt_tokens,
-            completion_tokens,
-            total_tokens: prompt_tokens + completion_tokens,
-        },
+        "usage": Usage::new(prompt_tokens, completion_tokens),
         "dial": dial,
     }))
     .into_response())

@@ -87,16 +87,12 @@ impl Inner {
 }
 
 /// The handler.
-pub(crate) async fn explain(State(state): State<AppState>, bytes: Bytes) -> Response {
-    match run(state, &bytes).await {
-        Ok(r) => r,
-        Err(e) => e.into_response(),
-    }
-}
-
-async fn run(state: AppState, bytes: &[u8]) -> Result<Response, ApiError> {
+pub(crate) async fn explain(
+    State(state): State<AppState>,
+    bytes: Bytes,
+) -> Result<Response, ApiError> {
     let s = state.inner.clone();
-    let body = body::parse::<ExplainRequest>(bytes)?;
+    let body = body::parse::<ExplainRequest>(&bytes)?;
     let req = &body.api;
     if let Some(m) = &req.model {
         s.check_model(m)?;

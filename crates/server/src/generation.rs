@@ -220,6 +220,21 @@ impl Inner {
     }
 }
 
+/// `stream_options` only makes sense with `stream: true`.
+pub(crate) fn check_stream_options(
+    stream: Option<bool>,
+    has_options: bool,
+) -> Result<(), ApiError> {
+    if has_options && stream != Some(true) {
+        return Err(ApiError::invalid(
+            "stream_options",
+            "invalid_value",
+            "`stream_options` is only allowed with `stream: true`",
+        ));
+    }
+    Ok(())
+}
+
 /// One finished choice.
 #[derive(Debug, Default)]
 pub(crate) struct ChoiceOutput {

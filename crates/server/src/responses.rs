@@ -261,16 +261,12 @@ fn ending(finish: Option<FinishReason>) -> (&'static str, Value) {
 }
 
 /// The handler.
-pub(crate) async fn create(State(state): State<AppState>, bytes: Bytes) -> Response {
-    match run(state, &bytes).await {
-        Ok(r) => r,
-        Err(e) => e.into_response(),
-    }
-}
-
-async fn run(state: AppState, bytes: &[u8]) -> Result<Response, ApiError> {
+pub(crate) async fn create(
+    State(state): State<AppState>,
+    bytes: Bytes,
+) -> Result<Response, ApiError> {
     let s: &Inner = &state.inner;
-    let body = body::parse::<ResponseRequest>(bytes)?;
+    let body = body::parse::<ResponseRequest>(&bytes)?;
     let req = &body.api;
     s.check_model(&req.model)?;
     let logprobs = check(req)?;

@@ -104,3 +104,18 @@ pub(crate) fn data(value: &impl serde::Serialize) -> SseEvent {
 pub(crate) fn named(name: &str, value: &impl serde::Serialize) -> SseEvent {
     data(value).event(name)
 }
+
+/// `data: [DONE]`, the end of a Chat or Completions stream.
+fn done() -> SseEvent {
+    SseEvent::default().data("[DONE]")
+}
+
+/// The end of a Chat or Completions stream: the usage chunk when asked for, then `[DONE]`.
+pub(crate) fn data_end(usage: Option<SseEvent>) -> Out {
+    Out::last(usage.into_iter().chain([done()]).collect())
+}
+
+/// A failure in a Chat or Completions stream: the error object, then `[DONE]`.
+pub(crate) fn data_failure(error: &crate::error::ApiError) -> Out {
+    Out::last(vec![data(&error.body()), done()])
+}
