@@ -13,6 +13,8 @@ pub(crate) trait Endpoint: DeserializeOwned {
     const FIELDS: &'static [&'static str];
     /// OpenAI fields accepted and ignored (documented in the README).
     const IGNORED: &'static [&'static str];
+    /// Whether the `dial` options object means anything here.
+    const TAKES_DIAL: bool = true;
 }
 
 /// A body split by reader.
@@ -44,7 +46,7 @@ fn split<T: Endpoint>(map: Map<String, Value>) -> Result<Body<T>, ApiError> {
     for (name, value) in map {
         if T::FIELDS.contains(&name.as_str()) {
             api.insert(name, value);
-        } else if name == "dial" {
+        } else if name == "dial" && T::TAKES_DIAL {
             dial = Some(value);
         } else if T::IGNORED.contains(&name.as_str()) {
             continue;
@@ -56,7 +58,7 @@ fn split<T: Endpoint>(map: Map<String, Value>) -> Result<Body<T>, ApiError> {
                 .copied()
                 .chain(SamplingParams::spellings())
                 .chain(T::IGNORED.iter().copied())
-                .chain(["dial"]);
+                .chain(T::TAKES_DIAL.then_some("dial"));
             let suggestion = nearest(&name, known);
             let shown: String = name.chars().take(64).collect();
             let message = match suggestion {

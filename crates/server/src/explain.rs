@@ -37,6 +37,8 @@ pub struct ExplainRequest {
 impl Endpoint for ExplainRequest {
     const FIELDS: &'static [&'static str] = &["model", "prompt", "messages", "top"];
     const IGNORED: &'static [&'static str] = &[];
+    // Explain always reports the trace and both entropies; it draws nothing.
+    const TAKES_DIAL: bool = false;
 }
 
 /// A prompt's token ids and its next-token logits.

@@ -454,6 +454,13 @@ async fn explain_reports_the_chain_and_reuses_the_prefill() {
     let b = b.json();
     assert_eq!(b["chain"][0]["knob"], "min_p");
     assert_eq!(b["entropy_bits_before"], report["entropy_bits_before"]);
+    let dial = post_json(
+        &app,
+        "/v1/explain",
+        &json!({"prompt": "a", "dial": {"trace": true}}),
+    )
+    .await;
+    assert_eq!(dial.error()["param"], "dial");
     let none = post_json(&app, "/v1/explain", &json!({"top": 5})).await;
     assert_eq!(none.error()["param"], "prompt");
 }
