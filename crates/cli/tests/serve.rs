@@ -1,0 +1,91 @@
+//! `dial serve` as a user runs it: the real binary on a tiny model, on a loopback port,
+//! stopped with SIGTERM while a stream is in flight.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn tiny_model() -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("dial-serve-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("tiny.gguf");
+    dial_model::tiny::TinyGemma3::default()
+        .write(&path)
+        .unwrap();
+    path
+}
+
+#[test]
+fn sigterm_lets_the_stream_in_flight_finish_then_exits_cleanly() {
+    let model = tiny_model();
+    let mut server = Command::new(env!("CARGO_BIN_EXE_dial"))
+        .args(["serve", "--port", "0", "--model"])
+        .arg(&model)
+        .args(["--max-tokens-limit", "2000", "--shutdown-timeout", "60"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The URL is the first line on stdout.
+    let mut line = String::new();
+    BufReader::new(server.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let url = line
+        .split_whitespace()
+        .find(|w| w.starts_with("http://127.0.0.1:"))
+        .unwrap_or_else(|| panic!("no URL in {line:?}"));
+    let addr = url.trim_start_matches("http://").trim_end_matches("/v1");
+    let mut stream = TcpStream::connect(addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(60)))
+        .unwrap();
+    // A long stream that can only end at max_tokens: no template stops, EOS banned.
+    let body = r#"{"model": "tiny", "prompt": "the cat", "max_tokens": 1500, "temperature": 1, "seed": 1, "banned_tokens": [1], "stream": true}"#;
+    write!(
+        stream,
+        "POST /v1/completions HTTP/1.1\r\nhost: {addr}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut first = [0u8; 512];
+    let n = stream.read(&mut first).unwrap();
+    assert!(String::from_utf8_lossy(&first[..n]).contains("200 OK"));
+    let sent = Command::new("kill")
+        .args(["-TERM", &server.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    let start = Instant::now();
+    let mut rest = String::new();
+    stream.read_to_string(&mut rest).unwrap();
+    // The stream ran to its end after the signal.
+    let tail: String = rest
+        .chars()
+        .rev()
+        .take(400)
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+        .collect();
+    assert!(rest.contains("\"finish_reason\":\"length\""), "{tail}");
+    assert!(rest.contains("data: [DONE]"), "{tail}");
+    // Most of its tokens came after the signal.
+    assert!(rest.matches("\"text\":").count() > 1000, "{tail}");
+    let status = server.wait().unwrap();
+    assert!(status.success(), "exit {status:?}");
+    assert!(start.elapsed() < Duration::from_secs(60));
+    // New connections are refused once it has stopped.
+    assert!(TcpStream::connect(addr).is_err());
+    let mut log = String::new();
+    server
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut log)
+        .unwrap();
+    assert!(log.contains("shutting down"), "{log}");
+    assert!(log.contains("request_id"), "{log}");
+}
