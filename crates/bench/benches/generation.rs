@@ -11,7 +11,7 @@ use candle_core::{Device, Tensor};
 use candle_transformers::generation::{LogitsProcessor, Sampling};
 use candle_transformers::models::quantized_gemma3::ModelWeights;
 use criterion::{BenchmarkId, Criterion, SamplingMode, Throughput};
-use dial_model::fetch::{self, FetchOptions};
+use dial_fetch::{self as fetch, FetchOptions};
 use dial_model::{GenerateOptions, Model};
 use dial_sampling::{Knobs, Sampler, Temperature, TopP};
 use std::hint::black_box;

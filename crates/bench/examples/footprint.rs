@@ -1,7 +1,7 @@
 //! Load time and peak memory of the default model in a fresh process (what criterion
 //! cannot measure): `cargo run --release -p dial-bench --example footprint`.
 #![allow(clippy::unwrap_used)]
-use dial_model::fetch::{self, FetchOptions};
+use dial_fetch::{self as fetch, FetchOptions};
 use dial_model::{GenerateOptions, Model};
 
 /// Peak resident set size (VmHWM) in MB.

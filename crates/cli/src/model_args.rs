@@ -1,8 +1,8 @@
 //! Choosing and loading a model: `--model PATH`, or the default fetched into the cache.
 
 use clap::Args;
+use dial_fetch::{self as fetch, FetchOptions};
 use dial_model::Model;
-use dial_model::fetch::{self, FetchOptions};
 use indicatif::{ProgressBar, ProgressStyle};
 use std::path::PathBuf;
 

@@ -8,7 +8,6 @@
 mod candle_net;
 mod error;
 mod explain;
-pub mod fetch;
 mod gemma3;
 mod generate;
 mod model;

@@ -4,7 +4,7 @@
 //! `cargo test --release -p dial-model --test gemma3`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use dial_model::fetch::{self, FetchOptions};
+use dial_fetch::{self as fetch, FetchOptions};
 use dial_model::{FinishReason, GenerateOptions, Model};
 use dial_sampling::{Knobs, Sampler, Temperature, TopK, TopP};
 use std::path::PathBuf;

