@@ -352,11 +352,7 @@ impl Runner {
                     true
                 }
                 Err(panic) => {
-                    let what = panic
-                        .downcast_ref::<&str>()
-                        .map(|s| s.to_string())
-                        .or_else(|| panic.downcast_ref::<String>().cloned())
-                        .unwrap_or_else(|| "unknown panic".into());
+                    let what = crate::error::panic_message(panic.as_ref());
                     tracing::error!("a sequence panicked: {what}");
                     self.metrics.add_panic();
                     seq.fail(ApiError::internal(&format!(

@@ -124,11 +124,7 @@ pub(crate) async fn errors_in_openai_shape(
 
 /// A panic in a handler: this request's 500, in the OpenAI shape.
 pub(crate) fn panic_response(panic: Box<dyn std::any::Any + Send + 'static>) -> Response {
-    let what = panic
-        .downcast_ref::<&str>()
-        .map(|s| s.to_string())
-        .or_else(|| panic.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "unknown panic".into());
+    let what = crate::error::panic_message(panic.as_ref());
     tracing::error!("a handler panicked: {what}");
     ApiError::internal(&format!("the request failed inside dial: {what}")).into_response()
 }

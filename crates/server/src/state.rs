@@ -90,9 +90,7 @@ impl AppState {
             .map(|s| s.to_string_lossy().into_owned())
             .unwrap_or_else(|| "model".into());
         let template = ChatTemplate::for_model(&model);
-        let created = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs());
+        let created = crate::generation::now();
         AppState {
             inner: Arc::new(Inner {
                 model,

@@ -97,14 +97,8 @@ impl Field {
         help: &'static str,
     ) -> Self {
         Field {
-            name,
-            aliases: &[],
-            kind: FieldKind::Number,
             range: Some(range),
-            default: None,
-            off: None,
-            help,
-            expected,
+            ..Field::other(name, FieldKind::Number, expected, help)
         }
     }
 
