@@ -72,6 +72,15 @@ unsafe impl Send for Loaded {}
 
 static ESPEAK: Mutex<Option<Loaded>> = Mutex::new(None);
 
+/// One sentence's phonemes and where in the text it came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sentence {
+    /// Its IPA, one codepoint per phoneme, with its terminator.
+    pub ipa: String,
+    /// The byte range of the text it was read from (whitespace included).
+    pub text: std::ops::Range<usize>,
+}
+
 /// Where espeak-ng's library and data are.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Espeak {
@@ -139,6 +148,15 @@ impl Espeak {
     /// The IPA of `text` in `voice` (`en-us`), one string per sentence, each ending with
     /// its terminator when it had one. Language-switch marks such as `(fr)` are removed.
     pub fn phonemize(&self, voice: &str, text: &str) -> Result<Vec<String>, EspeakError> {
+        Ok(self
+            .sentences(voice, text)?
+            .into_iter()
+            .map(|s| s.ipa)
+            .collect())
+    }
+
+    /// As [`Espeak::phonemize`], with the span of `text` each sentence came from.
+    pub fn sentences(&self, voice: &str, text: &str) -> Result<Vec<Sentence>, EspeakError> {
         let mut guard = ESPEAK.lock().unwrap_or_else(|e| e.into_inner());
         if guard.is_none() {
             *guard = Some(self.load()?);
@@ -166,6 +184,7 @@ impl Espeak {
         let mut at: *const c_void = c_text.as_ptr().cast();
         let mut sentences = Vec::new();
         let mut current = String::new();
+        let mut sentence_start = 0;
         while !at.is_null() {
             let before = (at as usize).saturating_sub(start).min(bytes.len());
             // SAFETY: `at` points into `c_text`, which outlives the loop; espeak moves it
@@ -194,7 +213,11 @@ impl Espeak {
             match terminator(&bytes[before..end]) {
                 Some(t @ (b'.' | b'?' | b'!')) => {
                     current.push(t as char);
-                    sentences.push(std::mem::take(&mut current));
+                    sentences.push(Sentence {
+                        ipa: std::mem::take(&mut current),
+                        text: sentence_start..end,
+                    });
+                    sentence_start = end;
                 }
                 Some(t) => {
                     current.push(t as char);
@@ -207,7 +230,10 @@ impl Espeak {
             }
         }
         if !current.trim().is_empty() {
-            sentences.push(current.trim_end().to_string());
+            sentences.push(Sentence {
+                ipa: current.trim_end().to_string(),
+                text: sentence_start..bytes.len(),
+            });
         }
         Ok(sentences)
     }

@@ -1,20 +1,36 @@
 //! dial's voice: a Piper VITS voice whose `stability` knob sets how far a take may drift
-//! from the voice's mean rendering.
+//! from the voice's mean rendering, with seeds Piper itself lacks.
 //!
-//! Done so far: a voice's config ([`VoiceConfig`]), espeak-ng phonemisation loaded at run
-//! time ([`Espeak`]), Piper's phoneme → id mapping ([`PhonemeIds`]), the stability
-//! mapping ([`Stability`]), 16-bit WAV output with Piper's peak normalisation ([`wav`]),
-//! and G.711 µ-law and A-law ([`g711`]). Not yet: ONNX Runtime inference with seeded
-//! noise, `dial speak` and the ElevenLabs endpoints.
+//! The parts: a voice's config ([`VoiceConfig`]), espeak-ng phonemisation loaded at run
+//! time ([`Espeak`]), Piper's phoneme → id mapping ([`PhonemeIds`]), ONNX Runtime loaded
+//! at run time ([`OnnxRuntime`]), the graph rewrite that puts the noise in dial's hands
+//! ([`SeedableGraph`]), the seeded noise ([`SentenceNoise`]), the knobs ([`Stability`],
+//! [`Speed`]), the voice itself ([`Voice`]), 16-bit WAV output with Piper's peak
+//! normalisation ([`wav`]) and G.711 µ-law and A-law ([`g711`]).
 
 mod config;
 mod espeak;
 pub mod g711;
+mod graph;
+mod noise;
 mod phoneme_ids;
+mod proto;
+mod runtime;
+mod speed;
 mod stability;
+mod voice;
 pub mod wav;
 
 pub use config::{ConfigError, InferenceDefaults, VoiceConfig};
-pub use espeak::{Espeak, EspeakError};
-pub use phoneme_ids::{PhonemeIds, Unmapped};
+pub use espeak::{Espeak, EspeakError, Sentence};
+pub use graph::{DURATION_NOISE, DURATIONS, GraphError, PRIOR_NOISE, PRIOR_SHAPE, SeedableGraph};
+pub use noise::SentenceNoise;
+pub use phoneme_ids::{Encoded, PhonemeIds, Unmapped};
+pub use proto::ProtoError;
+pub use runtime::{ORT_DYLIB_PATH, OnnxRuntime, RuntimeError};
+pub use speed::{Speed, SpeedError};
 pub use stability::{Noise, Stability, StabilityError};
+pub use voice::{
+    MAX_DRAWS, PlannedSentence, RUNAWAY_RATIO, RenderedSentence, SENTENCE_SILENCE_S, Take,
+    TakeSettings, Voice, VoiceError, VoiceFiles,
+};

@@ -26,6 +26,17 @@ pub struct Unmapped {
     pub count: usize,
 }
 
+/// One sentence's ids, with where each phoneme sits in them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Encoded {
+    /// The model's input ids.
+    pub ids: Vec<i64>,
+    /// Each mapped phoneme (after NFD) and the range of `ids` it became.
+    pub phonemes: Vec<(char, std::ops::Range<usize>)>,
+    /// The phonemes the voice does not know.
+    pub skipped: Vec<Unmapped>,
+}
+
 /// A voice's phoneme map, with its three special symbols checked present.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PhonemeIds {
@@ -55,26 +66,40 @@ impl PhonemeIds {
 
     /// The model's input ids for one sentence of IPA, and the phonemes it had to skip.
     pub fn encode(&self, ipa: &str) -> (Vec<i64>, Vec<Unmapped>) {
+        let encoded = self.encode_aligned(ipa);
+        (encoded.ids, encoded.skipped)
+    }
+
+    /// As [`PhonemeIds::encode`], with the ids each phoneme became (its own and the pad
+    /// after it), so that the model's per-id durations give each phoneme's time.
+    pub fn encode_aligned(&self, ipa: &str) -> Encoded {
         let pad = self.ids(PAD);
-        let mut out: Vec<i64> = self.ids(BOS).to_vec();
-        out.extend_from_slice(pad);
+        let mut ids: Vec<i64> = self.ids(BOS).to_vec();
+        ids.extend_from_slice(pad);
+        let mut phonemes = Vec::new();
         let mut skipped: BTreeMap<char, usize> = BTreeMap::new();
         let mut buf = [0u8; 4];
         for phoneme in ipa.nfd() {
             match self.map.get(phoneme.encode_utf8(&mut buf) as &str) {
-                Some(ids) => {
-                    out.extend_from_slice(ids);
-                    out.extend_from_slice(pad);
+                Some(own) => {
+                    let start = ids.len();
+                    ids.extend_from_slice(own);
+                    ids.extend_from_slice(pad);
+                    phonemes.push((phoneme, start..ids.len()));
                 }
                 None => *skipped.entry(phoneme).or_default() += 1,
             }
         }
-        out.extend_from_slice(self.ids(EOS));
+        ids.extend_from_slice(self.ids(EOS));
         let skipped = skipped
             .into_iter()
             .map(|(phoneme, count)| Unmapped { phoneme, count })
             .collect();
-        (out, skipped)
+        Encoded {
+            ids,
+            phonemes,
+            skipped,
+        }
     }
 }
 
@@ -116,6 +141,15 @@ mod tests {
             [1, 0, 24, 0, 120, 0, 74, 0, 16, 0, 140, 0, 32, 0, 4, 0, 2]
         );
         assert!(skipped.is_empty());
+        let aligned = map().encode_aligned("lˈɪçt!");
+        let spans: Vec<(char, usize, usize)> = aligned
+            .phonemes
+            .iter()
+            .map(|(c, r)| (*c, r.start, r.end))
+            .collect();
+        assert_eq!(spans[0], ('l', 2, 4));
+        assert_eq!(spans[4], ('\u{0327}', 10, 12));
+        assert_eq!(spans.len(), 7);
     }
 
     #[test]

@@ -35,12 +35,21 @@ pub struct Noise {
 }
 
 impl Stability {
-    /// ElevenLabs' "Natural": the voice's own defaults.
+    /// The knob's name in requests.
+    pub const NAME: &'static str = "stability";
+    /// ElevenLabs' "Creative": 1.5× the voice's noise.
+    pub const CREATIVE: Stability = Stability(0.0);
+    /// ElevenLabs' "Natural": the voice's own defaults, and the default.
     pub const NATURAL: Stability = Stability(0.5);
+    /// ElevenLabs' "Robust": no noise, the mean-latent take, the same for every seed.
+    pub const ROBUST: Stability = Stability(1.0);
+    /// One line on what it does.
+    pub const SUMMARY: &'static str = "How far a take may drift from the voice's mean rendering: \
+        1 is locked on (every seed the same), 0.5 the voice's own noise, 0 expressive (1.5× it).";
 
     /// `s` in `[0, 1]`; anything else (NaN included) is an error.
     pub fn new(s: f64) -> Result<Self, StabilityError> {
-        if (0.0..=1.0).contains(&s) {
+        if (Self::CREATIVE.0..=Self::ROBUST.0).contains(&s) {
             Ok(Stability(s))
         } else {
             Err(StabilityError(s))
