@@ -6,15 +6,18 @@
 //! at run time ([`OnnxRuntime`]), the graph rewrite that puts the noise in dial's hands
 //! ([`SeedableGraph`]), the seeded noise ([`SentenceNoise`]), the knobs ([`Stability`],
 //! [`Speed`]), the voice itself ([`Voice`]), 16-bit WAV output with Piper's peak
-//! normalisation ([`wav`]) and G.711 µ-law and A-law ([`g711`]).
+//! normalisation ([`wav`]), G.711 µ-law and A-law ([`g711`]), resampling
+//! ([`resample`]) and ElevenLabs' output formats ([`OutputFormat`]).
 
 mod config;
 mod espeak;
 pub mod g711;
 mod graph;
 mod noise;
+mod output_format;
 mod phoneme_ids;
 mod proto;
+mod resample;
 mod runtime;
 mod speed;
 mod stability;
@@ -25,8 +28,10 @@ pub use config::{ConfigError, InferenceDefaults, VoiceConfig};
 pub use espeak::{Espeak, EspeakError, Sentence};
 pub use graph::{DURATION_NOISE, DURATIONS, GraphError, PRIOR_NOISE, PRIOR_SHAPE, SeedableGraph};
 pub use noise::SentenceNoise;
+pub use output_format::{FormatError, OutputFormat, RATES};
 pub use phoneme_ids::{Encoded, PhonemeIds, Unmapped};
 pub use proto::ProtoError;
+pub use resample::{ResampleError, resample};
 pub use runtime::{ORT_DYLIB_PATH, OnnxRuntime, RuntimeError};
 pub use speed::{Speed, SpeedError};
 pub use stability::{Noise, Stability, StabilityError};
