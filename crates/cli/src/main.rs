@@ -11,6 +11,8 @@ mod perplexity;
 mod plot;
 mod sample;
 mod serve;
+mod speak;
+mod voice_args;
 
 use clap::{Parser, Subcommand};
 use std::io::Write as _;
@@ -45,6 +47,8 @@ enum Command {
     Fetch(fetch::FetchArgs),
     /// Serve the OpenAI APIs and dial's explain over HTTP, on loopback by default.
     Serve(serve::ServeArgs),
+    /// Speak text with a Piper voice (en_US-joe-medium by default), with stability and seeds.
+    Speak(speak::SpeakArgs),
 }
 
 fn main() -> ExitCode {
@@ -66,6 +70,7 @@ fn main() -> ExitCode {
         Command::Perplexity(args) => perplexity::run(&args),
         Command::Fetch(args) => fetch::run(&args),
         Command::Serve(args) => serve::run(&args),
+        Command::Speak(args) => speak::run(&args),
     };
     match result {
         Ok(text) => emit(&text),

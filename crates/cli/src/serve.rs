@@ -1,6 +1,7 @@
 //! `dial serve`: the OpenAI-compatible server on one model.
 
 use crate::model_args::ModelArgs;
+use crate::voice_args::VoiceArgs;
 use clap::Args;
 use dial_server::{AppState, ServerConfig};
 use std::net::SocketAddr;
@@ -10,6 +11,17 @@ use std::time::Duration;
 pub struct ServeArgs {
     #[command(flatten)]
     pub model: ModelArgs,
+    #[command(flatten)]
+    pub voice: VoiceArgs,
+    /// Serve no voice: the ElevenLabs routes then answer 404 voice_not_found.
+    #[arg(long)]
+    pub no_voice: bool,
+    /// Speech requests that may run or wait at once; more get a 429.
+    #[arg(long, default_value_t = 8)]
+    pub max_speech_queue: usize,
+    /// The longest text a speech request may send, in characters.
+    #[arg(long, default_value_t = 5000)]
+    pub max_characters: usize,
     /// Address to bind (loopback by default; anything else exposes the server).
     #[arg(long, default_value = "127.0.0.1")]
     pub host: String,
@@ -57,12 +69,21 @@ pub fn run(args: &ServeArgs) -> Result<String, String> {
         ("--max-tokens-limit", args.max_tokens_limit),
         ("--default-max-tokens", args.default_max_tokens),
         ("--body-limit", args.body_limit),
+        ("--max-speech-queue", args.max_speech_queue),
+        ("--max-characters", args.max_characters),
     ] {
         if value == 0 {
             return Err(format!("{flag} must be at least 1"));
         }
     }
     let model = args.model.load()?;
+    let voices = if args.no_voice {
+        Vec::new()
+    } else {
+        vec![std::sync::Arc::new(
+            args.voice.load(args.model.cache_dir.as_deref())?,
+        )]
+    };
     let config = ServerConfig {
         api_key: args.api_key.clone(),
         max_concurrency: args.max_concurrency,
@@ -71,6 +92,8 @@ pub fn run(args: &ServeArgs) -> Result<String, String> {
         default_max_tokens: args.default_max_tokens.min(args.max_tokens_limit),
         body_limit: args.body_limit,
         step_hook: None,
+        max_speech_queue: args.max_speech_queue,
+        max_characters: args.max_characters,
     };
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -84,11 +107,12 @@ pub fn run(args: &ServeArgs) -> Result<String, String> {
         .enable_all()
         .build()
         .map_err(|e| format!("cannot start the runtime: {e}"))?;
-    runtime.block_on(serve(model, config, args))
+    runtime.block_on(serve(model, voices, config, args))
 }
 
 async fn serve(
     model: dial_model::Model,
+    voices: Vec<std::sync::Arc<dial_voice::Voice>>,
     config: ServerConfig,
     args: &ServeArgs,
 ) -> Result<String, String> {
@@ -99,7 +123,8 @@ async fn serve(
     let local: SocketAddr = listener
         .local_addr()
         .map_err(|e| format!("cannot read the bound address: {e}"))?;
-    let state = AppState::new(model, config);
+    let voice_ids: Vec<String> = voices.iter().map(|v| v.id().to_string()).collect();
+    let state = AppState::with_voices(model, voices, config);
     let host = if local.ip().is_unspecified() {
         "127.0.0.1".to_string()
     } else {
@@ -111,6 +136,14 @@ async fn serve(
         state.model_id(),
         local.port()
     );
+    if !voice_ids.is_empty() {
+        println!(
+            "dial serve: voice {} at http://{host}:{}/v1/text-to-speech/{}",
+            voice_ids.join(", "),
+            local.port(),
+            voice_ids[0]
+        );
+    }
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let mut stopped = stop_rx.clone();
     let server =

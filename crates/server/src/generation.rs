@@ -65,7 +65,8 @@ fn fresh_seed() -> u64 {
     random_bits() & ((1 << 53) - 1)
 }
 
-fn random_bits() -> u64 {
+/// 64 fresh bits from the clock and a counter (not for secrets).
+pub(crate) fn random_bits() -> u64 {
     use std::sync::atomic::{AtomicU64, Ordering};
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let nanos = std::time::SystemTime::now()

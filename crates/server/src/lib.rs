@@ -18,6 +18,7 @@ mod body;
 pub mod chat;
 pub mod completions;
 pub mod dial_options;
+mod eleven_error;
 pub mod engine;
 mod error;
 pub mod explain;
@@ -27,9 +28,11 @@ mod middleware;
 mod openapi;
 pub mod prompt;
 pub mod responses;
+pub mod speech;
 mod state;
 mod stream;
 
+pub use eleven_error::{ElevenError, FieldError};
 pub use error::ApiError;
 pub use metrics::Metrics;
 pub use openapi::openapi;
@@ -64,6 +67,18 @@ pub fn app(state: AppState) -> Router {
         .route("/v1/chat/completions", post(chat::create))
         .route("/v1/completions", post(completions::create))
         .route("/v1/explain", post(explain::explain))
+        .route("/v1/text-to-speech/{voice_id}", post(speech::convert))
+        .route("/v1/text-to-speech/{voice_id}/stream", post(speech::stream))
+        .route(
+            "/v1/text-to-speech/{voice_id}/with-timestamps",
+            post(speech::with_timestamps),
+        )
+        .route("/v1/voices", get(speech::voices))
+        .route(
+            "/v1/voices/settings/default",
+            get(speech::default_voice_settings),
+        )
+        .route("/v1/voices/{voice_id}", get(speech::voice))
         .route("/v1/models", get(models))
         .route("/v1/models/{id}", get(model))
         .route("/health", get(health))

@@ -17,6 +17,7 @@ const ROUTES: &[&str] = &[
     "/v1/completions",
     "/v1/explain",
     "/v1/models",
+    "/v1/voices",
     "/health",
     "/metrics",
     "/openapi.json",
@@ -25,6 +26,21 @@ const ROUTES: &[&str] = &[
 fn route_label(path: &str) -> &'static str {
     if path.starts_with("/v1/models/") {
         return "/v1/models/{id}";
+    }
+    if let Some(rest) = path.strip_prefix("/v1/text-to-speech/") {
+        return if rest.ends_with("/stream") {
+            "/v1/text-to-speech/{voice_id}/stream"
+        } else if rest.ends_with("/with-timestamps") {
+            "/v1/text-to-speech/{voice_id}/with-timestamps"
+        } else {
+            "/v1/text-to-speech/{voice_id}"
+        };
+    }
+    if path == "/v1/voices/settings/default" {
+        return "/v1/voices/settings/default";
+    }
+    if path.starts_with("/v1/voices/") {
+        return "/v1/voices/{voice_id}";
     }
     ROUTES
         .iter()
@@ -63,7 +79,8 @@ pub(crate) async fn observe(
     response
 }
 
-/// With `--api-key`, every route but `/health` needs `Authorization: Bearer KEY`.
+/// With `--api-key`, every route but `/health` needs `Authorization: Bearer KEY` or
+/// ElevenLabs' `xi-api-key: KEY`.
 pub(crate) async fn authorize(
     State(state): State<AppState>,
     request: Request,
@@ -72,12 +89,24 @@ pub(crate) async fn authorize(
     if let Some(key) = &state.inner.config.api_key
         && request.uri().path() != "/health"
     {
-        let given = request
-            .headers()
+        let headers = request.headers();
+        let bearer = headers
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer "));
-        if !given.is_some_and(|g| constant_time_eq(g.as_bytes(), key.as_bytes())) {
+        let xi = headers.get("xi-api-key").and_then(|v| v.to_str().ok());
+        let matches =
+            |g: Option<&str>| g.is_some_and(|g| constant_time_eq(g.as_bytes(), key.as_bytes()));
+        if !(matches(bearer) || matches(xi)) {
+            let path = request.uri().path();
+            if path.starts_with("/v1/text-to-speech") || path.starts_with("/v1/voices") {
+                return crate::eleven_error::ElevenError::status(
+                    StatusCode::UNAUTHORIZED,
+                    "invalid_api_key",
+                    "missing or invalid API key: send `xi-api-key: KEY` or `Authorization: Bearer KEY`",
+                )
+                .into_response();
+            }
             return ApiError::unauthorized().into_response();
         }
     }

@@ -5,6 +5,7 @@ use crate::explain::LogitsCache;
 use crate::metrics::Metrics;
 use crate::prompt::ChatTemplate;
 use dial_model::Model;
+use dial_voice::Voice;
 use std::sync::Arc;
 
 /// The server's limits and options.
@@ -24,6 +25,10 @@ pub struct ServerConfig {
     pub body_limit: usize,
     /// Called before every unit of engine work (fault injection in tests).
     pub step_hook: Option<StepHook>,
+    /// Speech requests that may run or wait at once; more get a 429.
+    pub max_speech_queue: usize,
+    /// The longest text a speech request may send, in characters.
+    pub max_characters: usize,
 }
 
 impl std::fmt::Debug for ServerConfig {
@@ -36,6 +41,8 @@ impl std::fmt::Debug for ServerConfig {
             .field("default_max_tokens", &self.default_max_tokens)
             .field("body_limit", &self.body_limit)
             .field("step_hook", &self.step_hook.is_some())
+            .field("max_speech_queue", &self.max_speech_queue)
+            .field("max_characters", &self.max_characters)
             .finish()
     }
 }
@@ -50,6 +57,8 @@ impl Default for ServerConfig {
             default_max_tokens: 256,
             body_limit: 1 << 20,
             step_hook: None,
+            max_speech_queue: 8,
+            max_characters: 5000,
         }
     }
 }
@@ -70,12 +79,19 @@ pub(crate) struct Inner {
     pub metrics: Arc<Metrics>,
     pub template: ChatTemplate,
     pub logits_cache: LogitsCache,
+    pub voices: Vec<Arc<Voice>>,
+    pub speech_slots: Arc<tokio::sync::Semaphore>,
 }
 
 impl AppState {
     /// Starts the engine on `model` and builds the state. The model's id in the API is its
     /// file name without `.gguf`.
     pub fn new(model: Model, config: ServerConfig) -> Self {
+        Self::with_voices(model, Vec::new(), config)
+    }
+
+    /// As [`AppState::new`], with voices for the ElevenLabs routes.
+    pub fn with_voices(model: Model, voices: Vec<Arc<Voice>>, config: ServerConfig) -> Self {
         let metrics = Arc::new(Metrics::default());
         let engine = Engine::start(
             model.clone(),
@@ -97,10 +113,12 @@ impl AppState {
                 model_id,
                 created,
                 engine,
-                config,
                 metrics,
                 template,
                 logits_cache: LogitsCache::default(),
+                speech_slots: Arc::new(tokio::sync::Semaphore::new(config.max_speech_queue)),
+                voices,
+                config,
             }),
         }
     }

@@ -9,6 +9,8 @@
 //! normalisation ([`wav`]), G.711 µ-law and A-law ([`g711`]), resampling
 //! ([`resample`]) and ElevenLabs' output formats ([`OutputFormat`]).
 
+mod alignment;
+pub mod analysis;
 mod config;
 mod espeak;
 pub mod g711;
@@ -24,6 +26,7 @@ mod stability;
 mod voice;
 pub mod wav;
 
+pub use alignment::{Alignment, phoneme_alignment, text_alignment};
 pub use config::{ConfigError, InferenceDefaults, VoiceConfig};
 pub use espeak::{Espeak, EspeakError, Sentence};
 pub use graph::{DURATION_NOISE, DURATIONS, GraphError, PRIOR_NOISE, PRIOR_SHAPE, SeedableGraph};

@@ -4,7 +4,7 @@ use crate::resample::{ResampleError, resample};
 use crate::{g711, wav};
 
 /// The rates dial resamples to, ElevenLabs' PCM and WAV rates.
-pub const RATES: [u32; 6] = [8000, 16000, 22050, 24000, 44100, 48000];
+pub const RATES: [u32; 7] = [8000, 16000, 22050, 24000, 32000, 44100, 48000];
 
 /// Why an output format cannot be written.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

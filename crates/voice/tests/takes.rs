@@ -99,3 +99,27 @@ fn a_cancelled_take_stops_with_an_error() {
         Err(dial_voice::VoiceError::EmptyText)
     ));
 }
+
+#[test]
+fn the_alignment_covers_every_character_in_order_from_the_durations() {
+    let t = take(0.5, 3);
+    let a = dial_voice::text_alignment(TEXT, &t);
+    assert_eq!(a.characters.concat(), TEXT);
+    let starts = &a.character_start_times_seconds;
+    let ends = &a.character_end_times_seconds;
+    assert!(starts.windows(2).all(|w| w[0] <= w[1]), "{starts:?}");
+    assert!(starts.iter().zip(ends).all(|(s, e)| s <= e));
+    assert!(*ends.last().unwrap() <= t.seconds());
+    // "How" starts after "world." ends, with the sentence silence between.
+    let how = TEXT.find("How").unwrap();
+    assert!(starts[how] - ends[how - 2] >= dial_voice::SENTENCE_SILENCE_S);
+    let p = dial_voice::phoneme_alignment(&t);
+    assert_eq!(
+        p.characters.len(),
+        t.sentences
+            .iter()
+            .map(|s| s.plan.encoded.phonemes.len())
+            .sum::<usize>()
+    );
+    assert!(p.character_end_times_seconds.last().unwrap() > &1.0);
+}

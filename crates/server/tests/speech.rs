@@ -1,0 +1,300 @@
+//! The ElevenLabs routes on the real default voice (fetched by dial's own fetch code),
+//! driven through the router with `oneshot`.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use dial_fetch::{self as fetch, FetchOptions};
+use dial_server::{AppState, ServerConfig};
+use dial_voice::{Espeak, OnnxRuntime, Voice, VoiceFiles};
+use http_body_util::BodyExt;
+use serde_json::{Value, json};
+use std::sync::{Arc, OnceLock};
+use tower::ServiceExt;
+
+const VOICE: &str = "en_US-joe-medium";
+
+fn joe() -> Arc<Voice> {
+    static JOE: OnceLock<Arc<Voice>> = OnceLock::new();
+    JOE.get_or_init(|| {
+        let options = FetchOptions {
+            progress: false,
+            ..FetchOptions::default()
+        };
+        let model = fetch::ensure(&fetch::JOE_MEDIUM, &options).unwrap();
+        fetch::ensure(&fetch::JOE_MEDIUM_CONFIG, &options).unwrap();
+        let runtime =
+            OnnxRuntime::load(&fetch::ensure(&fetch::ONNXRUNTIME, &options).unwrap()).unwrap();
+        let espeak = Espeak::new(
+            &fetch::ensure(&fetch::ESPEAK_NG, &options).unwrap(),
+            &fetch::ensure_tree(&fetch::ESPEAK_NG_DATA, &options).unwrap(),
+        );
+        Arc::new(Voice::load(&runtime, &VoiceFiles::beside(&model), espeak, 2).unwrap())
+    })
+    .clone()
+}
+
+fn app_with(config: ServerConfig) -> Router {
+    dial_server::app(AppState::with_voices(common::model(), vec![joe()], config))
+}
+
+struct Raw {
+    status: StatusCode,
+    headers: axum::http::HeaderMap,
+    bytes: Vec<u8>,
+}
+
+impl Raw {
+    fn json(&self) -> Value {
+        serde_json::from_slice(&self.bytes).unwrap()
+    }
+}
+
+async fn send(app: &Router, request: Request<Body>) -> Raw {
+    let response = app.clone().oneshot(request).await.unwrap();
+    let status = response.status();
+    let headers = response.headers().clone();
+    let bytes = response
+        .into_body()
+        .collect()
+        .await
+        .unwrap()
+        .to_bytes()
+        .to_vec();
+    Raw {
+        status,
+        headers,
+        bytes,
+    }
+}
+
+async fn speak(app: &Router, path: &str, body: &Value) -> Raw {
+    let request = Request::post(path)
+        .header("content-type", "application/json")
+        .body(Body::from(body.to_string()))
+        .unwrap();
+    send(app, request).await
+}
+
+fn tts(suffix: &str) -> String {
+    format!("/v1/text-to-speech/{VOICE}{suffix}")
+}
+
+#[tokio::test]
+async fn convert_returns_seeded_audio_with_its_headers() {
+    let app = app_with(common::config());
+    let body = json!({"text": "Hello world.", "seed": 11, "voice_settings": {"stability": 0.3}});
+    let a = speak(&app, &tts("?output_format=pcm_22050"), &body).await;
+    assert_eq!(a.status, StatusCode::OK);
+    assert_eq!(a.headers["content-type"], "audio/pcm");
+    assert_eq!(a.headers["x-dial-seed"], "11");
+    assert_eq!(a.headers["x-dial-seed-source"], "request");
+    let seconds = a.bytes.len() as f64 / 2.0 / 22050.0;
+    assert!((0.6..3.0).contains(&seconds), "{seconds}");
+    let b = speak(&app, &tts("?output_format=pcm_22050"), &body).await;
+    assert_eq!(a.bytes, b.bytes);
+    // Unseeded: a random seed, reported, which reproduces the take when sent back.
+    let unseeded = speak(
+        &app,
+        &tts("?output_format=pcm_22050"),
+        &json!({"text": "Hello world.", "voice_settings": {"stability": 0.3}}),
+    )
+    .await;
+    assert_eq!(unseeded.headers["x-dial-seed-source"], "random");
+    let seed: u32 = unseeded.headers["x-dial-seed"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let again = speak(
+        &app,
+        &tts("?output_format=pcm_22050"),
+        &json!({"text": "Hello world.", "seed": seed, "voice_settings": {"stability": 0.3}}),
+    )
+    .await;
+    assert_eq!(again.bytes, unseeded.bytes);
+    // Defaults: WAV; fields with no effect are accepted and named.
+    let wav = speak(
+        &app,
+        &tts(""),
+        &json!({"text": "Hello.", "model_id": "eleven_multilingual_v2",
+                "voice_settings": {"similarity_boost": 0.9}}),
+    )
+    .await;
+    assert_eq!(wav.headers["content-type"], "audio/wav");
+    assert_eq!(&wav.bytes[..4], b"RIFF");
+    assert_eq!(
+        wav.headers["x-dial-no-effect"],
+        "voice_settings.similarity_boost,model_id"
+    );
+}
+
+#[tokio::test]
+async fn errors_come_in_elevenlabs_shapes() {
+    let app = app_with(common::config());
+    let bad = speak(
+        &app,
+        &tts(""),
+        &json!({"text": "hi", "seed": -1, "voice_settings": {"stability": 2, "speed": 0.5}}),
+    )
+    .await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let detail = bad.json()["detail"].as_array().unwrap().clone();
+    let locs: Vec<String> = detail
+        .iter()
+        .map(|d| {
+            assert!(d["msg"].is_string() && d["type"].is_string(), "{d}");
+            d["loc"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|x| x.as_str().unwrap().to_string())
+                .collect::<Vec<_>>()
+                .join(".")
+        })
+        .collect();
+    assert_eq!(
+        locs,
+        [
+            "body.seed",
+            "body.voice_settings.stability",
+            "body.voice_settings.speed"
+        ]
+    );
+    let status = |r: &Raw| r.json()["detail"]["status"].as_str().unwrap().to_string();
+    let empty = speak(&app, &tts(""), &json!({"text": ""})).await;
+    assert_eq!(
+        (empty.status, status(&empty)),
+        (StatusCode::BAD_REQUEST, "empty_text".into())
+    );
+    let long = speak(&app, &tts(""), &json!({"text": "a".repeat(5001)})).await;
+    assert_eq!(
+        (long.status, status(&long)),
+        (
+            StatusCode::BAD_REQUEST,
+            "max_character_limit_exceeded".into()
+        )
+    );
+    let unknown = speak(&app, "/v1/text-to-speech/nobody", &json!({"text": "hi"})).await;
+    assert_eq!(
+        (unknown.status, status(&unknown)),
+        (StatusCode::NOT_FOUND, "voice_not_found".into())
+    );
+    for id in ["..%2F..%2Fetc%2Fpasswd", "a%5Cb", "..", "x..y"] {
+        let r = speak(
+            &app,
+            &format!("/v1/text-to-speech/{id}"),
+            &json!({"text": "hi"}),
+        )
+        .await;
+        assert_eq!(
+            (r.status, status(&r)),
+            (StatusCode::BAD_REQUEST, "invalid_voice_id".into()),
+            "{id}"
+        );
+    }
+    let malformed = send(
+        &app,
+        Request::post(tts(""))
+            .header("content-type", "application/json")
+            .body(Body::from("{\"text\": "))
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(malformed.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(malformed.json()["detail"][0]["type"], "json_invalid");
+}
+
+#[tokio::test]
+async fn voices_settings_auth_and_a_full_queue() {
+    let app = app_with(ServerConfig {
+        api_key: Some("sekret".into()),
+        ..common::config()
+    });
+    let get = |key: Option<(&'static str, &'static str)>| {
+        let mut r = Request::get("/v1/voices");
+        if let Some((h, v)) = key {
+            r = r.header(h, v);
+        }
+        r.body(Body::empty()).unwrap()
+    };
+    let denied = send(&app, get(None)).await;
+    assert_eq!(denied.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(denied.json()["detail"]["status"], "invalid_api_key");
+    let xi = send(&app, get(Some(("xi-api-key", "sekret")))).await;
+    assert_eq!(xi.status, StatusCode::OK);
+    let bearer = send(&app, get(Some(("authorization", "Bearer sekret")))).await;
+    assert_eq!(bearer.json(), xi.json());
+    let voices = xi.json()["voices"].as_array().unwrap().clone();
+    assert_eq!(voices.len(), 1);
+    assert_eq!(voices[0]["voice_id"], VOICE);
+    assert_eq!(voices[0]["settings"]["stability"], 0.5);
+    let open = app_with(common::config());
+    let defaults = send(
+        &open,
+        Request::get("/v1/voices/settings/default")
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(defaults.json()["stability"], 0.5);
+    assert_eq!(defaults.json()["speed"], 1.0);
+    // No room in the queue: a 429 with Retry-After, before any synthesis.
+    let full = app_with(ServerConfig {
+        max_speech_queue: 0,
+        ..common::config()
+    });
+    let r = speak(&full, &tts(""), &json!({"text": "hi"})).await;
+    assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(r.headers["retry-after"], "1");
+    assert_eq!(r.json()["detail"]["status"], "too_many_concurrent_requests");
+}
+
+#[tokio::test]
+async fn stream_and_timestamps_agree_with_convert() {
+    let app = app_with(common::config());
+    let body = json!({"text": "One sentence. And another one.", "seed": 3});
+    let whole = speak(&app, &tts("?output_format=pcm_16000"), &body).await;
+    let streamed = speak(&app, &tts("/stream?output_format=pcm_16000"), &body).await;
+    assert_eq!(streamed.status, StatusCode::OK);
+    // Sentence-by-sentence resampling may differ at the joins by a sample or two.
+    let diff = whole.bytes.len().abs_diff(streamed.bytes.len());
+    assert!(
+        diff <= 8,
+        "{} vs {}",
+        whole.bytes.len(),
+        streamed.bytes.len()
+    );
+    let pcm22 = speak(&app, &tts("?output_format=pcm_22050"), &body).await;
+    let streamed22 = speak(&app, &tts("/stream?output_format=pcm_22050"), &body).await;
+    assert_eq!(pcm22.bytes, streamed22.bytes);
+    let timed = speak(
+        &app,
+        &tts("/with-timestamps?output_format=pcm_22050"),
+        &body,
+    )
+    .await;
+    let v = timed.json();
+    let chars: String = v["alignment"]["characters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap())
+        .collect();
+    assert_eq!(chars, "One sentence. And another one.");
+    use base64::Engine as _;
+    let audio = base64::engine::general_purpose::STANDARD
+        .decode(v["audio_base64"].as_str().unwrap())
+        .unwrap();
+    assert_eq!(audio, pcm22.bytes);
+    assert!(
+        v["normalized_alignment"]["characters"]
+            .as_array()
+            .unwrap()
+            .len()
+            > 10
+    );
+}
