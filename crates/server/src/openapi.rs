@@ -106,6 +106,10 @@ pub fn openapi() -> Value {
             "ErrorBody".into(),
             json!({"type": "object", "required": ["error"], "properties": {"error": {"$ref": "#/components/schemas/ApiError"}}}),
         );
+        schemas.insert(
+            "TextToSpeechRequest".into(),
+            crate::speech::request_schema(),
+        );
         for name in WITH_KNOBS {
             if let Some(props) = schemas
                 .get_mut(*name)
@@ -134,6 +138,12 @@ pub fn openapi() -> Value {
             "/v1/chat/completions": {"post": operation("OpenAI Chat Completions", Some("ChatRequest"), true)},
             "/v1/completions": {"post": operation("OpenAI Completions (legacy)", Some("CompletionRequest"), true)},
             "/v1/explain": {"post": operation("The next-token distribution, stage by stage (dial explain --json)", Some("ExplainRequest"), false)},
+            "/v1/text-to-speech/{voice_id}": {"post": operation("ElevenLabs text to speech: the whole take (query output_format)", Some("TextToSpeechRequest"), false)},
+            "/v1/text-to-speech/{voice_id}/stream": {"post": operation("ElevenLabs text to speech, sentence by sentence", Some("TextToSpeechRequest"), false)},
+            "/v1/text-to-speech/{voice_id}/with-timestamps": {"post": operation("ElevenLabs text to speech with character timings", Some("TextToSpeechRequest"), false)},
+            "/v1/voices": {"get": operation("The installed voices", None, false)},
+            "/v1/voices/{voice_id}": {"get": operation("One voice", None, false)},
+            "/v1/voices/settings/default": {"get": operation("The default voice settings", None, false)},
             "/v1/models": {"get": operation("The served model", None, false)},
             "/v1/models/{id}": {"get": operation("One model", None, false)},
             "/health": {"get": operation("Liveness; needs no API key", None, false)},

@@ -53,6 +53,42 @@ struct SpeechRequest {
     no_effect: Vec<String>,
 }
 
+/// The request body's schema for `/openapi.json`, from the knobs' own descriptions.
+pub fn request_schema() -> Value {
+    let mut no_effect = Map::new();
+    for key in NO_EFFECT_SETTINGS {
+        no_effect.insert(
+            (*key).into(),
+            json!({"description": "Accepted; no effect on a single-speaker VITS voice (named in x-dial-no-effect)."}),
+        );
+    }
+    let mut settings = json!({
+        Stability::NAME: {"type": "number", "minimum": Stability::CREATIVE.value(),
+            "maximum": Stability::ROBUST.value(), "default": Stability::NATURAL.value(),
+            "description": Stability::SUMMARY},
+        Speed::NAME: {"type": "number", "minimum": Speed::MIN, "maximum": Speed::MAX,
+            "default": Speed::DEFAULT.value(), "description": Speed::SUMMARY},
+    });
+    if let Some(m) = settings.as_object_mut() {
+        m.extend(no_effect);
+    }
+    let mut properties = json!({
+        "text": {"type": "string", "description": "What to say."},
+        "seed": {"type": "integer", "minimum": 0, "maximum": u32::MAX,
+            "description": "The same seed, text and settings give the same samples; without one, a random seed (x-dial-seed)."},
+        "voice_settings": {"type": "object", "additionalProperties": false, "properties": settings},
+    });
+    if let Some(m) = properties.as_object_mut() {
+        for key in NO_EFFECT_FIELDS {
+            m.insert(
+                (*key).into(),
+                json!({"description": "Accepted; no effect here (named in x-dial-no-effect)."}),
+            );
+        }
+    }
+    json!({"type": "object", "required": ["text"], "additionalProperties": false, "properties": properties})
+}
+
 /// The default settings, as `GET /v1/voices/settings/default` and every voice show them.
 fn default_settings() -> Value {
     json!({

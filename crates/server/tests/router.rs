@@ -41,6 +41,11 @@ async fn models_health_and_openapi() {
         1.0
     );
     assert!(schemas["CompletionRequest"]["properties"]["dry_multiplier"].is_object());
+    // The voice's knobs come from their own files.
+    let voice_settings = &schemas["TextToSpeechRequest"]["properties"]["voice_settings"];
+    assert_eq!(voice_settings["properties"]["stability"]["maximum"], 1.0);
+    assert_eq!(voice_settings["properties"]["speed"]["minimum"], 0.7);
+    assert!(doc["paths"]["/v1/text-to-speech/{voice_id}/stream"]["post"].is_object());
     // Every knob field is in every generation request's schema.
     for field in dial_sampling::SamplingParams::fields() {
         assert!(
