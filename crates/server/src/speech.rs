@@ -438,6 +438,29 @@ fn start(
     Ok((voice, request, permit))
 }
 
+/// A whole take, encoded: the shared body of `convert` and `with-timestamps`. Dropping
+/// the future (a disconnect) cancels the take at its next step.
+async fn whole_take(
+    state: &AppState,
+    voice_id: &str,
+    query: Option<&str>,
+    body: &Bytes,
+) -> Result<(SpeechRequest, Take, Vec<u8>), ElevenError> {
+    let (voice, request, _permit) = start(state, voice_id, query, body)?;
+    let cancel = Arc::new(AtomicBool::new(false));
+    let _guard = CancelOnDrop(cancel.clone());
+    let rate = voice.sample_rate();
+    let take = synthesize(voice, request.clone(), cancel).await?;
+    let bytes = request.format.encode(&take.samples(), rate).map_err(|e| {
+        ElevenError::status(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "encoding_failed",
+            e.to_string(),
+        )
+    })?;
+    Ok((request, take, bytes))
+}
+
 /// `POST /v1/text-to-speech/{voice_id}`: the whole take as one audio body.
 pub async fn convert(
     State(state): State<AppState>,
@@ -445,31 +468,15 @@ pub async fn convert(
     RawQuery(query): RawQuery,
     body: Bytes,
 ) -> Response {
-    let (voice, request, _permit) = match start(&state, &voice_id, query.as_deref(), &body) {
-        Ok(x) => x,
-        Err(e) => return e.into_response(),
-    };
-    let cancel = Arc::new(AtomicBool::new(false));
-    let _guard = CancelOnDrop(cancel.clone());
-    let rate = voice.sample_rate();
-    let take = match synthesize(voice, request.clone(), cancel).await {
-        Ok(t) => t,
-        Err(e) => return e.into_response(),
-    };
-    match request.format.encode(&take.samples(), rate) {
-        Ok(bytes) => {
+    match whole_take(&state, &voice_id, query.as_deref(), &body).await {
+        Ok((request, take, bytes)) => {
             let mut headers = take_headers(&request, Some(&take));
             if let Ok(v) = HeaderValue::from_str(request.format.content_type()) {
                 headers.insert(header::CONTENT_TYPE, v);
             }
             (headers, bytes).into_response()
         }
-        Err(e) => ElevenError::status(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "encoding_failed",
-            e.to_string(),
-        )
-        .into_response(),
+        Err(e) => e.into_response(),
     }
 }
 
@@ -481,34 +488,17 @@ pub async fn with_timestamps(
     RawQuery(query): RawQuery,
     body: Bytes,
 ) -> Response {
-    let (voice, request, _permit) = match start(&state, &voice_id, query.as_deref(), &body) {
-        Ok(x) => x,
-        Err(e) => return e.into_response(),
-    };
-    let cancel = Arc::new(AtomicBool::new(false));
-    let _guard = CancelOnDrop(cancel.clone());
-    let rate = voice.sample_rate();
-    let take = match synthesize(voice, request.clone(), cancel).await {
-        Ok(t) => t,
-        Err(e) => return e.into_response(),
-    };
-    let bytes = match request.format.encode(&take.samples(), rate) {
-        Ok(b) => b,
-        Err(e) => {
-            return ElevenError::status(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "encoding_failed",
-                e.to_string(),
-            )
-            .into_response();
+    match whole_take(&state, &voice_id, query.as_deref(), &body).await {
+        Ok((request, take, bytes)) => {
+            let body = json!({
+                "audio_base64": base64::engine::general_purpose::STANDARD.encode(bytes),
+                "alignment": text_alignment(&request.text, &take),
+                "normalized_alignment": phoneme_alignment(&take),
+            });
+            (take_headers(&request, Some(&take)), axum::Json(body)).into_response()
         }
-    };
-    let body = json!({
-        "audio_base64": base64::engine::general_purpose::STANDARD.encode(bytes),
-        "alignment": text_alignment(&request.text, &take),
-        "normalized_alignment": phoneme_alignment(&take),
-    });
-    (take_headers(&request, Some(&take)), axum::Json(body)).into_response()
+        Err(e) => e.into_response(),
+    }
 }
 
 /// `POST /v1/text-to-speech/{voice_id}/stream`: audio sentence by sentence, as each is
@@ -546,7 +536,6 @@ pub async fn stream(
     let rate = voice.sample_rate();
     tokio::spawn(async move {
         let _permit = permit;
-        let cancel = Arc::new(AtomicBool::new(false));
         if let OutputFormat::Wav(r) = format {
             // An open-ended WAV header: the length is not known until the end.
             let mut header = dial_voice::wav::wav_bytes(&[], r);
@@ -559,33 +548,30 @@ pub async fn stream(
         let silence = vec![0i16; Take::silence_samples(rate)];
         for sentence in plan {
             let voice = voice.clone();
-            let flag = cancel.clone();
+            // A client that goes away closes the channel: the take stops at its next step.
+            let receiver_gone = tx.clone();
             let rendered = tokio::task::spawn_blocking(move || {
-                voice.render(sentence, &settings, &|| flag.load(Ordering::Relaxed))
+                voice.render(sentence, &settings, &|| receiver_gone.is_closed())
             })
             .await;
-            let samples = match rendered {
-                Ok(Ok(r)) => [r.samples, silence.clone()].concat(),
-                Ok(Err(e)) => {
-                    let _ = tx.send(Err(std::io::Error::other(e.to_string()))).await;
-                    return;
-                }
-                Err(e) => {
-                    let _ = tx.send(Err(std::io::Error::other(e.to_string()))).await;
-                    return;
-                }
-            };
-            let bytes = match format.encode_raw(&samples, rate) {
+            let encoded = rendered
+                .map_err(|e| e.to_string())
+                .and_then(|r| r.map_err(|e| e.to_string()))
+                .and_then(|r| {
+                    format
+                        .encode_raw(&[r.samples, silence.clone()].concat(), rate)
+                        .map_err(|e| e.to_string())
+                });
+            let bytes = match encoded {
                 Ok(b) => b,
-                Err(e) => {
-                    let _ = tx.send(Err(std::io::Error::other(e.to_string()))).await;
+                Err(message) => {
+                    // The status is already sent: end the body with an error.
+                    let _ = tx.send(Err(std::io::Error::other(message))).await;
                     return;
                 }
             };
             if tx.send(Ok(Bytes::from(bytes))).await.is_err() {
-                // The client went away: stop here.
-                cancel.store(true, Ordering::Relaxed);
-                return;
+                return; // the client went away
             }
         }
     });
