@@ -130,19 +130,26 @@ async fn serve(
     } else {
         local.ip().to_string()
     };
-    // The URL goes to stdout, so scripts can wait for it; logs go to stderr.
-    println!(
-        "dial serve: {} at http://{host}:{}/v1 (Ctrl-C to stop)",
+    // The URL goes to stdout, so scripts can wait for it; logs go to stderr. One write,
+    // and a closed stdout is not an error: a reader that stops after the first line must
+    // not bring the server down.
+    let mut banner = format!(
+        "dial serve: {} at http://{host}:{}/v1 (Ctrl-C to stop)\n",
         state.model_id(),
         local.port()
     );
-    if !voice_ids.is_empty() {
-        println!(
-            "dial serve: voice {} at http://{host}:{}/v1/text-to-speech/{}",
+    if let Some(first) = voice_ids.first() {
+        banner.push_str(&format!(
+            "dial serve: voice {} at http://{host}:{}/v1/text-to-speech/{first}\n",
             voice_ids.join(", "),
-            local.port(),
-            voice_ids[0]
-        );
+            local.port()
+        ));
+    }
+    {
+        use std::io::Write as _;
+        let mut out = std::io::stdout().lock();
+        let _ = out.write_all(banner.as_bytes());
+        let _ = out.flush();
     }
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let mut stopped = stop_rx.clone();
