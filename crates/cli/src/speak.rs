@@ -97,7 +97,9 @@ pub fn run(args: &SpeakArgs) -> Result<String, String> {
     if args.text.trim().is_empty() {
         return Err("the text is empty: there is nothing to speak".into());
     }
-    let seed = args.seed.unwrap_or_else(random_seed);
+    let seed = args
+        .seed
+        .unwrap_or_else(|| dial_sampling::clock_bits() as u32);
     let voice = args.voice.load(args.cache_dir.as_deref())?;
     let bar = (args.takes > 1).then(|| {
         ProgressBar::new(u64::from(args.takes)).with_style(
@@ -271,14 +273,4 @@ fn report(
         reference.seconds()
     ));
     Ok(out)
-}
-
-fn random_seed() -> u32 {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos() as u64);
-    let mut z = nanos ^ u64::from(std::process::id()).rotate_left(32);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    (z ^ (z >> 31)) as u32
 }

@@ -57,7 +57,7 @@ pub use knobs::{
     TypicalP, Xtc,
 };
 pub use params::{Field, FieldKind, ParamsError, Range, SamplingParams, Tokenize, Value, nearest};
-pub use rng::DialRng;
+pub use rng::{DialRng, clock_bits};
 pub use sampler::{
     Alternative, Draw, Explanation, Order, OrderDifference, RawAlternative, Sampler, StageTrace,
     Token, TokenProb,

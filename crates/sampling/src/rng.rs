@@ -24,6 +24,19 @@ fn splitmix64(state: &mut u64) -> u64 {
     z ^ (z >> 31)
 }
 
+/// 64 fresh bits for a request that brings no seed: the clock and a process-wide counter
+/// through SplitMix64. Not for secrets; the seed it picks is reported, so the draw can be
+/// replayed with the named generator.
+pub fn clock_bits() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64);
+    let mut state = nanos ^ COUNTER.fetch_add(0x9E37_79B9_7F4A_7C15, Ordering::Relaxed);
+    splitmix64(&mut state)
+}
+
 impl DialRng {
     /// A generator for `seed`.
     pub fn new(seed: u64) -> Self {
@@ -66,6 +79,15 @@ mod tests {
             assert_eq!(u.to_bits(), b.uniform().to_bits());
         }
         assert_ne!(DialRng::new(7).next_u64(), DialRng::new(8).next_u64());
+    }
+
+    #[test]
+    fn clock_bits_differ_call_to_call() {
+        let draws: Vec<u64> = (0..64).map(|_| clock_bits()).collect();
+        let mut unique = draws.clone();
+        unique.sort_unstable();
+        unique.dedup();
+        assert_eq!(unique.len(), draws.len());
     }
 
     #[test]

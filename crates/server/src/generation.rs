@@ -62,20 +62,7 @@ pub(crate) struct Plan {
 /// A seed for requests that bring none: the clock and a counter through SplitMix64, cut
 /// to 53 bits so JavaScript clients can send it back exactly.
 fn fresh_seed() -> u64 {
-    random_bits() & ((1 << 53) - 1)
-}
-
-/// 64 fresh bits from the clock and a counter (not for secrets).
-pub(crate) fn random_bits() -> u64 {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos() as u64);
-    let mut z = nanos ^ COUNTER.fetch_add(0x9E37_79B9_7F4A_7C15, Ordering::Relaxed);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
+    dial_sampling::clock_bits() & ((1 << 53) - 1)
 }
 
 impl Inner {
@@ -441,6 +428,7 @@ pub(crate) fn now() -> u64 {
 pub(crate) fn new_id(prefix: &str) -> String {
     format!(
         "{prefix}{:024x}",
-        (u128::from(random_bits()) << 32) | u128::from(random_bits() as u32)
+        (u128::from(dial_sampling::clock_bits()) << 32)
+            | u128::from(dial_sampling::clock_bits() as u32)
     )
 }

@@ -312,7 +312,7 @@ fn parse(
         ));
     }
     if !seeded {
-        settings.seed = crate::generation::random_bits() as u32;
+        settings.seed = dial_sampling::clock_bits() as u32;
     }
     Ok(SpeechRequest {
         text,
