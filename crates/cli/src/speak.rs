@@ -3,7 +3,7 @@
 
 use crate::voice_args::VoiceArgs;
 use clap::Args;
-use dial_voice::analysis::{dtw_distance, log_mel, mean_std, yin_f0};
+use dial_voice::analysis::{dtw_distance, log_mel, mean_pairwise_distance, mean_std, yin_f0};
 use dial_voice::{OutputFormat, Speed, Stability, Take, TakeSettings, Voice};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
@@ -202,12 +202,8 @@ fn report(
     let durations: Vec<f64> = measured.iter().map(|m| m.seconds).collect();
     let f0_means: Vec<f64> = measured.iter().map(|m| mean_std(&m.f0).0).collect();
     let f0_spreads: Vec<f64> = measured.iter().map(|m| mean_std(&m.f0).1).collect();
-    let mut pairwise = Vec::new();
-    for (i, a) in measured.iter().enumerate() {
-        for b in &measured[i + 1..] {
-            pairwise.push(dtw_distance(&a.mel, &b.mel));
-        }
-    }
+    let mels: Vec<Vec<Vec<f64>>> = measured.iter().map(|m| m.mel.clone()).collect();
+    let pair_mean = mean_pairwise_distance(&mels);
     let to_robust: Vec<f64> = measured
         .iter()
         .map(|m| dtw_distance(&m.mel, &reference_mel))
@@ -215,7 +211,6 @@ fn report(
     let (d_mean, d_std) = mean_std(&durations);
     let (f0_mean, f0_between) = mean_std(&f0_means);
     let (contour_spread, _) = mean_std(&f0_spreads);
-    let (pair_mean, _) = mean_std(&pairwise);
     let (robust_mean, _) = mean_std(&to_robust);
     if args.json {
         let value = json!({

@@ -177,6 +177,17 @@ pub fn dtw_distance(a: &[Vec<f64>], b: &[Vec<f64>]) -> f64 {
     total / steps.max(1) as f64
 }
 
+/// The mean DTW distance over every pair of takes (0 for fewer than two).
+pub fn mean_pairwise_distance(takes: &[Vec<Vec<f64>>]) -> f64 {
+    let mut distances = Vec::new();
+    for (i, a) in takes.iter().enumerate() {
+        for b in &takes[i + 1..] {
+            distances.push(dtw_distance(a, b));
+        }
+    }
+    mean_std(&distances).0
+}
+
 /// Mean and standard deviation (population) of `xs`; zeros when empty.
 pub fn mean_std(xs: &[f64]) -> (f64, f64) {
     if xs.is_empty() {

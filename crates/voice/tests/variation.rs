@@ -5,7 +5,7 @@
 
 mod common;
 
-use dial_voice::analysis::{dtw_distance, log_mel, mean_std};
+use dial_voice::analysis::{log_mel, mean_pairwise_distance, mean_std};
 use dial_voice::{Stability, TakeSettings};
 
 const TAKES: u32 = 20;
@@ -30,13 +30,7 @@ fn variation_falls_monotonically_as_stability_rises() {
             seconds.push(take.seconds());
             mels.push(log_mel(&take.samples(), take.sample_rate));
         }
-        let mut distances = Vec::new();
-        for i in 0..mels.len() {
-            for j in i + 1..mels.len() {
-                distances.push(dtw_distance(&mels[i], &mels[j]));
-            }
-        }
-        let (distance, _) = mean_std(&distances);
+        let distance = mean_pairwise_distance(&mels);
         let (_, duration_sd) = mean_std(&seconds);
         println!("stability {s}: log-mel distance {distance:.4}, duration sd {duration_sd:.4} s");
         rows.push((distance, duration_sd));
