@@ -9,6 +9,7 @@ mod logits;
 mod model_args;
 mod perplexity;
 mod plot;
+mod plot_stability;
 mod sample;
 mod serve;
 mod speak;

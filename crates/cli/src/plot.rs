@@ -18,6 +18,8 @@ pub enum Kind {
     Entropy,
     /// Probability mass and token count after each knob of the chain.
     Stages,
+    /// The voice: variation against stability over seeded takes, and pitch contours.
+    Stability,
 }
 
 #[derive(Debug, Args)]
@@ -50,6 +52,8 @@ pub struct PlotArgs {
     pub title: Option<String>,
     #[command(flatten)]
     pub knobs: KnobArgs,
+    #[command(flatten)]
+    pub stability: crate::plot_stability::StabilityPlotArgs,
 }
 
 enum Format {
@@ -77,8 +81,16 @@ pub fn run(args: &PlotArgs) -> Result<String, String> {
     if args.top == 0 {
         return Err("--top must be at least 1".into());
     }
-    let input = args.row.load()?;
-    let figure = figure(args, &input)?;
+    let figure = if args.kind == Kind::Stability {
+        crate::plot_stability::figure(
+            &args.stability,
+            args.title.as_deref(),
+            args.width,
+            args.height,
+        )?
+    } else {
+        figure(args, &args.row.load()?)?
+    };
     let bytes = match format {
         Format::Svg => figure.to_svg().map(String::into_bytes),
         Format::Png => figure.to_png(),
@@ -96,6 +108,9 @@ pub fn figure(args: &PlotArgs, input: &LogitsInput) -> Result<Figure, String> {
         Kind::Nucleus => nucleus(args, input)?,
         Kind::Entropy => entropy(args, input)?,
         Kind::Stages => stages(args, input)?,
+        Kind::Stability => {
+            return Err("the stability plot draws takes of a voice, not a row of logits".into());
+        }
     };
     let mut fig = Figure::new(
         args.title.as_deref().unwrap_or(&default_title),

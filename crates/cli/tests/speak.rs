@@ -92,3 +92,44 @@ fn speak_writes_a_seeded_wav_and_takes_report_their_spread() {
         assert!(!ok && err.contains(needle), "{args:?}: {err}");
     }
 }
+
+#[test]
+fn plot_stability_draws_variation_and_contours() {
+    let dir = std::env::temp_dir().join(format!("dial-plot-stability-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let svg = dir.join("s.svg");
+    let (ok, _, err) = dial(&[
+        "plot",
+        "stability",
+        "--takes-per-level",
+        "3",
+        "--stability-levels",
+        "0,1",
+        "--contours",
+        "2",
+        "-o",
+        svg.to_str().unwrap(),
+    ]);
+    assert!(ok, "{err}");
+    let text = std::fs::read_to_string(&svg).unwrap();
+    for label in [
+        "log-mel DTW distance",
+        "duration sd",
+        "stability 0 seed 1",
+        "stability 1 (every seed)",
+    ] {
+        assert!(
+            text.contains(&format!(r#"data-label="{label}""#)),
+            "{label}"
+        );
+    }
+    let (ok, _, err) = dial(&[
+        "plot",
+        "stability",
+        "--stability-levels",
+        "2",
+        "-o",
+        svg.to_str().unwrap(),
+    ]);
+    assert!(!ok && err.contains("stability"), "{err}");
+}
