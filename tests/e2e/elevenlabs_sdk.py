@@ -101,10 +101,15 @@ try:
 except ApiError as e:
     check("a speed out of range is a 422 naming the field", e.status_code == 422 and "speed" in str(e.body), e.body)
 
+mp3 = b"".join(client.text_to_speech.convert(voice_id=voice_id, text=TEXT, seed=7))
+# The SDK's default format: constant-bit-rate MP3, about 128 kbit/s of MPEG frames.
+check("the default is mp3_44100_128", mp3[0] == 0xFF and mp3[1] & 0xE0 == 0xE0, mp3[:4])
+check("the MP3 has about 128 kbit/s for the take", abs(len(mp3) * 8 / 128000 - seconds) < 0.5, len(mp3))
+
 try:
-    b"".join(client.text_to_speech.convert(voice_id=voice_id, text=TEXT, output_format="mp3_44100_128"))
-    check("mp3 raises", False)
+    b"".join(client.text_to_speech.convert(voice_id=voice_id, text=TEXT, output_format="opus_48000_64"))
+    check("opus raises", False)
 except ApiError as e:
-    check("mp3 is a 422 listing what is supported", e.status_code == 422 and "pcm_16000" in str(e.body), e.body)
+    check("opus is a 422 listing what is supported", e.status_code == 422 and "mp3_44100_128" in str(e.body), e.body)
 
 print("all elevenlabs SDK checks passed")

@@ -74,8 +74,8 @@ fn speak_writes_a_seeded_wav_and_takes_report_their_spread() {
         (vec!["speak", "hi", "--stability", "1.5"], "stability"),
         (vec!["speak", "hi", "--speed", "2"], "speed"),
         (
-            vec!["speak", "hi", "--format", "mp3_44100_128"],
-            "pcm_16000",
+            vec!["speak", "hi", "--format", "opus_48000_64"],
+            "mp3_44100_128",
         ),
         (vec!["speak", " "], "empty"),
         (
@@ -88,6 +88,10 @@ fn speak_writes_a_seeded_wav_and_takes_report_their_spread() {
             "ONNX Runtime",
         ),
     ] {
+        // Written only if the case wrongly succeeds; never into the working directory.
+        let none = dir.join("none.wav");
+        let mut args = args;
+        args.extend(["-o", none.to_str().unwrap()]);
         let (ok, _, err) = dial(&args);
         assert!(!ok && err.contains(needle), "{args:?}: {err}");
     }

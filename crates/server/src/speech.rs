@@ -647,7 +647,7 @@ mod tests {
     fn every_invalid_field_is_listed_in_one_422() {
         let e = errors(
             r#"{"text": "hi", "seed": 4294967296, "voice_settings": {"stability": 1.5, "speed": 2, "warmth": 1}, "colour": 1}"#,
-            Some("output_format=mp3_44100_128&nonsense=1"),
+            Some("output_format=opus_48000_64&nonsense=1"),
         );
         let locs: Vec<String> = e.iter().map(|f| f.loc.join(".")).collect();
         for want in [

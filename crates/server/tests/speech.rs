@@ -116,18 +116,19 @@ async fn convert_returns_seeded_audio_with_its_headers() {
     )
     .await;
     assert_eq!(again.bytes, unseeded.bytes);
-    // Defaults: WAV; fields with no effect are accepted and named.
-    let wav = speak(
+    // Defaults: ElevenLabs' mp3_44100_128; fields with no effect are accepted and named.
+    let mp3 = speak(
         &app,
         &tts(""),
         &json!({"text": "Hello.", "model_id": "eleven_multilingual_v2",
                 "voice_settings": {"similarity_boost": 0.9}}),
     )
     .await;
-    assert_eq!(wav.headers["content-type"], "audio/wav");
-    assert_eq!(&wav.bytes[..4], b"RIFF");
+    assert_eq!(mp3.headers["content-type"], "audio/mpeg");
+    assert_eq!(mp3.headers["x-dial-output-format"], "mp3_44100_128");
+    assert_eq!((mp3.bytes[0], mp3.bytes[1] & 0xE0), (0xFF, 0xE0));
     assert_eq!(
-        wav.headers["x-dial-no-effect"],
+        mp3.headers["x-dial-no-effect"],
         "voice_settings.similarity_boost,model_id"
     );
 }

@@ -15,6 +15,8 @@ mod config;
 mod espeak;
 pub mod g711;
 mod graph;
+#[cfg(feature = "mp3")]
+mod mp3;
 mod noise;
 mod output_format;
 mod phoneme_ids;

@@ -9,13 +9,15 @@ pub const RATES: [u32; 7] = [8000, 16000, 22050, 24000, 32000, 44100, 48000];
 /// Why an output format cannot be written.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum FormatError {
-    /// A name dial does not write (MP3 and Opus among them: no encoder crate builds
-    /// offline here).
+    /// A name dial does not write (Opus, and MP3 in a build without the `mp3` feature).
     #[error("output_format `{0}` is not supported; dial writes {list}", list = OutputFormat::supported().join(", "))]
     Unsupported(String),
     /// Resampling failed.
     #[error(transparent)]
     Resample(#[from] ResampleError),
+    /// The encoder failed.
+    #[error("cannot encode: {0}")]
+    Encode(String),
 }
 
 /// One encoding at one rate.
@@ -29,10 +31,26 @@ pub enum OutputFormat {
     Ulaw8000,
     /// G.711 A-law at 8 kHz, raw.
     Alaw8000,
+    /// Constant-bit-rate mono MP3 (`mp3_44100_128`); with the `mp3` feature.
+    Mp3 {
+        /// Samples per second.
+        rate: u32,
+        /// Bit rate in kbit/s.
+        kbps: u32,
+    },
 }
 
 impl OutputFormat {
-    /// What a request that names no format gets: WAV at the default voice's rate.
+    /// What a request that names no format gets: ElevenLabs' own default,
+    /// `mp3_44100_128`.
+    #[cfg(feature = "mp3")]
+    pub const DEFAULT: OutputFormat = OutputFormat::Mp3 {
+        rate: 44100,
+        kbps: 128,
+    };
+    /// What a request that names no format gets, in a build without MP3: WAV at the
+    /// default voice's rate.
+    #[cfg(not(feature = "mp3"))]
     pub const DEFAULT: OutputFormat = OutputFormat::Wav(22050);
 
     /// Every name dial accepts.
@@ -40,6 +58,12 @@ impl OutputFormat {
         let mut names: Vec<String> = RATES.iter().map(|r| format!("pcm_{r}")).collect();
         names.extend(RATES.iter().map(|r| format!("wav_{r}")));
         names.extend(["ulaw_8000".into(), "alaw_8000".into()]);
+        #[cfg(feature = "mp3")]
+        names.extend(
+            crate::mp3::FORMATS
+                .iter()
+                .map(|(rate, kbps)| format!("mp3_{rate}_{kbps}")),
+        );
         names
     }
 
@@ -58,6 +82,13 @@ impl OutputFormat {
             _ => match name.split_once('_') {
                 Some(("pcm", r)) => Ok(OutputFormat::Pcm(rate(r)?)),
                 Some(("wav", r)) => Ok(OutputFormat::Wav(rate(r)?)),
+                #[cfg(feature = "mp3")]
+                Some(("mp3", rest)) => rest
+                    .split_once('_')
+                    .and_then(|(r, k)| Some((r.parse::<u32>().ok()?, k.parse::<u32>().ok()?)))
+                    .filter(|f| crate::mp3::FORMATS.contains(f))
+                    .map(|(rate, kbps)| OutputFormat::Mp3 { rate, kbps })
+                    .ok_or_else(unsupported),
                 _ => Err(unsupported()),
             },
         }
@@ -70,13 +101,14 @@ impl OutputFormat {
             OutputFormat::Pcm(r) => format!("pcm_{r}"),
             OutputFormat::Ulaw8000 => "ulaw_8000".into(),
             OutputFormat::Alaw8000 => "alaw_8000".into(),
+            OutputFormat::Mp3 { rate, kbps } => format!("mp3_{rate}_{kbps}"),
         }
     }
 
     /// Output samples per second.
     pub fn rate(self) -> u32 {
         match self {
-            OutputFormat::Wav(r) | OutputFormat::Pcm(r) => r,
+            OutputFormat::Wav(r) | OutputFormat::Pcm(r) | OutputFormat::Mp3 { rate: r, .. } => r,
             OutputFormat::Ulaw8000 | OutputFormat::Alaw8000 => 8000,
         }
     }
@@ -88,16 +120,12 @@ impl OutputFormat {
             OutputFormat::Pcm(_) => "audio/pcm",
             OutputFormat::Ulaw8000 => "audio/basic",
             OutputFormat::Alaw8000 => "audio/x-alaw-basic",
+            OutputFormat::Mp3 { .. } => "audio/mpeg",
         }
     }
 
-    /// Whether the bytes of consecutive chunks can simply be concatenated (not WAV,
-    /// whose header gives the whole length).
-    pub fn is_raw(self) -> bool {
-        !matches!(self, OutputFormat::Wav(_))
-    }
-
-    /// Raw sample bytes at the format's rate, without a header.
+    /// One chunk's bytes at the format's rate, without a file header: raw samples, or a
+    /// self-contained MP3 stream, so that consecutive chunks concatenate.
     pub fn encode_raw(self, samples: &[i16], rate: u32) -> Result<Vec<u8>, FormatError> {
         let samples = resample(samples, rate, self.rate())?;
         Ok(match self {
@@ -106,6 +134,12 @@ impl OutputFormat {
             }
             OutputFormat::Ulaw8000 => samples.iter().map(|&s| g711::ulaw(s)).collect(),
             OutputFormat::Alaw8000 => samples.iter().map(|&s| g711::alaw(s)).collect(),
+            #[cfg(feature = "mp3")]
+            OutputFormat::Mp3 { rate, kbps } => {
+                crate::mp3::encode(&samples, rate, kbps).map_err(FormatError::Encode)?
+            }
+            #[cfg(not(feature = "mp3"))]
+            OutputFormat::Mp3 { .. } => return Err(FormatError::Unsupported(self.name())),
         })
     }
 
@@ -124,12 +158,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn names_round_trip_and_mp3_is_a_clear_error() {
+    fn names_round_trip_and_unknown_ones_are_a_clear_error() {
         for name in OutputFormat::supported() {
             assert_eq!(OutputFormat::parse(&name).unwrap().name(), name);
         }
         for bad in [
-            "mp3_44100_128",
+            "mp3_44100_100",
             "pcm_11025",
             "opus_48000_64",
             "",
@@ -154,6 +188,19 @@ mod tests {
         assert_eq!(f("pcm_16000").len(), 32000);
         assert_eq!(f("ulaw_8000").len(), 8000);
         assert_eq!(f("alaw_8000").len(), 8000);
+        #[cfg(feature = "mp3")]
+        {
+            // One second of constant-bit-rate MP3 is about kbps · 1000 / 8 bytes, in
+            // frames that start with the MPEG sync word.
+            let mp3 = f("mp3_44100_128");
+            assert!((15_000..18_500).contains(&mp3.len()), "{}", mp3.len());
+            assert_eq!(mp3[0], 0xFF);
+            assert_eq!(mp3[1] & 0xE0, 0xE0);
+            assert_eq!(
+                OutputFormat::parse("mp3_44100_128").unwrap().content_type(),
+                "audio/mpeg"
+            );
+        }
         let w = f("wav_44100");
         assert_eq!(w.len(), 44 + 88200);
         assert_eq!(&w[..4], b"RIFF");
