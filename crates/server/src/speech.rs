@@ -404,15 +404,25 @@ fn take_headers(request: &SpeechRequest, take: Option<&Take>) -> HeaderMap {
     h
 }
 
+/// Runs a take on a blocking thread. The queue slot goes with it and is released when the
+/// synthesis itself stops, not when the handler does; a cancelled take is counted.
 async fn synthesize(
+    state: &AppState,
     voice: Arc<Voice>,
     request: SpeechRequest,
+    permit: OwnedSemaphorePermit,
     cancel: Arc<AtomicBool>,
 ) -> Result<Take, ElevenError> {
     let text = request.text.clone();
     let settings = request.settings;
+    let metrics = state.inner.metrics.clone();
     let joined = tokio::task::spawn_blocking(move || {
-        voice.speak(&text, &settings, &|| cancel.load(Ordering::Relaxed))
+        let _permit = permit;
+        let take = voice.speak(&text, &settings, &|| cancel.load(Ordering::Relaxed));
+        if matches!(take, Err(VoiceError::Cancelled)) {
+            metrics.add_cancelled();
+        }
+        take
     })
     .await;
     match joined {
@@ -446,11 +456,11 @@ async fn whole_take(
     query: Option<&str>,
     body: &Bytes,
 ) -> Result<(SpeechRequest, Take, Vec<u8>), ElevenError> {
-    let (voice, request, _permit) = start(state, voice_id, query, body)?;
+    let (voice, request, permit) = start(state, voice_id, query, body)?;
     let cancel = Arc::new(AtomicBool::new(false));
     let _guard = CancelOnDrop(cancel.clone());
     let rate = voice.sample_rate();
-    let take = synthesize(voice, request.clone(), cancel).await?;
+    let take = synthesize(state, voice, request.clone(), permit, cancel).await?;
     let bytes = request.format.encode(&take.samples(), rate).map_err(|e| {
         ElevenError::status(
             StatusCode::INTERNAL_SERVER_ERROR,
@@ -534,6 +544,7 @@ pub async fn stream(
     let format = request.format;
     let settings = request.settings;
     let rate = voice.sample_rate();
+    let metrics = state.inner.metrics.clone();
     tokio::spawn(async move {
         let _permit = permit;
         if let OutputFormat::Wav(r) = format {
@@ -562,6 +573,10 @@ pub async fn stream(
                         .encode_raw(&[r.samples, silence.clone()].concat(), rate)
                         .map_err(|e| e.to_string())
                 });
+            if tx.is_closed() {
+                metrics.add_cancelled();
+                return;
+            }
             let bytes = match encoded {
                 Ok(b) => b,
                 Err(message) => {
@@ -571,7 +586,8 @@ pub async fn stream(
                 }
             };
             if tx.send(Ok(Bytes::from(bytes))).await.is_err() {
-                return; // the client went away
+                metrics.add_cancelled(); // the client went away
+                return;
             }
         }
     });

@@ -299,3 +299,78 @@ async fn stream_and_timestamps_agree_with_convert() {
             > 10
     );
 }
+
+/// A server on a loopback port, with the voice.
+async fn serve(config: ServerConfig) -> (std::net::SocketAddr, AppState) {
+    let state = AppState::with_voices(common::model(), vec![joe()], config);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let app = dial_server::app(state.clone());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (addr, state)
+}
+
+async fn open(addr: std::net::SocketAddr, path: &str, body: &Value) -> tokio::net::TcpStream {
+    use tokio::io::AsyncWriteExt;
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let body = body.to_string();
+    let request = format!(
+        "POST {path} HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    s.write_all(request.as_bytes()).await.unwrap();
+    s
+}
+
+async fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
+    let start = std::time::Instant::now();
+    while !done() {
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(10),
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_hangs_up_cancels_its_take() {
+    use tokio::io::AsyncReadExt;
+    let (addr, state) = serve(ServerConfig {
+        max_speech_queue: 1,
+        ..common::config()
+    })
+    .await;
+    // Forty sentences: seconds of synthesis, of which a cancelled take does one step more.
+    let long = json!({"text": "This is one more sentence. ".repeat(40), "seed": 1});
+    let mut stream = open(addr, &tts("/stream?output_format=pcm_22050"), &long).await;
+    let mut buf = vec![0u8; 65536];
+    let mut got = 0;
+    while got < 1000 {
+        let n = stream.read(&mut buf).await.unwrap();
+        assert!(n > 0);
+        got += n;
+    }
+    drop(stream);
+    wait_for("the stream's cancellation", || {
+        state.metrics().cancelled() >= 1
+    })
+    .await;
+    // Whole takes: hang up while it is synthesizing.
+    let whole = open(addr, &tts("?output_format=pcm_22050"), &long).await;
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    drop(whole);
+    wait_for("the take's cancellation", || {
+        state.metrics().cancelled() >= 2
+    })
+    .await;
+    // The slot is free again: the next request is served, not refused.
+    let app = dial_server::app(state);
+    let next = speak(
+        &app,
+        &tts("?output_format=pcm_22050"),
+        &json!({"text": "Hi."}),
+    )
+    .await;
+    assert_eq!(next.status, StatusCode::OK);
+}
