@@ -2,7 +2,7 @@
 //! the distance between two takes along their best time alignment.
 //!
 //! - F0: YIN (de Cheveigné & Kawahara, 2002) on 40 ms windows every 10 ms, 60–400 Hz,
-//!   threshold 0.15 on the cumulative-mean-normalised difference, parabolic refinement.
+//!   threshold 0.10 (the paper's) on the cumulative-mean-normalised difference, parabolic refinement.
 //!   A frame with no dip under the threshold, or with RMS under 1 % of full scale, is
 //!   unvoiced.
 //! - Log-mel: 25 ms Hann windows every 10 ms, 512-point FFT, 40 triangular mel bands
@@ -53,7 +53,7 @@ pub fn yin_f0(samples: &[i16], rate: u32) -> Vec<Option<f64>> {
         let mut found = None;
         let mut lag = min_lag.max(2);
         while lag < max_lag {
-            if cmnd[lag] < 0.15 {
+            if cmnd[lag] < 0.10 {
                 while lag + 1 < max_lag && cmnd[lag + 1] < cmnd[lag] {
                     lag += 1;
                 }
