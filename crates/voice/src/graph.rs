@@ -364,3 +364,85 @@ impl SeedableGraph {
         })
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    /// A graph with Piper's pattern: duration noise, a `Ceil`, prior noise after it.
+    fn tiny(with_ceil: bool) -> Vec<u8> {
+        let ceil = if with_ceil { "Ceil" } else { "Floor" };
+        let mut graph = [
+            encode_node("RandomNormalLike", "/dp/RandomNormalLike", &["x"], &["dpn"]),
+            encode_node("Add", "add1", &["x", "dpn"], &["y"]),
+            encode_node(ceil, "/Ceil", &["y"], &["c"]),
+            encode_node("RandomNormalLike", "/RandomNormalLike", &["c"], &["pn"]),
+            encode_node("Add", "add2", &["c", "pn"], &["output"]),
+        ]
+        .concat();
+        proto::put_bytes(&mut graph, 2, b"tiny");
+        graph.extend(encode_value_info(GRAPH_INPUT, "x", FLOAT, &["1", "2", "n"]));
+        graph.extend(encode_value_info(
+            GRAPH_OUTPUT,
+            "output",
+            FLOAT,
+            &["1", "2", "n"],
+        ));
+        let mut opset = Vec::new();
+        proto::put_bytes(&mut opset, 1, b"");
+        proto::put_int(&mut opset, 2, 15);
+        let mut model = Vec::new();
+        proto::put_int(&mut model, 1, 8);
+        proto::put_bytes(&mut model, 8, &opset);
+        proto::put_bytes(&mut model, MODEL_GRAPH, &graph);
+        model
+    }
+
+    /// (op types, input names, output names) of a rewritten model.
+    fn summary(model: &[u8]) -> (Vec<String>, Vec<String>, Vec<String>) {
+        let fields = proto::fields(model).unwrap();
+        let graph = fields.iter().find(|f| f.number == MODEL_GRAPH).unwrap();
+        let mut ops = Vec::new();
+        let mut inputs = Vec::new();
+        let mut outputs = Vec::new();
+        for f in proto::fields(graph.bytes().unwrap()).unwrap() {
+            match f.number {
+                GRAPH_NODE => ops.push(parse_node(&f).unwrap().op_type.to_string()),
+                GRAPH_INPUT => inputs.push(declared_name(&f, VALUE_INFO_NAME).unwrap().into()),
+                GRAPH_OUTPUT => outputs.push(declared_name(&f, VALUE_INFO_NAME).unwrap().into()),
+                _ => {}
+            }
+        }
+        (ops, inputs, outputs)
+    }
+
+    #[test]
+    fn both_noise_nodes_become_slices_of_inputs_and_the_durations_graph_is_cut() {
+        let g = SeedableGraph::rewrite(&tiny(true)).unwrap();
+        let (ops, inputs, outputs) = summary(&g.full);
+        assert!(!ops.iter().any(|o| o == "RandomNormalLike"), "{ops:?}");
+        assert_eq!(ops.iter().filter(|o| *o == "Slice").count(), 2);
+        assert_eq!(ops.iter().filter(|o| *o == "Shape").count(), 2);
+        assert_eq!(inputs, ["x", DURATION_NOISE, PRIOR_NOISE]);
+        assert_eq!(outputs, ["output", DURATIONS, PRIOR_SHAPE]);
+        // The durations graph stops at the Ceil: no prior noise, no audio.
+        let (ops, inputs, outputs) = summary(&g.durations);
+        assert_eq!(ops, ["Shape", "Slice", "Add", "Ceil", "Identity"]);
+        assert_eq!(inputs, ["x", DURATION_NOISE]);
+        assert_eq!(outputs, [DURATIONS]);
+    }
+
+    #[test]
+    fn a_graph_that_is_not_piper_s_is_a_clear_error() {
+        assert!(matches!(
+            SeedableGraph::rewrite(&tiny(false)),
+            Err(GraphError::Shape(m)) if m.contains("Ceil")
+        ));
+        assert!(matches!(
+            SeedableGraph::rewrite(b"not a model"),
+            Err(GraphError::Proto(_))
+        ));
+        assert!(SeedableGraph::rewrite(&[]).is_err());
+    }
+}
