@@ -26,9 +26,9 @@ pub struct SpeakArgs {
     /// The seed (0–4294967295; default: a random one, printed). Take i uses seed + i.
     #[arg(long)]
     pub seed: Option<u32>,
-    /// The speaker of a multi-speaker voice.
-    #[arg(long, default_value_t = 0)]
-    pub speaker: u32,
+    /// The speaker of a multi-speaker voice: a name from its config or a number.
+    #[arg(long, default_value = "0")]
+    pub speaker: String,
     /// Output format, ElevenLabs' names: wav_22050, pcm_16000, ulaw_8000, …
     #[arg(long, default_value = "wav_22050")]
     pub format: String,
@@ -101,6 +101,15 @@ pub fn run(args: &SpeakArgs) -> Result<String, String> {
         .seed
         .unwrap_or_else(|| dial_sampling::clock_bits() as u32);
     let voice = args.voice.load(args.cache_dir.as_deref())?;
+    let speaker = voice.speaker(&args.speaker).ok_or_else(|| {
+        let names: Vec<String> = voice.voice_ids().into_iter().map(|(id, _)| id).collect();
+        format!(
+            "--speaker {}: the voice has {} speaker(s): {}",
+            args.speaker,
+            voice.config().num_speakers,
+            names.join(", ")
+        )
+    })?;
     let bar = (args.takes > 1).then(|| {
         ProgressBar::new(u64::from(args.takes)).with_style(
             ProgressStyle::with_template("takes [{bar:30}] {pos}/{len} {msg}")
@@ -113,7 +122,7 @@ pub fn run(args: &SpeakArgs) -> Result<String, String> {
             stability,
             speed,
             seed: seed.wrapping_add(i),
-            speaker: args.speaker,
+            speaker,
         };
         let start = Instant::now();
         let take = voice
@@ -155,7 +164,7 @@ pub fn run(args: &SpeakArgs) -> Result<String, String> {
             )
         });
     }
-    report(&voice, args, stability, speed, &measured)
+    report(&voice, args, stability, speed, speaker, &measured)
 }
 
 fn redraw_note(redraws: &[(u32, u32)]) -> String {
@@ -187,13 +196,14 @@ fn report(
     args: &SpeakArgs,
     stability: Stability,
     speed: Speed,
+    speaker: u32,
     measured: &[Measured],
 ) -> Result<String, String> {
     let robust = TakeSettings {
         stability: Stability::ROBUST,
         speed,
         seed: 0,
-        speaker: args.speaker,
+        speaker,
     };
     let reference = voice
         .speak(&args.text, &robust, &|| false)

@@ -79,6 +79,10 @@ fn speak_writes_a_seeded_wav_and_takes_report_their_spread() {
         ),
         (vec!["speak", " "], "empty"),
         (
+            vec!["speak", "hi", "--speaker", "3"],
+            "1 speaker(s): en_US-joe-medium",
+        ),
+        (
             vec![
                 "speak",
                 "hi",

@@ -101,7 +101,12 @@ fn default_settings() -> Value {
 }
 
 fn not_found(voice_id: &str, state: &AppState) -> ElevenError {
-    let ids: Vec<&str> = state.inner.voices.iter().map(|v| v.id()).collect();
+    let ids: Vec<String> = state
+        .inner
+        .voices
+        .iter()
+        .flat_map(|v| v.voice_ids().into_iter().map(|(id, _)| id))
+        .collect();
     ElevenError::status(
         StatusCode::NOT_FOUND,
         "voice_not_found",
@@ -117,9 +122,10 @@ fn not_found(voice_id: &str, state: &AppState) -> ElevenError {
     )
 }
 
-/// The voice for a path's `voice_id`. Ids are compared with the loaded voices' names and
-/// never reach the file system; one that could name a path is refused outright.
-fn find_voice(state: &AppState, voice_id: &str) -> Result<Arc<Voice>, ElevenError> {
+/// The voice and speaker for a path's `voice_id` (`ID`, or `ID:SPEAKER` for a
+/// multi-speaker voice). Ids are compared with the loaded voices' names and never reach
+/// the file system; one that could name a path is refused outright.
+fn find_voice(state: &AppState, voice_id: &str) -> Result<(Arc<Voice>, u32), ElevenError> {
     if voice_id.contains(['/', '\\']) || voice_id.contains("..") || voice_id.contains('\0') {
         return Err(ElevenError::status(
             StatusCode::BAD_REQUEST,
@@ -131,8 +137,12 @@ fn find_voice(state: &AppState, voice_id: &str) -> Result<Arc<Voice>, ElevenErro
         .inner
         .voices
         .iter()
-        .find(|v| v.id() == voice_id)
-        .cloned()
+        .find_map(|v| {
+            v.voice_ids()
+                .into_iter()
+                .find(|(id, _)| id == voice_id)
+                .map(|(_, speaker)| (v.clone(), speaker))
+        })
         .ok_or_else(|| not_found(voice_id, state))
 }
 
@@ -442,8 +452,9 @@ fn start(
     query: Option<&str>,
     body: &Bytes,
 ) -> Result<(Arc<Voice>, SpeechRequest, OwnedSemaphorePermit), ElevenError> {
-    let voice = find_voice(state, voice_id)?;
-    let request = parse(body, query, state.inner.config.max_characters)?;
+    let (voice, speaker) = find_voice(state, voice_id)?;
+    let mut request = parse(body, query, state.inner.config.max_characters)?;
+    request.settings.speaker = speaker;
     let permit = slot(state)?;
     Ok((voice, request, permit))
 }
@@ -602,17 +613,18 @@ pub async fn stream(
         .into_response()
 }
 
-fn voice_object(voice: &Voice) -> Value {
+fn voice_object(voice: &Voice, voice_id: &str, speaker: u32) -> Value {
     let config = voice.config();
     json!({
-        "voice_id": voice.id(),
-        "name": voice.id(),
+        "voice_id": voice_id,
+        "name": voice_id,
         "category": "premade",
         "labels": {
             "engine": "piper-vits",
             "language": config.espeak_voice,
             "sample_rate": config.sample_rate.to_string(),
             "speakers": config.num_speakers.to_string(),
+            "speaker": speaker.to_string(),
         },
         "description": "A Piper VITS voice served by dial; stability sets how far a take may drift.",
         "settings": default_settings(),
@@ -630,14 +642,23 @@ fn voice_object(voice: &Voice) -> Value {
 
 /// `GET /v1/voices`.
 pub async fn voices(State(state): State<AppState>) -> Response {
-    let voices: Vec<Value> = state.inner.voices.iter().map(|v| voice_object(v)).collect();
+    let voices: Vec<Value> = state
+        .inner
+        .voices
+        .iter()
+        .flat_map(|v| {
+            v.voice_ids()
+                .into_iter()
+                .map(|(id, speaker)| voice_object(v, &id, speaker))
+        })
+        .collect();
     axum::Json(json!({ "voices": voices })).into_response()
 }
 
 /// `GET /v1/voices/{voice_id}`.
 pub async fn voice(State(state): State<AppState>, Path(voice_id): Path<String>) -> Response {
     match find_voice(&state, &voice_id) {
-        Ok(v) => axum::Json(voice_object(&v)).into_response(),
+        Ok((v, speaker)) => axum::Json(voice_object(&v, &voice_id, speaker)).into_response(),
         Err(e) => e.into_response(),
     }
 }

@@ -121,6 +121,36 @@ impl VoiceConfig {
     }
 }
 
+impl VoiceConfig {
+    /// A speaker by name (from `speaker_id_map`) or by number, if the voice has it.
+    pub fn speaker(&self, name_or_number: &str) -> Option<u32> {
+        self.speaker_id_map
+            .get(name_or_number)
+            .copied()
+            .or_else(|| name_or_number.parse::<u32>().ok())
+            .filter(|&s| s < self.num_speakers)
+    }
+
+    /// The voice ids a voice called `id` answers to, with their speakers: `id` itself
+    /// for a single-speaker voice; `id:SPEAKER` for each speaker of a multi-speaker one,
+    /// named where `speaker_id_map` names it.
+    pub fn voice_ids(&self, id: &str) -> Vec<(String, u32)> {
+        if self.num_speakers <= 1 {
+            return vec![(id.to_string(), 0)];
+        }
+        (0..self.num_speakers)
+            .map(|sid| {
+                let name = self
+                    .speaker_id_map
+                    .iter()
+                    .find(|(_, s)| **s == sid)
+                    .map_or_else(|| sid.to_string(), |(name, _)| name.clone());
+                (format!("{id}:{name}"), sid)
+            })
+            .collect()
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
@@ -161,6 +191,25 @@ mod tests {
             VoiceConfig::from_json("{"),
             Err(ConfigError::Json(_))
         ));
+        let two = VoiceConfig::from_json(&config(
+            r#", "num_speakers": 3, "speaker_id_map": {"amy": 0, "bob": 2}"#,
+        ))
+        .unwrap();
+        assert_eq!(
+            two.voice_ids("v"),
+            [("v:amy".into(), 0), ("v:1".into(), 1), ("v:bob".into(), 2)]
+        );
+        assert_eq!(
+            (
+                two.speaker("bob"),
+                two.speaker("1"),
+                two.speaker("3"),
+                two.speaker("eve")
+            ),
+            (Some(2), Some(1), None, None)
+        );
+        assert_eq!(c.voice_ids("joe"), [("joe".into(), 0)]);
+        assert_eq!((c.speaker("0"), c.speaker("1")), (Some(0), None));
         let no_pad = config("").replace(r#""_": [0], "#, "");
         assert!(matches!(
             VoiceConfig::from_json(&no_pad),

@@ -357,6 +357,16 @@ impl Voice {
         &self.config
     }
 
+    /// A speaker by name or number (see [`VoiceConfig::speaker`]).
+    pub fn speaker(&self, name_or_number: &str) -> Option<u32> {
+        self.config.speaker(name_or_number)
+    }
+
+    /// The voice ids it answers to (see [`VoiceConfig::voice_ids`]).
+    pub fn voice_ids(&self) -> Vec<(String, u32)> {
+        self.config.voice_ids(&self.id)
+    }
+
     /// Samples per second.
     pub fn sample_rate(&self) -> u32 {
         self.config.sample_rate
