@@ -56,7 +56,9 @@ pub use knobs::{
     MinP, Mirostat, MirostatV2, Penalties, PenaltyScope, Temperature, TopK, TopNSigma, TopP,
     TypicalP, Xtc,
 };
-pub use params::{Field, FieldKind, ParamsError, Range, SamplingParams, Tokenize, Value, nearest};
+pub use params::{
+    Field, FieldKind, ParamsError, Range, SamplingParams, Slider, Tokenize, Value, nearest,
+};
 pub use rng::{DialRng, clock_bits};
 pub use sampler::{
     Alternative, Draw, Explanation, Order, OrderDifference, RawAlternative, Sampler, StageTrace,

@@ -147,28 +147,32 @@ impl KnobImpl for Dry {
                 "a number in [0, 100]",
                 "DRY multiplier (0 = off).",
             )
-            .off(0.0),
+            .off(0.0)
+            .slider(0.0, 3.0, 0.05),
             Field::number(
                 "dry_base",
                 Range::closed(1.0, 100.0),
                 "a number in [1, 100]",
                 "DRY base: the penalty grows as base^(length - allowed).",
             )
-            .default(1.75),
+            .default(1.75)
+            .slider(1.0, 4.0, 0.05),
             Field::integer(
                 "dry_allowed_length",
                 Range::closed(1.0, 65_536.0),
                 "an integer in [1, 65536]",
                 "DRY: repeats up to this length go unpenalised.",
             )
-            .default(2.0),
+            .default(2.0)
+            .slider(1.0, 10.0, 1.0),
             Field::integer(
                 "dry_penalty_last_n",
                 Range::closed(-1.0, 1_048_576.0),
                 "an integer in [-1, 1048576] (-1 = all)",
                 "DRY looks at the last N tokens only (-1 = all).",
             )
-            .default(-1.0),
+            .default(-1.0)
+            .slider(-1.0, 512.0, 1.0),
             Field::other(
                 "dry_sequence_breakers",
                 FieldKind::Strings,

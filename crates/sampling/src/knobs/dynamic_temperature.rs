@@ -86,7 +86,8 @@ impl KnobImpl for DynamicTemperature {
                 "Dynamic temperature exponent on the normalised entropy.",
             )
             .aliases(&["dynamic_temperature_exponent"])
-            .default(1.0),
+            .default(1.0)
+            .slider(0.0, 4.0, 0.05),
         ],
     };
 

@@ -94,7 +94,8 @@ impl KnobImpl for Mirostat {
                 "a number in [0, 100]",
                 "Mirostat target surprise tau, in bits.",
             )
-            .default(5.0),
+            .default(5.0)
+            .slider(0.0, 10.0, 0.1),
             Field::number(
                 "mirostat_eta",
                 Range::closed(0.0, 1.0),

@@ -142,7 +142,8 @@ impl KnobImpl for Penalties {
             )
             .aliases(&["repeat_penalty"])
             .default(1.0)
-            .off(1.0),
+            .off(1.0)
+            .slider(0.5, 2.0, 0.01),
             Field::number(
                 "frequency_penalty",
                 Range::closed(-2.0, 2.0),
@@ -166,7 +167,8 @@ impl KnobImpl for Penalties {
                 "Penalties look at the last N tokens only (-1 = all, 0 = none).",
             )
             .aliases(&["repeat_last_n", "penalty_window"])
-            .default(-1.0),
+            .default(-1.0)
+            .slider(-1.0, 512.0, 1.0),
             Field::other(
                 "penalize_prompt",
                 FieldKind::Bool,

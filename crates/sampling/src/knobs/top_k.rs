@@ -57,7 +57,8 @@ impl KnobImpl for TopK {
             "an integer in [-1, 1048576] (0 or -1 = off)",
             "Keep the k most likely tokens (0 or -1 = off).",
         )
-        .off(0.0)],
+        .off(0.0)
+        .slider(0.0, 100.0, 1.0)],
     };
 
     fn from_params(params: &SamplingParams) -> Result<Option<Self>, ParamError> {

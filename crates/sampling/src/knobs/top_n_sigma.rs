@@ -54,7 +54,8 @@ impl KnobImpl for TopNSigma {
             "a number in [-1, 100] (≤ 0 = off)",
             "Keep logits within n standard deviations of the max (≤ 0 = off).",
         )
-        .off(0.0)],
+        .off(0.0)
+        .slider(0.0, 5.0, 0.05)],
     };
 
     fn from_params(params: &SamplingParams) -> Result<Option<Self>, ParamError> {

@@ -1,6 +1,8 @@
 //! One request field: its name, aliases, type, range and help, as the CLI, the server's
 //! validation, the OpenAPI schema and the playground read it.
 
+use super::slider::Slider;
+
 /// What values a field takes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]
@@ -86,6 +88,8 @@ pub struct Field {
     pub help: &'static str,
     /// What a valid value is, for error messages: `a number in [0, 2]`.
     pub expected: &'static str,
+    /// A slider's span when it is narrower than the range (see [`Field::slider_span`]).
+    pub slider: Option<Slider>,
 }
 
 impl Field {
@@ -131,6 +135,7 @@ impl Field {
             off: None,
             help,
             expected,
+            slider: None,
         }
     }
 
@@ -152,9 +157,56 @@ impl Field {
         self
     }
 
+    /// With a slider narrower than the valid range.
+    pub(crate) const fn slider(mut self, min: f64, max: f64, step: f64) -> Self {
+        self.slider = Some(Slider::new(min, max, step));
+        self
+    }
+
+    /// The slider a control should show for a numeric field: the one its knob names, or
+    /// the whole range in steps of 0.01 (numbers) or 1 (integers). `None` for other kinds.
+    pub fn slider_span(&self) -> Option<Slider> {
+        if let Some(s) = self.slider {
+            return Some(s);
+        }
+        let r = self.range?;
+        match self.kind {
+            FieldKind::Number => Some(Slider::new(r.min, r.max, 0.01)),
+            FieldKind::Integer => Some(Slider::new(r.min, r.max, 1.0)),
+            _ => None,
+        }
+    }
+
     /// Whether `name` is this field's name or one of its aliases (dashes read as `_`).
     pub fn answers_to(&self, name: &str) -> bool {
         let norm = name.replace('-', "_");
         self.name == norm || self.aliases.contains(&norm.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::SamplingParams;
+
+    #[test]
+    fn every_slider_lies_inside_its_range_and_holds_the_off_and_default_values() {
+        for field in SamplingParams::fields() {
+            let (Some(range), Some(s)) = (field.range, field.slider_span()) else {
+                continue;
+            };
+            assert!(s.min < s.max && s.step > 0.0, "{}: {s:?}", field.name);
+            assert!(
+                range.contains(s.max) && (range.contains(s.min) || s.min == range.min),
+                "{}: {s:?} outside {range:?}",
+                field.name
+            );
+            for v in [field.off, field.default].into_iter().flatten() {
+                assert!(
+                    (s.min..=s.max).contains(&v),
+                    "{}: {v} off the slider",
+                    field.name
+                );
+            }
+        }
     }
 }

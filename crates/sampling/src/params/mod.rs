@@ -5,10 +5,12 @@ mod field;
 mod sampling_params;
 #[cfg(feature = "serde")]
 mod serde_impl;
+mod slider;
 mod suggest;
 mod value;
 
 pub use field::{Field, FieldKind, Range};
 pub use sampling_params::{ParamsError, SamplingParams, Tokenize};
+pub use slider::Slider;
 pub use suggest::nearest;
 pub use value::Value;
