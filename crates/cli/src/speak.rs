@@ -3,8 +3,7 @@
 
 use crate::voice_args::VoiceArgs;
 use clap::Args;
-use dial_voice::analysis::{dtw_distance, log_mel, mean_pairwise_distance, mean_std, yin_f0};
-use dial_voice::{OutputFormat, Speed, Stability, Take, TakeSettings, Voice};
+use dial_voice::{OutputFormat, Speed, Stability, TakeMeasures, TakeSettings, Variation, Voice};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
 use std::path::{Path, PathBuf};
@@ -60,31 +59,11 @@ fn take_path(output: &Path, i: u32, takes: u32) -> PathBuf {
     output.with_file_name(name)
 }
 
-/// What one take measured.
+/// What one take measured, and where it went.
 struct Measured {
     path: PathBuf,
-    seed: u32,
-    seconds: f64,
     rtf: f64,
-    f0: Vec<f64>,
-    mel: Vec<Vec<f64>>,
-    redraws: Vec<(u32, u32)>,
-}
-
-fn measure(take: &Take, path: PathBuf, seed: u32, elapsed: f64) -> Measured {
-    let samples = take.samples();
-    Measured {
-        path,
-        seed,
-        seconds: take.seconds(),
-        rtf: elapsed / take.seconds().max(1e-9),
-        f0: yin_f0(&samples, take.sample_rate)
-            .into_iter()
-            .flatten()
-            .collect(),
-        mel: log_mel(&samples, take.sample_rate),
-        redraws: take.runaways(),
-    }
+    take: TakeMeasures,
 }
 
 pub fn run(args: &SpeakArgs) -> Result<String, String> {
@@ -135,7 +114,11 @@ pub fn run(args: &SpeakArgs) -> Result<String, String> {
             .map_err(|e| e.to_string())?;
         std::fs::write(&path, bytes)
             .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
-        measured.push(measure(&take, path, settings.seed, elapsed));
+        measured.push(Measured {
+            path,
+            rtf: elapsed / take.seconds().max(1e-9),
+            take: TakeMeasures::of(&take, settings.seed),
+        });
         if let Some(b) = &bar {
             b.inc(1);
         }
@@ -154,13 +137,13 @@ pub fn run(args: &SpeakArgs) -> Result<String, String> {
             format!(
                 "wrote {} ({:.2} s, {}) seed {} stability {} speed {} real-time factor {:.3}{}\n",
                 m.path.display(),
-                m.seconds,
+                m.take.seconds,
                 format.name(),
-                m.seed,
+                m.take.seed,
                 stability.value(),
                 speed.value(),
                 m.rtf,
-                redraw_note(&m.redraws)
+                redraw_note(&m.take.redraws)
             )
         });
     }
@@ -179,15 +162,15 @@ fn redraw_note(redraws: &[(u32, u32)]) -> String {
 }
 
 fn take_json(m: &Measured) -> serde_json::Value {
-    let (f0_mean, f0_std) = mean_std(&m.f0);
+    let (f0_mean, f0_std) = m.take.f0_mean_std();
     json!({
         "path": m.path,
-        "seed": m.seed,
-        "seconds": m.seconds,
+        "seed": m.take.seed,
+        "seconds": m.take.seconds,
         "real_time_factor": m.rtf,
         "f0_mean_hz": f0_mean,
         "f0_std_hz": f0_std,
-        "redrawn": m.redraws.iter().map(|(s, seed)| json!({"sentence": s, "seed": seed})).collect::<Vec<_>>(),
+        "redrawn": m.take.redraws.iter().map(|(s, seed)| json!({"sentence": s, "seed": seed})).collect::<Vec<_>>(),
     })
 }
 
@@ -208,41 +191,24 @@ fn report(
     let reference = voice
         .speak(&args.text, &robust, &|| false)
         .map_err(|e| e.to_string())?;
-    let reference_mel = log_mel(&reference.samples(), reference.sample_rate);
-    let durations: Vec<f64> = measured.iter().map(|m| m.seconds).collect();
-    let f0_means: Vec<f64> = measured.iter().map(|m| mean_std(&m.f0).0).collect();
-    let f0_spreads: Vec<f64> = measured.iter().map(|m| mean_std(&m.f0).1).collect();
-    let mels: Vec<Vec<Vec<f64>>> = measured.iter().map(|m| m.mel.clone()).collect();
-    let pair_mean = mean_pairwise_distance(&mels);
-    let to_robust: Vec<f64> = measured
-        .iter()
-        .map(|m| dtw_distance(&m.mel, &reference_mel))
-        .collect();
-    let (d_mean, d_std) = mean_std(&durations);
-    let (f0_mean, f0_between) = mean_std(&f0_means);
-    let (contour_spread, _) = mean_std(&f0_spreads);
-    let (robust_mean, _) = mean_std(&to_robust);
+    let takes: Vec<TakeMeasures> = measured.iter().map(|m| m.take.clone()).collect();
+    let v = Variation::measure(&takes, &reference);
     if args.json {
-        let value = json!({
+        let mut value = json!({
             "voice": voice.id(),
             "text": args.text,
             "stability": stability.value(),
             "noise_factor": stability.factor(),
             "speed": speed.value(),
-            "takes": measured.iter().zip(&to_robust).map(|(m, d)| {
+            "takes": measured.iter().zip(&v.to_robust).map(|(m, d)| {
                 let mut t = take_json(m);
                 t["log_mel_distance_to_robust"] = json!(d);
                 t
             }).collect::<Vec<_>>(),
-            "duration_mean_s": d_mean,
-            "duration_std_s": d_std,
-            "f0_mean_hz": f0_mean,
-            "f0_std_between_takes_hz": f0_between,
-            "f0_contour_spread_hz": contour_spread,
-            "log_mel_distance_between_takes": pair_mean,
-            "log_mel_distance_to_robust": robust_mean,
-            "robust_seconds": reference.seconds(),
         });
+        if let (Some(out), serde_json::Value::Object(fields)) = (value.as_object_mut(), json!(v)) {
+            out.extend(fields);
+        }
         return Ok(format!(
             "{}\n",
             serde_json::to_string_pretty(&value).unwrap_or_default()
@@ -257,25 +223,32 @@ fn report(
         speed.value()
     );
     out.push_str("take  seed        seconds  F0 mean  F0 sd  to robust  file\n");
-    for (i, (m, d)) in measured.iter().zip(&to_robust).enumerate() {
-        let (mean, sd) = mean_std(&m.f0);
+    for (i, (m, d)) in measured.iter().zip(&v.to_robust).enumerate() {
+        let (mean, sd) = m.take.f0_mean_std();
         out.push_str(&format!(
             "{:<5} {:<11} {:>7.3}  {:>7.1}  {:>5.1}  {:>9.3}  {}{}\n",
             i + 1,
-            m.seed,
-            m.seconds,
+            m.take.seed,
+            m.take.seconds,
             mean,
             sd,
             d,
             m.path.display(),
-            redraw_note(&m.redraws)
+            redraw_note(&m.take.redraws)
         ));
     }
     out.push_str(&format!(
-        "duration {d_mean:.3} ± {d_std:.3} s (robust take {:.3} s)\n\
-         F0 {f0_mean:.1} Hz, spread between takes {f0_between:.2} Hz, within a take {contour_spread:.1} Hz\n\
-         log-mel distance: between takes {pair_mean:.3}, to the robust take {robust_mean:.3}\n",
-        reference.seconds()
+        "duration {:.3} ± {:.3} s (robust take {:.3} s)\n\
+         F0 {:.1} Hz, spread between takes {:.2} Hz, within a take {:.1} Hz\n\
+         log-mel distance: between takes {:.3}, to the robust take {:.3}\n",
+        v.duration_mean_s,
+        v.duration_std_s,
+        v.robust_seconds,
+        v.f0_mean_hz,
+        v.f0_std_between_takes_hz,
+        v.f0_contour_spread_hz,
+        v.log_mel_distance_between_takes,
+        v.log_mel_distance_to_robust,
     ));
     Ok(out)
 }

@@ -25,6 +25,7 @@ mod resample;
 mod runtime;
 mod speed;
 mod stability;
+mod variation;
 mod voice;
 pub mod wav;
 
@@ -40,6 +41,7 @@ pub use resample::{ResampleError, resample};
 pub use runtime::{ORT_DYLIB_PATH, OnnxRuntime, RuntimeError};
 pub use speed::{Speed, SpeedError};
 pub use stability::{Noise, Stability, StabilityError};
+pub use variation::{TakeMeasures, Variation};
 pub use voice::{
     MAX_DRAWS, PlannedSentence, RUNAWAY_RATIO, RenderedSentence, SENTENCE_SILENCE_S, Take,
     TakeSettings, Voice, VoiceError, VoiceFiles,

@@ -43,6 +43,12 @@ impl Stability {
     pub const NATURAL: Stability = Stability(0.5);
     /// ElevenLabs' "Robust": no noise, the mean-latent take, the same for every seed.
     pub const ROBUST: Stability = Stability(1.0);
+    /// The three named points, as ElevenLabs labels its slider.
+    pub const MARKS: [(&'static str, Stability); 3] = [
+        ("Creative", Self::CREATIVE),
+        ("Natural", Self::NATURAL),
+        ("Robust", Self::ROBUST),
+    ];
     /// One line on what it does.
     pub const SUMMARY: &'static str = "How far a take may drift from the voice's mean rendering: \
         1 is locked on (every seed the same), 0.5 the voice's own noise, 0 expressive (1.5× it).";
