@@ -1,6 +1,8 @@
 //! `POST /v1/explain`: the next-token distribution after a prompt, stage by stage, in the
 //! `dial explain --json` schema (docs/explain-json.md), without generating. The logits of
 //! recent prompts are cached, so calls that only move a knob skip the model entirely.
+//! A request may instead bring its own row of logits (the note's six-token example, or
+//! another model's output), which is explained by the knobs alone.
 
 use crate::body::{self, Endpoint};
 use crate::engine::Job;
@@ -11,6 +13,7 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::HeaderValue;
 use axum::response::{IntoResponse, Response};
+use dial_sampling::{Knobs, Sampler, SamplingParams};
 use serde::Deserialize;
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
@@ -20,6 +23,8 @@ use tokio::sync::oneshot;
 const CACHED_PROMPTS: usize = 8;
 /// Most rows a report may list.
 const MAX_ROWS: u64 = 1000;
+/// Longest row of logits a request may bring (a large vocabulary).
+pub const MAX_LOGITS: usize = 1 << 18;
 
 /// An explain request: a prompt (or messages), the knobs beside it, and how many rows.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -30,12 +35,17 @@ pub struct ExplainRequest {
     pub prompt: Option<String>,
     /// Or a conversation, through the chat template.
     pub messages: Option<Vec<Message>>,
+    /// Or a row of logits, explained with no model: token `i` has logit `logits[i]`.
+    pub logits: Option<Vec<f32>>,
+    /// Names for the `logits` row's tokens, one each (shown as each row's `text`).
+    pub tokens: Option<Vec<String>>,
     /// Tokens to list, 1 to 1000 (default 20); the rest get one summary row.
     pub top: Option<u64>,
 }
 
 impl Endpoint for ExplainRequest {
-    const FIELDS: &'static [&'static str] = &["model", "prompt", "messages", "top"];
+    const FIELDS: &'static [&'static str] =
+        &["model", "prompt", "messages", "logits", "tokens", "top"];
     const IGNORED: &'static [&'static str] = &[];
     // Explain always reports the trace and both entropies; it draws nothing.
     const TAKES_DIAL: bool = false;
@@ -99,17 +109,28 @@ pub(crate) async fn explain(
     if let Some(m) = &req.model {
         s.check_model(m)?;
     }
-    let (prompt, param) = match (&req.prompt, &req.messages) {
-        (Some(p), None) => (s.model.tokenizer().encode(p, true), "prompt"),
-        (None, Some(m)) => (
+    let rows = rows(req.top)?;
+    if req.tokens.is_some() && req.logits.is_none() {
+        return Err(ApiError::invalid(
+            "tokens",
+            "invalid_value",
+            "`tokens` names the tokens of `logits`; give `logits` too",
+        ));
+    }
+    let (prompt, param) = match (&req.prompt, &req.messages, &req.logits) {
+        (Some(p), None, None) => (s.model.tokenizer().encode(p, true), "prompt"),
+        (None, Some(m), None) => (
             s.encode_rendered(&s.template.render(m, "messages")?),
             "messages",
         ),
+        (None, None, Some(logits)) => {
+            return explain_row(logits, req.tokens.as_deref(), &body.params, rows);
+        }
         _ => {
             return Err(ApiError::invalid(
                 "prompt",
                 "missing_required_parameter",
-                "give exactly one of `prompt` and `messages`",
+                "give exactly one of `prompt`, `messages` and `logits`",
             ));
         }
     };
@@ -131,24 +152,8 @@ pub(crate) async fn explain(
             ),
         ));
     }
-    let rows = match req.top {
-        None => 20,
-        Some(n) if (1..=MAX_ROWS).contains(&n) => n as usize,
-        Some(n) => {
-            return Err(ApiError::invalid(
-                "top",
-                "invalid_value",
-                &format!("`top` = {n} is out of range (expected 1 to {MAX_ROWS})"),
-            ));
-        }
-    };
     let knobs = s.model.knobs(&body.params)?;
-    let mut sampler = dial_sampling::Sampler::with_order(
-        knobs,
-        body.params.order().clone(),
-        body.params.seed().unwrap_or(0),
-    )
-    .map_err(|e| ApiError::invalid("order", "invalid_value", &e.to_string()))?;
+    let mut sampler = sampler(knobs, &body.params)?;
     let (logits, hit) = s.logits(&prompt).await?;
     let model = s.model.clone();
     let report = tokio::task::spawn_blocking(move || {
@@ -162,4 +167,61 @@ pub(crate) async fn explain(
         HeaderValue::from_static(if hit { "hit" } else { "miss" }),
     );
     Ok(response)
+}
+
+/// How many rows `top` asks for.
+fn rows(top: Option<u64>) -> Result<usize, ApiError> {
+    match top {
+        None => Ok(20),
+        Some(n) if (1..=MAX_ROWS).contains(&n) => Ok(n as usize),
+        Some(n) => Err(ApiError::invalid(
+            "top",
+            "invalid_value",
+            &format!("`top` = {n} is out of range (expected 1 to {MAX_ROWS})"),
+        )),
+    }
+}
+
+fn sampler(knobs: Knobs, params: &SamplingParams) -> Result<Sampler, ApiError> {
+    Sampler::with_order(knobs, params.order().clone(), params.seed().unwrap_or(0))
+        .map_err(|e| ApiError::invalid("order", "invalid_value", &e.to_string()))
+}
+
+/// A request's own row of logits, through the knobs alone: no model, no tokenizer, no
+/// history (so the penalties and DRY see nothing to penalise).
+fn explain_row(
+    logits: &[f32],
+    tokens: Option<&[String]>,
+    params: &SamplingParams,
+    rows: usize,
+) -> Result<Response, ApiError> {
+    if logits.is_empty() || logits.len() > MAX_LOGITS {
+        return Err(ApiError::invalid(
+            "logits",
+            "invalid_value",
+            &format!(
+                "`logits` has {} entries (expected 1 to {MAX_LOGITS})",
+                logits.len()
+            ),
+        ));
+    }
+    if let Some(t) = tokens
+        && t.len() != logits.len()
+    {
+        return Err(ApiError::invalid(
+            "tokens",
+            "invalid_value",
+            &format!(
+                "`tokens` names {} tokens but `logits` has {}",
+                t.len(),
+                logits.len()
+            ),
+        ));
+    }
+    let knobs = params.knobs()?;
+    let report = sampler(knobs, params)?
+        .explain_report(logits, rows)
+        .map_err(|e| ApiError::invalid("logits", "invalid_value", &e.to_string()))?;
+    let report = report.with_texts(|id| tokens.and_then(|t| t.get(id as usize)).cloned());
+    Ok(axum::Json(report).into_response())
 }

@@ -23,14 +23,17 @@ pub mod engine;
 mod error;
 pub mod explain;
 pub mod generation;
+pub mod knobs;
 mod metrics;
 mod middleware;
 mod openapi;
+mod playground;
 pub mod prompt;
 pub mod responses;
 pub mod speech;
 mod state;
 mod stream;
+pub mod takes;
 
 pub use eleven_error::{ElevenError, FieldError};
 pub use error::ApiError;
@@ -63,16 +66,21 @@ pub const IGNORED_FIELDS: &[&str] = &[
 pub fn app(state: AppState) -> Router {
     let limit = state.inner.config.body_limit;
     Router::new()
+        .route("/", get(playground::index))
+        .route("/playground.js", get(playground::script))
+        .route("/playground.css", get(playground::style))
         .route("/v1/responses", post(responses::create))
         .route("/v1/chat/completions", post(chat::create))
         .route("/v1/completions", post(completions::create))
         .route("/v1/explain", post(explain::explain))
+        .route("/v1/knobs", get(knobs::knobs))
         .route("/v1/text-to-speech/{voice_id}", post(speech::convert))
         .route("/v1/text-to-speech/{voice_id}/stream", post(speech::stream))
         .route(
             "/v1/text-to-speech/{voice_id}/with-timestamps",
             post(speech::with_timestamps),
         )
+        .route("/v1/text-to-speech/{voice_id}/takes", post(takes::takes))
         .route("/v1/voices", get(speech::voices))
         .route(
             "/v1/voices/settings/default",

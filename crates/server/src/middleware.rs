@@ -12,10 +12,14 @@ use std::time::Instant;
 
 /// The routes, as metrics label them.
 const ROUTES: &[&str] = &[
+    "/",
+    "/playground.js",
+    "/playground.css",
     "/v1/responses",
     "/v1/chat/completions",
     "/v1/completions",
     "/v1/explain",
+    "/v1/knobs",
     "/v1/models",
     "/v1/voices",
     "/health",
@@ -30,6 +34,8 @@ fn route_label(path: &str) -> &'static str {
     if let Some(rest) = path.strip_prefix("/v1/text-to-speech/") {
         return if rest.ends_with("/stream") {
             "/v1/text-to-speech/{voice_id}/stream"
+        } else if rest.ends_with("/takes") {
+            "/v1/text-to-speech/{voice_id}/takes"
         } else if rest.ends_with("/with-timestamps") {
             "/v1/text-to-speech/{voice_id}/with-timestamps"
         } else {
@@ -79,7 +85,7 @@ pub(crate) async fn observe(
     response
 }
 
-/// With `--api-key`, every route but `/health` needs `Authorization: Bearer KEY` or
+/// With `--api-key`, every route but `/health` and the playground's files needs `Authorization: Bearer KEY` or
 /// ElevenLabs' `xi-api-key: KEY`.
 pub(crate) async fn authorize(
     State(state): State<AppState>,
@@ -88,6 +94,7 @@ pub(crate) async fn authorize(
 ) -> Response {
     if let Some(key) = &state.inner.config.api_key
         && request.uri().path() != "/health"
+        && !crate::playground::is_asset(request.uri().path())
     {
         let headers = request.headers();
         let bearer = headers

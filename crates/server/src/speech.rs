@@ -45,12 +45,12 @@ const NO_EFFECT_QUERY: &[&str] = &["enable_logging", "optimize_streaming_latency
 
 /// The request, checked.
 #[derive(Debug, Clone)]
-struct SpeechRequest {
-    text: String,
-    settings: TakeSettings,
-    seeded: bool,
-    format: OutputFormat,
-    no_effect: Vec<String>,
+pub(crate) struct SpeechRequest {
+    pub text: String,
+    pub settings: TakeSettings,
+    pub seeded: bool,
+    pub format: OutputFormat,
+    pub no_effect: Vec<String>,
 }
 
 /// The request body's schema for `/openapi.json`, from the knobs' own descriptions.
@@ -335,7 +335,7 @@ fn parse(
 
 /// Sets the shared cancel flag when dropped: a handler dropped by a disconnect stops its
 /// take at the next step.
-struct CancelOnDrop(Arc<AtomicBool>);
+pub(crate) struct CancelOnDrop(pub Arc<AtomicBool>);
 
 impl Drop for CancelOnDrop {
     fn drop(&mut self) {
@@ -361,7 +361,7 @@ fn slot(state: &AppState) -> Result<OwnedSemaphorePermit, ElevenError> {
         })
 }
 
-fn synthesis_error(e: VoiceError) -> ElevenError {
+pub(crate) fn synthesis_error(e: VoiceError) -> ElevenError {
     match e {
         VoiceError::EmptyText => ElevenError::status(
             StatusCode::BAD_REQUEST,
@@ -381,7 +381,7 @@ fn synthesis_error(e: VoiceError) -> ElevenError {
 
 /// Headers every answer carries: the seed, how it was chosen, the settings used, and what
 /// had no effect.
-fn take_headers(request: &SpeechRequest, take: Option<&Take>) -> HeaderMap {
+pub(crate) fn take_headers(request: &SpeechRequest, take: Option<&Take>) -> HeaderMap {
     let mut h = HeaderMap::new();
     let mut put = |name: &'static str, value: String| {
         if let Ok(v) = HeaderValue::from_str(&value) {
@@ -446,7 +446,7 @@ async fn synthesize(
     }
 }
 
-fn start(
+pub(crate) fn start(
     state: &AppState,
     voice_id: &str,
     query: Option<&str>,

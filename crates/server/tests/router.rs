@@ -703,6 +703,122 @@ async fn the_api_key_guards_every_route_but_health() {
     assert_eq!(send(&app, right).await.status, 200);
     let r = get(&app, "/metrics").await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    // The playground's own files hold no data and load without the key; its calls need it.
+    for path in ["/", "/playground.js", "/playground.css"] {
+        assert_eq!(get(&app, path).await.status, 200, "{path}");
+    }
+    assert_eq!(get(&app, "/v1/knobs").await.status, 401);
+}
+
+#[tokio::test]
+async fn the_playground_is_served_from_the_binary_with_no_outside_address() {
+    let app = app();
+    let page = get(&app, "/").await;
+    assert_eq!(page.headers["content-type"], "text/html; charset=utf-8");
+    assert!(
+        page.text
+            .contains("<script type=\"module\" src=\"/playground.js\">")
+    );
+    let csp = page.headers["content-security-policy"].to_str().unwrap();
+    assert!(csp.starts_with("default-src 'self'"), "{csp}");
+    let script = get(&app, "/playground.js").await;
+    assert_eq!(
+        script.headers["content-type"],
+        "text/javascript; charset=utf-8"
+    );
+    assert!(script.text.contains("/v1/knobs"));
+    let style = get(&app, "/playground.css").await;
+    assert_eq!(style.headers["content-type"], "text/css; charset=utf-8");
+    // No CDN: nothing the page loads names another host.
+    for text in [&page.text, &script.text, &style.text] {
+        assert!(!text.contains("http://") && !text.contains("https://") && !text.contains("//cdn"));
+    }
+    assert_eq!(get(&app, "/playground.map").await.status, 404);
+}
+
+#[tokio::test]
+async fn knobs_describe_every_field_once_with_its_slider() {
+    let app = app();
+    let doc = get(&app, "/v1/knobs").await.json();
+    let listed: Vec<Value> = doc["knobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|k| k["fields"].as_array().unwrap().clone())
+        .collect();
+    let expected: Vec<&str> = dial_sampling::SamplingParams::fields()
+        .map(|f| f.name)
+        .filter(|n| *n != "seed" && *n != "order")
+        .collect();
+    let names: Vec<&str> = listed.iter().map(|f| f["name"].as_str().unwrap()).collect();
+    assert_eq!(names, expected);
+    let top_k = listed.iter().find(|f| f["name"] == "top_k").unwrap();
+    assert_eq!(top_k["range"]["max"], 1_048_576.0);
+    assert_eq!(
+        top_k["slider"],
+        json!({"min": 0.0, "max": 100.0, "step": 1.0})
+    );
+    let temperature = listed.iter().find(|f| f["name"] == "temperature").unwrap();
+    assert_eq!(temperature["slider"]["max"], 2.0);
+    assert_eq!(temperature["off"], 1.0);
+    assert_eq!(
+        doc["order"]["choices"],
+        json!(["temperature-first", "temperature-last"])
+    );
+    assert_eq!(doc["seed"]["name"], "seed");
+    assert_eq!(doc["note_example"]["tokens"][3], "on");
+    let marks = &doc["voice"]["stability"]["marks"];
+    assert_eq!(marks[0], json!({"label": "Creative", "value": 0.0}));
+    assert_eq!(marks[2]["label"], "Robust");
+    assert_eq!(doc["voice"]["speed"]["max"], 1.2);
+    let openapi = get(&app, "/openapi.json").await.json();
+    assert!(openapi["paths"]["/v1/knobs"]["get"].is_object());
+    assert!(openapi["paths"]["/"]["get"].is_object());
+}
+
+#[tokio::test]
+async fn explain_takes_a_row_of_logits_with_no_model() {
+    let app = app();
+    let note = json!({
+        "logits": dial_sampling::NOTE_EXAMPLE_LOGITS,
+        "tokens": dial_sampling::NOTE_EXAMPLE_TOKENS,
+        "top_p": 0.5,
+    });
+    let r = post_json(&app, "/v1/explain", &note).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let report = r.json();
+    assert_eq!(report["vocab"], 6);
+    // softmax of the note's logits, computed here.
+    let logits = dial_sampling::NOTE_EXAMPLE_LOGITS.map(f64::from);
+    let z: f64 = logits.iter().map(|l| l.exp()).sum();
+    let rows = report["rows"].as_array().unwrap();
+    for row in rows {
+        let id = row["id"].as_u64().unwrap() as usize;
+        assert!((row["p_raw"].as_f64().unwrap() - logits[id].exp() / z).abs() < 1e-6);
+        assert_eq!(row["text"], dial_sampling::NOTE_EXAMPLE_TOKENS[id]);
+    }
+    assert_eq!(rows[0]["text"], "on");
+    assert_eq!(rows[0]["kept"], true);
+    assert_eq!(rows[1]["cut"]["knob"], "top_p");
+    assert!(
+        r.headers.get("x-dial-cache").is_none(),
+        "no model, no cache"
+    );
+    // Without names the rows have none; a wrong count, an empty row or both inputs are 400s.
+    let bare = post_json(&app, "/v1/explain", &json!({"logits": [0.0, 1.0]})).await;
+    assert_eq!(bare.json()["rows"][0]["text"], Value::Null);
+    for (body, param) in [
+        (json!({"logits": [0.0, 1.0], "tokens": ["a"]}), "tokens"),
+        (json!({"logits": []}), "logits"),
+        (json!({"tokens": ["a"]}), "tokens"),
+        (json!({"logits": [1.0], "prompt": "the"}), "prompt"),
+        (json!({"logits": [1.0], "temperature": 3}), "temperature"),
+        (json!({"logits": ["x"]}), "logits[0]"),
+    ] {
+        let r = post_json(&app, "/v1/explain", &body).await;
+        assert_eq!(r.status, 400, "{body}: {}", r.text);
+        assert_eq!(r.error()["param"], param, "{body}");
+    }
 }
 
 #[tokio::test]

@@ -374,3 +374,84 @@ async fn a_client_that_hangs_up_cancels_its_take() {
     .await;
     assert_eq!(next.status, StatusCode::OK);
 }
+
+#[tokio::test]
+async fn takes_are_the_seeded_takes_with_their_variation() {
+    use base64::Engine as _;
+    let app = app_with(common::config());
+    let body = json!({"text": "Hello world.", "seed": 11, "takes": 3,
+                      "voice_settings": {"stability": 0.2}});
+    let r = speak(&app, &tts("/takes"), &body).await;
+    assert_eq!(r.status, StatusCode::OK);
+    let v = r.json();
+    assert_eq!(v["output_format"], "wav_22050");
+    let takes = v["takes"].as_array().unwrap();
+    assert_eq!(takes.len(), 3);
+    // Take i is exactly what convert gives for seed + i.
+    for (i, take) in takes.iter().enumerate() {
+        assert_eq!(take["seed"], 11 + i as u64);
+        let alone = speak(
+            &app,
+            &tts("?output_format=wav_22050"),
+            &json!({"text": "Hello world.", "seed": 11 + i as u64,
+                    "voice_settings": {"stability": 0.2}}),
+        )
+        .await;
+        let audio = base64::engine::general_purpose::STANDARD
+            .decode(take["audio_base64"].as_str().unwrap())
+            .unwrap();
+        assert_eq!(audio, alone.bytes, "take {i}");
+        let seconds: f64 = alone.headers["x-dial-duration-seconds"]
+            .to_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!((take["seconds"].as_f64().unwrap() - seconds).abs() < 1e-3);
+        assert!(take["f0_mean_hz"].as_f64().unwrap() > 60.0);
+    }
+    let variation = &v["variation"];
+    assert!(variation["duration_std_s"].as_f64().unwrap() > 0.0);
+    assert!(variation["f0_std_between_takes_hz"].as_f64().unwrap() > 0.0);
+    assert!(
+        variation["log_mel_distance_between_takes"]
+            .as_f64()
+            .unwrap()
+            > 0.0
+    );
+    // At stability 1 every seed gives one take: no spread at all.
+    let robust = speak(
+        &app,
+        &tts("/takes"),
+        &json!({"text": "Hello world.", "seed": 3, "takes": 2, "voice_settings": {"stability": 1}}),
+    )
+    .await
+    .json();
+    assert_eq!(
+        robust["takes"][0]["audio_base64"],
+        robust["takes"][1]["audio_base64"]
+    );
+    assert_eq!(robust["variation"]["log_mel_distance_between_takes"], 0.0);
+    assert_eq!(robust["variation"]["log_mel_distance_to_robust"], 0.0);
+    // Bad counts and settings are ElevenLabs-shaped 422s naming the field.
+    for (body, field) in [
+        (json!({"text": "Hi.", "takes": 6}), "takes"),
+        (json!({"text": "Hi.", "takes": 0}), "takes"),
+        (json!({"text": "Hi.", "takes": "3"}), "takes"),
+        (
+            json!({"text": "Hi.", "voice_settings": {"speed": 3}}),
+            "speed",
+        ),
+    ] {
+        let r = speak(&app, &tts("/takes"), &body).await;
+        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+        let loc = r.json()["detail"][0]["loc"].clone();
+        assert_eq!(loc.as_array().unwrap().last().unwrap(), field, "{body}");
+    }
+    let missing = speak(
+        &app,
+        "/v1/text-to-speech/nobody/takes",
+        &json!({"text": "Hi."}),
+    )
+    .await;
+    assert_eq!(missing.status, StatusCode::NOT_FOUND);
+}

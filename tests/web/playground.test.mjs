@@ -1,0 +1,319 @@
+// The playground in Debian's Chromium, driven by playwright-core, against a real
+// `dial serve` on the default model and voice. Run with `node --test` (scripts/test).
+//
+// DIAL: the dial binary (default: $CARGO_TARGET_DIR/release/dial).
+// SCREENSHOTS: where the before/after screenshots go (default: tests/web/screenshots).
+
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdirSync } from 'node:fs';
+import { join, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { homedir } from 'node:os';
+import { chromium } from 'playwright-core';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const targetDir = process.env.CARGO_TARGET_DIR || join(homedir(), '.cache', 'dial-target');
+const dial = process.env.DIAL || join(targetDir, 'release', 'dial');
+const shots = process.env.SCREENSHOTS || join(here, 'screenshots');
+export const CHROMIUM_ARGS = [
+  '--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
+  '--disable-component-update', '--no-first-run',
+];
+
+let server;
+let base;
+let browser;
+
+/** Starts `dial serve` on a free loopback port; resolves with its base URL. */
+export function startServer(args = []) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(dial, ['serve', '--port', '0', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    const timer = setTimeout(() => reject(new Error(`dial serve did not start in 120 s: ${err}`)), 120_000);
+    child.stdout.on('data', (d) => {
+      out += d;
+      const m = out.match(/http:\/\/127\.0\.0\.1:(\d+)/);
+      if (m) {
+        clearTimeout(timer);
+        resolve({ child, url: `http://127.0.0.1:${m[1]}` });
+      }
+    });
+    child.stderr.on('data', (d) => { err = (err + d).slice(-4000); });
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`dial serve exited with ${code}: ${err}`));
+    });
+  });
+}
+
+before(async () => {
+  mkdirSync(shots, { recursive: true });
+  const started = await startServer();
+  server = started.child;
+  base = started.url;
+  browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS });
+});
+
+after(async () => {
+  if (browser) await browser.close();
+  if (server) server.kill('SIGTERM');
+});
+
+/**
+ * A page that records console errors and uncaught exceptions. `allowed` lists console
+ * errors a test provokes on purpose (a 4xx answer that Chromium logs as a failed load).
+ */
+async function open(path = '/', allowed = []) {
+  const page = await browser.newPage({ viewport: { width: 1300, height: 1400 } });
+  const problems = [];
+  page.on('console', (m) => {
+    if (m.type() === 'error' && !allowed.some((re) => re.test(m.text()))) problems.push(`console: ${m.text()}`);
+  });
+  page.on('pageerror', (e) => problems.push(`uncaught: ${e.message}`));
+  await page.goto(base + path);
+  await page.waitForSelector('body[data-ready="1"]', { timeout: 60_000 });
+  const done = async () => {
+    const pageError = await page.locator('#page-error').isVisible();
+    assert.equal(pageError, false, `the page showed an error: ${await page.locator('#page-error').textContent()}`);
+    assert.deepEqual(problems, [], 'no console errors and no uncaught exceptions');
+    await page.close();
+  };
+  return { page, done };
+}
+
+/** Waits until the chart shows the answer to an explain sent after `previous`. */
+async function nextExplain(page, previous) {
+  await page.waitForFunction((p) => {
+    const e = document.body.dataset.explain;
+    return e !== undefined && e !== p;
+  }, previous, { timeout: 30_000 });
+}
+
+async function explainSeq(page) {
+  return page.evaluate(() => document.body.dataset.explain);
+}
+
+async function number(page, selector) {
+  const text = await page.locator(selector).textContent();
+  const n = Number.parseFloat(text);
+  assert.ok(Number.isFinite(n), `${selector} shows a number, got ${JSON.stringify(text)}`);
+  return n;
+}
+
+async function keyOnSlider(page, name, key) {
+  const seq = await explainSeq(page);
+  await page.locator(`#${name}-range`).focus();
+  await page.keyboard.press(key);
+  await nextExplain(page, seq);
+}
+
+async function typeInto(page, selector, text) {
+  const seq = await explainSeq(page);
+  await page.locator(selector).fill(text);
+  await nextExplain(page, seq);
+}
+
+test('the chart renders bars from the model, and the sliders come from the server', async () => {
+  const { page, done } = await open();
+  await page.screenshot({ path: join(shots, 'before.png'), fullPage: true });
+  const bars = await page.locator('#chart tbody tr.kept .bar.after').count();
+  assert.ok(bars >= 10, `bars for the top tokens, got ${bars}`);
+  const width = await page.locator('#chart tbody tr.kept .bar.after').first().evaluate((el) => el.getBoundingClientRect().width);
+  assert.ok(width > 10, `the top bar has a width, got ${width}`);
+  const knobs = await (await fetch(`${base}/v1/knobs`)).json();
+  const temperature = knobs.knobs.flatMap((k) => k.fields).find((f) => f.name === 'temperature');
+  const range = page.locator('#temperature-range');
+  assert.equal(Number(await range.getAttribute('max')), temperature.slider.max);
+  assert.equal(Number(await range.getAttribute('step')), temperature.slider.step);
+  assert.ok((await page.locator('#temperature-help').textContent()).includes(temperature.help));
+  // Every knob field with a slider has a control, in the front row or the advanced fold.
+  for (const f of knobs.knobs.flatMap((k) => k.fields).filter((f) => f.slider)) {
+    assert.equal(await page.locator(`#${f.name}-range`).count(), 1, `a slider for ${f.name}`);
+  }
+  await done();
+});
+
+test('temperature 0 keeps one token, 2 raises the entropy; keyboard moves the slider', async () => {
+  const { page, done } = await open();
+  const atOne = await number(page, '#entropy-after');
+  await keyOnSlider(page, 'temperature', 'Home');
+  assert.equal(await page.locator('#temperature-text').inputValue(), '0');
+  assert.equal(await number(page, '#nucleus'), 1);
+  assert.equal(await page.locator('#chart tbody tr.kept').count(), 1);
+  assert.equal(await number(page, '#entropy-after'), 0);
+  await keyOnSlider(page, 'temperature', 'End');
+  assert.equal(await page.locator('#temperature-text').inputValue(), '2');
+  const atTwo = await number(page, '#entropy-after');
+  assert.ok(atTwo > atOne, `entropy at T = 2 (${atTwo}) above T = 1 (${atOne})`);
+  await done();
+});
+
+test('top_p 0.5 cuts tokens, each marked with top_p and its reason', async () => {
+  const { page, done } = await open();
+  await typeInto(page, '#top_p-text', '0.5');
+  const cut = page.locator('#chart tbody tr.cut');
+  const n = await cut.count();
+  assert.ok(n > 0, 'some listed tokens are cut');
+  for (let i = 0; i < n; i++) {
+    const reason = await cut.nth(i).locator('.reason').textContent();
+    assert.match(reason, /^top_p: cum \d\.\d+ > 0\.5$/);
+  }
+  const stages = await page.locator('#stages li').allTextContents();
+  assert.ok(stages.some((s) => s.startsWith('top_p p = 0.5')), `the stage strip shows top_p: ${stages}`);
+  await page.screenshot({ path: join(shots, 'after.png'), fullPage: true });
+  await done();
+});
+
+test("the note's six tokens need no model and show their true softmax", async () => {
+  const { page, done } = await open();
+  const seq = await explainSeq(page);
+  await page.locator('input[name=source][value=note]').check();
+  await nextExplain(page, seq);
+  const rows = await page.locator('#chart tbody tr').allTextContents();
+  assert.equal(rows.length, 6);
+  // softmax([1.3, 2.5, 0.7, 3.2, 0.2, 1.0]), computed here, not copied from the note.
+  const logits = [1.3, 2.5, 0.7, 3.2, 0.2, 1.0];
+  const z = logits.reduce((a, l) => a + Math.exp(l), 0);
+  const p = logits.map((l) => Math.exp(l) / z);
+  assert.ok(rows[0].startsWith('on') && rows[0].includes(`${p[3].toFixed(3)} → ${p[3].toFixed(3)}`), rows[0]);
+  assert.ok(rows.some((r) => r.startsWith('cat') && r.includes(p[1].toFixed(3))), rows.join('|'));
+  await done();
+});
+
+test('the link restores the knobs, the seed and the same distribution', async () => {
+  const { page, done } = await open();
+  await typeInto(page, '#temperature-text', '0.7');
+  await typeInto(page, '#top_k-text', '5');
+  await page.locator('#advanced summary').click();
+  await typeInto(page, '#xtc_probability-text', '0.5');
+  await typeInto(page, '#seed', '1234');
+  await page.locator('#seed-pinned').check();
+  const url = page.url();
+  const chart = await page.locator('#chart tbody').textContent();
+  await done();
+  assert.match(url, /temperature=0.7/);
+  const { page: again, done: doneAgain } = await open(url.slice(base.length));
+  assert.equal(await again.locator('#temperature-text').inputValue(), '0.7');
+  assert.equal(await again.locator('#temperature-range').inputValue(), '0.7');
+  assert.equal(await again.locator('#top_k-text').inputValue(), '5');
+  assert.equal(await again.locator('#xtc_probability-text').inputValue(), '0.5');
+  assert.equal(await again.locator('#seed').inputValue(), '1234');
+  assert.equal(await again.locator('#seed-pinned').isChecked(), true);
+  assert.equal(await again.locator('#chart tbody').textContent(), chart, 'the same distribution');
+  await doneAgain();
+});
+
+async function cancelled() {
+  const text = await (await fetch(`${base}/metrics`)).text();
+  const m = text.match(/^dial_cancelled_total (\d+)/m);
+  assert.ok(m, 'the metrics count cancellations');
+  return Number(m[1]);
+}
+
+test('Generate streams coloured tokens with alternatives, and Stop stops it', async () => {
+  const { page, done } = await open();
+  await page.locator('#max-tokens').fill('400');
+  await page.locator('#seed').fill('7');
+  await page.locator('#seed-pinned').check();
+  const before = await cancelled();
+  await page.locator('#run').click();
+  await page.waitForFunction(() => document.querySelectorAll('#out-a .tok').length >= 4, null, { timeout: 60_000 });
+  await page.locator('#stop').click();
+  await page.waitForSelector('body[data-generating="0"]', { timeout: 30_000 });
+  const n = await page.locator('#out-a .tok').count();
+  assert.ok(n >= 4 && n < 400, `stopped early, after ${n} tokens`);
+  await page.waitForTimeout(1000);
+  assert.equal(await page.locator('#out-a .tok').count(), n, 'no token arrives after Stop');
+  assert.match(await page.locator('#gen-status').textContent(), /seed 7: stopped/);
+  for (let i = 0; i < 50 && (await cancelled()) === before; i++) await page.waitForTimeout(100);
+  assert.ok((await cancelled()) > before, 'the server cancelled the sequence');
+  // Focus (keyboard) shows a token's alternatives and the distribution it came from.
+  const first = page.locator('#out-a .tok').first();
+  const p = Number(await first.getAttribute('data-p'));
+  assert.ok(p > 0 && p <= 1, `a token's probability, got ${p}`);
+  await first.focus();
+  const info = await page.locator('#token-info').textContent();
+  assert.match(info, /drawn with p = /);
+  assert.ok((await page.locator('#token-info tr').count()) >= 1, 'alternatives listed');
+  await done();
+});
+
+test('compare runs two settings with the same seed: a no-op knob gives the same sampled text', async () => {
+  const { page, done } = await open();
+  await page.locator('#max-tokens').fill('12');
+  await page.locator('#compare').check();
+  await page.locator('#compare-knobs').fill('top_p=1');
+  await page.locator('#run').click();
+  await page.waitForFunction(() => document.body.dataset.generating === '0' && document.querySelectorAll('#out-b .tok').length > 0, null, { timeout: 60_000 });
+  const a = await page.locator('#out-a').textContent();
+  const b = await page.locator('#out-b').textContent();
+  assert.ok(a.length > 0);
+  assert.equal(a, b, 'the same seed at T = 1 draws the same tokens when B only adds top_p = 1');
+  await done();
+});
+
+async function decodedSeconds(page, src) {
+  return page.evaluate(async (url) => {
+    const bytes = await (await fetch(url)).arrayBuffer();
+    const audio = await new OfflineAudioContext(1, 1, 22050).decodeAudioData(bytes);
+    let peak = 0;
+    for (const x of audio.getChannelData(0)) peak = Math.max(peak, Math.abs(x));
+    return { seconds: audio.duration, peak };
+  }, src);
+}
+
+test('Speak plays a take that decodes to audio of plausible length', async () => {
+  const { page, done } = await open();
+  await page.locator('#speak').click();
+  await page.waitForFunction(() => document.getElementById('audio').src.startsWith('blob:'), null, { timeout: 60_000 });
+  const src = await page.locator('#audio').getAttribute('src');
+  const { seconds, peak } = await decodedSeconds(page, src);
+  const words = (await page.locator('#voice-text').inputValue()).split(/\s+/).length;
+  // Speech runs at roughly 2 to 5 words a second.
+  assert.ok(seconds > words / 5 && seconds < words / 1.5, `${seconds} s for ${words} words`);
+  assert.ok(peak > 0.1, `audible, peak ${peak}`);
+  assert.match(await page.locator('#voice-status').textContent(), /seed 1, \d+\.\d+ s/);
+  await done();
+});
+
+test('3 takes: spread at stability 0, identical takes at stability 1', async () => {
+  const { page, done } = await open();
+  const takes = async (stability) => {
+    await page.locator('#voice-stability-text').fill(String(stability));
+    await page.locator('#takes').click();
+    await page.waitForFunction((s) => document.getElementById('takes-summary').textContent.startsWith(`At stability ${s} `), stability, { timeout: 120_000 });
+    const rows = await page.locator('#takes-table tbody tr').allInnerTexts();
+    assert.equal(rows.length, 3);
+    return rows.map((r) => Number(r.split('\t')[2]));
+  };
+  const creative = await takes(0);
+  assert.ok(new Set(creative).size > 1, `creative takes differ in length: ${creative}`);
+  assert.match(await page.locator('#takes-summary').textContent(), /pitch spread between takes \d/);
+  await page.screenshot({ path: join(shots, 'takes.png'), fullPage: true });
+  const robust = await takes(1);
+  assert.equal(new Set(robust).size, 1, `robust takes are one take: ${robust}`);
+  assert.match(await page.locator('#takes-summary').textContent(), /between takes 0\.00\./);
+  await done();
+});
+
+test("a bad value shows the server's message next to its control, and nothing throws", async () => {
+  const failedLoad = /Failed to load resource: the server responded with a status of (400|422)/;
+  const { page, done } = await open('/', [failedLoad]);
+  await typeInto(page, '#temperature-text', '5');
+  const error = page.locator('#err-temperature');
+  assert.equal(await error.isVisible(), true);
+  assert.equal(await error.textContent(), '`temperature` = 5 is out of range (expected a number in [0, 2])');
+  await typeInto(page, '#temperature-text', 'warm');
+  assert.match(await error.textContent(), /^`temperature` must be a number/);
+  await typeInto(page, '#temperature-text', '0.8');
+  assert.equal(await error.isVisible(), false, 'a good value clears it');
+  // The voice's errors come back in ElevenLabs' shape and land by their field too.
+  await page.locator('#voice-speed-text').fill('3');
+  await page.locator('#speak').click();
+  await page.waitForSelector('#err-speed:not([hidden])', { timeout: 30_000 });
+  assert.match(await page.locator('#err-speed').textContent(), /speed/);
+  await done();
+});
