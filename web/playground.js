@@ -450,7 +450,8 @@ async function explain() {
   timings.lastExplainMs = performance.now() - started;
   timings.lastExplainCache = response.headers.get('x-dial-cache');
   render(report);
-  if (timings.firstChart === undefined) timings.firstChart = performance.now() - timings.start;
+  // Since navigation start, as the paint timings are.
+  if (timings.firstChart === undefined) timings.firstChart = performance.now();
   document.body.dataset.explain = String(seq);
 }
 
@@ -826,6 +827,7 @@ async function start() {
     return;
   }
   doc.knobs = knobs;
+  $('prompt').value = knobs.playground.default_prompt;
   buildKnobs();
   buildVoice();
   readUrl();

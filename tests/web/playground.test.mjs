@@ -6,55 +6,25 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { homedir } from 'node:os';
 import { chromium } from 'playwright-core';
+import { CHROMIUM, startServer } from './serve.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const targetDir = process.env.CARGO_TARGET_DIR || join(homedir(), '.cache', 'dial-target');
-const dial = process.env.DIAL || join(targetDir, 'release', 'dial');
 const shots = process.env.SCREENSHOTS || join(here, 'screenshots');
-export const CHROMIUM_ARGS = [
-  '--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
-  '--disable-component-update', '--no-first-run',
-];
 
 let server;
 let base;
 let browser;
-
-/** Starts `dial serve` on a free loopback port; resolves with its base URL. */
-export function startServer(args = []) {
-  return new Promise((resolve, reject) => {
-    const child = spawn(dial, ['serve', '--port', '0', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    const timer = setTimeout(() => reject(new Error(`dial serve did not start in 120 s: ${err}`)), 120_000);
-    child.stdout.on('data', (d) => {
-      out += d;
-      const m = out.match(/http:\/\/127\.0\.0\.1:(\d+)/);
-      if (m) {
-        clearTimeout(timer);
-        resolve({ child, url: `http://127.0.0.1:${m[1]}` });
-      }
-    });
-    child.stderr.on('data', (d) => { err = (err + d).slice(-4000); });
-    child.on('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`dial serve exited with ${code}: ${err}`));
-    });
-  });
-}
 
 before(async () => {
   mkdirSync(shots, { recursive: true });
   const started = await startServer();
   server = started.child;
   base = started.url;
-  browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS });
+  browser = await chromium.launch(CHROMIUM);
 });
 
 after(async () => {
@@ -315,5 +285,44 @@ test("a bad value shows the server's message next to its control, and nothing th
   await page.locator('#speak').click();
   await page.waitForSelector('#err-speed:not([hidden])', { timeout: 30_000 });
   assert.match(await page.locator('#err-speed').textContent(), /speed/);
+  await done();
+});
+
+test('every control has a name, text has legible contrast, and the chart is a table', async () => {
+  const { page, done } = await open();
+  await page.locator('#advanced summary').click();
+  const unnamed = await page.evaluate(() => [...document.querySelectorAll('input, select, textarea, button')]
+    .filter((el) => !(el.labels && el.labels.length) && !el.getAttribute('aria-label') && !el.getAttribute('aria-labelledby') && !el.textContent.trim())
+    .map((el) => el.id || el.outerHTML.slice(0, 60)));
+  assert.deepEqual(unnamed, [], 'controls without an accessible name');
+  // WCAG 2 contrast of every visible text element against white or the panel colour.
+  const low = await page.evaluate(() => {
+    const lum = (rgb) => {
+      const [r, g, b] = rgb.match(/\d+(\.\d+)?/g).slice(0, 3).map(Number).map((c) => {
+        const s = c / 255;
+        return s <= 0.03928 ? s / 12.92 : ((s + 0.055) / 1.055) ** 2.4;
+      });
+      return 0.2126 * r + 0.7152 * g + 0.0722 * b;
+    };
+    const backdrop = (el) => {
+      for (let e = el; e; e = e.parentElement) {
+        const bg = getComputedStyle(e).backgroundColor;
+        if (bg && !bg.startsWith('rgba(0, 0, 0, 0)') && bg !== 'transparent') return bg;
+      }
+      return 'rgb(255, 255, 255)';
+    };
+    const out = [];
+    for (const el of document.querySelectorAll('body *')) {
+      if (!el.offsetParent || ![...el.childNodes].some((n) => n.nodeType === 3 && n.textContent.trim())) continue;
+      const a = lum(getComputedStyle(el).color);
+      const b = lum(backdrop(el));
+      const ratio = (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+      if (ratio < 4.5) out.push(`${el.tagName}#${el.id}.${el.className}: ${ratio.toFixed(2)}`);
+    }
+    return out;
+  });
+  assert.deepEqual(low, [], 'text under 4.5:1 contrast');
+  assert.ok((await page.locator('#chart caption').textContent()).startsWith('Top 12 of'), 'the chart says what it shows');
+  assert.equal(await page.locator('#chart thead th').count(), 4);
   await done();
 });

@@ -125,6 +125,7 @@ async fn serve(
         .map_err(|e| format!("cannot read the bound address: {e}"))?;
     let voice_ids: Vec<String> = voices.iter().map(|v| v.id().to_string()).collect();
     let state = AppState::with_voices(model, voices, config);
+    state.warm_playground();
     let host = if local.ip().is_unspecified() {
         "127.0.0.1".to_string()
     } else {

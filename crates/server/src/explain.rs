@@ -98,6 +98,35 @@ impl Inner {
     }
 }
 
+impl AppState {
+    /// Computes the logits after the playground's default prompt in the background, so the
+    /// page's first chart is a cache hit rather than a prefill.
+    pub fn warm_playground(&self) {
+        let inner = self.inner.clone();
+        let message =
+            serde_json::json!([{"role": "user", "content": crate::playground::DEFAULT_PROMPT}]);
+        let Ok(messages) = serde_json::from_value::<Vec<Message>>(message) else {
+            return;
+        };
+        let Ok(text) = inner.template.render(&messages, "messages") else {
+            return;
+        };
+        let prompt = inner.encode_rendered(&text);
+        let (reply, rx) = oneshot::channel();
+        let job = Job::Logits {
+            prompt: prompt.clone(),
+            reply,
+        };
+        if inner.engine.submit(job).is_ok() {
+            std::thread::spawn(move || {
+                if let Ok(Ok(logits)) = rx.blocking_recv() {
+                    inner.logits_cache.put(prompt, Arc::new(logits));
+                }
+            });
+        }
+    }
+}
+
 /// The handler.
 pub(crate) async fn explain(
     State(state): State<AppState>,

@@ -44,6 +44,7 @@ pub fn knobs_document(voice_ids: &[String]) -> Value {
             "choices": orders.iter().map(Order::to_string).collect::<Vec<_>>(),
             "kinds": orders.iter().map(|o| (o.to_string(), json!(o.kinds()))).collect::<serde_json::Map<_, _>>(),
         },
+        "playground": {"default_prompt": crate::playground::DEFAULT_PROMPT},
         "note_example": {
             "tokens": NOTE_EXAMPLE_TOKENS,
             "logits": NOTE_EXAMPLE_LOGITS,

@@ -27,7 +27,7 @@ pub mod knobs;
 mod metrics;
 mod middleware;
 mod openapi;
-mod playground;
+pub mod playground;
 pub mod prompt;
 pub mod responses;
 pub mod speech;

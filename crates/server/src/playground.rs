@@ -4,6 +4,9 @@
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 
+/// The prompt the page opens with; the server warms its logits at start.
+pub const DEFAULT_PROMPT: &str = "The capital of France is";
+
 /// The page's files: path, content type, bytes.
 const ASSETS: &[(&str, &str, &str)] = &[
     (

@@ -858,3 +858,30 @@ async fn metrics_count_requests_and_tokens() {
         .unwrap();
     assert!((1..=2).contains(&generated));
 }
+
+#[tokio::test]
+async fn the_playgrounds_first_explain_is_warmed_at_start() {
+    let body =
+        json!({"messages": [{"role": "user", "content": dial_server::playground::DEFAULT_PROMPT}]});
+    let cold = dial_server::app(dial_server::AppState::new(model(), config()));
+    assert_eq!(
+        post_json(&cold, "/v1/explain", &body).await.headers["x-dial-cache"],
+        "miss"
+    );
+    let state = dial_server::AppState::new(model(), config());
+    state.warm_playground();
+    let app = dial_server::app(state);
+    // The tiny model's prefill takes milliseconds; two seconds leave room on a busy machine.
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    let first = post_json(&app, "/v1/explain", &body).await;
+    assert_eq!(first.status, 200, "{}", first.text);
+    assert_eq!(
+        first.headers["x-dial-cache"], "hit",
+        "the first call finds the warmed logits"
+    );
+    let doc = get(&app, "/v1/knobs").await.json();
+    assert_eq!(
+        doc["playground"]["default_prompt"],
+        dial_server::playground::DEFAULT_PROMPT
+    );
+}
