@@ -146,6 +146,10 @@ async fn serve(
             local.port()
         ));
     }
+    banner.push_str(&format!(
+        "dial serve: playground at http://{host}:{}/\n",
+        local.port()
+    ));
     {
         use std::io::Write as _;
         let mut out = std::io::stdout().lock();
