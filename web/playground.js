@@ -65,7 +65,9 @@ function describeError(body, status) {
 
 const PARAM_ALIASES = { messages: 'prompt', 'messages[0].content': 'prompt', input: 'prompt', logits: 'explain' };
 
+// `map` renames params to slots; `null` sends every error to `fallback` (run B's box).
 function errorSlot(param, fallback, map) {
+  if (map === null) return $(fallback);
   const name = PARAM_ALIASES[param] || param;
   const id = map && map[name] ? map[name] : `err-${name}`;
   return (name && $(id)) || $(fallback);
@@ -587,7 +589,7 @@ function appendToken(out, text, info) {
 async function stream(body, out, signal, errorSlotId) {
   const response = await request('/v1/chat/completions', body, signal);
   if (!response.ok) {
-    showErrors(await errorOf(response), errorSlotId, errorSlotId === 'err-compare' ? {} : undefined);
+    showErrors(await errorOf(response), errorSlotId, errorSlotId === 'err-compare' ? null : undefined);
     return 'error';
   }
   const reader = response.body.getReader();
@@ -608,7 +610,7 @@ async function stream(body, out, signal, errorSlotId) {
         if (data === '[DONE]') return finish || 'done';
         const chunk = JSON.parse(data);
         if (chunk.error) {
-          showErrors(describeError(chunk, 200), errorSlotId, {});
+          showErrors(describeError(chunk, 200), errorSlotId, null);
           return 'error';
         }
         const choice = chunk.choices && chunk.choices[0];

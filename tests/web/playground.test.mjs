@@ -285,6 +285,16 @@ test("a bad value shows the server's message next to its control, and nothing th
   await page.locator('#speak').click();
   await page.waitForSelector('#err-speed:not([hidden])', { timeout: 30_000 });
   assert.match(await page.locator('#err-speed').textContent(), /speed/);
+  // Run B's errors land in its own box, not under A's controls.
+  await page.locator('#compare').check();
+  await page.locator('#compare-knobs').fill('temperature=9');
+  await page.locator('#max-tokens').fill('4');
+  await page.locator('#run').click();
+  await page.waitForSelector('#err-compare:not([hidden])', { timeout: 30_000 });
+  await page.waitForSelector('body[data-generating="0"]', { timeout: 30_000 });
+  assert.match(await page.locator('#err-compare').textContent(), /`temperature` = 9 is out of range/);
+  assert.equal(await page.locator('#err-temperature').isVisible(), false);
+  assert.ok((await page.locator('#out-a .tok').count()) > 0, 'run A still ran');
   await done();
 });
 

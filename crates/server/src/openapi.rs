@@ -110,6 +110,7 @@ pub fn openapi() -> Value {
             "TextToSpeechRequest".into(),
             crate::speech::request_schema(),
         );
+        schemas.insert("TakesRequest".into(), crate::takes::request_schema());
         for name in WITH_KNOBS {
             if let Some(props) = schemas
                 .get_mut(*name)
@@ -142,7 +143,7 @@ pub fn openapi() -> Value {
             "/v1/text-to-speech/{voice_id}/stream": {"post": operation("ElevenLabs text to speech, sentence by sentence", Some("TextToSpeechRequest"), false)},
             "/v1/text-to-speech/{voice_id}/with-timestamps": {"post": operation("ElevenLabs text to speech with character timings", Some("TextToSpeechRequest"), false)},
             "/v1/knobs": {"get": operation("Every knob's fields, ranges, defaults, sliders and help; the voice's knobs; the note's example", None, false)},
-            "/v1/text-to-speech/{voice_id}/takes": {"post": operation("dial: several seeded takes (body `takes`, 1 to 5) with their durations and pitch spread", Some("TextToSpeechRequest"), false)},
+            "/v1/text-to-speech/{voice_id}/takes": {"post": operation("dial: several seeded takes with their durations and pitch spread", Some("TakesRequest"), false)},
             "/v1/voices": {"get": operation("The installed voices", None, false)},
             "/v1/voices/{voice_id}": {"get": operation("One voice", None, false)},
             "/v1/voices/settings/default": {"get": operation("The default voice settings", None, false)},

@@ -27,6 +27,16 @@ pub const MAX_TAKES: u64 = 5;
 /// Takes when the request does not say.
 pub const DEFAULT_TAKES: u64 = 3;
 
+/// The body's schema for `/openapi.json`: ElevenLabs' body plus `takes`.
+pub fn request_schema() -> Value {
+    let mut schema = crate::speech::request_schema();
+    schema["properties"]["takes"] = json!({
+        "type": "integer", "minimum": 1, "maximum": MAX_TAKES, "default": DEFAULT_TAKES,
+        "description": "How many takes; take i uses seed + i.",
+    });
+    schema
+}
+
 /// Takes `takes` out of the body, checked; the rest goes to the speech parser.
 fn split_takes(body: &Bytes) -> Result<(u64, Bytes), ElevenError> {
     let Ok(Value::Object(mut object)) = serde_json::from_slice::<Value>(body) else {

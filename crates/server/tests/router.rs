@@ -774,6 +774,8 @@ async fn knobs_describe_every_field_once_with_its_slider() {
     let openapi = get(&app, "/openapi.json").await.json();
     assert!(openapi["paths"]["/v1/knobs"]["get"].is_object());
     assert!(openapi["paths"]["/"]["get"].is_object());
+    let takes = &openapi["components"]["schemas"]["TakesRequest"]["properties"]["takes"];
+    assert_eq!(takes["maximum"], dial_server::takes::MAX_TAKES);
 }
 
 #[tokio::test]
