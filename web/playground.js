@@ -702,24 +702,31 @@ function voiceBody() {
 
 const VOICE_ERRORS = { seed: 'err-voice-seed', text: 'err-text' };
 
-async function speak() {
+// Sends a voice request; the response when it succeeded, else null with the errors shown.
+async function voiceRequest(path, body, status) {
   clearErrors('voice');
-  if (!doc.voiceId) return;
-  $('voice-status').textContent = 'speaking…';
-  $('takes-table').hidden = true;
-  $('takes-summary').textContent = '';
+  if (!doc.voiceId) return null;
+  $('voice-status').textContent = status;
   let response;
   try {
-    response = await request(`/v1/text-to-speech/${encodeURIComponent(doc.voiceId)}?output_format=wav_${doc.voiceRate}`, voiceBody());
+    response = await request(`/v1/text-to-speech/${encodeURIComponent(doc.voiceId)}${path}`, body);
   } catch (e) {
     showErrors([{ param: null, message: e.message }], 'err-voice');
-    return;
+    return null;
   }
   if (!response.ok) {
     showErrors(await errorOf(response), 'err-voice', VOICE_ERRORS);
     $('voice-status').textContent = '';
-    return;
+    return null;
   }
+  return response;
+}
+
+async function speak() {
+  $('takes-table').hidden = true;
+  $('takes-summary').textContent = '';
+  const response = await voiceRequest(`?output_format=wav_${doc.voiceRate}`, voiceBody(), 'speaking…');
+  if (!response) return;
   const blob = await response.blob();
   play([URL.createObjectURL(blob)]);
   $('voice-status').textContent = `seed ${response.headers.get('x-dial-seed')}, ${response.headers.get('x-dial-duration-seconds')} s`;
@@ -748,21 +755,8 @@ function base64Blob(b64, type) {
 }
 
 async function takes() {
-  clearErrors('voice');
-  if (!doc.voiceId) return;
-  $('voice-status').textContent = 'three takes…';
-  let response;
-  try {
-    response = await request(`/v1/text-to-speech/${encodeURIComponent(doc.voiceId)}/takes`, { ...voiceBody(), takes: 3 });
-  } catch (e) {
-    showErrors([{ param: null, message: e.message }], 'err-voice');
-    return;
-  }
-  if (!response.ok) {
-    showErrors(await errorOf(response), 'err-voice', VOICE_ERRORS);
-    $('voice-status').textContent = '';
-    return;
-  }
+  const response = await voiceRequest('/takes', { ...voiceBody(), takes: 3 }, 'three takes…');
+  if (!response) return;
   const r = await response.json();
   const urls = r.takes.map((t) => URL.createObjectURL(base64Blob(t.audio_base64, 'audio/wav')));
   const tbody = $('takes-table').querySelector('tbody');

@@ -73,11 +73,5 @@ pub fn knobs_document(voice_ids: &[String]) -> Value {
 
 /// The handler.
 pub(crate) async fn knobs(State(state): State<AppState>) -> Response {
-    let ids: Vec<String> = state
-        .inner
-        .voices
-        .iter()
-        .flat_map(|v| v.voice_ids().into_iter().map(|(id, _)| id))
-        .collect();
-    axum::Json(knobs_document(&ids)).into_response()
+    axum::Json(knobs_document(&crate::speech::served_voice_ids(&state))).into_response()
 }

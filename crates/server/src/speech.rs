@@ -100,13 +100,18 @@ fn default_settings() -> Value {
     })
 }
 
-fn not_found(voice_id: &str, state: &AppState) -> ElevenError {
-    let ids: Vec<String> = state
+/// Every voice id this server answers to (`ID`, or `ID:SPEAKER` per speaker).
+pub(crate) fn served_voice_ids(state: &AppState) -> Vec<String> {
+    state
         .inner
         .voices
         .iter()
         .flat_map(|v| v.voice_ids().into_iter().map(|(id, _)| id))
-        .collect();
+        .collect()
+}
+
+fn not_found(voice_id: &str, state: &AppState) -> ElevenError {
+    let ids = served_voice_ids(state);
     ElevenError::status(
         StatusCode::NOT_FOUND,
         "voice_not_found",
