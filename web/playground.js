@@ -827,6 +827,15 @@ async function start() {
   buildKnobs();
   buildVoice();
   readUrl();
+  if (!doc.modelId) {
+    // A voice-only server: the chart explains the note's six tokens, which need no model.
+    document.querySelector('input[name=source][value=note]').checked = true;
+    document.querySelector('input[name=source][value=model]').disabled = true;
+    $('prompt').disabled = true;
+    $('run').disabled = true;
+    $('prompt-help').textContent = "This server runs with no language model (dial serve --no-model): the chart explains the note's six tokens.";
+    $('gen-status').textContent = 'no language model on this server';
+  }
   if (!doc.voiceId) {
     $('voice-state').textContent = 'This server runs without a voice (dial serve --no-voice).';
     $('speak').disabled = true;

@@ -336,3 +336,32 @@ test('every control has a name, text has legible contrast, and the chart is a ta
   assert.equal(await page.locator('#chart thead th').count(), 4);
   await done();
 });
+
+test('with no model loaded, the page explains the note and can still speak', async () => {
+  const voiceOnly = await startServer(['--no-model']);
+  try {
+    const page = await browser.newPage({ viewport: { width: 1300, height: 1400 } });
+    const problems = [];
+    page.on('console', (m) => { if (m.type() === 'error') problems.push(m.text()); });
+    page.on('pageerror', (e) => problems.push(e.message));
+    await page.goto(`${voiceOnly.url}/`);
+    await page.waitForSelector('body[data-ready="1"]', { timeout: 60_000 });
+    assert.match(await page.locator('#served').textContent(), /model none/);
+    assert.equal(await page.locator('input[name=source][value=note]').isChecked(), true);
+    assert.equal(await page.locator('#run').isDisabled(), true);
+    const rows = await page.locator('#chart tbody tr').allTextContents();
+    assert.equal(rows.length, 6);
+    assert.ok(rows[0].startsWith('on'), rows[0]);
+    const seq = await explainSeq(page);
+    await page.locator('#temperature-range').focus();
+    await page.keyboard.press('Home');
+    await nextExplain(page, seq);
+    assert.equal(await number(page, '#nucleus'), 1);
+    await page.locator('#speak').click();
+    await page.waitForFunction(() => document.getElementById('audio').src.startsWith('blob:'), null, { timeout: 60_000 });
+    assert.deepEqual(problems, []);
+    await page.close();
+  } finally {
+    voiceOnly.child.kill('SIGTERM');
+  }
+});

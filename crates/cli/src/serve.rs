@@ -16,6 +16,10 @@ pub struct ServeArgs {
     /// Serve no voice: the ElevenLabs routes then answer 404 voice_not_found.
     #[arg(long)]
     pub no_voice: bool,
+    /// Serve no language model (the voice only): the OpenAI routes answer 404 no_model and
+    /// the playground shows the note's example.
+    #[arg(long, conflicts_with = "no_voice")]
+    pub no_model: bool,
     /// Speech requests that may run or wait at once; more get a 429.
     #[arg(long, default_value_t = 8)]
     pub max_speech_queue: usize,
@@ -76,7 +80,11 @@ pub fn run(args: &ServeArgs) -> Result<String, String> {
             return Err(format!("{flag} must be at least 1"));
         }
     }
-    let model = args.model.load()?;
+    let model = if args.no_model {
+        None
+    } else {
+        Some(args.model.load()?)
+    };
     let voices = if args.no_voice {
         Vec::new()
     } else {
@@ -111,7 +119,7 @@ pub fn run(args: &ServeArgs) -> Result<String, String> {
 }
 
 async fn serve(
-    model: dial_model::Model,
+    model: Option<dial_model::Model>,
     voices: Vec<std::sync::Arc<dial_voice::Voice>>,
     config: ServerConfig,
     args: &ServeArgs,
@@ -124,7 +132,10 @@ async fn serve(
         .local_addr()
         .map_err(|e| format!("cannot read the bound address: {e}"))?;
     let voice_ids: Vec<String> = voices.iter().map(|v| v.id().to_string()).collect();
-    let state = AppState::with_voices(model, voices, config);
+    let state = match model {
+        Some(model) => AppState::with_voices(model, voices, config),
+        None => AppState::voice_only(voices, config),
+    };
     state.warm_playground();
     let host = if local.ip().is_unspecified() {
         "127.0.0.1".to_string()
@@ -134,11 +145,13 @@ async fn serve(
     // The URL goes to stdout, so scripts can wait for it; logs go to stderr. One write,
     // and a closed stdout is not an error: a reader that stops after the first line must
     // not bring the server down.
-    let mut banner = format!(
-        "dial serve: {} at http://{host}:{}/v1 (Ctrl-C to stop)\n",
-        state.model_id(),
-        local.port()
-    );
+    let mut banner = match state.model_id() {
+        Some(id) => format!(
+            "dial serve: {id} at http://{host}:{}/v1 (Ctrl-C to stop)\n",
+            local.port()
+        ),
+        None => "dial serve: no language model (Ctrl-C to stop)\n".to_string(),
+    };
     if let Some(first) = voice_ids.first() {
         banner.push_str(&format!(
             "dial serve: voice {} at http://{host}:{}/v1/text-to-speech/{first}\n",

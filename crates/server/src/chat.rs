@@ -127,10 +127,9 @@ pub(crate) async fn create(
     State(state): State<AppState>,
     bytes: Bytes,
 ) -> Result<Response, ApiError> {
-    let s = &state.inner;
     let body = body::parse::<ChatRequest>(&bytes)?;
     let req = &body.api;
-    s.check_model(&req.model)?;
+    let s = state.inner.lm(&req.model)?.clone();
     if req.top_logprobs.is_some_and(|n| n > 0) && req.logprobs != Some(true) {
         return Err(ApiError::invalid(
             "top_logprobs",
@@ -166,7 +165,7 @@ pub(crate) async fn create(
         let include_usage = req.stream_options.as_ref().is_some_and(|o| o.include_usage);
         let n = plan.choices.len();
         let model = s.model_id.clone();
-        let inner = state.inner.clone();
+        let inner = s.clone();
         let mut started = vec![false; n];
         let mut generated = 0usize;
         let chunk = move |choices: serde_json::Value, usage: Option<&Usage>| {

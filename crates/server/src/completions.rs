@@ -5,7 +5,7 @@ use crate::chat::{StreamOptions, Usage};
 use crate::engine::Event;
 use crate::error::ApiError;
 use crate::generation::{Asked, DialReport, Stop, collect, new_id, now};
-use crate::state::{AppState, Inner};
+use crate::state::{AppState, Lm};
 use crate::stream::{self, Item, Out};
 use axum::body::Bytes;
 use axum::extract::State;
@@ -78,7 +78,7 @@ pub struct LegacyLogprobs {
     pub text_offset: Vec<usize>,
 }
 
-impl Inner {
+impl Lm {
     fn legacy_logprobs(
         &self,
         steps: &[Step],
@@ -117,10 +117,9 @@ pub(crate) async fn create(
     State(state): State<AppState>,
     bytes: Bytes,
 ) -> Result<Response, ApiError> {
-    let s = &state.inner;
     let body = body::parse::<CompletionRequest>(&bytes)?;
     let req = &body.api;
-    s.check_model(&req.model)?;
+    let s = state.inner.lm(&req.model)?.clone();
     if req.echo == Some(true) {
         return Err(ApiError::invalid(
             "echo",
@@ -171,7 +170,7 @@ pub(crate) async fn create(
     if req.stream == Some(true) {
         let include_usage = req.stream_options.as_ref().is_some_and(|o| o.include_usage);
         let model = s.model_id.clone();
-        let inner = state.inner.clone();
+        let inner = s.clone();
         let n = plan.choices.len();
         let mut offsets = vec![0usize; n];
         let mut generated = 0usize;

@@ -56,6 +56,16 @@ impl ApiError {
         }
     }
 
+    /// A 404 on a server started with no language model.
+    pub fn no_model() -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "invalid_request_error",
+            "no_model",
+            "this server runs with no language model (dial serve --no-model); only the voice routes and explain on `logits` work",
+        )
+    }
+
     /// A 400 about `param`.
     pub fn invalid(param: &str, code: &'static str, message: &str) -> Self {
         Self::new(

@@ -8,7 +8,7 @@ use crate::body::{self, Endpoint};
 use crate::engine::Job;
 use crate::error::ApiError;
 use crate::prompt::Message;
-use crate::state::{AppState, Inner};
+use crate::state::{AppState, Lm};
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::HeaderValue;
@@ -78,7 +78,7 @@ impl LogitsCache {
     }
 }
 
-impl Inner {
+impl Lm {
     /// The next-token logits after `prompt`, from the cache or the engine; `true` on a hit.
     async fn logits(&self, prompt: &[u32]) -> Result<(Arc<Vec<f32>>, bool), ApiError> {
         if let Some(l) = self.logits_cache.get(prompt) {
@@ -102,7 +102,9 @@ impl AppState {
     /// Computes the logits after the playground's default prompt in the background, so the
     /// page's first chart is a cache hit rather than a prefill.
     pub fn warm_playground(&self) {
-        let inner = self.inner.clone();
+        let Some(inner) = self.inner.lm.clone() else {
+            return;
+        };
         let message =
             serde_json::json!([{"role": "user", "content": crate::playground::DEFAULT_PROMPT}]);
         let Ok(messages) = serde_json::from_value::<Vec<Message>>(message) else {
@@ -132,12 +134,8 @@ pub(crate) async fn explain(
     State(state): State<AppState>,
     bytes: Bytes,
 ) -> Result<Response, ApiError> {
-    let s = state.inner.clone();
     let body = body::parse::<ExplainRequest>(&bytes)?;
     let req = &body.api;
-    if let Some(m) = &req.model {
-        s.check_model(m)?;
-    }
     let rows = rows(req.top)?;
     if req.tokens.is_some() && req.logits.is_none() {
         return Err(ApiError::invalid(
@@ -146,15 +144,23 @@ pub(crate) async fn explain(
             "`tokens` names the tokens of `logits`; give `logits` too",
         ));
     }
+    if let (Some(logits), None, None) = (&req.logits, &req.prompt, &req.messages) {
+        // A row of logits needs no model; a `model` it names must still be this one.
+        if let (Some(m), Some(_)) = (&req.model, &state.inner.lm) {
+            state.inner.lm(m)?;
+        }
+        return explain_row(logits, req.tokens.as_deref(), &body.params, rows);
+    }
+    let s = match &req.model {
+        Some(m) => state.inner.lm(m)?.clone(),
+        None => state.inner.lm.clone().ok_or_else(ApiError::no_model)?,
+    };
     let (prompt, param) = match (&req.prompt, &req.messages, &req.logits) {
         (Some(p), None, None) => (s.model.tokenizer().encode(p, true), "prompt"),
         (None, Some(m), None) => (
             s.encode_rendered(&s.template.render(m, "messages")?),
             "messages",
         ),
-        (None, None, Some(logits)) => {
-            return explain_row(logits, req.tokens.as_deref(), &body.params, rows);
-        }
         _ => {
             return Err(ApiError::invalid(
                 "prompt",

@@ -4,7 +4,7 @@
 use crate::dial_options::{DialOptions, LogprobsMode};
 use crate::engine::{Event, Job};
 use crate::error::ApiError;
-use crate::state::Inner;
+use crate::state::Lm;
 use dial_model::{FinishReason, GenerateOptions, Step};
 use dial_sampling::SamplingParams;
 use serde::{Deserialize, Serialize};
@@ -65,7 +65,7 @@ fn fresh_seed() -> u64 {
     dial_sampling::clock_bits() & ((1 << 53) - 1)
 }
 
-impl Inner {
+impl Lm {
     /// Checks `asked` against the OpenAI ranges and this server's limits.
     pub(crate) fn plan(&self, asked: Asked<'_>) -> Result<Plan, ApiError> {
         let limit = self.config.max_tokens_limit;
@@ -313,7 +313,7 @@ pub struct TokenReport {
     pub trace: Option<Vec<dial_sampling::StageTrace>>,
 }
 
-impl Inner {
+impl Lm {
     fn piece(&self, id: u32) -> (String, Vec<u8>) {
         let bytes = self.model.tokenizer().token_bytes(id);
         (String::from_utf8_lossy(&bytes).into_owned(), bytes)
@@ -398,7 +398,7 @@ pub struct DialReport {
     pub tokens: Option<Vec<TokenReport>>,
 }
 
-impl Inner {
+impl Lm {
     pub(crate) fn dial_report(&self, plan: &Plan, steps: &[Step]) -> DialReport {
         DialReport {
             seed: plan.seed,

@@ -1,8 +1,10 @@
 //! `dial serve`: the OpenAI Responses, Chat Completions and Completions APIs and dial's
-//! explain, over one model shared by concurrent requests.
+//! explain, over one model shared by concurrent requests; ElevenLabs' text-to-speech
+//! routes over dial's voices; and the playground at `/`.
 //!
 //! [`app`] builds the router; [`AppState::new`] loads nothing itself: it takes a loaded
 //! [`dial_model::Model`] and starts the [`engine`] that steps every request's sequence.
+//! [`AppState::voice_only`] serves voices with no language model.
 //!
 //! ```no_run
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
@@ -47,7 +49,8 @@ use axum::http::{Method, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde_json::json;
-use state::Inner;
+use state::{Inner, Lm};
+use std::sync::Arc;
 
 /// OpenAI fields every generation endpoint accepts and does not act on. They change
 /// nothing about the tokens, so dial takes them rather than break existing clients.
@@ -114,15 +117,23 @@ pub fn app(state: AppState) -> Router {
 }
 
 impl Inner {
-    /// A 404 unless `asked` is the served model.
-    pub(crate) fn check_model(&self, asked: &str) -> Result<(), ApiError> {
-        if asked == self.model_id {
-            Ok(())
-        } else {
-            Err(ApiError::model_not_found(asked, &self.model_id))
+    /// The language model, when `asked` names it; a 404 otherwise, or on a voice-only
+    /// server.
+    pub(crate) fn lm(&self, asked: &str) -> Result<&Arc<Lm>, ApiError> {
+        match &self.lm {
+            Some(lm) if asked == lm.model_id => Ok(lm),
+            Some(lm) => Err(ApiError::model_not_found(asked, &lm.model_id)),
+            None => Err(ApiError::no_model()),
         }
     }
 
+    /// Requests waiting for the engine (none without a model).
+    fn queued(&self) -> usize {
+        self.lm.as_ref().map_or(0, |lm| lm.engine.queued())
+    }
+}
+
+impl Lm {
     /// Token ids of a rendered chat prompt: BOS once, even when the template wrote it.
     pub(crate) fn encode_rendered(&self, text: &str) -> Vec<u32> {
         let tokenizer = self.model.tokenizer();
@@ -154,15 +165,16 @@ impl Inner {
 }
 
 async fn models(State(state): State<AppState>) -> Response {
-    axum::Json(json!({"object": "list", "data": [state.inner.model_object()]})).into_response()
+    let data: Vec<_> = state.inner.lm.iter().map(|lm| lm.model_object()).collect();
+    axum::Json(json!({"object": "list", "data": data})).into_response()
 }
 
 async fn model(
     State(state): State<AppState>,
     axum::extract::Path(id): axum::extract::Path<String>,
 ) -> Response {
-    match state.inner.check_model(&id) {
-        Ok(()) => axum::Json(state.inner.model_object()).into_response(),
+    match state.inner.lm(&id) {
+        Ok(lm) => axum::Json(lm.model_object()).into_response(),
         Err(e) => e.into_response(),
     }
 }
@@ -170,14 +182,15 @@ async fn model(
 async fn health(State(state): State<AppState>) -> Response {
     axum::Json(json!({
         "status": "ok",
-        "model": state.inner.model_id,
-        "queued": state.inner.engine.queued(),
+        "model": state.model_id(),
+        "voices": speech::served_voice_ids(&state),
+        "queued": state.inner.queued(),
     }))
     .into_response()
 }
 
 async fn metrics(State(state): State<AppState>) -> Response {
-    let text = state.inner.metrics.render(state.inner.engine.queued());
+    let text = state.inner.metrics.render(state.inner.queued());
     (
         [(
             axum::http::header::CONTENT_TYPE,

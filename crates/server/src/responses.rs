@@ -5,7 +5,7 @@ use crate::engine::Event;
 use crate::error::ApiError;
 use crate::generation::{Asked, Plan, TokenLogprob, collect, new_id, now};
 use crate::prompt::{Message, Role};
-use crate::state::{AppState, Inner};
+use crate::state::AppState;
 use crate::stream::{self, Item, Out};
 use axum::body::Bytes;
 use axum::extract::State;
@@ -265,10 +265,9 @@ pub(crate) async fn create(
     State(state): State<AppState>,
     bytes: Bytes,
 ) -> Result<Response, ApiError> {
-    let s: &Inner = &state.inner;
     let body = body::parse::<ResponseRequest>(&bytes)?;
     let req = &body.api;
-    s.check_model(&req.model)?;
+    let s = state.inner.lm(&req.model)?.clone();
     let logprobs = check(req)?;
     let mut messages = Vec::new();
     if let Some(i) = &req.instructions {
@@ -328,7 +327,7 @@ pub(crate) async fn create(
         v["incomplete_details"] = incomplete;
         return Ok(axum::Json(v).into_response());
     }
-    let inner = state.inner.clone();
+    let inner = s.clone();
     let mut seq = 0u64;
     let mut text = String::new();
     let mut lps: Vec<TokenLogprob> = Vec::new();

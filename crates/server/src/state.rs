@@ -71,16 +71,24 @@ pub struct AppState {
 
 #[derive(Debug)]
 pub(crate) struct Inner {
+    /// The language model and its engine; `None` on a voice-only server.
+    pub lm: Option<Arc<Lm>>,
+    pub config: ServerConfig,
+    pub metrics: Arc<Metrics>,
+    pub voices: Vec<Arc<Voice>>,
+    pub speech_slots: Arc<tokio::sync::Semaphore>,
+}
+
+/// The language model and what serves it.
+#[derive(Debug)]
+pub(crate) struct Lm {
     pub model: Model,
     pub model_id: String,
     pub created: u64,
     pub engine: Engine,
     pub config: ServerConfig,
-    pub metrics: Arc<Metrics>,
     pub template: ChatTemplate,
     pub logits_cache: LogitsCache,
-    pub voices: Vec<Arc<Voice>>,
-    pub speech_slots: Arc<tokio::sync::Semaphore>,
 }
 
 impl AppState {
@@ -92,30 +100,46 @@ impl AppState {
 
     /// As [`AppState::new`], with voices for the ElevenLabs routes.
     pub fn with_voices(model: Model, voices: Vec<Arc<Voice>>, config: ServerConfig) -> Self {
+        Self::build(Some(model), voices, config)
+    }
+
+    /// Voices only: the OpenAI routes answer 404 `no_model`, `/v1/models` lists none, and
+    /// explain takes only rows of logits.
+    pub fn voice_only(voices: Vec<Arc<Voice>>, config: ServerConfig) -> Self {
+        Self::build(None, voices, config)
+    }
+
+    fn build(model: Option<Model>, voices: Vec<Arc<Voice>>, config: ServerConfig) -> Self {
         let metrics = Arc::new(Metrics::default());
-        let engine = Engine::start(
-            model.clone(),
-            config.max_concurrency,
-            config.max_queue,
-            metrics.clone(),
-            config.step_hook.clone(),
-        );
-        let model_id = model
-            .path()
-            .file_stem()
-            .map(|s| s.to_string_lossy().into_owned())
-            .unwrap_or_else(|| "model".into());
-        let template = ChatTemplate::for_model(&model);
         let created = crate::generation::now();
-        AppState {
-            inner: Arc::new(Inner {
+        let lm = model.map(|model| {
+            let engine = Engine::start(
+                model.clone(),
+                config.max_concurrency,
+                config.max_queue,
+                metrics.clone(),
+                config.step_hook.clone(),
+            );
+            let model_id = model
+                .path()
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_else(|| "model".into());
+            let template = ChatTemplate::for_model(&model);
+            Arc::new(Lm {
                 model,
                 model_id,
                 created,
                 engine,
-                metrics,
+                config: config.clone(),
                 template,
                 logits_cache: LogitsCache::default(),
+            })
+        });
+        AppState {
+            inner: Arc::new(Inner {
+                lm,
+                metrics,
                 speech_slots: Arc::new(tokio::sync::Semaphore::new(config.max_speech_queue)),
                 voices,
                 config,
@@ -123,9 +147,9 @@ impl AppState {
         }
     }
 
-    /// The model's id in the API.
-    pub fn model_id(&self) -> &str {
-        &self.inner.model_id
+    /// The model's id in the API; `None` on a voice-only server.
+    pub fn model_id(&self) -> Option<&str> {
+        self.inner.lm.as_ref().map(|lm| lm.model_id.as_str())
     }
 
     /// The counters.

@@ -887,3 +887,42 @@ async fn the_playgrounds_first_explain_is_warmed_at_start() {
         dial_server::playground::DEFAULT_PROMPT
     );
 }
+
+#[tokio::test]
+async fn a_server_with_no_model_says_so_and_still_explains_rows_of_logits() {
+    let app = dial_server::app(dial_server::AppState::voice_only(Vec::new(), config()));
+    assert_eq!(get(&app, "/v1/models").await.json()["data"], json!([]));
+    let health = get(&app, "/health").await.json();
+    assert_eq!(health["model"], Value::Null);
+    assert_eq!(health["queued"], 0);
+    for (path, body) in [
+        ("/v1/chat/completions", chat(json!({}))),
+        ("/v1/completions", json!({"model": MODEL, "prompt": "the"})),
+        ("/v1/responses", json!({"model": MODEL, "input": "the"})),
+        ("/v1/explain", json!({"prompt": "the"})),
+    ] {
+        let r = post_json(&app, path, &body).await;
+        assert_eq!(r.status, 404, "{path}: {}", r.text);
+        assert_eq!(r.error()["code"], "no_model", "{path}");
+    }
+    assert_eq!(
+        get(&app, &format!("/v1/models/{MODEL}")).await.error()["code"],
+        "no_model"
+    );
+    let note = post_json(
+        &app,
+        "/v1/explain",
+        &json!({"logits": [1.0, 2.0], "top_k": 1}),
+    )
+    .await;
+    assert_eq!(note.status, 200, "{}", note.text);
+    assert_eq!(note.json()["nucleus_size"], 1);
+    assert_eq!(get(&app, "/v1/knobs").await.status, 200);
+    assert_eq!(get(&app, "/").await.status, 200);
+    assert!(
+        get(&app, "/metrics")
+            .await
+            .text
+            .contains("dial_cancelled_total")
+    );
+}
