@@ -1,0 +1,100 @@
+//! Activation rows quantized once, the same way for every batch size.
+
+use crate::error::QuantError;
+
+/// Values per activation block.
+pub const ACT_BLOCK: usize = 32;
+
+/// Rows of activations as int8 blocks of [`ACT_BLOCK`] values with one f32 scale each.
+///
+/// For a block `x`: `d = max|x| / 127`, `q_i = round(x_i / d)` (0 when `d = 0`), and
+/// `x_i ≈ d · q_i`. The block's sum `Σ q_i` is kept for the formats with an offset (Q4_K's
+/// mins). Each row is quantized alone, so a row's blocks do not depend on the batch.
+#[derive(Debug, Clone, PartialEq)]
+pub struct QuantizedActivations {
+    rows: usize,
+    k: usize,
+    quants: Vec<i8>,
+    scales: Vec<f32>,
+    sums: Vec<i32>,
+}
+
+impl QuantizedActivations {
+    /// Quantizes `rows` rows of `k` values each (`x.len() == rows · k`, `k` a multiple of
+    /// [`ACT_BLOCK`]). NaN or infinite values are an error.
+    pub fn new(x: &[f32], k: usize) -> Result<Self, QuantError> {
+        if k == 0 || !k.is_multiple_of(ACT_BLOCK) {
+            return Err(QuantError::RaggedRow {
+                k,
+                block: ACT_BLOCK,
+                format: "activation",
+            });
+        }
+        if !x.len().is_multiple_of(k) {
+            return Err(QuantError::Shape {
+                expected: k,
+                got: x.len(),
+            });
+        }
+        if let Some(i) = x.iter().position(|v| !v.is_finite()) {
+            return Err(QuantError::NonFinite {
+                row: i / k,
+                col: i % k,
+                value: x[i],
+            });
+        }
+        let blocks = x.len() / ACT_BLOCK;
+        let mut quants = vec![0i8; x.len()];
+        let mut scales = Vec::with_capacity(blocks);
+        let mut sums = Vec::with_capacity(blocks);
+        for (block, out) in x
+            .chunks_exact(ACT_BLOCK)
+            .zip(quants.chunks_exact_mut(ACT_BLOCK))
+        {
+            let amax = block.iter().fold(0f32, |m, v| m.max(v.abs()));
+            let d = amax / 127.0;
+            let inverse = if d > 0.0 { 1.0 / d } else { 0.0 };
+            let mut sum = 0i32;
+            for (q, v) in out.iter_mut().zip(block) {
+                *q = (v * inverse).round().clamp(-127.0, 127.0) as i8;
+                sum += i32::from(*q);
+            }
+            scales.push(d);
+            sums.push(sum);
+        }
+        Ok(QuantizedActivations {
+            rows: x.len() / k,
+            k,
+            quants,
+            scales,
+            sums,
+        })
+    }
+
+    /// Rows.
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+
+    /// Values per row.
+    pub fn k(&self) -> usize {
+        self.k
+    }
+
+    /// Row `r`'s int8 values.
+    pub fn quants(&self, r: usize) -> &[i8] {
+        &self.quants[r * self.k..(r + 1) * self.k]
+    }
+
+    /// Row `r`'s block scales.
+    pub fn scales(&self, r: usize) -> &[f32] {
+        let per = self.k / ACT_BLOCK;
+        &self.scales[r * per..(r + 1) * per]
+    }
+
+    /// Row `r`'s block sums `Σ q_i`.
+    pub fn sums(&self, r: usize) -> &[i32] {
+        let per = self.k / ACT_BLOCK;
+        &self.sums[r * per..(r + 1) * per]
+    }
+}

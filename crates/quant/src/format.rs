@@ -1,0 +1,233 @@
+//! The GGML block formats dial's kernels read, their layouts, dequantization (the
+//! reference) and the integer-exact dot product of one block with activation blocks.
+//!
+//! | format | values per block | bytes | layout |
+//! |---|---|---|---|
+//! | Q4_0 | 32 | 18 | f16 `d`, 16 bytes of nibbles; `x = d · (q − 8)` |
+//! | Q5_0 | 32 | 22 | f16 `d`, u32 high bits, 16 bytes of nibbles; `x = d · (q − 16)` |
+//! | Q8_0 | 32 | 34 | f16 `d`, 32 × i8; `x = d · q` |
+//! | Q4_K | 256 | 144 | f16 `d`, f16 `dmin`, 12 bytes of 6-bit scales and mins, 128 bytes of nibbles; `x = d·sc_j · q − dmin·m_j` per 32 |
+//! | Q6_K | 256 | 210 | 128 bytes low nibbles, 64 bytes high 2-bit pairs, 16 × i8 scales, f16 `d`; `x = d·sc_g · (q − 32)` per 16 |
+
+use crate::activations::ACT_BLOCK;
+use half::f16;
+
+/// A GGML block format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum QuantFormat {
+    /// 4-bit, one scale per 32.
+    Q4_0,
+    /// 5-bit, one scale per 32.
+    Q5_0,
+    /// 8-bit, one scale per 32.
+    Q8_0,
+    /// 4-bit k-quant: super-blocks of 256, 6-bit scales and mins per 32.
+    Q4K,
+    /// 6-bit k-quant: super-blocks of 256, 8-bit scales per 16.
+    Q6K,
+}
+
+fn f16_at(bytes: &[u8], at: usize) -> f32 {
+    f16::from_le_bytes([bytes[at], bytes[at + 1]]).to_f32()
+}
+
+/// Q4_K's 6-bit scale and min of sub-block `j` (0..8), as ggml packs them.
+fn scale_min_k4(j: usize, q: &[u8]) -> (u8, u8) {
+    if j < 4 {
+        (q[j] & 63, q[j + 4] & 63)
+    } else {
+        (
+            (q[j + 4] & 0xF) | ((q[j - 4] >> 6) << 4),
+            (q[j + 4] >> 4) | ((q[j] >> 6) << 4),
+        )
+    }
+}
+
+fn idot(w: &[i8], x: &[i8]) -> i32 {
+    w.iter()
+        .zip(x)
+        .map(|(a, b)| i32::from(*a) * i32::from(*b))
+        .sum()
+}
+
+impl QuantFormat {
+    /// Every format.
+    pub const ALL: [QuantFormat; 5] = [
+        QuantFormat::Q4_0,
+        QuantFormat::Q5_0,
+        QuantFormat::Q8_0,
+        QuantFormat::Q4K,
+        QuantFormat::Q6K,
+    ];
+
+    /// The format of GGML type id `id` (GGUF's tensor type), if dial reads it.
+    pub fn from_ggml(id: u32) -> Option<Self> {
+        match id {
+            2 => Some(QuantFormat::Q4_0),
+            6 => Some(QuantFormat::Q5_0),
+            8 => Some(QuantFormat::Q8_0),
+            12 => Some(QuantFormat::Q4K),
+            14 => Some(QuantFormat::Q6K),
+            _ => None,
+        }
+    }
+
+    /// GGML's name.
+    pub fn name(self) -> &'static str {
+        match self {
+            QuantFormat::Q4_0 => "Q4_0",
+            QuantFormat::Q5_0 => "Q5_0",
+            QuantFormat::Q8_0 => "Q8_0",
+            QuantFormat::Q4K => "Q4_K",
+            QuantFormat::Q6K => "Q6_K",
+        }
+    }
+
+    /// Values per block.
+    pub fn block_values(self) -> usize {
+        match self {
+            QuantFormat::Q4_0 | QuantFormat::Q5_0 | QuantFormat::Q8_0 => 32,
+            QuantFormat::Q4K | QuantFormat::Q6K => 256,
+        }
+    }
+
+    /// Bytes per block.
+    pub fn block_bytes(self) -> usize {
+        match self {
+            QuantFormat::Q4_0 => 18,
+            QuantFormat::Q5_0 => 22,
+            QuantFormat::Q8_0 => 34,
+            QuantFormat::Q4K => 144,
+            QuantFormat::Q6K => 210,
+        }
+    }
+
+    /// The signed integer weights of 32-value piece `p` of `block` (`p < block_values / 32`),
+    /// with the offset of the 32-value formats applied; for Q4_K the raw nibbles 0..16.
+    fn unpack(self, block: &[u8], p: usize, out: &mut [i8; ACT_BLOCK]) {
+        match self {
+            QuantFormat::Q4_0 => {
+                for j in 0..16 {
+                    out[j] = (block[2 + j] & 0xF) as i8 - 8;
+                    out[j + 16] = (block[2 + j] >> 4) as i8 - 8;
+                }
+            }
+            QuantFormat::Q5_0 => {
+                let qh = u32::from_le_bytes([block[2], block[3], block[4], block[5]]);
+                for j in 0..16 {
+                    let low = ((qh >> j) << 4) & 0x10;
+                    let high = (qh >> (j + 12)) & 0x10;
+                    out[j] = ((u32::from(block[6 + j] & 0xF) | low) as i8) - 16;
+                    out[j + 16] = ((u32::from(block[6 + j] >> 4) | high) as i8) - 16;
+                }
+            }
+            QuantFormat::Q8_0 => {
+                for (o, b) in out.iter_mut().zip(&block[2..34]) {
+                    *o = *b as i8;
+                }
+            }
+            QuantFormat::Q4K => {
+                let qs = &block[16 + 32 * (p / 2)..16 + 32 * (p / 2) + 32];
+                for (o, b) in out.iter_mut().zip(qs) {
+                    *o = if p.is_multiple_of(2) { b & 0xF } else { b >> 4 } as i8;
+                }
+            }
+            QuantFormat::Q6K => {
+                // Piece p covers values 32p..32p+32: half h = p / 4, quarter g = p % 4.
+                let (h, g) = (p / 4, p % 4);
+                let ql = &block[64 * h..64 * h + 64];
+                let qh = &block[128 + 32 * h..128 + 32 * h + 32];
+                for l in 0..32 {
+                    let low = match g {
+                        0 => ql[l] & 0xF,
+                        1 => ql[l + 32] & 0xF,
+                        2 => ql[l] >> 4,
+                        _ => ql[l + 32] >> 4,
+                    };
+                    let high = (qh[l] >> (2 * g)) & 3;
+                    out[l] = (low | (high << 4)) as i8 - 32;
+                }
+            }
+        }
+    }
+
+    /// Dequantizes one block into `out` (`block_values` floats), as ggml does.
+    pub fn dequantize_block(self, block: &[u8], out: &mut [f32]) {
+        let mut q = [0i8; ACT_BLOCK];
+        match self {
+            QuantFormat::Q4_0 | QuantFormat::Q5_0 | QuantFormat::Q8_0 => {
+                let d = f16_at(block, 0);
+                self.unpack(block, 0, &mut q);
+                for (o, v) in out.iter_mut().zip(q) {
+                    *o = f32::from(v) * d;
+                }
+            }
+            QuantFormat::Q4K => {
+                let (d, dmin) = (f16_at(block, 0), f16_at(block, 2));
+                for p in 0..8 {
+                    let (sc, m) = scale_min_k4(p, &block[4..16]);
+                    let (d1, m1) = (d * f32::from(sc), dmin * f32::from(m));
+                    self.unpack(block, p, &mut q);
+                    for (o, v) in out[32 * p..32 * p + 32].iter_mut().zip(q) {
+                        *o = d1 * f32::from(v) - m1;
+                    }
+                }
+            }
+            QuantFormat::Q6K => {
+                let d = f16_at(block, 208);
+                for p in 0..8 {
+                    self.unpack(block, p, &mut q);
+                    for (i, (o, v)) in out[32 * p..32 * p + 32].iter_mut().zip(q).enumerate() {
+                        let sc = block[192 + (32 * p + i) / 16] as i8;
+                        *o = d * f32::from(sc) * f32::from(v);
+                    }
+                }
+            }
+        }
+    }
+
+    /// `Σ_i W_i · x_i` over one weight block and the activation blocks it spans
+    /// (`quants`: its `block_values` int8 activations; `scales`, `sums`: theirs per 32).
+    /// Each 32-value piece is an exact integer dot product; the pieces are combined with
+    /// their scales in f32, in order.
+    pub(crate) fn dot_block(
+        self,
+        block: &[u8],
+        quants: &[i8],
+        scales: &[f32],
+        sums: &[i32],
+    ) -> f32 {
+        let mut w = [0i8; ACT_BLOCK];
+        match self {
+            QuantFormat::Q4_0 | QuantFormat::Q5_0 | QuantFormat::Q8_0 => {
+                self.unpack(block, 0, &mut w);
+                (f16_at(block, 0) * scales[0]) * idot(&w, quants) as f32
+            }
+            QuantFormat::Q4K => {
+                let (d, dmin) = (f16_at(block, 0), f16_at(block, 2));
+                let mut acc = 0f32;
+                for p in 0..8 {
+                    let (sc, m) = scale_min_k4(p, &block[4..16]);
+                    self.unpack(block, p, &mut w);
+                    let x = &quants[32 * p..32 * p + 32];
+                    let scaled = (d * f32::from(sc)) * idot(&w, x) as f32;
+                    let offset = (dmin * f32::from(m)) * sums[p] as f32;
+                    acc += scales[p] * (scaled - offset);
+                }
+                acc
+            }
+            QuantFormat::Q6K => {
+                let d = f16_at(block, 208);
+                let mut acc = 0f32;
+                for p in 0..8 {
+                    self.unpack(block, p, &mut w);
+                    let x = &quants[32 * p..32 * p + 32];
+                    let first = i32::from(block[192 + 2 * p] as i8) * idot(&w[..16], &x[..16]);
+                    let second = i32::from(block[193 + 2 * p] as i8) * idot(&w[16..], &x[16..]);
+                    acc += scales[p] * (d * (first + second) as f32);
+                }
+                acc
+            }
+        }
+    }
+}

@@ -1,0 +1,267 @@
+//! dial's quantized kernels against ggml's formats as candle writes them, against a
+//! dequantized f32 matmul, and across batch shapes and thread counts.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use candle_core::quantized::{GgmlDType, QTensor};
+use candle_core::{Device, Tensor};
+use dial_quant::{ACT_BLOCK, QuantError, QuantFormat, QuantMatrix, QuantizedActivations};
+use rand_chacha::ChaCha8Rng;
+use rand_core::{Rng, SeedableRng};
+
+fn candle_type(f: QuantFormat) -> GgmlDType {
+    match f {
+        QuantFormat::Q4_0 => GgmlDType::Q4_0,
+        QuantFormat::Q5_0 => GgmlDType::Q5_0,
+        QuantFormat::Q8_0 => GgmlDType::Q8_0,
+        QuantFormat::Q4K => GgmlDType::Q4K,
+        QuantFormat::Q6K => GgmlDType::Q6K,
+    }
+}
+
+/// Uniform in [-scale, scale), with a few larger values, as real weights have.
+fn values(rng: &mut ChaCha8Rng, len: usize, scale: f32) -> Vec<f32> {
+    (0..len)
+        .map(|i| {
+            let u = (rng.next_u32() >> 8) as f32 / (1u32 << 24) as f32;
+            let v = (2.0 * u - 1.0) * scale;
+            if i % 97 == 0 { 4.0 * v } else { v }
+        })
+        .collect()
+}
+
+/// An `n × k` matrix of `format`, quantized by candle (ggml's reference code), and
+/// candle's own dequantization of it.
+fn matrix(format: QuantFormat, n: usize, k: usize, seed: u64) -> (QuantMatrix, Vec<f32>) {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let w = Tensor::from_vec(values(&mut rng, n * k, 0.05), (n, k), &Device::Cpu).unwrap();
+    let q = QTensor::quantize(&w, candle_type(format)).unwrap();
+    let dequantized = q
+        .dequantize(&Device::Cpu)
+        .unwrap()
+        .flatten_all()
+        .unwrap()
+        .to_vec1::<f32>()
+        .unwrap();
+    let bytes = q.data().unwrap().into_owned();
+    (QuantMatrix::new(format, n, k, bytes).unwrap(), dequantized)
+}
+
+#[test]
+fn dequantization_matches_ggml_bit_for_bit() {
+    for format in QuantFormat::ALL {
+        let (m, reference) = matrix(format, 6, 512, 1);
+        for i in 0..6 {
+            let row = m.dequantize_row(i);
+            let expected = &reference[i * 512..(i + 1) * 512];
+            for (j, (a, b)) in row.iter().zip(expected).enumerate() {
+                assert_eq!(
+                    a.to_bits(),
+                    b.to_bits(),
+                    "{} row {i} col {j}: {a} vs {b}",
+                    format.name()
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn matmul_is_within_the_activation_rounding_bound_of_f32() {
+    for format in QuantFormat::ALL {
+        let (n, k, rows) = (24, 1024, 5);
+        let (m, w) = matrix(format, n, k, 2);
+        let mut rng = ChaCha8Rng::seed_from_u64(3);
+        let x = values(&mut rng, rows * k, 1.0);
+        let y = m.matmul_f32(&x).unwrap();
+        for r in 0..rows {
+            let xr = &x[r * k..(r + 1) * k];
+            for i in 0..n {
+                let wr = &w[i * k..(i + 1) * k];
+                let exact: f64 = wr
+                    .iter()
+                    .zip(xr)
+                    .map(|(a, b)| f64::from(*a) * f64::from(*b))
+                    .sum();
+                // Rounding each activation to its block's grid moves it by at most d / 2,
+                // d = max|x_block| / 127; f32 sums add a little more.
+                let bound: f64 = xr
+                    .chunks(ACT_BLOCK)
+                    .zip(wr.chunks(ACT_BLOCK))
+                    .map(|(xb, wb)| {
+                        let d = xb.iter().fold(0f32, |a, v| a.max(v.abs())) / 127.0;
+                        wb.iter().map(|v| f64::from(v.abs())).sum::<f64>() * f64::from(d) / 2.0
+                    })
+                    .sum::<f64>()
+                    * 1.001
+                    + 1e-4;
+                let got = f64::from(y[r * n + i]);
+                assert!(
+                    (got - exact).abs() <= bound,
+                    "{} row {r} out {i}: {got} vs {exact} (bound {bound})",
+                    format.name()
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn an_output_is_the_same_bits_in_any_batch_at_any_position_with_any_threads() {
+    for format in QuantFormat::ALL {
+        let (n, k) = (40, 512);
+        let (m, _) = matrix(format, n, k, 4);
+        let mut rng = ChaCha8Rng::seed_from_u64(5);
+        let pool = values(&mut rng, 32 * k, 1.0);
+        let alone: Vec<Vec<f32>> = (0..32)
+            .map(|r| m.matmul_f32(&pool[r * k..(r + 1) * k]).unwrap())
+            .collect();
+        for rows in [1, 2, 7, 32] {
+            // Rows taken from the end of the pool, so each sits elsewhere than alone.
+            let start = 32 - rows;
+            for threads in [1, 2] {
+                let out = rayon::ThreadPoolBuilder::new()
+                    .num_threads(threads)
+                    .build()
+                    .unwrap()
+                    .install(|| m.matmul_f32(&pool[start * k..32 * k]).unwrap());
+                for r in 0..rows {
+                    let a: Vec<u32> = out[r * n..(r + 1) * n]
+                        .iter()
+                        .map(|v| v.to_bits())
+                        .collect();
+                    let b: Vec<u32> = alone[start + r].iter().map(|v| v.to_bits()).collect();
+                    assert_eq!(
+                        a,
+                        b,
+                        "{} rows {rows} threads {threads} row {r}",
+                        format.name()
+                    );
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn activation_quantization_is_per_block_and_exact_at_the_grid() {
+    let mut x = vec![0f32; 64];
+    x[0] = 1.27;
+    x[1] = -0.635;
+    x[40] = 2.0;
+    let q = QuantizedActivations::new(&x, 64).unwrap();
+    assert_eq!(q.scales(0)[0], 1.27 / 127.0);
+    assert_eq!(&q.quants(0)[..2], &[127, -64]);
+    assert_eq!(q.quants(0)[40], 127);
+    assert_eq!(q.sums(0), &[63, 127]);
+    // An all-zero block has scale 0 and zero quants, not NaN.
+    let zero = QuantizedActivations::new(&[0.0; 32], 32).unwrap();
+    assert_eq!(zero.scales(0), &[0.0]);
+}
+
+#[test]
+fn bad_shapes_and_values_are_typed_errors() {
+    let (m, _) = matrix(QuantFormat::Q8_0, 4, 64, 6);
+    assert!(matches!(
+        m.matmul_f32(&[0.0; 32]),
+        Err(QuantError::Shape {
+            expected: 64,
+            got: 32
+        })
+    ));
+    let mut x = vec![0.5f32; 64];
+    x[33] = f32::NAN;
+    assert!(matches!(
+        m.matmul_f32(&x),
+        Err(QuantError::NonFinite {
+            row: 0,
+            col: 33,
+            ..
+        })
+    ));
+    x[33] = f32::INFINITY;
+    assert!(matches!(
+        m.matmul_f32(&x),
+        Err(QuantError::NonFinite { .. })
+    ));
+    assert!(matches!(
+        QuantMatrix::new(QuantFormat::Q4K, 1, 128, vec![0; 72]),
+        Err(QuantError::RaggedRow { block: 256, .. })
+    ));
+    assert!(matches!(
+        QuantMatrix::new(QuantFormat::Q4_0, 2, 64, vec![0; 10]),
+        Err(QuantError::WrongSize {
+            expected: 72,
+            got: 10,
+            ..
+        })
+    ));
+    let q = QuantizedActivations::new(&[0.0; 64], 64).unwrap();
+    let mut out = vec![0f32; 3];
+    assert!(matches!(
+        m.matmul(&q, &mut out),
+        Err(QuantError::Output {
+            expected: 4,
+            got: 3
+        })
+    ));
+    assert_eq!(QuantFormat::from_ggml(12), Some(QuantFormat::Q4K));
+    assert_eq!(QuantFormat::from_ggml(1), None);
+}
+
+/// Weights made of random bytes with fixed, finite f16 scales, so the test needs no
+/// quantizer whose output could change between versions.
+fn raw_matrix(format: QuantFormat, n: usize, k: usize, seed: u64) -> QuantMatrix {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let blocks = n * k / format.block_values();
+    let mut bytes = vec![0u8; blocks * format.block_bytes()];
+    rng.fill_bytes(&mut bytes);
+    let scale = half::f16::from_f32(0.01).to_le_bytes();
+    for block in bytes.chunks_exact_mut(format.block_bytes()) {
+        match format {
+            QuantFormat::Q6K => block[208..210].copy_from_slice(&scale),
+            QuantFormat::Q4K => {
+                block[0..2].copy_from_slice(&scale);
+                block[2..4].copy_from_slice(&scale);
+            }
+            _ => block[0..2].copy_from_slice(&scale),
+        }
+    }
+    QuantMatrix::new(format, n, k, bytes).unwrap()
+}
+
+#[test]
+fn value_stability_outputs_are_pinned_bit_for_bit() {
+    // FNV-1a over the output bits of a 16 × 512 matmul with 3 rows; any change to the
+    // activation quantization, a format's decoding or the reduction order moves these.
+    let pinned = [
+        (QuantFormat::Q4_0, PIN_Q4_0),
+        (QuantFormat::Q5_0, PIN_Q5_0),
+        (QuantFormat::Q8_0, PIN_Q8_0),
+        (QuantFormat::Q4K, PIN_Q4K),
+        (QuantFormat::Q6K, PIN_Q6K),
+    ];
+    let mut rng = ChaCha8Rng::seed_from_u64(7);
+    let x = values(&mut rng, 3 * 512, 1.0);
+    let got: Vec<(&str, u64)> = pinned
+        .iter()
+        .map(|(format, _)| {
+            let y = raw_matrix(*format, 16, 512, 8).matmul_f32(&x).unwrap();
+            assert!(
+                y.iter().all(|v| v.is_finite() && *v != 0.0),
+                "{}",
+                format.name()
+            );
+            let hash = y.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, v| {
+                (h ^ u64::from(v.to_bits())).wrapping_mul(0x100_0000_01b3)
+            });
+            (format.name(), hash)
+        })
+        .collect();
+    let expected: Vec<(&str, u64)> = pinned.iter().map(|(f, h)| (f.name(), *h)).collect();
+    assert_eq!(got, expected);
+}
+const PIN_Q4_0: u64 = 0xcfcf50d1ee0c8745;
+const PIN_Q5_0: u64 = 0xbef7423efb7e7bc9;
+const PIN_Q8_0: u64 = 0x97888e8cc4606990;
+const PIN_Q4K: u64 = 0xdccf27c0164fb319;
+const PIN_Q6K: u64 = 0x8dda93fb32a3a589;
