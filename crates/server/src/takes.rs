@@ -110,19 +110,8 @@ pub async fn takes(
     Path(voice_id): Path<String>,
     RawQuery(query): RawQuery,
     body: Bytes,
-) -> Response {
-    match run(&state, &voice_id, query.as_deref(), &body).await {
-        Ok(r) => r,
-        Err(e) => e.into_response(),
-    }
-}
-
-async fn run(
-    state: &AppState,
-    voice_id: &str,
-    query: Option<&str>,
-    body: &Bytes,
 ) -> Result<Response, ElevenError> {
+    let (state, voice_id, query, body) = (&state, voice_id.as_str(), query.as_deref(), &body);
     let (count, rest) = split_takes(body)?;
     let (voice, mut request, permit) = start(state, voice_id, query, &rest)?;
     let format_asked = query
