@@ -8,15 +8,15 @@ pub const ACT_BLOCK: usize = 32;
 /// Rows of activations as int8 blocks of [`ACT_BLOCK`] values with one f32 scale each.
 ///
 /// For a block `x`: `d = max|x| / 127`, `q_i = round(x_i / d)` (0 when `d = 0`), and
-/// `x_i ≈ d · q_i`. The block's sum `Σ q_i` is kept for the formats with an offset (Q4_K's
-/// mins). Each row is quantized alone, so a row's blocks do not depend on the batch.
+/// `x_i ≈ d · q_i`. Each row is quantized alone, so a row's blocks do not depend on the batch.
 #[derive(Debug, Clone, PartialEq)]
 pub struct QuantizedActivations {
     rows: usize,
     k: usize,
     quants: Vec<i8>,
     scales: Vec<f32>,
-    sums: Vec<i32>,
+    /// Each block's scale repeated for its 8 lanes of 4 values: what the kernels load.
+    lane_scales: Vec<f32>,
 }
 
 impl QuantizedActivations {
@@ -46,7 +46,7 @@ impl QuantizedActivations {
         let blocks = x.len() / ACT_BLOCK;
         let mut quants = vec![0i8; x.len()];
         let mut scales = Vec::with_capacity(blocks);
-        let mut sums = Vec::with_capacity(blocks);
+        let mut lane_scales = Vec::with_capacity(blocks * 8);
         for (block, out) in x
             .chunks_exact(ACT_BLOCK)
             .zip(quants.chunks_exact_mut(ACT_BLOCK))
@@ -54,20 +54,18 @@ impl QuantizedActivations {
             let amax = block.iter().fold(0f32, |m, v| m.max(v.abs()));
             let d = amax / 127.0;
             let inverse = if d > 0.0 { 1.0 / d } else { 0.0 };
-            let mut sum = 0i32;
             for (q, v) in out.iter_mut().zip(block) {
                 *q = (v * inverse).round().clamp(-127.0, 127.0) as i8;
-                sum += i32::from(*q);
             }
             scales.push(d);
-            sums.push(sum);
+            lane_scales.extend([d; 8]);
         }
         Ok(QuantizedActivations {
             rows: x.len() / k,
             k,
             quants,
             scales,
-            sums,
+            lane_scales,
         })
     }
 
@@ -92,9 +90,9 @@ impl QuantizedActivations {
         &self.scales[r * per..(r + 1) * per]
     }
 
-    /// Row `r`'s block sums `Σ q_i`.
-    pub fn sums(&self, r: usize) -> &[i32] {
-        let per = self.k / ACT_BLOCK;
-        &self.sums[r * per..(r + 1) * per]
+    /// Row `r`'s block scales, each repeated 8 times.
+    pub(crate) fn lane_scales(&self, r: usize) -> &[f32] {
+        let per = self.k / 4;
+        &self.lane_scales[r * per..(r + 1) * per]
     }
 }

@@ -53,4 +53,7 @@ pub enum QuantError {
         /// Values given.
         got: usize,
     },
+    /// The CPU lacks the instruction set asked for.
+    #[error("this CPU cannot run the {0} kernels")]
+    Unsupported(&'static str),
 }

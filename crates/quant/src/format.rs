@@ -32,7 +32,7 @@ fn f16_at(bytes: &[u8], at: usize) -> f32 {
 }
 
 /// Q4_K's 6-bit scale and min of sub-block `j` (0..8), as ggml packs them.
-fn scale_min_k4(j: usize, q: &[u8]) -> (u8, u8) {
+pub(crate) fn scale_min_k4(j: usize, q: &[u8]) -> (u8, u8) {
     if j < 4 {
         (q[j] & 63, q[j + 4] & 63)
     } else {
@@ -41,13 +41,6 @@ fn scale_min_k4(j: usize, q: &[u8]) -> (u8, u8) {
             (q[j + 4] >> 4) | ((q[j] >> 6) << 4),
         )
     }
-}
-
-fn idot(w: &[i8], x: &[i8]) -> i32 {
-    w.iter()
-        .zip(x)
-        .map(|(a, b)| i32::from(*a) * i32::from(*b))
-        .sum()
 }
 
 impl QuantFormat {
@@ -186,48 +179,41 @@ impl QuantFormat {
         }
     }
 
-    /// `Σ_i W_i · x_i` over one weight block and the activation blocks it spans
-    /// (`quants`: its `block_values` int8 activations; `scales`, `sums`: theirs per 32).
-    /// Each 32-value piece is an exact integer dot product; the pieces are combined with
-    /// their scales in f32, in order.
-    pub(crate) fn dot_block(
-        self,
-        block: &[u8],
-        quants: &[i8],
-        scales: &[f32],
-        sums: &[i32],
-    ) -> f32 {
-        let mut w = [0i8; ACT_BLOCK];
+    /// Piece `p` of `block` in the kernels' form: 32 signed integer weights, the scale of
+    /// each 4-value lane, and the offset per unit of activation (Q4_K's min; 0 otherwise),
+    /// so that value `j` is `lane_scales[j / 4] · weights[j] − offset`.
+    pub(crate) fn unpack_piece(self, block: &[u8], p: usize, piece: &mut Piece) {
+        self.unpack(block, p, &mut piece.weights);
         match self {
             QuantFormat::Q4_0 | QuantFormat::Q5_0 | QuantFormat::Q8_0 => {
-                self.unpack(block, 0, &mut w);
-                (f16_at(block, 0) * scales[0]) * idot(&w, quants) as f32
+                piece.lane_scales = [f16_at(block, 0); 8];
+                piece.offset = 0.0;
             }
             QuantFormat::Q4K => {
-                let (d, dmin) = (f16_at(block, 0), f16_at(block, 2));
-                let mut acc = 0f32;
-                for p in 0..8 {
-                    let (sc, m) = scale_min_k4(p, &block[4..16]);
-                    self.unpack(block, p, &mut w);
-                    let x = &quants[32 * p..32 * p + 32];
-                    let scaled = (d * f32::from(sc)) * idot(&w, x) as f32;
-                    let offset = (dmin * f32::from(m)) * sums[p] as f32;
-                    acc += scales[p] * (scaled - offset);
-                }
-                acc
+                let (sc, m) = scale_min_k4(p, &block[4..16]);
+                piece.lane_scales = [f16_at(block, 0) * f32::from(sc); 8];
+                piece.offset = f16_at(block, 2) * f32::from(m);
             }
             QuantFormat::Q6K => {
                 let d = f16_at(block, 208);
-                let mut acc = 0f32;
-                for p in 0..8 {
-                    self.unpack(block, p, &mut w);
-                    let x = &quants[32 * p..32 * p + 32];
-                    let first = i32::from(block[192 + 2 * p] as i8) * idot(&w[..16], &x[..16]);
-                    let second = i32::from(block[193 + 2 * p] as i8) * idot(&w[16..], &x[16..]);
-                    acc += scales[p] * (d * (first + second) as f32);
-                }
-                acc
+                let first = d * f32::from(block[192 + 2 * p] as i8);
+                let second = d * f32::from(block[193 + 2 * p] as i8);
+                piece.lane_scales = [first, first, first, first, second, second, second, second];
+                piece.offset = 0.0;
             }
         }
     }
+
+    /// Whether pieces carry an offset (Q4_K's mins).
+    pub(crate) fn has_offset(self) -> bool {
+        self == QuantFormat::Q4K
+    }
+}
+
+/// 32 weights in the kernels' form; see [`QuantFormat::unpack_piece`].
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Piece {
+    pub weights: [i8; ACT_BLOCK],
+    pub lane_scales: [f32; 8],
+    pub offset: f32,
 }

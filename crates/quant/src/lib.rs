@@ -12,14 +12,68 @@
 //!   the first block to the last. No output depends on the other rows, on where its row
 //!   sits in the batch, or on how many threads share the work.
 //!
-//! This is the scalar reference; SIMD paths must give the same bits.
+//! - **The same bits on every ISA.** The dot products run on AVX-512 VNNI, AVX2 or
+//!   portable Rust ([`Isa`]), chosen at run time; all three do the same integer lanes and
+//!   the same unfused f32 operations in the same order (the arithmetic is in `dot.rs`).
+//! - **Weights read once per step.** Each weight row is unpacked once and dotted with
+//!   every activation row of the batch.
 
 mod activations;
+mod bytes;
+mod dot;
 mod error;
 mod format;
+mod isa;
 mod matrix;
 
 pub use activations::{ACT_BLOCK, QuantizedActivations};
+pub use bytes::WeightBytes;
 pub use error::QuantError;
 pub use format::QuantFormat;
+pub use isa::Isa;
 pub use matrix::QuantMatrix;
+
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU8, Ordering};
+
+/// What [`QuantMatrix::matmul`] runs on: 0 until first use, then 1 + the index in
+/// [`Isa::available`].
+static DEFAULT_ISA: AtomicU8 = AtomicU8::new(0);
+
+fn available() -> &'static [Isa] {
+    static AVAILABLE: OnceLock<Vec<Isa>> = OnceLock::new();
+    AVAILABLE.get_or_init(Isa::available)
+}
+
+pub(crate) fn isa_available(isa: Isa) -> bool {
+    available().contains(&isa)
+}
+
+/// The ISA [`QuantMatrix::matmul`] uses: the one set by [`set_default_isa`], else the
+/// `DIAL_ISA` environment variable (`scalar`, `avx2`, `avx512vnni`) when this CPU has it,
+/// else the fastest.
+pub fn default_isa() -> Isa {
+    let isas = available();
+    match DEFAULT_ISA.load(Ordering::Relaxed) {
+        0 => {
+            let asked = std::env::var("DIAL_ISA").ok();
+            let chosen = isas
+                .iter()
+                .position(|isa| asked.as_deref() == Some(isa.name()))
+                .unwrap_or(isas.len() - 1);
+            DEFAULT_ISA.store(chosen as u8 + 1, Ordering::Relaxed);
+            isas[chosen]
+        }
+        i => isas[usize::from(i) - 1],
+    }
+}
+
+/// Makes [`QuantMatrix::matmul`] run on `isa` from now on, process-wide.
+pub fn set_default_isa(isa: Isa) -> Result<(), QuantError> {
+    let i = available()
+        .iter()
+        .position(|a| *a == isa)
+        .ok_or(QuantError::Unsupported(isa.name()))?;
+    DEFAULT_ISA.store(i as u8 + 1, Ordering::Relaxed);
+    Ok(())
+}

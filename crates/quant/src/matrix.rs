@@ -1,8 +1,11 @@
 //! A quantized weight matrix and its matmul with quantized activations.
 
-use crate::activations::{ACT_BLOCK, QuantizedActivations};
+use crate::activations::QuantizedActivations;
+use crate::bytes::WeightBytes;
+use crate::dot::Unpacked;
 use crate::error::QuantError;
 use crate::format::QuantFormat;
+use crate::isa::Isa;
 use rayon::prelude::*;
 
 /// Weight rows the matmul takes at a time: each tile is read once per step and reused for
@@ -16,7 +19,7 @@ pub struct QuantMatrix {
     format: QuantFormat,
     n: usize,
     k: usize,
-    bytes: Vec<u8>,
+    bytes: WeightBytes,
 }
 
 impl QuantMatrix {
@@ -25,8 +28,9 @@ impl QuantMatrix {
         format: QuantFormat,
         n: usize,
         k: usize,
-        bytes: Vec<u8>,
+        bytes: impl Into<WeightBytes>,
     ) -> Result<Self, QuantError> {
+        let bytes = bytes.into();
         if k == 0 || !k.is_multiple_of(format.block_values()) {
             return Err(QuantError::RaggedRow {
                 k,
@@ -85,28 +89,23 @@ impl QuantMatrix {
         out
     }
 
-    /// Weight row `i` against activation row `r`: its blocks in order.
-    fn dot(&self, i: usize, x: &QuantizedActivations, r: usize) -> f32 {
-        let row = &self.bytes[i * self.row_bytes()..(i + 1) * self.row_bytes()];
-        let values = self.format.block_values();
-        let per = values / ACT_BLOCK;
-        let (quants, scales, sums) = (x.quants(r), x.scales(r), x.sums(r));
-        let mut acc = 0f32;
-        for (b, block) in row.chunks_exact(self.format.block_bytes()).enumerate() {
-            acc += self.format.dot_block(
-                block,
-                &quants[b * values..(b + 1) * values],
-                &scales[b * per..(b + 1) * per],
-                &sums[b * per..(b + 1) * per],
-            );
-        }
-        acc
+    /// `out[r · n + i] = Σ_k x[r][k] · W[i][k]` for every activation row `r`, on the
+    /// fastest ISA this CPU has. Each output depends only on its own row and weight row, so
+    /// it is the same for any batch, any position in it and any thread count.
+    pub fn matmul(&self, x: &QuantizedActivations, out: &mut [f32]) -> Result<(), QuantError> {
+        self.matmul_with(crate::default_isa(), x, out)
     }
 
-    /// `out[r · n + i] = Σ_k x[r][k] · W[i][k]` for every activation row `r`. Each output
-    /// depends only on its own row and weight row, so it is the same for any batch, any
-    /// position in it and any thread count.
-    pub fn matmul(&self, x: &QuantizedActivations, out: &mut [f32]) -> Result<(), QuantError> {
+    /// [`QuantMatrix::matmul`] on `isa`, which must be one of [`Isa::available`].
+    pub fn matmul_with(
+        &self,
+        isa: Isa,
+        x: &QuantizedActivations,
+        out: &mut [f32],
+    ) -> Result<(), QuantError> {
+        if !crate::isa_available(isa) {
+            return Err(QuantError::Unsupported(isa.name()));
+        }
         if x.k() != self.k {
             return Err(QuantError::Shape {
                 expected: self.k,
@@ -120,23 +119,39 @@ impl QuantMatrix {
                 got: out.len(),
             });
         }
-        // Tiles of weight rows in parallel; within a tile, every activation row.
-        let mut by_tile = vec![0f32; rows * self.n];
-        by_tile
+        let format = self.format;
+        let row_bytes = self.row_bytes();
+        // Tiles of weight rows in parallel. Each weight row is unpacked once, then dotted
+        // with every activation row; columns land in `by_row`, weight row major.
+        let one_row = rows == 1;
+        let mut by_row = if one_row {
+            Vec::new()
+        } else {
+            vec![0f32; rows * self.n]
+        };
+        let target: &mut [f32] = if one_row { out } else { &mut by_row };
+        target
             .par_chunks_mut(TILE * rows)
             .enumerate()
-            .for_each(|(t, chunk)| {
-                let first = t * TILE;
-                let width = chunk.len() / rows;
-                for r in 0..rows {
-                    for j in 0..width {
-                        chunk[j * rows + r] = self.dot(first + j, x, r);
+            .for_each_init(
+                || Unpacked::new(self.k),
+                |unpacked, (t, chunk)| {
+                    for (j, column) in chunk.chunks_exact_mut(rows).enumerate() {
+                        let i = t * TILE + j;
+                        let bytes = &self.bytes[i * row_bytes..(i + 1) * row_bytes];
+                        if crate::dot::dot_rows_packed(isa, format, bytes, x, column) {
+                            continue;
+                        }
+                        crate::dot::unpack_row(isa, format, bytes, unpacked);
+                        crate::dot::dot_rows(isa, unpacked, format.has_offset(), x, column);
                     }
+                },
+            );
+        if !one_row {
+            for (i, column) in by_row.chunks_exact(rows).enumerate() {
+                for (r, v) in column.iter().enumerate() {
+                    out[r * self.n + i] = *v;
                 }
-            });
-        for (i, column) in by_tile.chunks_exact(rows).enumerate() {
-            for (r, v) in column.iter().enumerate() {
-                out[r * self.n + i] = *v;
             }
         }
         Ok(())

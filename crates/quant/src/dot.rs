@@ -1,0 +1,642 @@
+//! One unpacked weight row against every activation row: the reference arithmetic and its
+//! SIMD forms, which must give the same bits.
+//!
+//! Per 32-value piece `p` and lane `l` (values `4l .. 4l + 4` of the piece):
+//!
+//! ```text
+//! dot_l  = Σ_j w_j · x_j                        (exact, in i32)
+//! sum_l  = Σ_j x_j                              (exact, in i32; offset formats only)
+//! c_l    = (scale_l · d_p) · f32(dot_l)  [− (offset_p · d_p) · f32(sum_l)]
+//! acc[p mod 4]_l += c_l                         (f32, pieces in order)
+//! ```
+//!
+//! Then `m_l = (acc[0]_l + acc[2]_l) + (acc[1]_l + acc[3]_l)` and the output is
+//! `((m₀ + m₄) + (m₂ + m₆)) + ((m₁ + m₅) + (m₃ + m₇))`. No multiply-add is fused, so every
+//! ISA rounds the same way. Four accumulators let AVX-512 take a pair of pieces per
+//! instruction in two independent chains, and give AVX2 four.
+
+use crate::activations::{ACT_BLOCK, QuantizedActivations};
+use crate::format::{Piece, QuantFormat};
+use crate::isa::Isa;
+
+/// One weight row in the kernels' form, structure of arrays so that a pair of pieces is
+/// one 64-byte load: `weights` (32 per piece), `lane_scales` and `offset_lanes` (8 per
+/// piece, the offset repeated).
+#[derive(Debug, Clone)]
+pub(crate) struct Unpacked {
+    weights: Vec<i8>,
+    lane_scales: Vec<f32>,
+    offset_lanes: Vec<f32>,
+}
+
+impl Unpacked {
+    /// Room for a row of `k` values.
+    pub(crate) fn new(k: usize) -> Self {
+        Unpacked {
+            weights: vec![0; k],
+            lane_scales: vec![0.0; k / 4],
+            offset_lanes: vec![0.0; k / 4],
+        }
+    }
+
+    fn set(&mut self, p: usize, piece: &Piece) {
+        self.weights[32 * p..32 * p + 32].copy_from_slice(&piece.weights);
+        self.lane_scales[8 * p..8 * p + 8].copy_from_slice(&piece.lane_scales);
+        self.offset_lanes[8 * p..8 * p + 8].copy_from_slice(&[piece.offset; 8]);
+    }
+}
+
+/// Unpacks one weight row (`bytes`: whole blocks of `format`). Exact in every form
+/// (integers, and products of f16 scales with small integers), so the ISA does not
+/// change a bit.
+pub(crate) fn unpack_row(isa: Isa, format: QuantFormat, bytes: &[u8], row: &mut Unpacked) {
+    match isa {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: callers only pass an ISA from `Isa::available`; both x86 ones have AVX2
+        // and F16C.
+        Isa::Avx2 | Isa::Avx512Vnni => unsafe { x86::unpack(format, bytes, row) },
+        _ => {
+            let per_block = format.block_values() / ACT_BLOCK;
+            let mut piece = Piece::default();
+            for (b, block) in bytes.chunks_exact(format.block_bytes()).enumerate() {
+                for p in 0..per_block {
+                    format.unpack_piece(block, p, &mut piece);
+                    row.set(b * per_block + p, &piece);
+                }
+            }
+        }
+    }
+}
+
+/// `out[r] = W_row · x_r` for every activation row `r`, straight from the row's bytes,
+/// when `isa` has a kernel that unpacks in registers (AVX-512); `false` otherwise.
+pub(crate) fn dot_rows_packed(
+    isa: Isa,
+    format: QuantFormat,
+    bytes: &[u8],
+    x: &QuantizedActivations,
+    out: &mut [f32],
+) -> bool {
+    match isa {
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx512Vnni => {
+            // SAFETY: callers only pass an ISA from `Isa::available`, detected on this CPU;
+            // `bytes` is one whole row of `x.k()` values.
+            unsafe { x86::rows_avx512(format, bytes, x, out) };
+            true
+        }
+        _ => false,
+    }
+}
+
+/// `out[r] = row · x_r` for every activation row `r`. `isa` must be one of
+/// [`Isa::available`].
+pub(crate) fn dot_rows(
+    isa: Isa,
+    row: &Unpacked,
+    has_offset: bool,
+    x: &QuantizedActivations,
+    out: &mut [f32],
+) {
+    match isa {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: callers only pass an ISA from `Isa::available`, detected on this CPU.
+        Isa::Avx2 => unsafe { x86::rows_avx2(row, has_offset, x, out) },
+        _ => {
+            for (r, o) in out.iter_mut().enumerate() {
+                *o = scalar(row, has_offset, x.quants(r), x.lane_scales(r));
+            }
+        }
+    }
+}
+
+/// The reference.
+fn scalar(row: &Unpacked, has_offset: bool, quants: &[i8], lane_d: &[f32]) -> f32 {
+    let mut acc = [[0f32; 8]; 4];
+    for (p, x) in quants.chunks_exact(ACT_BLOCK).enumerate() {
+        let d = lane_d[8 * p];
+        let w = &row.weights[32 * p..32 * p + 32];
+        for (l, a) in acc[p % 4].iter_mut().enumerate() {
+            let (mut dot, mut sum) = (0i32, 0i32);
+            for j in 4 * l..4 * l + 4 {
+                dot += i32::from(w[j]) * i32::from(x[j]);
+                sum += i32::from(x[j]);
+            }
+            let mut c = (row.lane_scales[8 * p + l] * d) * dot as f32;
+            if has_offset {
+                c -= (row.offset_lanes[8 * p + l] * d) * sum as f32;
+            }
+            *a += c;
+        }
+    }
+    let m: Vec<f32> = (0..8)
+        .map(|l| (acc[0][l] + acc[2][l]) + (acc[1][l] + acc[3][l]))
+        .collect();
+    ((m[0] + m[4]) + (m[2] + m[6])) + ((m[1] + m[5]) + (m[3] + m[7]))
+}
+
+#[cfg(target_arch = "x86_64")]
+mod x86 {
+    use super::{QuantFormat, QuantizedActivations, Unpacked};
+    use std::arch::x86_64::*;
+
+    /// `((m₀ + m₄) + (m₂ + m₆)) + ((m₁ + m₅) + (m₃ + m₇))`, as the scalar reference.
+    #[inline]
+    #[target_feature(enable = "avx")]
+    fn reduce(m: __m256) -> f32 {
+        let s = _mm_add_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
+        let t = _mm_add_ps(s, _mm_movehl_ps(s, s));
+        _mm_cvtss_f32(_mm_add_ss(t, _mm_shuffle_ps(t, t, 1)))
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx2,f16c")]
+    fn f16_at(bytes: &[u8], at: usize) -> f32 {
+        let bits = u16::from_le_bytes([bytes[at], bytes[at + 1]]);
+        _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtsi32_si128(i32::from(bits))))
+    }
+
+    /// 16 bytes of nibbles: the low nibbles in bytes 0..16, the high ones in 16..32.
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    fn nibbles(bytes: &[u8]) -> __m256i {
+        // SAFETY: callers pass 16 bytes.
+        let v = unsafe { _mm_loadu_si128(bytes[..16].as_ptr().cast()) };
+        let mask = _mm_set1_epi8(0xF);
+        _mm256_set_m128i(
+            _mm_and_si128(_mm_srli_epi16(v, 4), mask),
+            _mm_and_si128(v, mask),
+        )
+    }
+
+    /// Bit `i` of `bits` as 0x10 in byte `i`.
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    fn bit_bytes(bits: u32) -> __m256i {
+        let spread = _mm256_shuffle_epi8(
+            _mm256_set1_epi32(bits as i32),
+            _mm256_setr_epi64x(
+                0,
+                0x0101_0101_0101_0101,
+                0x0202_0202_0202_0202,
+                0x0303_0303_0303_0303,
+            ),
+        );
+        // Every bit but bit i % 8 set in byte i: all ones exactly where bit i is.
+        let others = _mm256_set1_epi64x(0x7fbf_dfef_f7fb_fdfe_u64 as i64);
+        let set = _mm256_cmpeq_epi8(_mm256_or_si256(spread, others), _mm256_set1_epi64x(-1));
+        _mm256_and_si256(set, _mm256_set1_epi8(0x10))
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    fn load32(bytes: &[u8]) -> __m256i {
+        // SAFETY: the slice is 32 bytes.
+        unsafe { _mm256_loadu_si256(bytes[..32].as_ptr().cast()) }
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    fn store(row: &mut Unpacked, p: usize, weights: __m256i, lane_scales: [f32; 8], offset: f32) {
+        let w = &mut row.weights[32 * p..32 * p + 32];
+        // SAFETY: `w` is 32 bytes.
+        unsafe { _mm256_storeu_si256(w.as_mut_ptr().cast(), weights) };
+        row.lane_scales[8 * p..8 * p + 8].copy_from_slice(&lane_scales);
+        row.offset_lanes[8 * p..8 * p + 8].copy_from_slice(&[offset; 8]);
+    }
+
+    #[target_feature(enable = "avx2,f16c")]
+    pub(super) unsafe fn unpack(format: QuantFormat, bytes: &[u8], row: &mut Unpacked) {
+        let blocks = bytes.chunks_exact(format.block_bytes()).enumerate();
+        match format {
+            QuantFormat::Q8_0 => {
+                for (p, block) in blocks {
+                    store(row, p, load32(&block[2..34]), [f16_at(block, 0); 8], 0.0);
+                }
+            }
+            QuantFormat::Q4_0 => {
+                for (p, block) in blocks {
+                    let w = _mm256_sub_epi8(nibbles(&block[2..18]), _mm256_set1_epi8(8));
+                    store(row, p, w, [f16_at(block, 0); 8], 0.0);
+                }
+            }
+            QuantFormat::Q5_0 => {
+                for (p, block) in blocks {
+                    let high = u32::from_le_bytes([block[2], block[3], block[4], block[5]]);
+                    let q = _mm256_or_si256(nibbles(&block[6..22]), bit_bytes(high));
+                    let w = _mm256_sub_epi8(q, _mm256_set1_epi8(16));
+                    store(row, p, w, [f16_at(block, 0); 8], 0.0);
+                }
+            }
+            QuantFormat::Q4K => {
+                let mask = _mm256_set1_epi8(0xF);
+                for (b, block) in blocks {
+                    let (d, dmin) = (f16_at(block, 0), f16_at(block, 2));
+                    for pair in 0..4 {
+                        let qs = load32(&block[16 + 32 * pair..]);
+                        let halves = [
+                            _mm256_and_si256(qs, mask),
+                            _mm256_and_si256(_mm256_srli_epi16(qs, 4), mask),
+                        ];
+                        for (h, w) in halves.into_iter().enumerate() {
+                            let p = 2 * pair + h;
+                            let (sc, m) = crate::format::scale_min_k4(p, &block[4..16]);
+                            let (scale, offset) = (d * f32::from(sc), dmin * f32::from(m));
+                            store(row, 8 * b + p, w, [scale; 8], offset);
+                        }
+                    }
+                }
+            }
+            QuantFormat::Q6K => {
+                let (low_mask, high_mask) = (_mm256_set1_epi8(0xF), _mm256_set1_epi8(3));
+                for (b, block) in blocks {
+                    let d = f16_at(block, 208);
+                    for p in 0..8 {
+                        let (h, g) = (p / 4, p % 4);
+                        let ql = load32(&block[64 * h + 32 * (g % 2)..]);
+                        let qh = load32(&block[128 + 32 * h..]);
+                        let ql = if g >= 2 { _mm256_srli_epi16(ql, 4) } else { ql };
+                        let shift = _mm_cvtsi32_si128(2 * g as i32);
+                        let high = _mm256_and_si256(_mm256_srl_epi16(qh, shift), high_mask);
+                        let q = _mm256_or_si256(
+                            _mm256_and_si256(ql, low_mask),
+                            _mm256_slli_epi16(high, 4),
+                        );
+                        let w = _mm256_sub_epi8(q, _mm256_set1_epi8(32));
+                        let first = d * f32::from(block[192 + 2 * p] as i8);
+                        let second = d * f32::from(block[193 + 2 * p] as i8);
+                        let scales = [first, first, first, first, second, second, second, second];
+                        store(row, 8 * b + p, w, scales, 0.0);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Unsigned × signed bytes, 4 at a time into i32 lanes, with `vpmaddubsw` (no
+    /// saturation: |w| ≤ 128, |x| ≤ 127) and `vpmaddwd`.
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    fn lanes_avx2(unsigned: __m256i, signed: __m256i) -> __m256i {
+        _mm256_madd_epi16(_mm256_maddubs_epi16(unsigned, signed), _mm256_set1_epi16(1))
+    }
+
+    /// Where a row's pieces and an activation row's values lie; every pointer covers
+    /// `pieces` pieces.
+    #[derive(Clone, Copy)]
+    struct Rows {
+        weights: *const i8,
+        lane_scales: *const f32,
+        offset_lanes: *const f32,
+        x: *const i8,
+        lane_d: *const f32,
+        pieces: usize,
+    }
+
+    impl Rows {
+        fn new(row: &Unpacked, x: &QuantizedActivations, r: usize) -> Self {
+            let (quants, lane_d) = (x.quants(r), x.lane_scales(r));
+            debug_assert_eq!(quants.len(), row.weights.len());
+            Rows {
+                weights: row.weights.as_ptr(),
+                lane_scales: row.lane_scales.as_ptr(),
+                offset_lanes: row.offset_lanes.as_ptr(),
+                x: quants.as_ptr(),
+                lane_d: lane_d.as_ptr(),
+                pieces: quants.len().min(row.weights.len()) / 32,
+            }
+        }
+    }
+
+    /// Piece `p`'s `c` (see the module docs), 8 lanes.
+    ///
+    /// # Safety
+    /// `p < rows.pieces`; AVX2.
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    unsafe fn piece_avx2(rows: Rows, p: usize, has_offset: bool) -> __m256 {
+        // SAFETY: p < pieces; each array holds 32 bytes or 8 floats per piece.
+        unsafe {
+            let w = _mm256_loadu_si256(rows.weights.add(32 * p).cast());
+            let xv = _mm256_loadu_si256(rows.x.add(32 * p).cast());
+            let d = _mm256_loadu_ps(rows.lane_d.add(8 * p));
+            let dot = lanes_avx2(_mm256_abs_epi8(w), _mm256_sign_epi8(xv, w));
+            let scale = _mm256_mul_ps(_mm256_loadu_ps(rows.lane_scales.add(8 * p)), d);
+            let c = _mm256_mul_ps(scale, _mm256_cvtepi32_ps(dot));
+            if has_offset {
+                let sum = lanes_avx2(_mm256_set1_epi8(1), xv);
+                let offset = _mm256_mul_ps(_mm256_loadu_ps(rows.offset_lanes.add(8 * p)), d);
+                return _mm256_sub_ps(c, _mm256_mul_ps(offset, _mm256_cvtepi32_ps(sum)));
+            }
+            c
+        }
+    }
+
+    #[target_feature(enable = "avx2")]
+    pub(super) unsafe fn rows_avx2(
+        row: &Unpacked,
+        has_offset: bool,
+        x: &QuantizedActivations,
+        out: &mut [f32],
+    ) {
+        for (r, o) in out.iter_mut().enumerate() {
+            let rows = Rows::new(row, x, r);
+            let mut acc = [_mm256_setzero_ps(); 4];
+            // SAFETY: every piece index is below `rows.pieces`.
+            unsafe {
+                for quad in 0..rows.pieces / 4 {
+                    for (j, a) in acc.iter_mut().enumerate() {
+                        *a = _mm256_add_ps(*a, piece_avx2(rows, 4 * quad + j, has_offset));
+                    }
+                }
+                for p in rows.pieces / 4 * 4..rows.pieces {
+                    acc[p % 4] = _mm256_add_ps(acc[p % 4], piece_avx2(rows, p, has_offset));
+                }
+            }
+            let m = _mm256_add_ps(_mm256_add_ps(acc[0], acc[2]), _mm256_add_ps(acc[1], acc[3]));
+            *o = reduce(m);
+        }
+    }
+
+    /// `[a; 8] ++ [b; 8]`.
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512dq")]
+    fn halves(a: f32, b: f32) -> __m512 {
+        _mm512_insertf32x8(_mm512_set1_ps(a), _mm256_set1_ps(b), 1)
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    fn join(low: __m256i, high: __m256i) -> __m512i {
+        _mm512_inserti64x4(_mm512_castsi256_si512(low), high, 1)
+    }
+
+    /// Pieces `p` and `p + 1` of one weight row, unpacked in registers: the same integers
+    /// and scales as [`QuantFormat::unpack_piece`].
+    struct Pair {
+        weights: __m512i,
+        lane_scales: __m512,
+        offset_lanes: __m512,
+    }
+
+    /// Format tags for the monomorphized kernels.
+    const Q8_0: u8 = 0;
+    const Q4_0: u8 = 1;
+    const Q5_0: u8 = 2;
+    const Q4K: u8 = 3;
+    const Q6K: u8 = 4;
+
+    /// One 32-value block of Q8_0, Q4_0 or Q5_0 as signed weights.
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    fn small_block<const F: u8>(block: &[u8]) -> __m256i {
+        match F {
+            Q8_0 => load32(&block[2..34]),
+            Q4_0 => _mm256_sub_epi8(nibbles(&block[2..18]), _mm256_set1_epi8(8)),
+            _ => {
+                let high = u32::from_le_bytes([block[2], block[3], block[4], block[5]]);
+                let q = _mm256_or_si256(nibbles(&block[6..22]), bit_bytes(high));
+                _mm256_sub_epi8(q, _mm256_set1_epi8(16))
+            }
+        }
+    }
+
+    /// Q6_K's 2-bit field at `shift` of 32 bytes.
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    fn two_bits(qh: __m256i, shift: i32) -> __m256i {
+        let v = _mm256_srl_epi16(qh, _mm_cvtsi32_si128(shift));
+        _mm256_and_si256(v, _mm256_set1_epi8(3))
+    }
+
+    /// # Safety
+    /// `p` even, `p + 1` a piece of the row `bytes` of format `F`; AVX-512 F, BW, DQ,
+    /// AVX2, F16C.
+    #[inline]
+    #[target_feature(enable = "avx2,f16c,avx512f,avx512bw,avx512dq")]
+    unsafe fn unpack_pair<const F: u8>(bytes: &[u8], p: usize) -> Pair {
+        let zero = _mm512_setzero_ps();
+        match F {
+            Q8_0 | Q4_0 | Q5_0 => {
+                let size = match F {
+                    Q8_0 => 34,
+                    Q4_0 => 18,
+                    _ => 22,
+                };
+                let (b0, b1) = (&bytes[p * size..], &bytes[(p + 1) * size..]);
+                Pair {
+                    weights: join(small_block::<F>(b0), small_block::<F>(b1)),
+                    lane_scales: halves(f16_at(b0, 0), f16_at(b1, 0)),
+                    offset_lanes: zero,
+                }
+            }
+            Q4K => {
+                let block = &bytes[p / 8 * 144..];
+                let pair = (p % 8) / 2;
+                let qs = load32(&block[16 + 32 * pair..]);
+                let mask = _mm256_set1_epi8(0xF);
+                let weights = join(
+                    _mm256_and_si256(qs, mask),
+                    _mm256_and_si256(_mm256_srli_epi16(qs, 4), mask),
+                );
+                let (d, dmin) = (f16_at(block, 0), f16_at(block, 2));
+                let (sc0, m0) = crate::format::scale_min_k4(2 * pair, &block[4..16]);
+                let (sc1, m1) = crate::format::scale_min_k4(2 * pair + 1, &block[4..16]);
+                Pair {
+                    weights,
+                    lane_scales: halves(d * f32::from(sc0), d * f32::from(sc1)),
+                    offset_lanes: halves(dmin * f32::from(m0), dmin * f32::from(m1)),
+                }
+            }
+            _ => {
+                let block = &bytes[p / 8 * 210..];
+                let q = p % 8;
+                let (h, g) = (q / 4, q % 4);
+                // Pieces g and g + 1 take the low (g = 0) or high (g = 2) nibbles of 64
+                // consecutive bytes, and 2-bit fields 2g and 2g + 2 of the same 32 bytes.
+                // SAFETY: 64 bytes at 64h lie inside the block.
+                let ql = unsafe { _mm512_loadu_si512(block[64 * h..64 * h + 64].as_ptr().cast()) };
+                let ql = if g == 2 { _mm512_srli_epi16(ql, 4) } else { ql };
+                let low = _mm512_and_si512(ql, _mm512_set1_epi8(0xF));
+                let qh = load32(&block[128 + 32 * h..]);
+                let high = join(two_bits(qh, 2 * g as i32), two_bits(qh, 2 * g as i32 + 2));
+                let weights = _mm512_sub_epi8(
+                    _mm512_or_si512(low, _mm512_slli_epi16(high, 4)),
+                    _mm512_set1_epi8(32),
+                );
+                let d = f16_at(block, 208);
+                let sc = &block[192 + 2 * q..192 + 2 * q + 4];
+                let four = _mm_setr_ps(
+                    d * f32::from(sc[0] as i8),
+                    d * f32::from(sc[1] as i8),
+                    d * f32::from(sc[2] as i8),
+                    d * f32::from(sc[3] as i8),
+                );
+                let spread = _mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3);
+                Pair {
+                    weights,
+                    lane_scales: _mm512_permutexvar_ps(spread, _mm512_castps128_ps512(four)),
+                    offset_lanes: zero,
+                }
+            }
+        }
+    }
+
+    /// A pair's `c` (see the module docs) against one activation row, 16 lanes.
+    ///
+    /// # Safety
+    /// `p + 1 < x.len() / 32`, `lane_d` covers as many pieces; AVX-512 F, BW, VNNI.
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+    unsafe fn pair_c(
+        pair: &Pair,
+        negative: __mmask64,
+        magnitude: __m512i,
+        x: *const i8,
+        lane_d: *const f32,
+        p: usize,
+        has_offset: bool,
+    ) -> __m512 {
+        // SAFETY: as the caller promises.
+        let (xv, d) = unsafe {
+            (
+                _mm512_loadu_si512(x.add(32 * p).cast()),
+                _mm512_loadu_ps(lane_d.add(8 * p)),
+            )
+        };
+        // x with the sign of w where w is negative, against |w|.
+        let signed = _mm512_mask_sub_epi8(xv, negative, _mm512_setzero_si512(), xv);
+        let dot = _mm512_dpbusd_epi32(_mm512_setzero_si512(), magnitude, signed);
+        let scale = _mm512_mul_ps(pair.lane_scales, d);
+        let c = _mm512_mul_ps(scale, _mm512_cvtepi32_ps(dot));
+        if has_offset {
+            let sum = _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_set1_epi8(1), xv);
+            let offset = _mm512_mul_ps(pair.offset_lanes, d);
+            return _mm512_sub_ps(c, _mm512_mul_ps(offset, _mm512_cvtepi32_ps(sum)));
+        }
+        c
+    }
+
+    /// Activation rows `first .. first + R` against one weight row, unpacking each pair once
+    /// for all of them.
+    #[inline]
+    #[target_feature(enable = "avx2,f16c,avx512f,avx512bw,avx512dq,avx512vl,avx512vnni")]
+    unsafe fn group<const F: u8, const R: usize>(
+        format: QuantFormat,
+        bytes: &[u8],
+        x: &QuantizedActivations,
+        first: usize,
+        out: &mut [f32],
+    ) {
+        let has_offset = format.has_offset();
+        let pieces = x.k() / 32;
+        let xs: [*const i8; R] = std::array::from_fn(|r| x.quants(first + r).as_ptr());
+        let ds: [*const f32; R] = std::array::from_fn(|r| x.lane_scales(first + r).as_ptr());
+        // Pairs (4q, 4q + 1) go to `a`, (4q + 2, 4q + 3) to `b`: a = [acc0 | acc1],
+        // b = [acc2 | acc3].
+        let mut a = [_mm512_setzero_ps(); R];
+        let mut b = [_mm512_setzero_ps(); R];
+        let mut p = 0;
+        // SAFETY: every pair read lies below `pieces`.
+        unsafe {
+            let step = |acc: &mut [__m512; R], p: usize| {
+                let pair = unpack_pair::<F>(bytes, p);
+                let negative = _mm512_movepi8_mask(pair.weights);
+                let magnitude = _mm512_abs_epi8(pair.weights);
+                for r in 0..R {
+                    let c = pair_c(&pair, negative, magnitude, xs[r], ds[r], p, has_offset);
+                    acc[r] = _mm512_add_ps(acc[r], c);
+                }
+            };
+            while p + 4 <= pieces {
+                step(&mut a, p);
+                step(&mut b, p + 2);
+                p += 4;
+            }
+            if p + 2 <= pieces {
+                step(&mut a, p);
+                p += 2;
+            }
+        }
+        // A last, odd piece (index 0 or 2 mod 4) goes to the low half of a or b.
+        let mut last = None;
+        if p < pieces {
+            let mut piece = crate::format::Piece::default();
+            let per_block = format.block_values() / 32;
+            let block = &bytes[p / per_block * format.block_bytes()..];
+            format.unpack_piece(block, p % per_block, &mut piece);
+            let mut row = Unpacked::new(32);
+            row.set(0, &piece);
+            last = Some(row);
+        }
+        for r in 0..R {
+            let mut acc = [
+                _mm512_castps512_ps256(a[r]),
+                _mm512_extractf32x8_ps(a[r], 1),
+                _mm512_castps512_ps256(b[r]),
+                _mm512_extractf32x8_ps(b[r], 1),
+            ];
+            if let Some(row) = &last {
+                let x_last = &x.quants(first + r)[32 * p..];
+                let d_last = &x.lane_scales(first + r)[8 * p..];
+                let rows = Rows {
+                    weights: row.weights.as_ptr(),
+                    lane_scales: row.lane_scales.as_ptr(),
+                    offset_lanes: row.offset_lanes.as_ptr(),
+                    x: x_last.as_ptr(),
+                    lane_d: d_last.as_ptr(),
+                    pieces: 1,
+                };
+                // SAFETY: piece 0 of a one-piece view.
+                let c = unsafe { piece_avx2(rows, 0, has_offset) };
+                acc[p % 4] = _mm256_add_ps(acc[p % 4], c);
+            }
+            let m = _mm256_add_ps(_mm256_add_ps(acc[0], acc[2]), _mm256_add_ps(acc[1], acc[3]));
+            out[r] = reduce(m);
+        }
+    }
+
+    #[target_feature(enable = "avx2,f16c,avx512f,avx512bw,avx512dq,avx512vl,avx512vnni")]
+    pub(super) unsafe fn rows_avx512(
+        format: QuantFormat,
+        bytes: &[u8],
+        x: &QuantizedActivations,
+        out: &mut [f32],
+    ) {
+        // SAFETY: as the caller promises.
+        unsafe {
+            match format {
+                QuantFormat::Q8_0 => rows_of::<Q8_0>(format, bytes, x, out),
+                QuantFormat::Q4_0 => rows_of::<Q4_0>(format, bytes, x, out),
+                QuantFormat::Q5_0 => rows_of::<Q5_0>(format, bytes, x, out),
+                QuantFormat::Q4K => rows_of::<Q4K>(format, bytes, x, out),
+                QuantFormat::Q6K => rows_of::<Q6K>(format, bytes, x, out),
+            }
+        }
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx2,f16c,avx512f,avx512bw,avx512dq,avx512vl,avx512vnni")]
+    unsafe fn rows_of<const F: u8>(
+        format: QuantFormat,
+        bytes: &[u8],
+        x: &QuantizedActivations,
+        out: &mut [f32],
+    ) {
+        let rows = out.len();
+        let mut first = 0;
+        // SAFETY: as the caller promises; each group stays inside `rows`.
+        unsafe {
+            while first + 4 <= rows {
+                group::<F, 4>(format, bytes, x, first, &mut out[first..first + 4]);
+                first += 4;
+            }
+            match rows - first {
+                3 => group::<F, 3>(format, bytes, x, first, &mut out[first..]),
+                2 => group::<F, 2>(format, bytes, x, first, &mut out[first..]),
+                1 => group::<F, 1>(format, bytes, x, first, &mut out[first..]),
+                _ => {}
+            }
+        }
+    }
+}
