@@ -47,6 +47,7 @@ pub struct CandleNet {
     weights: Weights,
     vocab: usize,
     context: usize,
+    kv_bytes_per_position: usize,
     pos: usize,
     device: Device,
     /// This sequence's id and tokens (Qwen2 replays them after another sequence ran).
@@ -80,6 +81,22 @@ impl CandleNet {
             .get(&format!("{arch}.context_length"))
             .and_then(|v| v.to_u32().ok())
             .map(|c| c as usize);
+        let meta = |key: &str| {
+            content
+                .metadata
+                .get(&format!("{arch}.{key}"))
+                .and_then(|v| v.to_u32().ok())
+                .map(|v| v as usize)
+        };
+        let heads = meta("attention.head_count").unwrap_or(1).max(1);
+        let head_dim =
+            meta("attention.key_length").unwrap_or(meta("embedding_length").unwrap_or(0) / heads);
+        // candle keeps keys and values in f32.
+        let kv_bytes_per_position = 2
+            * meta("block_count").unwrap_or(0)
+            * meta("attention.head_count_kv").unwrap_or(heads)
+            * head_dim
+            * 4;
         let (weights, context) = match arch {
             // candle's llama RoPE tables stop at MAX_SEQ_LEN positions.
             "llama" => (
@@ -109,6 +126,7 @@ impl CandleNet {
             weights,
             vocab,
             context,
+            kv_bytes_per_position,
             pos: 0,
             device: device.clone(),
             sequence: NEXT_SEQUENCE.fetch_add(1, Ordering::Relaxed),
@@ -128,6 +146,7 @@ impl CandleNet {
             weights,
             vocab: self.vocab,
             context: self.context,
+            kv_bytes_per_position: self.kv_bytes_per_position,
             pos: 0,
             device: self.device.clone(),
             sequence: NEXT_SEQUENCE.fetch_add(1, Ordering::Relaxed),
@@ -138,6 +157,11 @@ impl CandleNet {
     /// Vocabulary size.
     pub fn vocab_size(&self) -> usize {
         self.vocab
+    }
+
+    /// Bytes of KV cache `positions` tokens take, from the metadata.
+    pub fn kv_bytes(&self, positions: usize) -> usize {
+        positions * self.kv_bytes_per_position
     }
 
     /// Usable context.

@@ -1,19 +1,27 @@
-//! Gemma 3's forward pass on candle's quantized tensors.
+//! Gemma 3's forward pass on dial's own kernels, over a batch of sequences at once.
 //!
 //! Written here rather than taken from candle-transformers 0.11.1, whose
 //! `quantized_gemma3` uses SiLU where Gemma uses GELU (tanh), ignores the sliding window
 //! while decoding, and builds 18 RoPE tables of 131,072 positions. This one:
-//! - embeds by looking rows up in the quantized table (no f32 copy of it);
-//! - keeps two RoPE tables, local (base 10⁴) and global (the file's base, 10⁶ for 270M),
-//!   grown to the positions actually used;
-//! - masks local layers as llama.cpp and HF do: a key is visible iff `q − k < window`,
-//!   and trims their KV cache to the window;
+//! - runs every linear layer as one matmul over all of a step's rows, on dial-quant's
+//!   kernels (the weights stay in the mapped file), and attention per sequence over its own
+//!   KV cache;
+//! - computes every row the same way whatever else is in the batch and however a prompt
+//!   is split into chunks: the kernels quantize each row alone and reduce in a fixed order,
+//!   and every f32 step here has one order (`math.rs`). So prefill, token-by-token decode
+//!   and any batch give the same bits;
+//! - masks local layers as llama.cpp and HF do: a key is visible iff `q − k < window`, and
+//!   keeps their KV cache in a ring of `window + PREFILL_CHUNK` positions;
 //! - groups query heads over shared KV heads without copying the cache.
 
 use crate::error::ModelError;
-use candle_core::quantized::{GgmlDType, QMatMul, QTensor, gguf_file};
-use candle_core::{DType, Device, Module, Tensor};
-use std::sync::Arc;
+use crate::linear::{Input, Linear, Source};
+use crate::math;
+use candle_core::quantized::gguf_file;
+use rayon::prelude::*;
+
+/// Most new tokens one sequence may bring to one forward pass (a prefill chunk).
+pub const MAX_ROWS_PER_SEQUENCE: usize = crate::model::PREFILL_CHUNK;
 
 /// Hyper-parameters read from the GGUF metadata.
 #[derive(Debug, Clone, PartialEq)]
@@ -102,82 +110,79 @@ impl Config {
     }
 }
 
-/// cos/sin of `position · θ_i` for one RoPE base, grown on demand.
-#[derive(Debug)]
+/// One head's RoPE angles for a base: `θ_i = base^(−2i/d) / scale`.
+#[derive(Debug, Clone)]
 struct Rope {
     inv_freq: Vec<f32>,
-    cos: Tensor,
-    sin: Tensor,
-    len: usize,
 }
 
 impl Rope {
-    fn new(base: f64, scale: f64, head_dim: usize, device: &Device) -> Result<Self, ModelError> {
-        let inv_freq: Vec<f32> = (0..head_dim / 2)
-            .map(|i| (1.0 / (base.powf(2.0 * i as f64 / head_dim as f64) * scale)) as f32)
-            .collect();
-        let empty = Tensor::zeros((0, head_dim / 2), DType::F32, device)?;
-        Ok(Rope {
-            inv_freq,
-            cos: empty.clone(),
-            sin: empty,
-            len: 0,
-        })
+    fn new(base: f64, scale: f64, head_dim: usize) -> Self {
+        Rope {
+            inv_freq: (0..head_dim / 2)
+                .map(|i| (1.0 / (base.powf(2.0 * i as f64 / head_dim as f64) * scale)) as f32)
+                .collect(),
+        }
     }
 
-    /// Tables for positions `start .. start + n`.
-    fn slice(&mut self, start: usize, n: usize) -> Result<(Tensor, Tensor), ModelError> {
-        let end = start + n;
-        if end > self.len {
-            let len = end.next_power_of_two().max(256);
-            let half = self.inv_freq.len();
-            let mut angles = Vec::with_capacity(len * half);
-            for p in 0..len {
-                for &f in &self.inv_freq {
-                    angles.push(p as f32 * f);
-                }
-            }
-            let angles = Tensor::from_vec(angles, (len, half), self.cos.device())?;
-            self.cos = angles.cos()?;
-            self.sin = angles.sin()?;
-            self.len = len;
-        }
-        Ok((self.cos.narrow(0, start, n)?, self.sin.narrow(0, start, n)?))
+    /// cos and sin of `position · θ_i`.
+    fn at(&self, position: usize) -> (Vec<f32>, Vec<f32>) {
+        let angles = self.inv_freq.iter().map(|f| position as f32 * f);
+        (
+            angles.clone().map(f32::cos).collect(),
+            angles.map(f32::sin).collect(),
+        )
     }
 }
 
 #[derive(Debug)]
 struct Layer {
-    attn_norm: Tensor,
-    q_norm: Tensor,
-    k_norm: Tensor,
-    post_attn_norm: Tensor,
-    ffn_norm: Tensor,
-    post_ffn_norm: Tensor,
-    wq: QMatMul,
-    wk: QMatMul,
-    wv: QMatMul,
-    wo: QMatMul,
-    gate: QMatMul,
-    up: QMatMul,
-    down: QMatMul,
+    attn_norm: Vec<f32>,
+    q_norm: Vec<f32>,
+    k_norm: Vec<f32>,
+    post_attn_norm: Vec<f32>,
+    ffn_norm: Vec<f32>,
+    post_ffn_norm: Vec<f32>,
+    wq: Linear,
+    wk: Linear,
+    wv: Linear,
+    wo: Linear,
+    gate: Linear,
+    up: Linear,
+    down: Linear,
     global: bool,
 }
 
-/// One layer's keys and values, `(1, n_kv_head, len, head_dim)`, and the position of the
-/// first.
-#[derive(Debug, Default, Clone)]
-struct LayerCache {
-    kv: Option<(Tensor, Tensor)>,
-    start: usize,
+/// One layer's keys and values: position `p` in slot `p` (global layers) or `p mod ring`
+/// (local layers), `n_kv_head · head_dim` values each.
+#[derive(Debug, Clone, Default)]
+struct LayerKv {
+    keys: Vec<f32>,
+    values: Vec<f32>,
+    ring: Option<usize>,
 }
 
-/// One sequence's state: its KV cache, its position and its RoPE tables.
-#[derive(Debug)]
+impl LayerKv {
+    fn slot(&self, position: usize) -> usize {
+        self.ring.map_or(position, |ring| position % ring)
+    }
+
+    fn store(&mut self, position: usize, width: usize, k: &[f32], v: &[f32]) {
+        let slot = self.slot(position);
+        let end = (slot + 1) * width;
+        if self.keys.len() < end {
+            self.keys.resize(end, 0.0);
+            self.values.resize(end, 0.0);
+        }
+        self.keys[slot * width..end].copy_from_slice(k);
+        self.values[slot * width..end].copy_from_slice(v);
+    }
+}
+
+/// One sequence's state: its KV cache and its position.
+#[derive(Debug, Clone)]
 pub struct Gemma3Cache {
-    layers: Vec<LayerCache>,
-    rope_local: Rope,
-    rope_global: Rope,
+    layers: Vec<LayerKv>,
     pos: usize,
 }
 
@@ -186,112 +191,113 @@ impl Gemma3Cache {
     pub fn position(&self) -> usize {
         self.pos
     }
+
+    /// Bytes its keys and values take now.
+    pub fn bytes(&self) -> usize {
+        self.layers
+            .iter()
+            .map(|l| (l.keys.capacity() + l.values.capacity()) * 4)
+            .sum()
+    }
 }
 
 /// Gemma 3's weights: immutable once loaded, shared by every sequence.
 #[derive(Debug)]
 pub struct Gemma3 {
     cfg: Config,
-    embed: Arc<QTensor>,
-    output: QMatMul,
-    norm: Tensor,
+    embed: Linear,
+    /// `None`: tied to the embedding.
+    output: Option<Linear>,
+    norm: Vec<f32>,
     layers: Vec<Layer>,
     vocab: usize,
-    device: Device,
-}
-
-/// candle has no SIMD kernel for Q5_0 (most of Gemma 3 270M's matrices), only a scalar
-/// one; its Q8_0 kernel is vectorised. Re-quantising Q5_0 to Q8_0 at load is nearly
-/// lossless (each Q5_0 value lands within 1/254 of its block's range) and about 3× faster.
-fn fast_layout(w: QTensor, device: &Device) -> Result<QTensor, ModelError> {
-    if w.dtype() == GgmlDType::Q5_0 {
-        let dense = w.dequantize(device)?;
-        return Ok(QTensor::quantize(&dense, GgmlDType::Q8_0)?);
-    }
-    Ok(w)
-}
-
-fn tensor<R: std::io::Read + std::io::Seek>(
-    content: &gguf_file::Content,
-    reader: &mut R,
-    name: &str,
-    device: &Device,
-) -> Result<QTensor, ModelError> {
-    content
-        .tensor(reader, name, device)
-        .map_err(|e| ModelError::Tensor {
-            name: name.into(),
-            reason: crate::error::candle_message(&e),
-        })
+    rope_local: Rope,
+    rope_global: Rope,
 }
 
 impl Gemma3 {
-    /// Loads the weights from an open GGUF file.
-    pub fn load<R: std::io::Read + std::io::Seek>(
-        content: &gguf_file::Content,
-        reader: &mut R,
-        device: &Device,
+    /// Loads the weights; the quantized matrices stay in `source`'s memory map.
+    pub(crate) fn load<R: std::io::Read + std::io::Seek>(
+        source: &mut Source<'_, R>,
         on_tensor: &mut impl FnMut(),
     ) -> Result<Self, ModelError> {
-        let cfg = Config::from_gguf(content)?;
-        let mut load = |name: &str| {
-            on_tensor();
-            tensor(content, reader, name, device)
-        };
-        let embed = Arc::new(load("token_embd.weight")?);
-        let (vocab, width) = embed.shape().dims2()?;
+        let cfg = Config::from_gguf(source.content)?;
+        let (vocab, width) = source.dims("token_embd.weight")?;
         if width != cfg.hidden {
             return Err(ModelError::Tensor {
                 name: "token_embd.weight".into(),
                 reason: format!("width {width}, expected {}", cfg.hidden),
             });
         }
-        let output = if content.tensor_infos.contains_key("output.weight") {
-            QMatMul::from_qtensor(load("output.weight")?)?
+        on_tensor();
+        let embed = source.linear("token_embd.weight")?;
+        let output = if source.content.tensor_infos.contains_key("output.weight") {
+            on_tensor();
+            Some(source.linear("output.weight")?)
         } else {
-            QMatMul::from_arc(embed.clone())?
+            None
         };
-        let norm = load("output_norm.weight")?.dequantize(device)?;
+        on_tensor();
+        let norm = source.dense("output_norm.weight")?;
         let mut layers = Vec::with_capacity(cfg.n_layer);
         for i in 0..cfg.n_layer {
-            let mut w = |suffix: &str| load(&format!("blk.{i}.{suffix}.weight"));
-            let mut f =
-                |suffix: &str| -> Result<Tensor, ModelError> { Ok(w(suffix)?.dequantize(device)?) };
-            let attn_norm = f("attn_norm")?;
-            let q_norm = f("attn_q_norm")?;
-            let k_norm = f("attn_k_norm")?;
-            let post_attn_norm = f("post_attention_norm")?;
-            let ffn_norm = f("ffn_norm")?;
-            let post_ffn_norm = f("post_ffw_norm")?;
-            let mut m = |suffix: &str| -> Result<QMatMul, ModelError> {
-                let w = load(&format!("blk.{i}.{suffix}.weight"))?;
-                Ok(QMatMul::from_qtensor(fast_layout(w, device)?)?)
+            let name = |suffix: &str| format!("blk.{i}.{suffix}.weight");
+            let mut dense = |suffix: &str| {
+                on_tensor();
+                source.dense(&name(suffix))
             };
-            layers.push(Layer {
+            let attn_norm = dense("attn_norm")?;
+            let q_norm = dense("attn_q_norm")?;
+            let k_norm = dense("attn_k_norm")?;
+            let post_attn_norm = dense("post_attention_norm")?;
+            let ffn_norm = dense("ffn_norm")?;
+            let post_ffn_norm = dense("post_ffw_norm")?;
+            let mut linear = |suffix: &str| {
+                on_tensor();
+                source.linear(&name(suffix))
+            };
+            let layer = Layer {
                 attn_norm,
                 q_norm,
                 k_norm,
                 post_attn_norm,
                 ffn_norm,
                 post_ffn_norm,
-                wq: m("attn_q")?,
-                wk: m("attn_k")?,
-                wv: m("attn_v")?,
-                wo: m("attn_output")?,
-                gate: m("ffn_gate")?,
-                up: m("ffn_up")?,
-                down: m("ffn_down")?,
+                wq: linear("attn_q")?,
+                wk: linear("attn_k")?,
+                wv: linear("attn_v")?,
+                wo: linear("attn_output")?,
+                gate: linear("ffn_gate")?,
+                up: linear("ffn_up")?,
+                down: linear("ffn_down")?,
                 global: cfg.is_global(i),
-            });
+            };
+            let q_width = cfg.n_head * cfg.head_dim;
+            let kv_width = cfg.n_kv_head * cfg.head_dim;
+            let shapes = [
+                (&layer.wq, q_width),
+                (&layer.wk, kv_width),
+                (&layer.wv, kv_width),
+                (&layer.wo, cfg.hidden),
+                (&layer.down, cfg.hidden),
+            ];
+            if shapes.iter().any(|(m, n)| m.n() != *n) || layer.q_norm.len() != cfg.head_dim {
+                return Err(ModelError::Tensor {
+                    name: format!("blk.{i}"),
+                    reason: "matrix shapes disagree with the metadata".into(),
+                });
+            }
+            layers.push(layer);
         }
         Ok(Gemma3 {
+            rope_local: Rope::new(cfg.rope_local, 1.0, cfg.head_dim),
+            rope_global: Rope::new(cfg.rope_global, cfg.rope_scale, cfg.head_dim),
             cfg,
             embed,
             output,
             norm,
             layers,
             vocab,
-            device: device.clone(),
         })
     }
 
@@ -305,162 +311,196 @@ impl Gemma3 {
         self.vocab
     }
 
+    /// Positions a local layer's ring holds: the window plus one chunk, so a chunk's own
+    /// keys never overwrite ones its first rows still see.
+    fn ring(&self) -> usize {
+        self.cfg.window + MAX_ROWS_PER_SEQUENCE
+    }
+
     /// An empty cache for one sequence.
-    pub fn new_cache(&self) -> Result<Gemma3Cache, ModelError> {
-        let cfg = &self.cfg;
-        Ok(Gemma3Cache {
-            layers: vec![LayerCache::default(); self.layers.len()],
-            rope_local: Rope::new(cfg.rope_local, 1.0, cfg.head_dim, &self.device)?,
-            rope_global: Rope::new(cfg.rope_global, cfg.rope_scale, cfg.head_dim, &self.device)?,
+    pub fn new_cache(&self) -> Gemma3Cache {
+        let ring = self.ring();
+        Gemma3Cache {
+            layers: self
+                .layers
+                .iter()
+                .map(|l| LayerKv {
+                    ring: (!l.global).then_some(ring),
+                    ..LayerKv::default()
+                })
+                .collect(),
             pos: 0,
-        })
+        }
     }
 
-    /// Runs `tokens` after those already in `cache`; returns the final hidden states
-    /// `(tokens.len(), hidden)`, normed, ready for [`Gemma3::logits`].
-    pub fn forward(&self, cache: &mut Gemma3Cache, tokens: &[u32]) -> Result<Tensor, ModelError> {
-        crate::error::check_tokens(tokens, self.vocab)?;
-        let t = tokens.len();
-        let pos = cache.pos;
-        let ids = Tensor::new(tokens, &self.device)?;
-        let mut x = (self.embed.embedding(&ids)? * (self.cfg.hidden as f64).sqrt())?;
-        let (cos_l, sin_l) = cache.rope_local.slice(pos, t)?;
-        let (cos_g, sin_g) = cache.rope_global.slice(pos, t)?;
-        for (layer, kv) in self.layers.iter().zip(&mut cache.layers) {
-            let (cos, sin) = if layer.global {
-                (&cos_g, &sin_g)
-            } else {
-                (&cos_l, &sin_l)
+    /// Bytes of KV cache a sequence of `positions` tokens needs at most.
+    pub fn kv_bytes(&self, positions: usize) -> usize {
+        let per_position = 2 * self.cfg.n_kv_head * self.cfg.head_dim * 4;
+        self.layers
+            .iter()
+            .map(|l| {
+                let held = if l.global {
+                    positions
+                } else {
+                    positions.min(self.ring())
+                };
+                held * per_position
+            })
+            .sum()
+    }
+
+    /// Runs each sequence's new tokens after its cache, all in one pass: the linear layers
+    /// as one matmul over every row, attention per sequence. Returns the final hidden
+    /// states, normed, `Σ tokens × hidden`, sequence after sequence.
+    pub fn forward_batch(
+        &self,
+        batch: &mut [(&mut Gemma3Cache, &[u32])],
+    ) -> Result<Vec<f32>, ModelError> {
+        let cfg = &self.cfg;
+        let (hidden, hd) = (cfg.hidden, cfg.head_dim);
+        let (q_width, kv_width) = (cfg.n_head * hd, cfg.n_kv_head * hd);
+        // Which sequence and position each row is.
+        let mut rows: Vec<(usize, usize)> = Vec::new();
+        for (s, (cache, tokens)) in batch.iter().enumerate() {
+            crate::error::check_tokens(tokens, self.vocab)?;
+            if tokens.len() > MAX_ROWS_PER_SEQUENCE {
+                return Err(ModelError::Compute(format!(
+                    "{} tokens for one sequence in one pass; at most {MAX_ROWS_PER_SEQUENCE}",
+                    tokens.len()
+                )));
+            }
+            rows.extend((0..tokens.len()).map(|i| (s, cache.pos + i)));
+        }
+        let ids: Vec<u32> = batch.iter().flat_map(|(_, t)| t.iter().copied()).collect();
+        let mut x = self.embed_rows(&ids)?;
+        let ropes: Vec<[(Vec<f32>, Vec<f32>); 2]> = rows
+            .par_iter()
+            .map(|&(_, p)| [self.rope_local.at(p), self.rope_global.at(p)])
+            .collect();
+        let eps = cfg.eps as f32;
+        for (li, layer) in self.layers.iter().enumerate() {
+            let mut h = x.clone();
+            math::rms_norm(&mut h, &layer.attn_norm, eps);
+            let input = Input::new(&h, hidden);
+            let mut q = layer.wq.forward(&input)?;
+            let mut k = layer.wk.forward(&input)?;
+            let v = layer.wv.forward(&input)?;
+            let rope = usize::from(layer.global);
+            q.par_chunks_mut(q_width).zip(&ropes).for_each(|(row, r)| {
+                for head in row.chunks_exact_mut(hd) {
+                    math::rms_norm(head, &layer.q_norm, eps);
+                    math::rope(head, &r[rope].0, &r[rope].1);
+                }
+            });
+            k.par_chunks_mut(kv_width).zip(&ropes).for_each(|(row, r)| {
+                for head in row.chunks_exact_mut(hd) {
+                    math::rms_norm(head, &layer.k_norm, eps);
+                    math::rope(head, &r[rope].0, &r[rope].1);
+                }
+            });
+            for (i, &(s, p)) in rows.iter().enumerate() {
+                let kv = &mut batch[s].0.layers[li];
+                kv.store(
+                    p,
+                    kv_width,
+                    &k[i * kv_width..(i + 1) * kv_width],
+                    &v[i * kv_width..(i + 1) * kv_width],
+                );
+            }
+            let mut attended = vec![0f32; rows.len() * q_width];
+            {
+                let caches: Vec<&LayerKv> = batch.iter().map(|(c, _)| &c.layers[li]).collect();
+                attended
+                    .par_chunks_mut(hd)
+                    .enumerate()
+                    .for_each(|(j, out)| {
+                        let (i, head) = (j / cfg.n_head, j % cfg.n_head);
+                        let (s, p) = rows[i];
+                        let query = &q[i * q_width + head * hd..i * q_width + (head + 1) * hd];
+                        self.attend(caches[s], layer.global, head, p, query, out);
+                    });
+            }
+            let mut o = layer.wo.forward(&Input::new(&attended, q_width))?;
+            math::rms_norm(&mut o, &layer.post_attn_norm, eps);
+            x.iter_mut().zip(&o).for_each(|(a, b)| *a += b);
+            let mut h = x.clone();
+            math::rms_norm(&mut h, &layer.ffn_norm, eps);
+            let input = Input::new(&h, hidden);
+            let mut gate = layer.gate.forward(&input)?;
+            let up = layer.up.forward(&input)?;
+            gate.par_iter_mut()
+                .zip(&up)
+                .for_each(|(g, u)| *g = math::gelu(*g) * u);
+            let ffn = gate.len() / rows.len().max(1);
+            let mut down = layer.down.forward(&Input::new(&gate, ffn))?;
+            math::rms_norm(&mut down, &layer.post_ffn_norm, eps);
+            x.iter_mut().zip(&down).for_each(|(a, b)| *a += b);
+        }
+        for (cache, tokens) in batch.iter_mut() {
+            cache.pos += tokens.len();
+        }
+        math::rms_norm(&mut x, &self.norm, eps);
+        Ok(x)
+    }
+
+    /// `√hidden ·` the embedding rows of `ids`.
+    fn embed_rows(&self, ids: &[u32]) -> Result<Vec<f32>, ModelError> {
+        let hidden = self.cfg.hidden;
+        let scale = (hidden as f32).sqrt();
+        let mut x = Vec::with_capacity(ids.len() * hidden);
+        for &id in ids {
+            let row = match &self.embed {
+                Linear::Quant(m) => m.dequantize_row(id as usize),
+                Linear::Dense { weights, k, .. } => {
+                    weights[id as usize * k..(id as usize + 1) * k].to_vec()
+                }
             };
-            let h = candle_nn::ops::rms_norm(&x, &layer.attn_norm, self.cfg.eps as f32)?;
-            let h = attention(layer, kv, &self.cfg, &h, pos, cos, sin)?;
-            let h = candle_nn::ops::rms_norm(&h, &layer.post_attn_norm, self.cfg.eps as f32)?;
-            x = (x + h)?;
-            let h = candle_nn::ops::rms_norm(&x, &layer.ffn_norm, self.cfg.eps as f32)?;
-            let gate = layer.gate.forward(&h)?.gelu()?;
-            let h = layer.down.forward(&(gate * layer.up.forward(&h)?)?)?;
-            let h = candle_nn::ops::rms_norm(&h, &layer.post_ffn_norm, self.cfg.eps as f32)?;
-            x = (x + h)?;
+            x.extend(row.into_iter().map(|v| v * scale));
         }
-        cache.pos += t;
-        Ok(candle_nn::ops::rms_norm(
-            &x,
-            &self.norm,
-            self.cfg.eps as f32,
-        )?)
+        Ok(x)
     }
 
-    /// Logits `(n, vocab)` for hidden states `(n, hidden)`.
-    pub fn logits(&self, hidden: &Tensor) -> Result<Tensor, ModelError> {
-        Ok(self.output.forward(hidden)?)
-    }
-}
-
-/// Self-attention of one layer on `x` `(t, hidden)` at positions `pos..pos + t`.
-fn attention(
-    layer: &Layer,
-    cache: &mut LayerCache,
-    cfg: &Config,
-    x: &Tensor,
-    pos: usize,
-    cos: &Tensor,
-    sin: &Tensor,
-) -> Result<Tensor, ModelError> {
-    let t = x.dim(0)?;
-    let hd = cfg.head_dim;
-    let heads = |w: &QMatMul, n: usize| -> Result<Tensor, ModelError> {
-        Ok(w.forward(x)?
-            .reshape((1, t, n, hd))?
-            .transpose(1, 2)?
-            .contiguous()?)
-    };
-    let q = candle_nn::ops::rms_norm(
-        &heads(&layer.wq, cfg.n_head)?,
-        &layer.q_norm,
-        cfg.eps as f32,
-    )?;
-    let k = candle_nn::ops::rms_norm(
-        &heads(&layer.wk, cfg.n_kv_head)?,
-        &layer.k_norm,
-        cfg.eps as f32,
-    )?;
-    let v = heads(&layer.wv, cfg.n_kv_head)?;
-    let q = candle_nn::rotary_emb::rope(&q, cos, sin)?;
-    let k = candle_nn::rotary_emb::rope(&k, cos, sin)?;
-    let (k, v) = match cache.kv.take() {
-        Some((ck, cv)) => (Tensor::cat(&[&ck, &k], 2)?, Tensor::cat(&[&cv, &v], 2)?),
-        None => {
-            cache.start = pos;
-            (k, v)
-        }
-    };
-    let total = k.dim(2)?;
-    let groups = cfg.n_head / cfg.n_kv_head;
-    // Heads sharing a KV head are consecutive: fold them into the row dimension.
-    let q = (q * cfg.attn_scale)?.reshape((1, cfg.n_kv_head, groups * t, hd))?;
-    let scores = q.matmul(&k.t()?)?;
-    let scores = if t > 1 || total > cfg.window && !layer.global {
-        let mask = mask(
-            t,
-            total,
-            pos,
-            cache.start,
-            cfg.window,
-            layer.global,
-            x.device(),
-        )?;
-        scores
-            .reshape((1, cfg.n_kv_head, groups, t, total))?
-            .broadcast_add(&mask)?
-            .reshape((1, cfg.n_kv_head, groups * t, total))?
-    } else {
-        scores
-    };
-    let weights = candle_nn::ops::softmax_last_dim(&scores)?;
-    let out = weights
-        .matmul(&v)?
-        .reshape((1, cfg.n_head, t, hd))?
-        .transpose(1, 2)?
-        .reshape((t, cfg.n_head * hd))?;
-    // Local layers only ever need the last `window − 1` keys for the next query.
-    let (k, v) = if layer.global || total < cfg.window {
-        (k, v)
-    } else {
-        let keep = cfg.window - 1;
-        cache.start += total - keep;
-        (
-            k.narrow(2, total - keep, keep)?,
-            v.narrow(2, total - keep, keep)?,
-        )
-    };
-    cache.kv = Some((k, v));
-    Ok(layer.wo.forward(&out)?)
-}
-
-/// Additive mask `(t, total)`: 0 where query `pos + i` may see key `start + j`, else −inf.
-fn mask(
-    t: usize,
-    total: usize,
-    pos: usize,
-    start: usize,
-    window: usize,
-    global: bool,
-    device: &Device,
-) -> Result<Tensor, ModelError> {
-    let mut m = Vec::with_capacity(t * total);
-    for i in 0..t {
-        let q = pos + i;
-        for j in 0..total {
-            let k = start + j;
-            let visible = k <= q && (global || q - k < window);
-            m.push(if visible { 0f32 } else { f32::NEG_INFINITY });
+    /// One query head at `position` over the keys it sees: scaled dot products, a softmax
+    /// and the weighted sum of values, in position order.
+    fn attend(
+        &self,
+        kv: &LayerKv,
+        global: bool,
+        head: usize,
+        position: usize,
+        query: &[f32],
+        out: &mut [f32],
+    ) {
+        let cfg = &self.cfg;
+        let hd = cfg.head_dim;
+        let kv_head = head / (cfg.n_head / cfg.n_kv_head);
+        let width = cfg.n_kv_head * hd;
+        let first = if global {
+            0
+        } else {
+            (position + 1).saturating_sub(cfg.window)
+        };
+        let scale = cfg.attn_scale as f32;
+        let q: Vec<f32> = query.iter().map(|v| v * scale).collect();
+        let at = |p: usize| kv.slot(p) * width + kv_head * hd;
+        let scores: Vec<f32> = (first..=position)
+            .map(|p| math::dot(&q, &kv.keys[at(p)..at(p) + hd]))
+            .collect();
+        let max = scores.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        let weights: Vec<f32> = scores.iter().map(|s| (s - max).exp()).collect();
+        let total: f32 = weights.iter().sum();
+        out.iter_mut().for_each(|o| *o = 0.0);
+        for (p, w) in (first..=position).zip(&weights) {
+            let w = w / total;
+            for (o, v) in out.iter_mut().zip(&kv.values[at(p)..at(p) + hd]) {
+                *o += w * v;
+            }
         }
     }
-    Ok(Tensor::from_vec(m, (t, total), device)?)
-}
 
-/// Rows of the last position's logits as a `Vec<f32>`.
-pub(crate) fn last_row(logits: &Tensor) -> Result<Vec<f32>, ModelError> {
-    let n = logits.dim(0)?;
-    Ok(logits.get(n - 1)?.to_dtype(DType::F32)?.to_vec1::<f32>()?)
+    /// Logits `rows × vocab` for hidden states `rows × hidden`.
+    pub fn logits(&self, hidden: &[f32]) -> Result<Vec<f32>, ModelError> {
+        let output = self.output.as_ref().unwrap_or(&self.embed);
+        output.forward(&Input::new(hidden, self.cfg.hidden))
+    }
 }

@@ -2,10 +2,11 @@
 
 use crate::candle_net::{self, CandleNet};
 use crate::error::ModelError;
-use crate::gemma3::{Gemma3, Gemma3Cache, last_row};
+use crate::gemma3::{Gemma3, Gemma3Cache};
+use crate::hidden::Hidden;
 use crate::tokenizer::Tokenizer;
+use candle_core::Device;
 use candle_core::quantized::gguf_file;
-use candle_core::{Device, Tensor};
 use dial_sampling::{Knobs, SamplingParams};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
@@ -59,6 +60,9 @@ impl Model {
             source,
         };
         let mut file = std::fs::File::open(path).map_err(io)?;
+        // SAFETY: the map is read-only; like llama.cpp, dial expects the model file not to
+        // be rewritten while it is loaded.
+        let map = std::sync::Arc::new(unsafe { memmap2::Mmap::map(&file) }.map_err(io)?);
         let content = gguf_file::Content::read(&mut file).map_err(|e| ModelError::NotGguf {
             path: path.to_path_buf(),
             reason: crate::error::candle_message(&e),
@@ -80,12 +84,14 @@ impl Model {
             on_progress(done, total);
         };
         let net = match arch.as_str() {
-            "gemma3" => Net::Gemma3(Box::new(Gemma3::load(
-                &content,
-                &mut file,
-                &Device::Cpu,
-                &mut on_tensor,
-            )?)),
+            "gemma3" => {
+                let mut source = crate::linear::Source {
+                    content: &content,
+                    reader: &mut file,
+                    map,
+                };
+                Net::Gemma3(Box::new(Gemma3::load(&mut source, &mut on_tensor)?))
+            }
             other if candle_net::supports(other) => {
                 let net = CandleNet::load(other, content, &mut file, &Device::Cpu)?;
                 (0..total).for_each(|_| on_tensor());
@@ -172,7 +178,7 @@ impl Model {
     /// A new, empty sequence.
     pub fn session(&self) -> Result<Session, ModelError> {
         let state = match &self.shared.net {
-            Net::Gemma3(n) => State::Gemma3(n.new_cache()?),
+            Net::Gemma3(n) => State::Gemma3(n.new_cache()),
             Net::Candle(n) => State::Candle(Box::new(n.fresh())),
         };
         Ok(Session {
@@ -184,6 +190,125 @@ impl Model {
     /// Whether [`Session::hidden_states`] works (a whole chunk in one pass).
     pub(crate) fn scores_in_one_pass(&self) -> bool {
         matches!(self.shared.net, Net::Gemma3(_))
+    }
+
+    /// Whether [`Model::step`] runs its sequences in one forward pass (Gemma 3) rather
+    /// than one after another (the candle-transformers architectures).
+    pub fn batches(&self) -> bool {
+        matches!(self.shared.net, Net::Gemma3(_))
+    }
+
+    /// Bytes of KV cache one sequence of `positions` tokens needs at most (an estimate from
+    /// the metadata for the candle-transformers architectures).
+    pub fn kv_bytes(&self, positions: usize) -> usize {
+        match &self.shared.net {
+            Net::Gemma3(n) => n.kv_bytes(positions),
+            Net::Candle(n) => n.kv_bytes(positions),
+        }
+    }
+
+    /// One engine step: runs each sequence's `tokens` after its cache, all Gemma 3
+    /// sequences in one forward pass, and returns the next-token logits of those that ask
+    /// for them (`want_logits`). A sequence whose input is bad (out-of-range ids, no room)
+    /// gets its own error and the others still run; an error inside the shared pass fails
+    /// them all.
+    pub fn step(&self, inputs: &mut [StepInput<'_>]) -> Vec<Result<Option<Vec<f32>>, ModelError>> {
+        let mut results: Vec<Result<Option<Vec<f32>>, ModelError>> = inputs
+            .iter()
+            .map(|i| i.check(self).map(|()| None))
+            .collect();
+        match &self.shared.net {
+            Net::Gemma3(net) => {
+                let mut batch = Vec::new();
+                let mut which = Vec::new();
+                for (n, input) in inputs.iter_mut().enumerate() {
+                    if results[n].is_err() {
+                        continue;
+                    }
+                    if let State::Gemma3(cache) = &mut input.session.state {
+                        batch.push((cache, input.tokens));
+                        which.push((n, input.want_logits));
+                    }
+                }
+                if batch.is_empty() {
+                    return results;
+                }
+                let outcome = net.forward_batch(&mut batch).and_then(|hidden| {
+                    let width = net.config().hidden;
+                    let mut last_rows = Vec::new();
+                    let mut end = 0;
+                    for ((_, tokens), (_, want)) in batch.iter().zip(&which) {
+                        end += tokens.len();
+                        if *want {
+                            last_rows.extend_from_slice(&hidden[(end - 1) * width..end * width]);
+                        }
+                    }
+                    net.logits(&last_rows)
+                });
+                match outcome {
+                    Ok(logits) => {
+                        let vocab = net.vocab_size();
+                        let mut rows = logits.chunks_exact(vocab);
+                        for (n, want) in which {
+                            results[n] = Ok(if want {
+                                rows.next().map(<[f32]>::to_vec)
+                            } else {
+                                None
+                            });
+                        }
+                    }
+                    Err(e) => {
+                        let message = e.to_string();
+                        let mut error = Some(e);
+                        for (n, _) in which {
+                            results[n] = Err(error
+                                .take()
+                                .unwrap_or_else(|| ModelError::Compute(message.clone())));
+                        }
+                    }
+                }
+            }
+            Net::Candle(_) => {
+                for (input, result) in inputs.iter_mut().zip(&mut results) {
+                    if result.is_ok() {
+                        let want = input.want_logits;
+                        *result = match &mut input.session.state {
+                            State::Candle(net) => {
+                                net.next_logits(input.tokens).map(|l| want.then_some(l))
+                            }
+                            State::Gemma3(_) => {
+                                Err(ModelError::Compute("session and model disagree".into()))
+                            }
+                        };
+                    }
+                }
+            }
+        }
+        results
+    }
+}
+
+/// One sequence's part of a [`Model::step`].
+#[derive(Debug)]
+pub struct StepInput<'a> {
+    /// The sequence.
+    pub session: &'a mut Session,
+    /// Tokens to run after its cache (at most [`PREFILL_CHUNK`]).
+    pub tokens: &'a [u32],
+    /// Whether to return the logits after them.
+    pub want_logits: bool,
+}
+
+impl StepInput<'_> {
+    fn check(&self, model: &Model) -> Result<(), ModelError> {
+        if self.tokens.is_empty() {
+            return Err(ModelError::EmptyPrompt);
+        }
+        if !std::sync::Arc::ptr_eq(&self.session.model.shared, &model.shared) {
+            return Err(ModelError::Compute("a session of another model".into()));
+        }
+        crate::error::check_tokens(self.tokens, model.vocab_size())?;
+        self.session.check_room(self.tokens.len())
     }
 }
 
@@ -219,7 +344,7 @@ impl Session {
         match &mut self.state {
             State::Gemma3(c) => {
                 if let Net::Gemma3(n) = &self.model.shared.net {
-                    *c = n.new_cache()?;
+                    *c = n.new_cache();
                 }
             }
             State::Candle(n) => n.reset(),
@@ -230,15 +355,29 @@ impl Session {
     /// Runs `tokens` after the cache and returns the next-token logits.
     pub fn next_logits(&mut self, tokens: &[u32]) -> Result<Vec<f32>, ModelError> {
         self.check_room(tokens.len())?;
-        match (&mut self.state, &self.model.shared.net) {
-            (State::Gemma3(cache), Net::Gemma3(net)) => {
-                let hidden = net.forward(cache, tokens)?;
-                let n = hidden.dim(0)?;
-                let last = hidden.narrow(0, n - 1, 1)?;
-                last_row(&net.logits(&last)?)
-            }
-            (State::Candle(net), _) => net.next_logits(tokens),
-            _ => Err(ModelError::Compute("session and model disagree".into())),
+        if tokens.is_empty() {
+            return Err(ModelError::EmptyPrompt);
+        }
+        let model = self.model.clone();
+        let mut last = None;
+        for chunk in tokens.chunks(PREFILL_CHUNK) {
+            let mut input = [StepInput {
+                session: self,
+                tokens: chunk,
+                want_logits: chunk.as_ptr_range().end == tokens.as_ptr_range().end,
+            }];
+            let [result] = <[_; 1]>::try_from(model.step(&mut input))
+                .map_err(|_| ModelError::Compute("one input, one result".into()))?;
+            last = result?;
+        }
+        last.ok_or(ModelError::EmptyPrompt)
+    }
+
+    /// Bytes its KV cache takes now (Gemma 3; an estimate for the other architectures).
+    pub fn kv_bytes(&self) -> usize {
+        match &self.state {
+            State::Gemma3(c) => c.bytes(),
+            State::Candle(_) => self.model.kv_bytes(self.position()),
         }
     }
 
@@ -261,30 +400,41 @@ impl Session {
         last.ok_or(ModelError::EmptyPrompt)
     }
 
-    /// Runs `tokens` after the cache and returns the final hidden states `(n, hidden)`;
-    /// [`Session::logits`] turns rows of it into logits. Gemma 3 only: candle-transformers'
-    /// models return the last position alone.
-    pub fn hidden_states(&mut self, tokens: &[u32]) -> Result<Tensor, ModelError> {
+    /// Runs `tokens` after the cache and returns the final hidden states, one row per
+    /// token; [`Session::logits`] turns rows of it into logits. Gemma 3 only:
+    /// candle-transformers' models return the last position alone.
+    pub fn hidden_states(&mut self, tokens: &[u32]) -> Result<Hidden, ModelError> {
         self.check_room(tokens.len())?;
         match (&mut self.state, &self.model.shared.net) {
-            (State::Gemma3(cache), Net::Gemma3(net)) => net.forward(cache, tokens),
+            (State::Gemma3(cache), Net::Gemma3(net)) => {
+                let mut all = Hidden::new(net.config().hidden, Vec::new());
+                for chunk in tokens.chunks(PREFILL_CHUNK) {
+                    let values = net.forward_batch(&mut [(cache, chunk)])?;
+                    all.append(Hidden::new(net.config().hidden, values));
+                }
+                Ok(all)
+            }
             _ => Err(ModelError::Unsupported(
                 "hidden states of every position (this architecture gives the last one)",
             )),
         }
     }
 
-    /// Logits `(n, vocab)` of hidden states `(n, hidden)`.
-    pub fn logits(&self, hidden: &Tensor) -> Result<Tensor, ModelError> {
+    /// Logits of each row of `hidden`.
+    pub fn logits(&self, hidden: &Hidden) -> Result<Vec<Vec<f32>>, ModelError> {
         match &self.model.shared.net {
-            Net::Gemma3(net) => net.logits(hidden),
+            Net::Gemma3(net) => Ok(net
+                .logits(hidden.values())?
+                .chunks_exact(net.vocab_size())
+                .map(<[f32]>::to_vec)
+                .collect()),
             Net::Candle(_) => Err(ModelError::Unsupported(
                 "logits of hidden states (this architecture gives the last position only)",
             )),
         }
     }
 
-    fn check_room(&self, n: usize) -> Result<(), ModelError> {
+    pub(crate) fn check_room(&self, n: usize) -> Result<(), ModelError> {
         let needed = self.position() + n;
         let context = self.model.context_length();
         if needed > context {

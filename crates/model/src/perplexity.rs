@@ -5,7 +5,6 @@
 
 use crate::error::ModelError;
 use crate::model::{Model, Session};
-use candle_core::{DType, Tensor};
 
 /// The result of [`Model::perplexity`].
 #[derive(Debug, Clone, PartialEq)]
@@ -100,7 +99,7 @@ impl Model {
             let mut row = first;
             while row < chunk.len() - 1 {
                 let rows = ROWS_PER_BATCH.min(chunk.len() - 1 - row);
-                let logits = session.logits(&hidden.narrow(0, row, rows)?)?;
+                let logits = session.logits(&hidden.narrow(row, rows))?;
                 out.extend(nlls(&logits, &chunk[row + 1..row + 1 + rows])?);
                 row += rows;
             }
@@ -119,8 +118,7 @@ impl Model {
 }
 
 /// `−log softmax(row)[target]` for each row of `logits`, in f64.
-fn nlls(logits: &Tensor, targets: &[u32]) -> Result<Vec<f64>, ModelError> {
-    let rows = logits.to_dtype(DType::F32)?.to_vec2::<f32>()?;
+fn nlls(rows: &[Vec<f32>], targets: &[u32]) -> Result<Vec<f64>, ModelError> {
     Ok(rows
         .iter()
         .zip(targets)

@@ -354,7 +354,7 @@ fn the_forward_pass_matches_the_reference_in_prefill_and_decode() {
     let want = reference(&w, tokens.len(), &seq);
     // Prefill: all positions at once, longer than the window of 4.
     let hidden = s.hidden_states(&seq).unwrap();
-    let got = s.logits(&hidden).unwrap().to_vec2::<f32>().unwrap();
+    let got = s.logits(&hidden).unwrap();
     for (i, (g, r)) in got.iter().zip(&want).enumerate() {
         assert!(
             max_diff(g, r) < 2e-3,
@@ -376,7 +376,7 @@ fn the_forward_pass_matches_the_reference_in_prefill_and_decode() {
     s.reset().unwrap();
     s.hidden_states(&seq[..5]).unwrap();
     let h = s.hidden_states(&seq[5..]).unwrap();
-    let got = s.logits(&h).unwrap().to_vec2::<f32>().unwrap();
+    let got = s.logits(&h).unwrap();
     for (i, g) in got.iter().enumerate() {
         assert!(
             max_diff(g, &want[5 + i]) < 2e-3,
