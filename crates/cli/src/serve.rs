@@ -38,9 +38,17 @@ pub struct ServeArgs {
     /// Compute threads for the model (default: every core).
     #[arg(long)]
     pub threads: Option<usize>,
-    /// Sequences stepped together; more wait in the queue.
+    /// Sequences stepped together, in one forward pass; more wait in the queue.
     #[arg(long, default_value_t = 8)]
     pub max_concurrency: usize,
+    /// Token rows one engine step may run: every decode row, then prefill chunks in what
+    /// is left, so a long prompt never stalls the running streams.
+    #[arg(long, default_value_t = 256)]
+    pub step_tokens: usize,
+    /// The KV cache pool in MiB. Each sequence sets aside its worst case (prompt plus
+    /// max_tokens); requests that do not fit wait in the queue.
+    #[arg(long, default_value_t = 2048)]
+    pub kv_cache_mb: usize,
     /// Requests that may wait; more get a 429 with Retry-After.
     #[arg(long, default_value_t = 64)]
     pub max_queue: usize,
@@ -69,6 +77,8 @@ pub fn run(args: &ServeArgs) -> Result<String, String> {
     }
     for (flag, value) in [
         ("--max-concurrency", args.max_concurrency),
+        ("--step-tokens", args.step_tokens),
+        ("--kv-cache-mb", args.kv_cache_mb),
         ("--max-queue", args.max_queue),
         ("--max-tokens-limit", args.max_tokens_limit),
         ("--default-max-tokens", args.default_max_tokens),
@@ -95,6 +105,9 @@ pub fn run(args: &ServeArgs) -> Result<String, String> {
     let config = ServerConfig {
         api_key: args.api_key.clone(),
         max_concurrency: args.max_concurrency,
+        step_tokens: args.step_tokens,
+        kv_cache_mb: args.kv_cache_mb,
+        threads: args.threads,
         max_queue: args.max_queue,
         max_tokens_limit: args.max_tokens_limit,
         default_max_tokens: args.default_max_tokens.min(args.max_tokens_limit),

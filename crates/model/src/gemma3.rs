@@ -333,6 +333,17 @@ impl Gemma3 {
         }
     }
 
+    /// Grows `cache` to hold `positions` tokens in all, exactly.
+    pub fn reserve(&self, cache: &mut Gemma3Cache, positions: usize) {
+        let width = self.cfg.n_kv_head * self.cfg.head_dim;
+        for kv in &mut cache.layers {
+            let held = kv.ring.map_or(positions, |ring| positions.min(ring)) * width;
+            kv.keys.reserve_exact(held.saturating_sub(kv.keys.len()));
+            kv.values
+                .reserve_exact(held.saturating_sub(kv.values.len()));
+        }
+    }
+
     /// Bytes of KV cache a sequence of `positions` tokens needs at most.
     pub fn kv_bytes(&self, positions: usize) -> usize {
         let per_position = 2 * self.cfg.n_kv_head * self.cfg.head_dim * 4;

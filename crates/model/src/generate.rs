@@ -2,7 +2,7 @@
 //! cache, every token drawn by dial's sampler.
 
 use crate::error::ModelError;
-use crate::model::{Model, PREFILL_CHUNK, Session};
+use crate::model::{Model, PREFILL_CHUNK, Session, StepInput};
 use crate::tokenizer::TextStream;
 use dial_sampling::{Alternative, Knobs, Order, RawAlternative, Sampler, StageTrace};
 
@@ -112,6 +112,12 @@ pub struct Step {
 }
 
 /// A running generation on its own [`Session`]; iterate it for [`Step`]s.
+///
+/// A scheduler that batches many generations drives it in two halves instead:
+/// [`Generation::step_input`] gives the tokens its next forward pass should run (a prefill
+/// chunk, or the token just drawn), [`Generation::ran`] takes the outcome, and
+/// [`Generation::draw`] samples once [`Generation::can_draw`]. Iterating does the same,
+/// one sequence at a time, so both give the same tokens.
 #[derive(Debug)]
 pub struct Generation {
     session: Session,
@@ -120,13 +126,18 @@ pub struct Generation {
     prompt: Vec<u32>,
     /// Prompt tokens in the cache so far.
     prefilled: usize,
+    /// Tokens handed out by the last [`Generation::step_input`], not yet [`Generation::ran`].
+    in_flight: usize,
+    /// The drawn token not yet in the cache.
+    feed: Option<u32>,
     logits: Vec<f32>,
+    /// `logits` are fresh and nothing was drawn from them yet.
+    drawable: bool,
     stream: TextStream,
     /// Text held back because it might be the start of a stop string.
     held: String,
     generated: usize,
     finish: Option<FinishReason>,
-    prompt_tokens: usize,
 }
 
 impl Model {
@@ -146,38 +157,21 @@ impl Model {
         prompt: &[u32],
         options: GenerateOptions,
     ) -> Result<Generation, ModelError> {
-        Generation::start(self.session()?, prompt, options, &|| false)
+        Generation::new(self.session()?, prompt, options)
     }
 }
 
 impl Generation {
-    /// Starts generating after `prompt` on `session` (reset first). The prompt is prefilled
-    /// in chunks, asking `cancelled` before each.
-    pub fn start(
-        session: Session,
-        prompt: &[u32],
-        options: GenerateOptions,
-        cancelled: &dyn Fn() -> bool,
-    ) -> Result<Generation, ModelError> {
-        let mut generation = Generation::new(session, prompt, options)?;
-        loop {
-            if cancelled() {
-                return Err(ModelError::Cancelled);
-            }
-            if generation.prefill_chunk()? {
-                return Ok(generation);
-            }
-        }
-    }
-
-    /// A generation after `prompt` on `session` (reset first) that has run nothing yet:
-    /// a scheduler calls [`Generation::prefill_chunk`] until it returns `true`, between
-    /// other work. Checks the prompt, the knobs and the room in the context.
+    /// A generation after `prompt` on `session` (reset first) that has run nothing yet.
+    /// Checks the prompt, the knobs and the room in the context.
     pub fn new(
         mut session: Session,
         prompt: &[u32],
         options: GenerateOptions,
     ) -> Result<Generation, ModelError> {
+        if prompt.is_empty() {
+            return Err(ModelError::EmptyPrompt);
+        }
         crate::error::check_tokens(prompt, session.model().vocab_size())?;
         let context = session.model().context_length();
         if prompt.len() > context {
@@ -191,33 +185,104 @@ impl Generation {
         sampler.set_prompt(prompt);
         sampler.set_top_logprobs(options.top_logprobs);
         session.reset()?;
+        session.reserve(Generation::positions_needed(
+            prompt.len(),
+            options.max_tokens,
+            context,
+        ));
         Ok(Generation {
             session,
             sampler,
             options,
             prompt: prompt.to_vec(),
             prefilled: 0,
+            in_flight: 0,
+            feed: None,
             logits: Vec::new(),
+            drawable: false,
             stream: TextStream::default(),
             held: String::new(),
             generated: 0,
             finish: None,
-            prompt_tokens: prompt.len(),
         })
     }
 
-    /// Runs the next [`PREFILL_CHUNK`] prompt tokens; `true` once the whole prompt is in
-    /// the cache and the first token can be drawn.
-    pub fn prefill_chunk(&mut self) -> Result<bool, ModelError> {
-        if self.is_prefilled() {
-            return Ok(true);
+    /// Positions a generation of `max_tokens` after `prompt_tokens` can fill: the KV cache
+    /// it needs at most.
+    pub fn positions_needed(prompt_tokens: usize, max_tokens: usize, context: usize) -> usize {
+        // The last drawn token is never fed back.
+        (prompt_tokens + max_tokens.saturating_sub(1)).min(context)
+    }
+
+    /// What the next forward pass should run for this generation: up to `budget` prompt
+    /// tokens (and at most [`PREFILL_CHUNK`]) while prefilling, else the token just drawn.
+    /// `None` when it needs no pass: it can draw, or it has finished.
+    pub fn step_input(&mut self, budget: usize) -> Option<StepInput<'_>> {
+        if self.finish.is_some() || self.drawable || budget == 0 {
+            return None;
         }
-        let end = (self.prefilled + PREFILL_CHUNK).min(self.prompt.len());
-        self.logits = self
-            .session
-            .next_logits(&self.prompt[self.prefilled..end])?;
-        self.prefilled = end;
-        Ok(self.is_prefilled())
+        let tokens: &[u32] = if self.prefilled < self.prompt.len() {
+            let end = self
+                .prompt
+                .len()
+                .min(self.prefilled + budget.min(PREFILL_CHUNK));
+            &self.prompt[self.prefilled..end]
+        } else {
+            std::slice::from_ref(self.feed.as_ref()?)
+        };
+        self.in_flight = tokens.len();
+        let want_logits = self.prefilled + tokens.len() >= self.prompt.len();
+        Some(StepInput {
+            session: &mut self.session,
+            tokens,
+            want_logits,
+        })
+    }
+
+    /// Takes the outcome of the pass that ran [`Generation::step_input`]'s tokens. An error
+    /// ends the generation.
+    pub fn ran(&mut self, outcome: Result<Option<Vec<f32>>, ModelError>) -> Result<(), ModelError> {
+        let ran = std::mem::take(&mut self.in_flight);
+        let logits = match outcome {
+            Ok(logits) => logits,
+            Err(e) => {
+                self.finish = Some(FinishReason::Stop);
+                return Err(e);
+            }
+        };
+        if ran == 0 {
+            return Err(ModelError::Compute(
+                "a pass this generation did not ask for".into(),
+            ));
+        }
+        if self.prefilled < self.prompt.len() {
+            self.prefilled += ran;
+        } else {
+            self.feed = None;
+        }
+        if self.prefilled == self.prompt.len() {
+            match logits {
+                Some(logits) => {
+                    self.logits = logits;
+                    self.drawable = true;
+                }
+                None => {
+                    self.finish = Some(FinishReason::Stop);
+                    return Err(ModelError::Compute("a pass returned no logits".into()));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether fresh logits wait for [`Generation::draw`].
+    pub fn can_draw(&self) -> bool {
+        self.drawable && self.finish.is_none()
+    }
+
+    /// Prompt tokens not in the cache yet.
+    pub fn prompt_left(&self) -> usize {
+        self.prompt.len() - self.prefilled
     }
 
     /// Whether the whole prompt is in the cache.
@@ -228,6 +293,11 @@ impl Generation {
     /// The session, to reuse once the generation is done.
     pub fn into_session(self) -> Session {
         self.session
+    }
+
+    /// The session it runs on.
+    pub fn session(&self) -> &Session {
+        &self.session
     }
 }
 
@@ -244,7 +314,7 @@ impl Generation {
 
     /// Tokens in the prompt.
     pub fn prompt_tokens(&self) -> usize {
-        self.prompt_tokens
+        self.prompt.len()
     }
 
     /// Tokens generated so far.
@@ -257,15 +327,17 @@ impl Generation {
         &self.logits
     }
 
-    fn step(&mut self) -> Result<Option<Step>, ModelError> {
-        if self.finish.is_some() {
+    /// Draws the next token from the fresh logits; `None` when `max_tokens` is reached
+    /// (or nothing is ready to draw).
+    pub fn draw(&mut self) -> Result<Option<Step>, ModelError> {
+        if !self.can_draw() {
             return Ok(None);
         }
-        while !self.prefill_chunk()? {}
         if self.generated >= self.options.max_tokens {
             self.finish = Some(FinishReason::Length);
             return Ok(None);
         }
+        self.drawable = false;
         let full = self.options.logprobs || self.options.top_logprobs > 0 || self.options.trace;
         let mut step = if full {
             let d = self.sampler.sample(&self.logits)?;
@@ -311,13 +383,31 @@ impl Generation {
                 self.finish = Some(FinishReason::ContextFull);
                 step.text.push_str(&self.release_all());
             } else {
-                self.logits = self.session.next_logits(&[step.token])?;
+                self.feed = Some(step.token);
             }
         } else if self.finish.is_none() {
             self.finish = Some(FinishReason::Length);
             step.text.push_str(&self.release_all());
         }
         Ok(Some(step))
+    }
+
+    /// Runs passes for this generation alone until it can draw, then draws.
+    fn advance(&mut self) -> Result<Option<Step>, ModelError> {
+        while self.finish.is_none() && !self.can_draw() {
+            let model = self.session.model().clone();
+            let Some(input) = self.step_input(PREFILL_CHUNK) else {
+                return Err(ModelError::Compute(
+                    "a generation with nothing to run".into(),
+                ));
+            };
+            let outcome = model
+                .step(&mut [input])
+                .pop()
+                .unwrap_or_else(|| Err(ModelError::Compute("one input, no result".into())));
+            self.ran(outcome)?;
+        }
+        self.draw()
     }
 
     /// Adds `piece` to the held text; returns what is safe to emit. Finishes at a stop
@@ -367,7 +457,7 @@ impl Iterator for Generation {
     type Item = Result<Step, ModelError>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        match self.step() {
+        match self.advance() {
             Ok(Some(step)) => Some(Ok(step)),
             Ok(None) => None,
             Err(e) => {

@@ -373,6 +373,15 @@ impl Session {
         last.ok_or(ModelError::EmptyPrompt)
     }
 
+    /// Sets aside KV cache for `positions` tokens in all, so the cache takes what
+    /// [`Model::kv_bytes`] promised and never grows past it on the way.
+    pub fn reserve(&mut self, positions: usize) {
+        if let (State::Gemma3(cache), Net::Gemma3(net)) = (&mut self.state, &self.model.shared.net)
+        {
+            net.reserve(cache, positions);
+        }
+    }
+
     /// Bytes its KV cache takes now (Gemma 3; an estimate for the other architectures).
     pub fn kv_bytes(&self) -> usize {
         match &self.state {

@@ -1,24 +1,33 @@
-//! The engine: one thread owns the compute and steps every active sequence in turn.
+//! The engine: continuous batching on one thread that owns the compute.
 //!
-//! Requests wait in a bounded queue. Up to `max_concurrency` sequences are active; each
-//! round gives every active sequence one unit of work, a prefill chunk or one decode step,
-//! so streams advance together and a long prompt delays the others by one chunk at most.
-//! A sequence whose client has gone (its event receiver dropped) is dropped before its
-//! next unit. A panic inside a sequence fails that sequence alone.
+//! Each step is one forward pass over every active sequence ([`Model::step`]): the
+//! linear layers run as one matmul over all of the step's rows, attention per sequence
+//! over its own KV cache. Decode rows go first, one token per sequence; prefill chunks
+//! fill what is left of the step's token budget (`step_tokens`), so a long prompt never
+//! stalls the streams already running. Then every sequence with fresh logits draws its
+//! token, in parallel, each with its own sampler.
 //!
-//! Every sequence has its own session and sampler, so a seeded request produces the same
-//! tokens alone or among others. A batched forward over all active sequences can replace
-//! the per-sequence step inside [`Engine::run`] without changing [`Job`] or [`Event`].
+//! New sequences join between steps and finished or cancelled ones leave at once. A
+//! sequence whose client has gone (its event receiver dropped) leaves before the next
+//! step. Every sequence sets aside its worst-case KV cache (prompt plus `max_tokens`) in
+//! a pool of `kv_cache_bytes`; a request that does not fit waits at the head of the
+//! queue, a full queue answers 429, and a request larger than the whole pool is refused.
+//!
+//! dial's kernels give a row the same bits whatever else is in the pass, and each
+//! sequence has its own seeded sampler, so a seeded request produces the same tokens
+//! and logprobs alone or in a crowd. A panic while drawing fails that sequence alone; a
+//! panic inside the shared pass fails the sequences in that pass.
 
 use crate::error::ApiError;
 use crate::metrics::Metrics;
-use dial_model::{FinishReason, GenerateOptions, Generation, Model, Step};
+use dial_model::{FinishReason, GenerateOptions, Generation, Model, PREFILL_CHUNK, Step};
+use rayon::prelude::*;
 use std::panic::AssertUnwindSafe;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 use tokio::sync::{mpsc, oneshot};
 
-/// Called before every unit of work with the sequence's prompt; tests inject faults with
+/// Called before every step with each active sequence's prompt; tests inject faults with
 /// it.
 pub type StepHook = Arc<dyn Fn(&[u32]) + Send + Sync>;
 
@@ -74,31 +83,109 @@ pub enum Job {
     },
 }
 
+impl Job {
+    fn cancelled(&self) -> bool {
+        match self {
+            Job::Generate { events, .. } => events.is_closed(),
+            Job::Logits { reply, .. } => reply.is_closed(),
+        }
+    }
+}
+
+/// How the engine runs.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    /// Sequences stepped together.
+    pub max_concurrency: usize,
+    /// Requests that may wait; more get a 429.
+    pub max_queue: usize,
+    /// Token rows one step may run: every decode row, then prefill chunks in what is left.
+    pub step_tokens: usize,
+    /// The KV cache pool, in bytes.
+    pub kv_cache_bytes: usize,
+    /// Compute threads (a pool of its own); `None` shares rayon's global pool.
+    pub threads: Option<usize>,
+}
+
+/// One active sequence, as `/health` shows it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct SequenceStatus {
+    /// Prompt tokens.
+    pub prompt_tokens: usize,
+    /// Tokens in its KV cache.
+    pub position: usize,
+    /// Tokens generated.
+    pub generated_tokens: usize,
+    /// Bytes its KV cache holds now.
+    pub kv_cache_bytes: usize,
+    /// Bytes set aside for its worst case.
+    pub kv_cache_reserved_bytes: usize,
+}
+
+/// The engine between steps.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct EngineStatus {
+    /// The KV cache pool, in bytes.
+    pub kv_cache_capacity_bytes: usize,
+    /// Set aside for the active sequences.
+    pub kv_cache_reserved_bytes: usize,
+    /// Held by them now.
+    pub kv_cache_used_bytes: usize,
+    /// Token rows the step budget allows.
+    pub step_tokens: usize,
+    /// Rows the last step ran.
+    pub last_step_rows: usize,
+    /// A request waiting at the head of the queue for KV room or a free slot.
+    pub head_waiting: bool,
+    /// The active sequences.
+    pub sequences: Vec<SequenceStatus>,
+}
+
 /// The handle requests use: a bounded queue into the engine thread.
 #[derive(Debug, Clone)]
 pub struct Engine {
     queue: mpsc::Sender<(Job, Instant)>,
     capacity: usize,
+    status: Arc<Mutex<EngineStatus>>,
 }
 
 impl Engine {
     /// Starts the engine thread on `model`.
     pub fn start(
         model: Model,
-        max_concurrency: usize,
-        max_queue: usize,
+        config: &EngineConfig,
         metrics: Arc<Metrics>,
         hook: Option<StepHook>,
     ) -> Engine {
-        let capacity = max_queue.max(1);
+        let capacity = config.max_queue.max(1);
         let (queue, jobs) = mpsc::channel(capacity);
+        let status = Arc::new(Mutex::new(EngineStatus {
+            kv_cache_capacity_bytes: config.kv_cache_bytes,
+            step_tokens: config.step_tokens,
+            ..EngineStatus::default()
+        }));
+        metrics.set_kv(config.kv_cache_bytes, 0, 0);
+        let pool = config.threads.and_then(|n| {
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(n.max(1))
+                .thread_name(|i| format!("dial-compute-{i}"))
+                .build()
+                .map_err(|e| tracing::error!("cannot start {n} compute threads: {e}"))
+                .ok()
+        });
         let runner = Runner {
             model,
             jobs,
+            head: None,
             active: Vec::new(),
-            max_concurrency: max_concurrency.max(1),
+            max_concurrency: config.max_concurrency.max(1),
+            step_tokens: config.step_tokens.max(1),
+            kv_capacity: config.kv_cache_bytes,
+            kv_reserved: 0,
             metrics,
             hook,
+            pool,
+            status: status.clone(),
         };
         // The thread ends when every Engine handle is gone and the active work is done.
         std::thread::Builder::new()
@@ -106,7 +193,11 @@ impl Engine {
             .spawn(move || runner.run())
             .map(drop)
             .unwrap_or_else(|e| tracing::error!("cannot start the engine thread: {e}"));
-        Engine { queue, capacity }
+        Engine {
+            queue,
+            capacity,
+            status,
+        }
     }
 
     /// Queues `job`, or answers 429 when the queue is full.
@@ -118,57 +209,58 @@ impl Engine {
         }
     }
 
-    /// Requests waiting in the queue.
+    /// Requests waiting: in the queue, and the one at its head waiting for room.
     pub fn queued(&self) -> usize {
-        self.capacity - self.queue.capacity()
+        let head = self.status().head_waiting;
+        self.capacity - self.queue.capacity() + usize::from(head)
+    }
+
+    /// The engine as of its last step.
+    pub fn status(&self) -> EngineStatus {
+        self.status
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 }
 
 /// One active sequence.
-enum Sequence {
+struct Sequence {
+    generation: Box<Generation>,
+    /// KV cache bytes set aside for it in the pool.
+    reserved: usize,
+    kind: Kind,
+}
+
+enum Kind {
     Choice {
-        generation: Box<Generation>,
         choice: usize,
         events: mpsc::UnboundedSender<Event>,
         submitted: Instant,
         last_token: Option<Instant>,
     },
     Logits {
-        generation: Box<Generation>,
         reply: Option<oneshot::Sender<Result<Vec<f32>, ApiError>>>,
     },
 }
 
-enum Progress {
-    Continue,
-    Finished,
-}
-
 impl Sequence {
     fn cancelled(&self) -> bool {
-        match self {
-            Sequence::Choice { events, .. } => events.is_closed(),
-            Sequence::Logits { reply, .. } => reply.as_ref().is_none_or(|r| r.is_closed()),
-        }
-    }
-
-    fn prompt(&self) -> &[u32] {
-        match self {
-            Sequence::Choice { generation, .. } | Sequence::Logits { generation, .. } => {
-                generation.prompt()
-            }
+        match &self.kind {
+            Kind::Choice { events, .. } => events.is_closed(),
+            Kind::Logits { reply } => reply.as_ref().is_none_or(|r| r.is_closed()),
         }
     }
 
     fn fail(&mut self, error: ApiError) {
-        match self {
-            Sequence::Choice { choice, events, .. } => {
+        match &mut self.kind {
+            Kind::Choice { choice, events, .. } => {
                 let _ = events.send(Event::Failed {
                     choice: *choice,
                     error,
                 });
             }
-            Sequence::Logits { reply, .. } => {
+            Kind::Logits { reply } => {
                 if let Some(r) = reply.take() {
                     let _ = r.send(Err(error));
                 }
@@ -176,64 +268,61 @@ impl Sequence {
         }
     }
 
-    /// One unit of work: a prefill chunk or a decode step.
-    fn advance(&mut self, metrics: &Metrics) -> Result<Progress, ApiError> {
-        match self {
-            Sequence::Logits { generation, reply } => {
-                if generation.prefill_chunk()? {
-                    if let Some(r) = reply.take() {
-                        let _ = r.send(Ok(generation.logits().to_vec()));
-                    }
-                    return Ok(Progress::Finished);
+    fn status(&self) -> SequenceStatus {
+        let g = &self.generation;
+        SequenceStatus {
+            prompt_tokens: g.prompt_tokens(),
+            position: g.session().position(),
+            generated_tokens: g.generated_tokens(),
+            kv_cache_bytes: g.session().kv_bytes(),
+            kv_cache_reserved_bytes: self.reserved,
+        }
+    }
+
+    /// Reports a draw; `true` once the sequence is done.
+    fn drew(
+        &mut self,
+        drawn: Result<Option<Step>, dial_model::ModelError>,
+        metrics: &Metrics,
+    ) -> bool {
+        let Kind::Choice {
+            choice,
+            events,
+            submitted,
+            last_token,
+        } = &mut self.kind
+        else {
+            return true;
+        };
+        match drawn {
+            Ok(Some(step)) => {
+                let now = Instant::now();
+                match last_token {
+                    None => metrics.observe_ttft(now - *submitted),
+                    Some(t) => metrics.observe_itl(now - *t),
                 }
-                Ok(Progress::Continue)
+                *last_token = Some(now);
+                metrics.add_tokens_out(1);
+                let _ = events.send(Event::Token {
+                    choice: *choice,
+                    step: Box::new(step),
+                });
             }
-            Sequence::Choice {
-                generation,
-                choice,
-                events,
-                submitted,
-                last_token,
-            } => {
-                if !generation.is_prefilled() {
-                    if generation.prefill_chunk()? {
-                        let _ = events.send(Event::Prefilled { choice: *choice });
-                    }
-                    return Ok(Progress::Continue);
-                }
-                match generation.next() {
-                    Some(step) => {
-                        let step = step?;
-                        let now = Instant::now();
-                        match last_token {
-                            None => metrics.observe_ttft(now - *submitted),
-                            Some(t) => metrics.observe_itl(now - *t),
-                        }
-                        *last_token = Some(now);
-                        metrics.add_tokens_out(1);
-                        let _ = events.send(Event::Token {
-                            choice: *choice,
-                            step: Box::new(step),
-                        });
-                        if let Some(finish) = generation.finish_reason() {
-                            let _ = events.send(Event::Done {
-                                choice: *choice,
-                                finish,
-                            });
-                            return Ok(Progress::Finished);
-                        }
-                        Ok(Progress::Continue)
-                    }
-                    None => {
-                        let finish = generation.finish_reason().unwrap_or(FinishReason::Length);
-                        let _ = events.send(Event::Done {
-                            choice: *choice,
-                            finish,
-                        });
-                        Ok(Progress::Finished)
-                    }
-                }
+            Ok(None) => {}
+            Err(e) => {
+                self.fail(e.into());
+                return true;
             }
+        }
+        match self.generation.finish_reason() {
+            Some(finish) => {
+                let _ = events.send(Event::Done {
+                    choice: *choice,
+                    finish,
+                });
+                true
+            }
+            None => false,
         }
     }
 }
@@ -241,59 +330,128 @@ impl Sequence {
 struct Runner {
     model: Model,
     jobs: mpsc::Receiver<(Job, Instant)>,
+    /// The next job, taken from the queue but waiting for a free slot or KV room.
+    head: Option<(Job, Instant)>,
     active: Vec<Sequence>,
     max_concurrency: usize,
+    step_tokens: usize,
+    kv_capacity: usize,
+    kv_reserved: usize,
     metrics: Arc<Metrics>,
     hook: Option<StepHook>,
+    pool: Option<rayon::ThreadPool>,
+    status: Arc<Mutex<EngineStatus>>,
 }
 
 impl Runner {
     fn run(mut self) {
         loop {
             self.admit();
-            if self.active.is_empty() {
+            if self.active.is_empty() && self.head.is_none() {
                 match self.jobs.blocking_recv() {
-                    Some((job, at)) => self.start(job, at),
+                    Some(job) => self.head = Some(job),
                     None => return,
                 }
                 continue;
             }
-            self.round();
+            self.step();
+            self.publish();
         }
     }
 
-    /// Moves queued jobs into the active set while there is room.
+    /// Starts queued jobs, in order, while there are free slots and KV room.
     fn admit(&mut self) {
-        while self.active.len() < self.max_concurrency {
-            match self.jobs.try_recv() {
-                Ok((job, at)) => self.start(job, at),
-                Err(_) => break,
+        loop {
+            if self.active.len() >= self.max_concurrency {
+                break;
             }
+            let Some((job, submitted)) = self.head.take().or_else(|| self.jobs.try_recv().ok())
+            else {
+                break;
+            };
+            if job.cancelled() {
+                self.metrics.add_cancelled();
+                continue;
+            }
+            let needed = self.reservation(&job);
+            if needed > self.kv_capacity {
+                let error = ApiError::kv_cache_too_small(needed, self.kv_capacity);
+                match job {
+                    Job::Generate {
+                        events, choices, ..
+                    } => {
+                        for choice in 0..choices.len() {
+                            let _ = events.send(Event::Failed {
+                                choice,
+                                error: error.clone(),
+                            });
+                        }
+                    }
+                    Job::Logits { reply, .. } => {
+                        let _ = reply.send(Err(error));
+                    }
+                }
+                continue;
+            }
+            if self.kv_reserved + needed > self.kv_capacity {
+                self.head = Some((job, submitted));
+                break;
+            }
+            self.start(job, submitted);
+        }
+        self.publish();
+    }
+
+    /// Worst-case KV bytes of every sequence `job` starts.
+    fn reservation(&self, job: &Job) -> usize {
+        let context = self.model.context_length();
+        match job {
+            Job::Generate {
+                prompt, choices, ..
+            } => choices
+                .iter()
+                .map(|o| {
+                    self.model.kv_bytes(Generation::positions_needed(
+                        prompt.len(),
+                        o.max_tokens,
+                        context,
+                    ))
+                })
+                .sum(),
+            Job::Logits { prompt, .. } => self.model.kv_bytes(prompt.len().min(context)),
         }
     }
 
     fn start(&mut self, job: Job, submitted: Instant) {
+        let context = self.model.context_length();
         match job {
             Job::Generate {
                 prompt,
                 choices,
                 events,
             } => {
-                if events.is_closed() {
-                    self.metrics.add_cancelled();
-                    return;
-                }
                 self.metrics.add_tokens_in(prompt.len() as u64);
                 for (choice, options) in choices.into_iter().enumerate() {
+                    let reserved = self.model.kv_bytes(Generation::positions_needed(
+                        prompt.len(),
+                        options.max_tokens,
+                        context,
+                    ));
                     let session = self.model.session();
                     match session.and_then(|s| Generation::new(s, &prompt, options)) {
-                        Ok(generation) => self.active.push(Sequence::Choice {
-                            generation: Box::new(generation),
-                            choice,
-                            events: events.clone(),
-                            submitted,
-                            last_token: None,
-                        }),
+                        Ok(generation) => {
+                            self.kv_reserved += reserved;
+                            self.active.push(Sequence {
+                                generation: Box::new(generation),
+                                reserved,
+                                kind: Kind::Choice {
+                                    choice,
+                                    events: events.clone(),
+                                    submitted,
+                                    last_token: None,
+                                },
+                            });
+                        }
                         Err(e) => {
                             let _ = events.send(Event::Failed {
                                 choice,
@@ -304,20 +462,21 @@ impl Runner {
                 }
             }
             Job::Logits { prompt, reply } => {
-                if reply.is_closed() {
-                    self.metrics.add_cancelled();
-                    return;
-                }
                 let options = GenerateOptions {
                     max_tokens: 0,
                     ..GenerateOptions::default()
                 };
+                let reserved = self.model.kv_bytes(prompt.len().min(context));
                 let session = self.model.session();
                 match session.and_then(|s| Generation::new(s, &prompt, options)) {
-                    Ok(generation) => self.active.push(Sequence::Logits {
-                        generation: Box::new(generation),
-                        reply: Some(reply),
-                    }),
+                    Ok(generation) => {
+                        self.kv_reserved += reserved;
+                        self.active.push(Sequence {
+                            generation: Box::new(generation),
+                            reserved,
+                            kind: Kind::Logits { reply: Some(reply) },
+                        });
+                    }
                     Err(e) => {
                         let _ = reply.send(Err(e.into()));
                     }
@@ -326,48 +485,201 @@ impl Runner {
         }
     }
 
-    /// One unit of work for every active sequence, in turn.
-    fn round(&mut self) {
-        let mut i = 0;
-        while i < self.active.len() {
-            if self.active[i].cancelled() {
-                self.active.swap_remove(i);
+    /// One step: drop the cancelled, one forward pass over everyone, then the draws.
+    fn step(&mut self) {
+        let mut done = vec![false; self.active.len()];
+        for (seq, done) in self.active.iter().zip(&mut done) {
+            if seq.cancelled() {
                 self.metrics.add_cancelled();
-                continue;
-            }
-            let hook = self.hook.clone();
-            let seq = &mut self.active[i];
-            let metrics = &self.metrics;
-            let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| {
-                if let Some(hook) = &hook {
-                    hook(seq.prompt());
-                }
-                seq.advance(metrics)
-            }));
-            let finished = match outcome {
-                Ok(Ok(Progress::Continue)) => false,
-                Ok(Ok(Progress::Finished)) => true,
-                Ok(Err(error)) => {
-                    seq.fail(error);
-                    true
-                }
-                Err(panic) => {
-                    let what = crate::error::panic_message(panic.as_ref());
-                    tracing::error!("a sequence panicked: {what}");
-                    self.metrics.add_panic();
-                    seq.fail(ApiError::internal(&format!(
-                        "generation failed inside dial: {what}"
-                    )));
-                    true
-                }
-            };
-            if finished {
-                // Keep the round-robin order: the next sequence moves into slot i.
-                self.active.remove(i);
-            } else {
-                i += 1;
+                *done = true;
             }
         }
+        if let Some(hook) = self.hook.clone() {
+            for (seq, done) in self.active.iter_mut().zip(&mut done) {
+                if *done {
+                    continue;
+                }
+                let prompt = seq.generation.prompt();
+                if let Err(panic) = std::panic::catch_unwind(AssertUnwindSafe(|| hook(prompt))) {
+                    fail_by_panic(&self.metrics, seq, panic.as_ref());
+                    *done = true;
+                }
+            }
+        }
+        self.forward(&mut done);
+        self.draw(&mut done);
+        let mut flags = done.into_iter();
+        let mut released = 0;
+        self.active.retain(|seq| {
+            let finished = flags.next().unwrap_or(true);
+            if finished {
+                released += seq.reserved;
+            }
+            !finished
+        });
+        self.kv_reserved -= released;
         self.metrics.set_active(self.active.len());
     }
+
+    /// Token rows each sequence runs this step: every decode row first, then prefill
+    /// chunks in arrival order while the budget lasts.
+    fn grants(&self, done: &[bool]) -> Vec<usize> {
+        let decoding = self
+            .active
+            .iter()
+            .zip(done)
+            .filter(|(s, d)| !**d && s.generation.is_prefilled())
+            .count();
+        let mut left = self.step_tokens.saturating_sub(decoding);
+        self.active
+            .iter()
+            .zip(done)
+            .map(|(seq, &done)| {
+                if done {
+                    0
+                } else if seq.generation.is_prefilled() {
+                    1
+                } else {
+                    let chunk = left.min(seq.generation.prompt_left()).min(PREFILL_CHUNK);
+                    left -= chunk;
+                    chunk
+                }
+            })
+            .collect()
+    }
+
+    fn forward(&mut self, done: &mut [bool]) {
+        let grants = self.grants(done);
+        let model = self.model.clone();
+        let mut inputs = Vec::new();
+        let mut who = Vec::new();
+        let mut prefilled_before = Vec::new();
+        for (i, (seq, &grant)) in self.active.iter_mut().zip(&grants).enumerate() {
+            let was_prefilled = seq.generation.is_prefilled();
+            if let Some(input) = seq.generation.step_input(grant) {
+                inputs.push(input);
+                who.push(i);
+                prefilled_before.push(was_prefilled);
+            }
+        }
+        if inputs.is_empty() {
+            return;
+        }
+        let rows: usize = inputs.iter().map(|i| i.tokens.len()).sum();
+        let outcome = compute(self.pool.as_ref(), || {
+            std::panic::catch_unwind(AssertUnwindSafe(|| model.step(&mut inputs)))
+        });
+        drop(inputs);
+        self.metrics.add_step(rows);
+        if let Ok(mut status) = self.status.lock() {
+            status.last_step_rows = rows;
+        }
+        let results = match outcome {
+            Ok(results) => results,
+            Err(panic) => {
+                for &i in &who {
+                    fail_by_panic(&self.metrics, &mut self.active[i], panic.as_ref());
+                    done[i] = true;
+                }
+                return;
+            }
+        };
+        for ((i, result), was_prefilled) in who.into_iter().zip(results).zip(prefilled_before) {
+            let seq = &mut self.active[i];
+            match seq.generation.ran(result) {
+                Ok(()) => {
+                    if !was_prefilled
+                        && seq.generation.is_prefilled()
+                        && let Kind::Choice { choice, events, .. } = &seq.kind
+                    {
+                        let _ = events.send(Event::Prefilled { choice: *choice });
+                    }
+                }
+                Err(e) => {
+                    seq.fail(e.into());
+                    done[i] = true;
+                }
+            }
+        }
+    }
+
+    /// Every sequence with fresh logits draws, in parallel; explain jobs get their logits.
+    fn draw(&mut self, done: &mut [bool]) {
+        for (seq, done) in self.active.iter_mut().zip(done.iter_mut()) {
+            if *done || !seq.generation.can_draw() {
+                continue;
+            }
+            if let Kind::Logits { reply } = &mut seq.kind {
+                if let Some(r) = reply.take() {
+                    let _ = r.send(Ok(seq.generation.logits().to_vec()));
+                }
+                *done = true;
+            }
+        }
+        let active = &mut self.active;
+        let flags: &[bool] = done;
+        let drawn: Vec<(usize, std::thread::Result<_>)> = compute(self.pool.as_ref(), || {
+            active
+                .par_iter_mut()
+                .zip(flags)
+                .enumerate()
+                .filter(|(_, (seq, done))| !**done && seq.generation.can_draw())
+                .map(|(i, (seq, _))| {
+                    let generation = &mut seq.generation;
+                    (
+                        i,
+                        std::panic::catch_unwind(AssertUnwindSafe(|| generation.draw())),
+                    )
+                })
+                .collect()
+        });
+        for (i, outcome) in drawn {
+            let seq = &mut self.active[i];
+            match outcome {
+                Ok(drawn) => done[i] = seq.drew(drawn, &self.metrics),
+                Err(panic) => {
+                    fail_by_panic(&self.metrics, seq, panic.as_ref());
+                    done[i] = true;
+                }
+            }
+        }
+        // A generation that ended without a draw (max_tokens 0, say) reports its end.
+        for (seq, done) in self.active.iter_mut().zip(done.iter_mut()) {
+            if !*done && seq.generation.finish_reason().is_some() {
+                *done = seq.drew(Ok(None), &self.metrics);
+            }
+        }
+    }
+
+    /// Shares the state between steps with `/health` and `/metrics`.
+    fn publish(&self) {
+        let sequences: Vec<SequenceStatus> = self.active.iter().map(Sequence::status).collect();
+        let used = sequences.iter().map(|s| s.kv_cache_bytes).sum();
+        self.metrics
+            .set_kv(self.kv_capacity, self.kv_reserved, used);
+        if let Ok(mut status) = self.status.lock() {
+            status.kv_cache_reserved_bytes = self.kv_reserved;
+            status.kv_cache_used_bytes = used;
+            status.head_waiting = self.head.is_some();
+            status.sequences = sequences;
+        }
+    }
+}
+
+/// Runs `work` on the engine's own compute pool, if it has one.
+fn compute<R: Send>(pool: Option<&rayon::ThreadPool>, work: impl FnOnce() -> R + Send) -> R {
+    match pool {
+        Some(pool) => pool.install(work),
+        None => work(),
+    }
+}
+
+/// Fails `seq` with a 500 that names the panic.
+fn fail_by_panic(metrics: &Metrics, seq: &mut Sequence, panic: &(dyn std::any::Any + Send)) {
+    let what = crate::error::panic_message(panic);
+    tracing::error!("a sequence panicked: {what}");
+    metrics.add_panic();
+    seq.fail(ApiError::internal(&format!(
+        "generation failed inside dial: {what}"
+    )));
 }

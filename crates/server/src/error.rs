@@ -156,6 +156,22 @@ impl ApiError {
         e
     }
 
+    /// A 400: the request's worst-case KV cache is more than the whole pool, so it could
+    /// never run.
+    pub fn kv_cache_too_small(needed: usize, capacity: usize) -> Self {
+        Self::invalid(
+            "max_tokens",
+            "kv_cache_exceeded",
+            &format!(
+                "this request needs up to {} MiB of KV cache (its prompt plus max_tokens, for \
+                 every choice) and the server's pool holds {} MiB; ask for fewer tokens or \
+                 choices, or start the server with a larger --kv-cache-mb",
+                needed.div_ceil(1 << 20),
+                capacity >> 20
+            ),
+        )
+    }
+
     /// A 500: dial's fault, not the request's.
     pub fn internal(message: &str) -> Self {
         Self::new(

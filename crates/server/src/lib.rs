@@ -185,6 +185,7 @@ async fn health(State(state): State<AppState>) -> Response {
         "model": state.model_id(),
         "voices": speech::served_voice_ids(&state),
         "queued": state.inner.queued(),
+        "engine": state.inner.lm.as_ref().map(|lm| lm.engine.status()),
     }))
     .into_response()
 }

@@ -49,6 +49,11 @@ pub struct Metrics {
     cancelled: AtomicU64,
     panics: AtomicU64,
     active: AtomicU64,
+    steps: AtomicU64,
+    step_rows: AtomicU64,
+    kv_capacity: AtomicU64,
+    kv_reserved: AtomicU64,
+    kv_used: AtomicU64,
     ttft: Mutex<Histogram>,
     itl: Mutex<Histogram>,
 }
@@ -78,6 +83,17 @@ impl Metrics {
 
     pub(crate) fn set_active(&self, n: usize) {
         self.active.store(n as u64, Ordering::Relaxed);
+    }
+
+    pub(crate) fn add_step(&self, rows: usize) {
+        self.steps.fetch_add(1, Ordering::Relaxed);
+        self.step_rows.fetch_add(rows as u64, Ordering::Relaxed);
+    }
+
+    pub(crate) fn set_kv(&self, capacity: usize, reserved: usize, used: usize) {
+        self.kv_capacity.store(capacity as u64, Ordering::Relaxed);
+        self.kv_reserved.store(reserved as u64, Ordering::Relaxed);
+        self.kv_used.store(used as u64, Ordering::Relaxed);
     }
 
     pub(crate) fn observe_ttft(&self, d: Duration) {
@@ -129,6 +145,16 @@ impl Metrics {
                 "Sequences failed by a panic inside dial.",
                 &self.panics,
             ),
+            (
+                "dial_engine_steps_total",
+                "Forward passes the engine ran (each over every active sequence).",
+                &self.steps,
+            ),
+            (
+                "dial_engine_step_rows_total",
+                "Token rows those passes ran: decode tokens and prefill chunks.",
+                &self.step_rows,
+            ),
         ];
         for (name, help, value) in counters {
             let _ = writeln!(
@@ -146,6 +172,29 @@ impl Metrics {
             "# HELP dial_active_sequences Sequences the engine is stepping.\n# TYPE dial_active_sequences gauge\ndial_active_sequences {}",
             self.active.load(Ordering::Relaxed)
         );
+        for (name, help, value) in [
+            (
+                "dial_kv_cache_capacity_bytes",
+                "The KV cache pool (--kv-cache-mb).",
+                &self.kv_capacity,
+            ),
+            (
+                "dial_kv_cache_reserved_bytes",
+                "KV cache set aside for the active sequences' worst case.",
+                &self.kv_reserved,
+            ),
+            (
+                "dial_kv_cache_used_bytes",
+                "KV cache the active sequences hold now.",
+                &self.kv_used,
+            ),
+        ] {
+            let _ = writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {}",
+                value.load(Ordering::Relaxed)
+            );
+        }
         self.ttft.lock().unwrap_or_else(|e| e.into_inner()).render(
             &mut out,
             "dial_time_to_first_token_seconds",

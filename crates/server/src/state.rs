@@ -1,6 +1,6 @@
 //! What every handler shares: the model, the engine, the limits, the counters.
 
-use crate::engine::{Engine, StepHook};
+use crate::engine::{Engine, EngineConfig, StepHook};
 use crate::explain::LogitsCache;
 use crate::metrics::Metrics;
 use crate::prompt::ChatTemplate;
@@ -13,8 +13,14 @@ use std::sync::Arc;
 pub struct ServerConfig {
     /// Required `Authorization: Bearer` key, if any.
     pub api_key: Option<String>,
-    /// Sequences stepped together.
+    /// Sequences stepped together, in one forward pass.
     pub max_concurrency: usize,
+    /// Token rows one engine step may run: decode rows first, prefill chunks in the rest.
+    pub step_tokens: usize,
+    /// The KV cache pool, in MiB: each sequence sets aside its worst case.
+    pub kv_cache_mb: usize,
+    /// Compute threads of the engine's own pool; `None` shares rayon's global pool.
+    pub threads: Option<usize>,
     /// Requests that may wait for the engine; more get a 429.
     pub max_queue: usize,
     /// The largest `max_tokens` a request may ask for.
@@ -36,6 +42,9 @@ impl std::fmt::Debug for ServerConfig {
         f.debug_struct("ServerConfig")
             .field("api_key", &self.api_key.as_ref().map(|_| "<set>"))
             .field("max_concurrency", &self.max_concurrency)
+            .field("step_tokens", &self.step_tokens)
+            .field("kv_cache_mb", &self.kv_cache_mb)
+            .field("threads", &self.threads)
             .field("max_queue", &self.max_queue)
             .field("max_tokens_limit", &self.max_tokens_limit)
             .field("default_max_tokens", &self.default_max_tokens)
@@ -52,6 +61,9 @@ impl Default for ServerConfig {
         ServerConfig {
             api_key: None,
             max_concurrency: 8,
+            step_tokens: 256,
+            kv_cache_mb: 2048,
+            threads: None,
             max_queue: 64,
             max_tokens_limit: 4096,
             default_max_tokens: 256,
@@ -115,8 +127,13 @@ impl AppState {
         let lm = model.map(|model| {
             let engine = Engine::start(
                 model.clone(),
-                config.max_concurrency,
-                config.max_queue,
+                &EngineConfig {
+                    max_concurrency: config.max_concurrency,
+                    max_queue: config.max_queue,
+                    step_tokens: config.step_tokens,
+                    kv_cache_bytes: config.kv_cache_mb.saturating_mul(1 << 20),
+                    threads: config.threads,
+                },
                 metrics.clone(),
                 config.step_hook.clone(),
             );
