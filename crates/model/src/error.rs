@@ -90,6 +90,9 @@ pub enum ModelError {
     /// The caller cancelled the work.
     #[error("cancelled")]
     Cancelled,
+    /// dial panicked while running this sequence (a bug); the batch caught it.
+    #[error("generation failed inside dial: {0}")]
+    Panicked(String),
 }
 
 impl ModelError {
@@ -138,4 +141,13 @@ pub(crate) fn check_tokens(tokens: &[u32], vocab: usize) -> Result<(), ModelErro
         Some(&token) => Err(ModelError::TokenOutOfRange { token, vocab }),
         None => Ok(()),
     }
+}
+
+/// The message a panic carried.
+pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown panic".into())
 }

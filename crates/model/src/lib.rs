@@ -7,6 +7,7 @@
 //! qwen2 and qwen3 files run on candle-transformers' quantized models, one sequence at a
 //! time.
 
+mod batch;
 mod candle_net;
 mod error;
 mod explain;
@@ -20,6 +21,7 @@ mod perplexity;
 pub mod tiny;
 mod tokenizer;
 
+pub use batch::{BatchStep, StepOutcome, grants, step_batch};
 pub use error::ModelError;
 pub use gemma3::{Config as Gemma3Config, Gemma3, Gemma3Cache, MAX_ROWS_PER_SEQUENCE};
 pub use generate::{FinishReason, GenerateOptions, Generation, Step};

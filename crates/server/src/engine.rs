@@ -20,8 +20,7 @@
 
 use crate::error::ApiError;
 use crate::metrics::Metrics;
-use dial_model::{FinishReason, GenerateOptions, Generation, Model, PREFILL_CHUNK, Step};
-use rayon::prelude::*;
+use dial_model::{FinishReason, GenerateOptions, Generation, Model, Step};
 use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -280,11 +279,7 @@ impl Sequence {
     }
 
     /// Reports a draw; `true` once the sequence is done.
-    fn drew(
-        &mut self,
-        drawn: Result<Option<Step>, dial_model::ModelError>,
-        metrics: &Metrics,
-    ) -> bool {
+    fn drew(&mut self, drawn: Option<Step>, metrics: &Metrics) -> bool {
         let Kind::Choice {
             choice,
             events,
@@ -294,25 +289,18 @@ impl Sequence {
         else {
             return true;
         };
-        match drawn {
-            Ok(Some(step)) => {
-                let now = Instant::now();
-                match last_token {
-                    None => metrics.observe_ttft(now - *submitted),
-                    Some(t) => metrics.observe_itl(now - *t),
-                }
-                *last_token = Some(now);
-                metrics.add_tokens_out(1);
-                let _ = events.send(Event::Token {
-                    choice: *choice,
-                    step: Box::new(step),
-                });
+        if let Some(step) = drawn {
+            let now = Instant::now();
+            match last_token {
+                None => metrics.observe_ttft(now - *submitted),
+                Some(t) => metrics.observe_itl(now - *t),
             }
-            Ok(None) => {}
-            Err(e) => {
-                self.fail(e.into());
-                return true;
-            }
+            *last_token = Some(now);
+            metrics.add_tokens_out(1);
+            let _ = events.send(Event::Token {
+                choice: *choice,
+                step: Box::new(step),
+            });
         }
         match self.generation.finish_reason() {
             Some(finish) => {
@@ -501,13 +489,17 @@ impl Runner {
                 }
                 let prompt = seq.generation.prompt();
                 if let Err(panic) = std::panic::catch_unwind(AssertUnwindSafe(|| hook(prompt))) {
-                    fail_by_panic(&self.metrics, seq, panic.as_ref());
+                    let what = crate::error::panic_message(panic.as_ref());
+                    tracing::error!("a sequence panicked: {what}");
+                    self.metrics.add_panic();
+                    seq.fail(ApiError::internal(&format!(
+                        "generation failed inside dial: {what}"
+                    )));
                     *done = true;
                 }
             }
         }
-        self.forward(&mut done);
-        self.draw(&mut done);
+        self.run_batch(&mut done);
         let mut flags = done.into_iter();
         let mut released = 0;
         self.active.retain(|seq| {
@@ -521,132 +513,62 @@ impl Runner {
         self.metrics.set_active(self.active.len());
     }
 
-    /// Token rows each sequence runs this step: every decode row first, then prefill
-    /// chunks in arrival order while the budget lasts.
-    fn grants(&self, done: &[bool]) -> Vec<usize> {
-        let decoding = self
-            .active
-            .iter()
-            .zip(done)
-            .filter(|(s, d)| !**d && s.generation.is_prefilled())
-            .count();
-        let mut left = self.step_tokens.saturating_sub(decoding);
-        self.active
-            .iter()
-            .zip(done)
-            .map(|(seq, &done)| {
-                if done {
-                    0
-                } else if seq.generation.is_prefilled() {
-                    1
-                } else {
-                    let chunk = left.min(seq.generation.prompt_left()).min(PREFILL_CHUNK);
-                    left -= chunk;
-                    chunk
-                }
-            })
-            .collect()
-    }
-
-    fn forward(&mut self, done: &mut [bool]) {
-        let grants = self.grants(done);
+    /// The forward pass and the draws for every sequence still in, then their events.
+    fn run_batch(&mut self, done: &mut [bool]) {
         let model = self.model.clone();
-        let mut inputs = Vec::new();
+        let step_tokens = self.step_tokens;
         let mut who = Vec::new();
-        let mut prefilled_before = Vec::new();
-        for (i, (seq, &grant)) in self.active.iter_mut().zip(&grants).enumerate() {
-            let was_prefilled = seq.generation.is_prefilled();
-            if let Some(input) = seq.generation.step_input(grant) {
-                inputs.push(input);
+        let mut generations = Vec::new();
+        for (i, (seq, &done)) in self.active.iter_mut().zip(done.iter()).enumerate() {
+            if !done {
                 who.push(i);
-                prefilled_before.push(was_prefilled);
+                generations.push(seq.generation.as_mut());
             }
         }
-        if inputs.is_empty() {
+        if generations.is_empty() {
             return;
         }
-        let rows: usize = inputs.iter().map(|i| i.tokens.len()).sum();
-        let outcome = compute(self.pool.as_ref(), || {
-            std::panic::catch_unwind(AssertUnwindSafe(|| model.step(&mut inputs)))
+        let batch = compute(self.pool.as_ref(), || {
+            dial_model::step_batch(&model, &mut generations, step_tokens)
         });
-        drop(inputs);
-        self.metrics.add_step(rows);
-        if let Ok(mut status) = self.status.lock() {
-            status.last_step_rows = rows;
+        drop(generations);
+        if batch.rows > 0 {
+            self.metrics.add_step(batch.rows);
         }
-        let results = match outcome {
-            Ok(results) => results,
-            Err(panic) => {
-                for &i in &who {
-                    fail_by_panic(&self.metrics, &mut self.active[i], panic.as_ref());
-                    done[i] = true;
-                }
-                return;
-            }
-        };
-        for ((i, result), was_prefilled) in who.into_iter().zip(results).zip(prefilled_before) {
-            let seq = &mut self.active[i];
-            match seq.generation.ran(result) {
-                Ok(()) => {
-                    if !was_prefilled
-                        && seq.generation.is_prefilled()
-                        && let Kind::Choice { choice, events, .. } = &seq.kind
-                    {
-                        let _ = events.send(Event::Prefilled { choice: *choice });
-                    }
-                }
-                Err(e) => {
-                    seq.fail(e.into());
-                    done[i] = true;
-                }
-            }
+        if let Ok(mut status) = self.status.lock() {
+            status.last_step_rows = batch.rows;
+        }
+        for (i, outcome) in who.into_iter().zip(batch.outcomes) {
+            done[i] = self.report(i, outcome);
         }
     }
 
-    /// Every sequence with fresh logits draws, in parallel; explain jobs get their logits.
-    fn draw(&mut self, done: &mut [bool]) {
-        for (seq, done) in self.active.iter_mut().zip(done.iter_mut()) {
-            if *done || !seq.generation.can_draw() {
-                continue;
+    /// Sends a sequence's events for one step; `true` once it is done.
+    fn report(&mut self, i: usize, outcome: dial_model::StepOutcome) -> bool {
+        let seq = &mut self.active[i];
+        if let Some(error) = outcome.error {
+            if let dial_model::ModelError::Panicked(what) = &error {
+                tracing::error!("a sequence panicked: {what}");
+                self.metrics.add_panic();
             }
-            if let Kind::Logits { reply } = &mut seq.kind {
+            seq.fail(error.into());
+            return true;
+        }
+        match &mut seq.kind {
+            Kind::Logits { reply } => {
+                if seq.generation.finish_reason().is_none() {
+                    return false;
+                }
                 if let Some(r) = reply.take() {
                     let _ = r.send(Ok(seq.generation.logits().to_vec()));
                 }
-                *done = true;
+                true
             }
-        }
-        let active = &mut self.active;
-        let flags: &[bool] = done;
-        let drawn: Vec<(usize, std::thread::Result<_>)> = compute(self.pool.as_ref(), || {
-            active
-                .par_iter_mut()
-                .zip(flags)
-                .enumerate()
-                .filter(|(_, (seq, done))| !**done && seq.generation.can_draw())
-                .map(|(i, (seq, _))| {
-                    let generation = &mut seq.generation;
-                    (
-                        i,
-                        std::panic::catch_unwind(AssertUnwindSafe(|| generation.draw())),
-                    )
-                })
-                .collect()
-        });
-        for (i, outcome) in drawn {
-            let seq = &mut self.active[i];
-            match outcome {
-                Ok(drawn) => done[i] = seq.drew(drawn, &self.metrics),
-                Err(panic) => {
-                    fail_by_panic(&self.metrics, seq, panic.as_ref());
-                    done[i] = true;
+            Kind::Choice { choice, events, .. } => {
+                if outcome.prefilled {
+                    let _ = events.send(Event::Prefilled { choice: *choice });
                 }
-            }
-        }
-        // A generation that ended without a draw (max_tokens 0, say) reports its end.
-        for (seq, done) in self.active.iter_mut().zip(done.iter_mut()) {
-            if !*done && seq.generation.finish_reason().is_some() {
-                *done = seq.drew(Ok(None), &self.metrics);
+                seq.drew(outcome.step, &self.metrics)
             }
         }
     }
@@ -672,14 +594,4 @@ fn compute<R: Send>(pool: Option<&rayon::ThreadPool>, work: impl FnOnce() -> R +
         Some(pool) => pool.install(work),
         None => work(),
     }
-}
-
-/// Fails `seq` with a 500 that names the panic.
-fn fail_by_panic(metrics: &Metrics, seq: &mut Sequence, panic: &(dyn std::any::Any + Send)) {
-    let what = crate::error::panic_message(panic);
-    tracing::error!("a sequence panicked: {what}");
-    metrics.add_panic();
-    seq.fail(ApiError::internal(&format!(
-        "generation failed inside dial: {what}"
-    )));
 }
