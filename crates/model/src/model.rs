@@ -243,6 +243,9 @@ impl Model {
                             last_rows.extend_from_slice(&hidden[(end - 1) * width..end * width]);
                         }
                     }
+                    if last_rows.is_empty() {
+                        return Ok(Vec::new());
+                    }
                     net.logits(&last_rows)
                 });
                 match outcome {

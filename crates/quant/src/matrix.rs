@@ -119,6 +119,9 @@ impl QuantMatrix {
                 got: out.len(),
             });
         }
+        if rows == 0 {
+            return Ok(());
+        }
         let format = self.format;
         let row_bytes = self.row_bytes();
         // Tiles of weight rows in parallel. Each weight row is unpacked once, then dotted

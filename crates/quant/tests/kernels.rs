@@ -235,6 +235,12 @@ fn bad_shapes_and_values_are_typed_errors() {
             got: 3
         })
     ));
+    // No rows in: no rows out, on every ISA (a batch where no sequence wants logits).
+    let empty = QuantizedActivations::new(&[], 64).unwrap();
+    for isa in dial_quant::Isa::available() {
+        let mut none: Vec<f32> = Vec::new();
+        m.matmul_with(isa, &empty, &mut none).unwrap();
+    }
     assert_eq!(QuantFormat::from_ggml(12), Some(QuantFormat::Q4K));
     assert_eq!(QuantFormat::from_ggml(1), None);
 }
