@@ -106,7 +106,7 @@ pub fn run(args: &ServeArgs) -> Result<String, String> {
         api_key: args.api_key.clone(),
         max_concurrency: args.max_concurrency,
         step_tokens: args.step_tokens,
-        kv_cache_mb: args.kv_cache_mb,
+        kv_cache_bytes: args.kv_cache_mb.saturating_mul(1 << 20),
         threads: args.threads,
         max_queue: args.max_queue,
         max_tokens_limit: args.max_tokens_limit,

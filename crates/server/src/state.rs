@@ -17,8 +17,8 @@ pub struct ServerConfig {
     pub max_concurrency: usize,
     /// Token rows one engine step may run: decode rows first, prefill chunks in the rest.
     pub step_tokens: usize,
-    /// The KV cache pool, in MiB: each sequence sets aside its worst case.
-    pub kv_cache_mb: usize,
+    /// The KV cache pool, in bytes: each sequence sets aside its worst case.
+    pub kv_cache_bytes: usize,
     /// Compute threads of the engine's own pool; `None` shares rayon's global pool.
     pub threads: Option<usize>,
     /// Requests that may wait for the engine; more get a 429.
@@ -43,7 +43,7 @@ impl std::fmt::Debug for ServerConfig {
             .field("api_key", &self.api_key.as_ref().map(|_| "<set>"))
             .field("max_concurrency", &self.max_concurrency)
             .field("step_tokens", &self.step_tokens)
-            .field("kv_cache_mb", &self.kv_cache_mb)
+            .field("kv_cache_bytes", &self.kv_cache_bytes)
             .field("threads", &self.threads)
             .field("max_queue", &self.max_queue)
             .field("max_tokens_limit", &self.max_tokens_limit)
@@ -62,7 +62,7 @@ impl Default for ServerConfig {
             api_key: None,
             max_concurrency: 8,
             step_tokens: 256,
-            kv_cache_mb: 2048,
+            kv_cache_bytes: 2048 << 20,
             threads: None,
             max_queue: 64,
             max_tokens_limit: 4096,
@@ -131,7 +131,7 @@ impl AppState {
                     max_concurrency: config.max_concurrency,
                     max_queue: config.max_queue,
                     step_tokens: config.step_tokens,
-                    kv_cache_bytes: config.kv_cache_mb.saturating_mul(1 << 20),
+                    kv_cache_bytes: config.kv_cache_bytes,
                     threads: config.threads,
                 },
                 metrics.clone(),

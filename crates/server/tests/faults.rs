@@ -242,3 +242,75 @@ async fn a_panic_fails_its_own_request_and_nothing_else() {
             .contains("dial_panics_total 3")
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_kv_pool_queues_what_does_not_fit_and_refuses_what_never_will() {
+    let model = model();
+    let prompt = "the cat sat on";
+    let tokens = model.tokenizer().encode(prompt, true).len();
+    let max_tokens = 40;
+    let one = model.kv_bytes(dial_model::Generation::positions_needed(
+        tokens,
+        max_tokens,
+        model.context_length(),
+    ));
+    let state = AppState::new(
+        model,
+        ServerConfig {
+            // Room for one such request at a time, however many slots there are.
+            kv_cache_bytes: one,
+            max_concurrency: 8,
+            step_hook: Some(Arc::new(|_| std::thread::sleep(Duration::from_millis(3)))),
+            ..config()
+        },
+    );
+    let app = dial_server::app(state.clone());
+    let body = |seed: u64, n: u64| {
+        json!({"model": MODEL, "prompt": prompt, "max_tokens": max_tokens, "seed": seed,
+               "temperature": 0, "n": n})
+    };
+    let first = {
+        let app = app.clone();
+        let b = body(1, 1);
+        tokio::spawn(async move { post_json(&app, "/v1/completions", &b).await })
+    };
+    wait_for("the first request to run", Duration::from_secs(5), || {
+        state
+            .metrics()
+            .render(0)
+            .contains("dial_active_sequences 1")
+    })
+    .await;
+    let second = {
+        let app = app.clone();
+        let b = body(2, 1);
+        tokio::spawn(async move { post_json(&app, "/v1/completions", &b).await })
+    };
+    // The second waits for KV room: queued, not refused, while the first runs.
+    let health = loop {
+        let h = get(&app, "/health").await.json();
+        if h["engine"]["head_waiting"] == true {
+            break h;
+        }
+        assert!(!first.is_finished(), "the second never waited: {h}");
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    };
+    assert_eq!(health["queued"], 1, "{health}");
+    let engine = &health["engine"];
+    assert_eq!(engine["kv_cache_capacity_bytes"], one);
+    assert_eq!(engine["kv_cache_reserved_bytes"], one);
+    let running = &engine["sequences"][0];
+    let used = running["kv_cache_bytes"].as_u64().unwrap();
+    assert!(used > 0 && used <= one as u64, "{engine}");
+    assert_eq!(running["kv_cache_reserved_bytes"], one);
+    // Two choices of the same need more than the whole pool: refused, never queued forever.
+    let too_big = post_json(&app, "/v1/completions", &body(3, 2)).await;
+    assert_eq!(too_big.status, 400, "{}", too_big.text);
+    assert_eq!(too_big.error()["code"], "kv_cache_exceeded");
+    let (first, second) = (first.await.unwrap(), second.await.unwrap());
+    assert_eq!(first.status, 200, "{}", first.text);
+    assert_eq!(second.status, 200, "{}", second.text);
+    assert_eq!(second.json()["usage"]["completion_tokens"], max_tokens);
+    let after = get(&app, "/health").await.json();
+    assert_eq!(after["engine"]["kv_cache_reserved_bytes"], 0, "{after}");
+}
