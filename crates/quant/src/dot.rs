@@ -27,6 +27,10 @@ pub(crate) struct Unpacked {
     weights: Vec<i8>,
     lane_scales: Vec<f32>,
     offset_lanes: Vec<f32>,
+    /// The AVX-512 kernels' pairs of pieces, unpacked once per weight row when enough
+    /// activation rows share them.
+    #[cfg(target_arch = "x86_64")]
+    pairs: Vec<x86::StoredPair>,
 }
 
 impl Unpacked {
@@ -36,6 +40,8 @@ impl Unpacked {
             weights: vec![0; k],
             lane_scales: vec![0.0; k / 4],
             offset_lanes: vec![0.0; k / 4],
+            #[cfg(target_arch = "x86_64")]
+            pairs: Vec::new(),
         }
     }
 
@@ -70,22 +76,27 @@ pub(crate) fn unpack_row(isa: Isa, format: QuantFormat, bytes: &[u8], row: &mut 
 
 /// `out[r] = W_row · x_r` for every activation row `r`, straight from the row's bytes,
 /// when `isa` has a kernel that unpacks in registers (AVX-512); `false` otherwise.
+/// `scratch` holds the unpacked row when many activation rows share it.
 pub(crate) fn dot_rows_packed(
     isa: Isa,
     format: QuantFormat,
     bytes: &[u8],
     x: &QuantizedActivations,
     out: &mut [f32],
+    scratch: &mut Unpacked,
 ) -> bool {
     match isa {
         #[cfg(target_arch = "x86_64")]
         Isa::Avx512Vnni => {
             // SAFETY: callers only pass an ISA from `Isa::available`, detected on this CPU;
             // `bytes` is one whole row of `x.k()` values.
-            unsafe { x86::rows_avx512(format, bytes, x, out) };
+            unsafe { x86::rows_avx512(format, bytes, x, out, &mut scratch.pairs) };
             true
         }
-        _ => false,
+        _ => {
+            let _ = scratch;
+            false
+        }
     }
 }
 
@@ -379,6 +390,41 @@ mod x86 {
         offset_lanes: __m512,
     }
 
+    /// A [`Pair`] with its signs split off, as the kernels use it, kept for reuse.
+    #[derive(Debug, Clone, Copy)]
+    pub(crate) struct StoredPair {
+        magnitude: __m512i,
+        lane_scales: __m512,
+        offset_lanes: __m512,
+        negative: __mmask64,
+    }
+
+    /// Pair `p` of a row: unpacked, the sign mask of its weights and their magnitudes.
+    /// Q4_K's weights are never negative: no signs to move onto x.
+    ///
+    /// # Safety
+    /// As [`unpack_pair`].
+    #[inline]
+    #[target_feature(enable = "avx2,f16c,avx512f,avx512bw,avx512dq")]
+    unsafe fn signed_pair<const F: u8>(bytes: &[u8], p: usize) -> StoredPair {
+        // SAFETY: as the caller promises.
+        let pair = unsafe { unpack_pair::<F>(bytes, p) };
+        let (negative, magnitude) = if F == Q4K {
+            (0, pair.weights)
+        } else {
+            (
+                _mm512_movepi8_mask(pair.weights),
+                _mm512_abs_epi8(pair.weights),
+            )
+        };
+        StoredPair {
+            magnitude,
+            lane_scales: pair.lane_scales,
+            offset_lanes: pair.offset_lanes,
+            negative,
+        }
+    }
+
     /// Format tags for the monomorphized kernels.
     const Q8_0: u8 = 0;
     const Q4_0: u8 = 1;
@@ -489,9 +535,7 @@ mod x86 {
     #[inline]
     #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
     unsafe fn pair_c(
-        pair: &Pair,
-        negative: __mmask64,
-        magnitude: __m512i,
+        pair: &StoredPair,
         x: *const i8,
         lane_d: *const f32,
         p: usize,
@@ -505,8 +549,12 @@ mod x86 {
             )
         };
         // x with the sign of w where w is negative, against |w|.
-        let signed = _mm512_mask_sub_epi8(xv, negative, _mm512_setzero_si512(), xv);
-        let dot = _mm512_dpbusd_epi32(_mm512_setzero_si512(), magnitude, signed);
+        let signed = if pair.negative == 0 {
+            xv
+        } else {
+            _mm512_mask_sub_epi8(xv, pair.negative, _mm512_setzero_si512(), xv)
+        };
+        let dot = _mm512_dpbusd_epi32(_mm512_setzero_si512(), pair.magnitude, signed);
         let scale = _mm512_mul_ps(pair.lane_scales, d);
         let c = _mm512_mul_ps(scale, _mm512_cvtepi32_ps(dot));
         if has_offset {
@@ -527,34 +575,41 @@ mod x86 {
         x: &QuantizedActivations,
         first: usize,
         out: &mut [f32],
+        stored: &[StoredPair],
     ) {
         let has_offset = format.has_offset();
         let pieces = x.k() / 32;
-        let xs: [*const i8; R] = std::array::from_fn(|r| x.quants(first + r).as_ptr());
-        let ds: [*const f32; R] = std::array::from_fn(|r| x.lane_scales(first + r).as_ptr());
+        // Rows lie `k` values (and `k / 4` lane scales) apart.
+        let (k, kd) = (x.k(), x.k() / 4);
+        let xb = x.quants(first).as_ptr();
+        let db = x.lane_scales(first).as_ptr();
         // Pairs (4q, 4q + 1) go to `a`, (4q + 2, 4q + 3) to `b`: a = [acc0 | acc1],
         // b = [acc2 | acc3].
         let mut a = [_mm512_setzero_ps(); R];
         let mut b = [_mm512_setzero_ps(); R];
         let mut p = 0;
-        // SAFETY: every pair read lies below `pieces`.
+        // SAFETY: every pair read lies below `pieces`, every row below `first + R`;
+        // `stored`, when not empty, holds every pair of the row.
         unsafe {
-            let step = |acc: &mut [__m512; R], p: usize| {
-                let pair = unpack_pair::<F>(bytes, p);
-                let negative = _mm512_movepi8_mask(pair.weights);
-                let magnitude = _mm512_abs_epi8(pair.weights);
-                for r in 0..R {
-                    let c = pair_c(&pair, negative, magnitude, xs[r], ds[r], p, has_offset);
-                    acc[r] = _mm512_add_ps(acc[r], c);
-                }
+            let pair_at = |p: usize| match stored.get(p / 2) {
+                Some(pair) => *pair,
+                None => signed_pair::<F>(bytes, p),
             };
             while p + 4 <= pieces {
-                step(&mut a, p);
-                step(&mut b, p + 2);
+                let (pa, pb) = (pair_at(p), pair_at(p + 2));
+                for (r, (acc_a, acc_b)) in a.iter_mut().zip(b.iter_mut()).enumerate() {
+                    let (xr, dr) = (xb.add(r * k), db.add(r * kd));
+                    *acc_a = _mm512_add_ps(*acc_a, pair_c(&pa, xr, dr, p, has_offset));
+                    *acc_b = _mm512_add_ps(*acc_b, pair_c(&pb, xr, dr, p + 2, has_offset));
+                }
                 p += 4;
             }
             if p + 2 <= pieces {
-                step(&mut a, p);
+                let pa = pair_at(p);
+                for (r, acc) in a.iter_mut().enumerate() {
+                    let (xr, dr) = (xb.add(r * k), db.add(r * kd));
+                    *acc = _mm512_add_ps(*acc, pair_c(&pa, xr, dr, p, has_offset));
+                }
                 p += 2;
             }
         }
@@ -602,19 +657,22 @@ mod x86 {
         bytes: &[u8],
         x: &QuantizedActivations,
         out: &mut [f32],
+        scratch: &mut Vec<StoredPair>,
     ) {
         // SAFETY: as the caller promises.
         unsafe {
             match format {
-                QuantFormat::Q8_0 => rows_of::<Q8_0>(format, bytes, x, out),
-                QuantFormat::Q4_0 => rows_of::<Q4_0>(format, bytes, x, out),
-                QuantFormat::Q5_0 => rows_of::<Q5_0>(format, bytes, x, out),
-                QuantFormat::Q4K => rows_of::<Q4K>(format, bytes, x, out),
-                QuantFormat::Q6K => rows_of::<Q6K>(format, bytes, x, out),
+                QuantFormat::Q8_0 => rows_of::<Q8_0>(format, bytes, x, out, scratch),
+                QuantFormat::Q4_0 => rows_of::<Q4_0>(format, bytes, x, out, scratch),
+                QuantFormat::Q5_0 => rows_of::<Q5_0>(format, bytes, x, out, scratch),
+                QuantFormat::Q4K => rows_of::<Q4K>(format, bytes, x, out, scratch),
+                QuantFormat::Q6K => rows_of::<Q6K>(format, bytes, x, out, scratch),
             }
         }
     }
 
+    /// Groups of up to four activation rows. With more than four, the weight row is
+    /// unpacked once into `scratch` and every group reads it from there.
     #[inline]
     #[target_feature(enable = "avx2,f16c,avx512f,avx512bw,avx512dq,avx512vl,avx512vnni")]
     unsafe fn rows_of<const F: u8>(
@@ -622,19 +680,27 @@ mod x86 {
         bytes: &[u8],
         x: &QuantizedActivations,
         out: &mut [f32],
+        scratch: &mut Vec<StoredPair>,
     ) {
         let rows = out.len();
+        scratch.clear();
+        if rows > 4 {
+            let pieces = x.k() / 32;
+            // SAFETY: every pair lies inside the row.
+            scratch.extend((0..pieces / 2).map(|q| unsafe { signed_pair::<F>(bytes, 2 * q) }));
+        }
+        let stored = scratch.as_slice();
         let mut first = 0;
         // SAFETY: as the caller promises; each group stays inside `rows`.
         unsafe {
             while first + 4 <= rows {
-                group::<F, 4>(format, bytes, x, first, &mut out[first..first + 4]);
+                group::<F, 4>(format, bytes, x, first, &mut out[first..first + 4], stored);
                 first += 4;
             }
             match rows - first {
-                3 => group::<F, 3>(format, bytes, x, first, &mut out[first..]),
-                2 => group::<F, 2>(format, bytes, x, first, &mut out[first..]),
-                1 => group::<F, 1>(format, bytes, x, first, &mut out[first..]),
+                3 => group::<F, 3>(format, bytes, x, first, &mut out[first..], stored),
+                2 => group::<F, 2>(format, bytes, x, first, &mut out[first..], stored),
+                1 => group::<F, 1>(format, bytes, x, first, &mut out[first..], stored),
                 _ => {}
             }
         }

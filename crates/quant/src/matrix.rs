@@ -142,7 +142,7 @@ impl QuantMatrix {
                     for (j, column) in chunk.chunks_exact_mut(rows).enumerate() {
                         let i = t * TILE + j;
                         let bytes = &self.bytes[i * row_bytes..(i + 1) * row_bytes];
-                        if crate::dot::dot_rows_packed(isa, format, bytes, x, column) {
+                        if crate::dot::dot_rows_packed(isa, format, bytes, x, column, unpacked) {
                             continue;
                         }
                         crate::dot::unpack_row(isa, format, bytes, unpacked);
