@@ -233,7 +233,9 @@ impl Model {
                 if batch.is_empty() {
                     return results;
                 }
-                let outcome = net.forward_batch(&mut batch).and_then(|hidden| {
+                // The whole pass on one of rayon's threads: its many small parallel
+                // loops then split by work stealing, not by a cross-thread hand-off each.
+                let outcome = rayon::scope(|_| net.forward_batch(&mut batch)).and_then(|hidden| {
                     let width = net.config().hidden;
                     let mut last_rows = Vec::new();
                     let mut end = 0;
@@ -246,7 +248,7 @@ impl Model {
                     if last_rows.is_empty() {
                         return Ok(Vec::new());
                     }
-                    net.logits(&last_rows)
+                    rayon::scope(|_| net.logits(&last_rows))
                 });
                 match outcome {
                     Ok(logits) => {

@@ -17,6 +17,8 @@ pub struct QuantizedActivations {
     scales: Vec<f32>,
     /// Each block's scale repeated for its 8 lanes of 4 values: what the kernels load.
     lane_scales: Vec<f32>,
+    /// Minus the sum of each lane's 4 values: how the kernels take a weight bias back out.
+    neg_lane_sums: Vec<i32>,
 }
 
 impl QuantizedActivations {
@@ -60,12 +62,17 @@ impl QuantizedActivations {
             scales.push(d);
             lane_scales.extend([d; 8]);
         }
+        let neg_lane_sums = quants
+            .chunks_exact(4)
+            .map(|lane| -lane.iter().map(|&q| i32::from(q)).sum::<i32>())
+            .collect();
         Ok(QuantizedActivations {
             rows: x.len() / k,
             k,
             quants,
             scales,
             lane_scales,
+            neg_lane_sums,
         })
     }
 
@@ -88,6 +95,12 @@ impl QuantizedActivations {
     pub fn scales(&self, r: usize) -> &[f32] {
         let per = self.k / ACT_BLOCK;
         &self.scales[r * per..(r + 1) * per]
+    }
+
+    /// Row `r`'s lane sums, negated.
+    pub(crate) fn neg_lane_sums(&self, r: usize) -> &[i32] {
+        let per = self.k / 4;
+        &self.neg_lane_sums[r * per..(r + 1) * per]
     }
 
     /// Row `r`'s block scales, each repeated 8 times.

@@ -100,6 +100,84 @@ pub(crate) fn dot_rows_packed(
     }
 }
 
+/// Bytes of one weight row of `k` values in the AVX-512 kernels' expanded form, or `None`
+/// where this build has no such form.
+pub(crate) fn expanded_row_bytes(k: usize) -> Option<usize> {
+    #[cfg(target_arch = "x86_64")]
+    {
+        Some(k / 64 * x86::EXPANDED_PAIR)
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let _ = k;
+        None
+    }
+}
+
+/// Writes one weight row's expanded form (see [`expanded_row_bytes`]); `false` when
+/// `isa` has none.
+pub(crate) fn expand_row(
+    isa: Isa,
+    format: QuantFormat,
+    bytes: &[u8],
+    k: usize,
+    out: &mut [u8],
+) -> bool {
+    match isa {
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx512Vnni => {
+            // SAFETY: callers only pass an ISA from `Isa::available`; `bytes` is one whole
+            // row of `k` values and `out` `expanded_row_bytes(k)` long.
+            unsafe { x86::expand(format, bytes, k, out) };
+            true
+        }
+        _ => false,
+    }
+}
+
+/// [`dot_rows_packed`] from a row's expanded form (AVX-512 only; the same bits).
+pub(crate) fn dot_rows_expanded(
+    isa: Isa,
+    format: QuantFormat,
+    bytes: &[u8],
+    expanded: &[u8],
+    x: &QuantizedActivations,
+    out: &mut [f32],
+) -> bool {
+    match isa {
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx512Vnni => {
+            // SAFETY: callers only pass an ISA from `Isa::available`; `expanded` is the
+            // expansion of `bytes`, one whole row of `x.k()` values.
+            unsafe { x86::rows_expanded(format, bytes, expanded, x, out) };
+            true
+        }
+        _ => false,
+    }
+}
+
+/// [`dot_rows_expanded`] for a tile of weight rows (`bytes`, `row_bytes` each, and their
+/// expansions, `per_row` each); `out` weight-row major.
+pub(crate) fn dot_tile_expanded(
+    isa: Isa,
+    format: QuantFormat,
+    bytes: (&[u8], usize),
+    expanded: (&[u8], usize),
+    x: &QuantizedActivations,
+    out: &mut [f32],
+) -> bool {
+    match isa {
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx512Vnni => {
+            // SAFETY: callers only pass an ISA from `Isa::available`; `expanded` holds the
+            // expansions of the whole rows in `bytes`, `out` a value per row pair.
+            unsafe { x86::tile_expanded(format, bytes, expanded, x, out) };
+            true
+        }
+        _ => false,
+    }
+}
+
 /// `out[r] = row · x_r` for every activation row `r`. `isa` must be one of
 /// [`Isa::available`].
 pub(crate) fn dot_rows(
@@ -425,6 +503,327 @@ mod x86 {
         }
     }
 
+    /// Pair `p`, from `stored` when it holds the row, else unpacked now. (A function, not a
+    /// closure: closures do not inherit `target_feature`, and would not inline.)
+    ///
+    /// # Safety
+    /// As [`unpack_pair`].
+    #[inline]
+    #[target_feature(enable = "avx2,f16c,avx512f,avx512bw,avx512dq")]
+    unsafe fn pair_at<const F: u8>(stored: &[StoredPair], bytes: &[u8], p: usize) -> StoredPair {
+        match stored.get(p / 2) {
+            Some(pair) => *pair,
+            // SAFETY: as the caller promises.
+            None => unsafe { signed_pair::<F>(bytes, p) },
+        }
+    }
+
+    /// Bytes of one expanded pair of pieces: 64 weight bytes made unsigned by the format's
+    /// bias, then four f32: the pair's scales (Q6_K: one per 16 values) and Q4_K's offsets.
+    pub(crate) const EXPANDED_PAIR: usize = 80;
+
+    /// What format `F` adds to make its weights unsigned, as a shift (`None`: they are).
+    const fn bias_shift<const F: u8>() -> Option<u32> {
+        match F {
+            Q8_0 => Some(7),
+            Q4_0 => Some(3),
+            Q5_0 => Some(4),
+            Q6K => Some(5),
+            _ => None,
+        }
+    }
+
+    /// Writes the full pairs of one weight row (`bytes`, `k` values) into `out`, `k / 64`
+    /// pairs of [`EXPANDED_PAIR`] bytes.
+    ///
+    /// # Safety
+    /// AVX-512 F, BW, DQ, AVX2, F16C; `bytes` one whole row; `out` as long as said.
+    #[target_feature(enable = "avx2,f16c,avx512f,avx512bw,avx512dq")]
+    pub(super) unsafe fn expand(format: QuantFormat, bytes: &[u8], k: usize, out: &mut [u8]) {
+        // SAFETY: as the caller promises.
+        unsafe {
+            match format {
+                QuantFormat::Q8_0 => expand_of::<Q8_0>(bytes, k, out),
+                QuantFormat::Q4_0 => expand_of::<Q4_0>(bytes, k, out),
+                QuantFormat::Q5_0 => expand_of::<Q5_0>(bytes, k, out),
+                QuantFormat::Q4K => expand_of::<Q4K>(bytes, k, out),
+                QuantFormat::Q6K => expand_of::<Q6K>(bytes, k, out),
+            }
+        }
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx2,f16c,avx512f,avx512bw,avx512dq")]
+    unsafe fn expand_of<const F: u8>(bytes: &[u8], k: usize, out: &mut [u8]) {
+        let bias = bias_shift::<F>().map_or(0, |s| 1i32 << s);
+        for (q, e) in out.chunks_exact_mut(EXPANDED_PAIR).take(k / 64).enumerate() {
+            // SAFETY: pair q lies inside the row; `e` holds 80 bytes.
+            unsafe {
+                let pair = unpack_pair::<F>(bytes, 2 * q);
+                // Wrapping: Q8_0's -128..127 becomes 0..255.
+                let w = _mm512_add_epi8(pair.weights, _mm512_set1_epi8(bias as u8 as i8));
+                _mm512_storeu_si512(e.as_mut_ptr().cast(), w);
+                let (mut scales, mut offsets) = ([0f32; 16], [0f32; 16]);
+                _mm512_storeu_ps(scales.as_mut_ptr(), pair.lane_scales);
+                _mm512_storeu_ps(offsets.as_mut_ptr(), pair.offset_lanes);
+                let four = match F {
+                    Q6K => [scales[0], scales[4], scales[8], scales[12]],
+                    Q4K => [scales[0], scales[8], offsets[0], offsets[8]],
+                    _ => [scales[0], scales[8], 0.0, 0.0],
+                };
+                for (j, v) in four.iter().enumerate() {
+                    e[64 + 4 * j..68 + 4 * j].copy_from_slice(&v.to_le_bytes());
+                }
+            }
+        }
+    }
+
+    /// An expanded pair's weights, lane scales and offset lanes.
+    ///
+    /// # Safety
+    /// `e` points at [`EXPANDED_PAIR`] bytes; AVX-512 F.
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    unsafe fn expanded_pair<const F: u8>(e: *const u8) -> (__m512i, __m512, __m512) {
+        // SAFETY: as the caller promises.
+        let (w, four) = unsafe {
+            (
+                _mm512_loadu_si512(e.cast()),
+                _mm512_castps128_ps512(_mm_loadu_ps(e.add(64).cast())),
+            )
+        };
+        let halves = _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1);
+        let scales = if F == Q6K {
+            let spread = _mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3);
+            _mm512_permutexvar_ps(spread, four)
+        } else {
+            _mm512_permutexvar_ps(halves, four)
+        };
+        let offsets = if F == Q4K {
+            let high = _mm512_setr_epi32(2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3);
+            _mm512_permutexvar_ps(high, four)
+        } else {
+            _mm512_setzero_ps()
+        };
+        (w, scales, offsets)
+    }
+
+    /// An expanded pair's `c` against one activation row: the same integers as the
+    /// reference (the bias taken back out through the row's lane sums), the same floats.
+    ///
+    /// # Safety
+    /// Pieces `p, p + 1` lie inside the row `x`, `neg_sums`, `lane_d` point at; AVX-512 F,
+    /// BW, VNNI.
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+    unsafe fn expanded_c<const F: u8>(
+        (w, scales, offsets): (__m512i, __m512, __m512),
+        x: *const i8,
+        neg_sums: *const i32,
+        lane_d: *const f32,
+        p: usize,
+    ) -> __m512 {
+        // SAFETY: as the caller promises.
+        unsafe {
+            let xv = _mm512_loadu_si512(x.add(32 * p).cast());
+            let d = _mm512_loadu_ps(lane_d.add(8 * p));
+            let sums = _mm512_loadu_si512(neg_sums.add(8 * p).cast());
+            // Σ (w + bias)·x − bias·Σ x = Σ w·x, exactly.
+            let start = match bias_shift::<F>() {
+                Some(7) => _mm512_slli_epi32(sums, 7),
+                Some(5) => _mm512_slli_epi32(sums, 5),
+                Some(4) => _mm512_slli_epi32(sums, 4),
+                Some(_) => _mm512_slli_epi32(sums, 3),
+                None => _mm512_setzero_si512(),
+            };
+            let dot = _mm512_dpbusd_epi32(start, w, xv);
+            let c = _mm512_mul_ps(_mm512_mul_ps(scales, d), _mm512_cvtepi32_ps(dot));
+            if F == Q4K {
+                // c − (offset·d)·Σx, as c + (offset·d)·(−Σx): the same bits.
+                let offset = _mm512_mul_ps(offsets, d);
+                return _mm512_add_ps(c, _mm512_mul_ps(offset, _mm512_cvtepi32_ps(sums)));
+            }
+            c
+        }
+    }
+
+    /// [`group`] on an expanded row.
+    ///
+    /// # Safety
+    /// As [`group`]; `expanded` holds the row's `pieces / 2` expanded pairs.
+    #[inline]
+    #[target_feature(enable = "avx2,f16c,avx512f,avx512bw,avx512dq,avx512vl,avx512vnni")]
+    unsafe fn group_expanded<const F: u8, const R: usize>(
+        format: QuantFormat,
+        bytes: &[u8],
+        expanded: &[u8],
+        x: &QuantizedActivations,
+        first: usize,
+        out: &mut [f32],
+    ) {
+        let pieces = x.k() / 32;
+        let (k, kd) = (x.k(), x.k() / 4);
+        let xb = x.quants(first).as_ptr();
+        let sb = x.neg_lane_sums(first).as_ptr();
+        let db = x.lane_scales(first).as_ptr();
+        let e = expanded.as_ptr();
+        let mut a = [_mm512_setzero_ps(); R];
+        let mut b = [_mm512_setzero_ps(); R];
+        let mut p = 0;
+        // SAFETY: every pair read lies below `pieces`, every row below `first + R`.
+        unsafe {
+            while p + 4 <= pieces {
+                let pa = expanded_pair::<F>(e.add(p / 2 * EXPANDED_PAIR));
+                let pb = expanded_pair::<F>(e.add((p / 2 + 1) * EXPANDED_PAIR));
+                for (r, (acc_a, acc_b)) in a.iter_mut().zip(b.iter_mut()).enumerate() {
+                    let (xr, sr, dr) = (xb.add(r * k), sb.add(r * kd), db.add(r * kd));
+                    *acc_a = _mm512_add_ps(*acc_a, expanded_c::<F>(pa, xr, sr, dr, p));
+                    *acc_b = _mm512_add_ps(*acc_b, expanded_c::<F>(pb, xr, sr, dr, p + 2));
+                }
+                p += 4;
+            }
+            if p + 2 <= pieces {
+                let pa = expanded_pair::<F>(e.add(p / 2 * EXPANDED_PAIR));
+                for (r, acc) in a.iter_mut().enumerate() {
+                    let (xr, sr, dr) = (xb.add(r * k), sb.add(r * kd), db.add(r * kd));
+                    *acc = _mm512_add_ps(*acc, expanded_c::<F>(pa, xr, sr, dr, p));
+                }
+                p += 2;
+            }
+            if p < pieces {
+                finish::<R>(format, bytes, x, first, p, a, b, out);
+            } else {
+                for ((o, a), b) in out.iter_mut().zip(a).zip(b) {
+                    *o = reduce_pair(a, b);
+                }
+            }
+        }
+    }
+
+    /// Every activation row against one expanded weight row, four at a time.
+    ///
+    /// # Safety
+    /// AVX-512 F, BW, DQ, VL, VNNI, AVX2, F16C; `bytes` one whole row of `x.k()` values
+    /// and `expanded` its expansion; `out` one value per activation row.
+    #[target_feature(enable = "avx2,f16c,avx512f,avx512bw,avx512dq,avx512vl,avx512vnni")]
+    pub(super) unsafe fn rows_expanded(
+        format: QuantFormat,
+        bytes: &[u8],
+        expanded: &[u8],
+        x: &QuantizedActivations,
+        out: &mut [f32],
+    ) {
+        // SAFETY: as the caller promises.
+        unsafe {
+            match format {
+                QuantFormat::Q8_0 => rows_expanded_of::<Q8_0>(format, bytes, expanded, x, out),
+                QuantFormat::Q4_0 => rows_expanded_of::<Q4_0>(format, bytes, expanded, x, out),
+                QuantFormat::Q5_0 => rows_expanded_of::<Q5_0>(format, bytes, expanded, x, out),
+                QuantFormat::Q4K => rows_expanded_of::<Q4K>(format, bytes, expanded, x, out),
+                QuantFormat::Q6K => rows_expanded_of::<Q6K>(format, bytes, expanded, x, out),
+            }
+        }
+    }
+
+    /// A tile of expanded weight rows against every activation row, `out` weight-row
+    /// major: groups of four activation rows outermost, so each group stays in L1 while
+    /// the tile passes over it.
+    ///
+    /// # Safety
+    /// As [`rows_expanded`], for `bytes.len() / row_bytes` rows.
+    #[target_feature(enable = "avx2,f16c,avx512f,avx512bw,avx512dq,avx512vl,avx512vnni")]
+    pub(super) unsafe fn tile_expanded(
+        format: QuantFormat,
+        (bytes, row_bytes): (&[u8], usize),
+        (expanded, per_row): (&[u8], usize),
+        x: &QuantizedActivations,
+        out: &mut [f32],
+    ) {
+        // SAFETY: as the caller promises.
+        unsafe {
+            match format {
+                QuantFormat::Q8_0 => {
+                    tile_expanded_of::<Q8_0>(format, bytes, row_bytes, expanded, per_row, x, out)
+                }
+                QuantFormat::Q4_0 => {
+                    tile_expanded_of::<Q4_0>(format, bytes, row_bytes, expanded, per_row, x, out)
+                }
+                QuantFormat::Q5_0 => {
+                    tile_expanded_of::<Q5_0>(format, bytes, row_bytes, expanded, per_row, x, out)
+                }
+                QuantFormat::Q4K => {
+                    tile_expanded_of::<Q4K>(format, bytes, row_bytes, expanded, per_row, x, out)
+                }
+                QuantFormat::Q6K => {
+                    tile_expanded_of::<Q6K>(format, bytes, row_bytes, expanded, per_row, x, out)
+                }
+            }
+        }
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx2,f16c,avx512f,avx512bw,avx512dq,avx512vl,avx512vnni")]
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn tile_expanded_of<const F: u8>(
+        format: QuantFormat,
+        bytes: &[u8],
+        row_bytes: usize,
+        expanded: &[u8],
+        per_row: usize,
+        x: &QuantizedActivations,
+        out: &mut [f32],
+    ) {
+        let rows = x.rows();
+        let weight_rows = bytes.len() / row_bytes;
+        let mut first = 0;
+        while first < rows {
+            let n = (rows - first).min(4);
+            for t in 0..weight_rows {
+                let w = &bytes[t * row_bytes..(t + 1) * row_bytes];
+                let e = &expanded[t * per_row..(t + 1) * per_row];
+                let o = &mut out[t * rows + first..t * rows + first + n];
+                // SAFETY: as the caller promises; the group stays inside `rows`.
+                unsafe {
+                    match n {
+                        4 => group_expanded::<F, 4>(format, w, e, x, first, o),
+                        3 => group_expanded::<F, 3>(format, w, e, x, first, o),
+                        2 => group_expanded::<F, 2>(format, w, e, x, first, o),
+                        _ => group_expanded::<F, 1>(format, w, e, x, first, o),
+                    }
+                }
+            }
+            first += n;
+        }
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx2,f16c,avx512f,avx512bw,avx512dq,avx512vl,avx512vnni")]
+    unsafe fn rows_expanded_of<const F: u8>(
+        format: QuantFormat,
+        bytes: &[u8],
+        expanded: &[u8],
+        x: &QuantizedActivations,
+        out: &mut [f32],
+    ) {
+        let rows = out.len();
+        let mut first = 0;
+        // SAFETY: as the caller promises; each group stays inside `rows`.
+        unsafe {
+            while first + 4 <= rows {
+                let o = &mut out[first..first + 4];
+                group_expanded::<F, 4>(format, bytes, expanded, x, first, o);
+                first += 4;
+            }
+            let o = &mut out[first..];
+            match rows - first {
+                3 => group_expanded::<F, 3>(format, bytes, expanded, x, first, o),
+                2 => group_expanded::<F, 2>(format, bytes, expanded, x, first, o),
+                1 => group_expanded::<F, 1>(format, bytes, expanded, x, first, o),
+                _ => {}
+            }
+        }
+    }
+
     /// Format tags for the monomorphized kernels.
     const Q8_0: u8 = 0;
     const Q4_0: u8 = 1;
@@ -591,12 +990,11 @@ mod x86 {
         // SAFETY: every pair read lies below `pieces`, every row below `first + R`;
         // `stored`, when not empty, holds every pair of the row.
         unsafe {
-            let pair_at = |p: usize| match stored.get(p / 2) {
-                Some(pair) => *pair,
-                None => signed_pair::<F>(bytes, p),
-            };
             while p + 4 <= pieces {
-                let (pa, pb) = (pair_at(p), pair_at(p + 2));
+                let (pa, pb) = (
+                    pair_at::<F>(stored, bytes, p),
+                    pair_at::<F>(stored, bytes, p + 2),
+                );
                 for (r, (acc_a, acc_b)) in a.iter_mut().zip(b.iter_mut()).enumerate() {
                     let (xr, dr) = (xb.add(r * k), db.add(r * kd));
                     *acc_a = _mm512_add_ps(*acc_a, pair_c(&pa, xr, dr, p, has_offset));
@@ -605,7 +1003,7 @@ mod x86 {
                 p += 4;
             }
             if p + 2 <= pieces {
-                let pa = pair_at(p);
+                let pa = pair_at::<F>(stored, bytes, p);
                 for (r, acc) in a.iter_mut().enumerate() {
                     let (xr, dr) = (xb.add(r * k), db.add(r * kd));
                     *acc = _mm512_add_ps(*acc, pair_c(&pa, xr, dr, p, has_offset));
@@ -613,7 +1011,51 @@ mod x86 {
                 p += 2;
             }
         }
-        // A last, odd piece (index 0 or 2 mod 4) goes to the low half of a or b.
+        if p < pieces {
+            // SAFETY: as the caller promises.
+            unsafe { finish::<R>(format, bytes, x, first, p, a, b, out) }
+        } else {
+            for ((o, a), b) in out.iter_mut().zip(a).zip(b) {
+                *o = reduce_pair(a, b);
+            }
+        }
+    }
+
+    /// One row's four accumulators, `a = [acc0 | acc1]` and `b = [acc2 | acc3]`, reduced
+    /// as the scalar reference does.
+    #[inline]
+    #[target_feature(enable = "avx2,avx512f,avx512dq")]
+    fn reduce_pair(a: __m512, b: __m512) -> f32 {
+        let acc0 = _mm512_castps512_ps256(a);
+        let acc1 = _mm512_extractf32x8_ps(a, 1);
+        let acc2 = _mm512_castps512_ps256(b);
+        let acc3 = _mm512_extractf32x8_ps(b, 1);
+        reduce(_mm256_add_ps(
+            _mm256_add_ps(acc0, acc2),
+            _mm256_add_ps(acc1, acc3),
+        ))
+    }
+
+    /// The end of a group: a last, odd piece `p` (index 0 or 2 mod 4, from the row's
+    /// `bytes`) goes to the low half of `a` or `b`; then each row's reduction.
+    ///
+    /// # Safety
+    /// As [`group`]; `p` is the first piece `a` and `b` do not hold.
+    #[inline]
+    #[target_feature(enable = "avx2,f16c,avx512f,avx512bw,avx512dq,avx512vl,avx512vnni")]
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn finish<const R: usize>(
+        format: QuantFormat,
+        bytes: &[u8],
+        x: &QuantizedActivations,
+        first: usize,
+        p: usize,
+        a: [__m512; R],
+        b: [__m512; R],
+        out: &mut [f32],
+    ) {
+        let has_offset = format.has_offset();
+        let pieces = x.k() / 32;
         let mut last = None;
         if p < pieces {
             let mut piece = crate::format::Piece::default();
