@@ -26,7 +26,10 @@ fn main() {
             .collect();
         // Prefill (and the first draw) untimed.
         let mut refs: Vec<&mut Generation> = gens.iter_mut().collect();
-        while refs.iter().any(|g| !g.is_prefilled() || g.generated_tokens() == 0) {
+        while refs
+            .iter()
+            .any(|g| !g.is_prefilled() || g.generated_tokens() == 0)
+        {
             step_batch(&model, &mut refs, 256);
         }
         let start = Instant::now();

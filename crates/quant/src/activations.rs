@@ -15,10 +15,9 @@ pub struct QuantizedActivations {
     k: usize,
     quants: Vec<i8>,
     scales: Vec<f32>,
-    /// Each block's scale repeated for its 8 lanes of 4 values: what the kernels load.
-    lane_scales: Vec<f32>,
-    /// Minus the sum of each lane's 4 values: how the kernels take a weight bias back out.
-    neg_lane_sums: Vec<i32>,
+    /// The sum of every 16 values (exact): what the tiled kernels take a weight bias (and
+    /// Q4_K's offsets) back out with.
+    sums16: Vec<i32>,
 }
 
 impl QuantizedActivations {
@@ -48,7 +47,6 @@ impl QuantizedActivations {
         let blocks = x.len() / ACT_BLOCK;
         let mut quants = vec![0i8; x.len()];
         let mut scales = Vec::with_capacity(blocks);
-        let mut lane_scales = Vec::with_capacity(blocks * 8);
         for (block, out) in x
             .chunks_exact(ACT_BLOCK)
             .zip(quants.chunks_exact_mut(ACT_BLOCK))
@@ -60,19 +58,17 @@ impl QuantizedActivations {
                 *q = (v * inverse).round().clamp(-127.0, 127.0) as i8;
             }
             scales.push(d);
-            lane_scales.extend([d; 8]);
         }
-        let neg_lane_sums = quants
-            .chunks_exact(4)
-            .map(|lane| -lane.iter().map(|&q| i32::from(q)).sum::<i32>())
+        let sums16 = quants
+            .chunks_exact(16)
+            .map(|run| run.iter().map(|&q| i32::from(q)).sum::<i32>())
             .collect();
         Ok(QuantizedActivations {
             rows: x.len() / k,
             k,
             quants,
             scales,
-            lane_scales,
-            neg_lane_sums,
+            sums16,
         })
     }
 
@@ -97,15 +93,9 @@ impl QuantizedActivations {
         &self.scales[r * per..(r + 1) * per]
     }
 
-    /// Row `r`'s lane sums, negated.
-    pub(crate) fn neg_lane_sums(&self, r: usize) -> &[i32] {
-        let per = self.k / 4;
-        &self.neg_lane_sums[r * per..(r + 1) * per]
-    }
-
-    /// Row `r`'s block scales, each repeated 8 times.
-    pub(crate) fn lane_scales(&self, r: usize) -> &[f32] {
-        let per = self.k / 4;
-        &self.lane_scales[r * per..(r + 1) * per]
+    /// Row `r`'s sums of every 16 values.
+    pub(crate) fn sums16(&self, r: usize) -> &[i32] {
+        let per = self.k / 16;
+        &self.sums16[r * per..(r + 1) * per]
     }
 }

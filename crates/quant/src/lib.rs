@@ -13,10 +13,13 @@
 //!   sits in the batch, or on how many threads share the work.
 //!
 //! - **The same bits on every ISA.** The dot products run on AVX-512 VNNI, AVX2 or
-//!   portable Rust ([`Isa`]), chosen at run time; all three do the same integer lanes and
-//!   the same unfused f32 operations in the same order (the arithmetic is in `dot.rs`).
-//! - **Weights read once per step.** Each weight row is unpacked once and dotted with
-//!   every activation row of the batch.
+//!   portable Rust ([`Isa`]), chosen at run time; all three compute the same exact
+//!   integer dots and the same unfused f32 operations in the same order (the arithmetic
+//!   is in `dot.rs`).
+//! - **Weights read once per step.** On AVX-512 the rows are laid out at load in tiles of
+//!   16 (`tiles.rs`), so one instruction feeds 16 outputs and each tile is read once for
+//!   every activation row of the batch; elsewhere each weight row is unpacked once and
+//!   dotted with every activation row.
 
 mod activations;
 mod bytes;
@@ -25,6 +28,7 @@ mod error;
 mod format;
 mod isa;
 mod matrix;
+mod tiles;
 
 pub use activations::{ACT_BLOCK, QuantizedActivations};
 pub use bytes::WeightBytes;

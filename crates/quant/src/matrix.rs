@@ -6,6 +6,7 @@ use crate::dot::Unpacked;
 use crate::error::QuantError;
 use crate::format::QuantFormat;
 use crate::isa::Isa;
+use crate::tiles::Tiles;
 use rayon::prelude::*;
 
 /// Weight rows the matmul takes at a time: each tile is read once per step and reused for
@@ -20,9 +21,8 @@ pub struct QuantMatrix {
     n: usize,
     k: usize,
     bytes: WeightBytes,
-    /// The rows in the AVX-512 kernels' expanded form (unsigned weights, f32 scales),
-    /// built once where this CPU has AVX-512 VNNI: cheaper to read than to unpack.
-    expanded: Option<Vec<u8>>,
+    /// The rows as AVX-512 VNNI tiles, built once where this CPU has it.
+    tiles: Option<Tiles>,
 }
 
 impl QuantMatrix {
@@ -51,33 +51,15 @@ impl QuantMatrix {
                 got: bytes.len(),
             });
         }
-        let mut matrix = QuantMatrix {
+        let tiles =
+            crate::isa_available(Isa::Avx512Vnni).then(|| Tiles::build(format, n, k, &bytes));
+        Ok(QuantMatrix {
             format,
             n,
             k,
             bytes,
-            expanded: None,
-        };
-        matrix.expanded = matrix.expand();
-        Ok(matrix)
-    }
-
-    /// The expanded rows, for the formats where unpacking costs more than reading: all
-    /// but Q8_0, whose bytes are nearly its expanded form already.
-    fn expand(&self) -> Option<Vec<u8>> {
-        let isa = Isa::Avx512Vnni;
-        if self.format == QuantFormat::Q8_0 || !crate::isa_available(isa) {
-            return None;
-        }
-        let per_row = crate::dot::expanded_row_bytes(self.k)?;
-        let mut out = vec![0u8; per_row * self.n];
-        let row_bytes = self.row_bytes();
-        out.par_chunks_mut(per_row.max(1))
-            .zip(self.bytes.par_chunks(row_bytes))
-            .for_each(|(e, row)| {
-                crate::dot::expand_row(isa, self.format, row, self.k, e);
-            });
-        Some(out)
+            tiles,
+        })
     }
 
     /// The format.
@@ -146,6 +128,12 @@ impl QuantMatrix {
         if rows == 0 {
             return Ok(());
         }
+        if isa == Isa::Avx512Vnni
+            && let Some(tiles) = &self.tiles
+        {
+            tiles.matmul(x, self.n, out);
+            return Ok(());
+        }
         let format = self.format;
         let row_bytes = self.row_bytes();
         // Tiles of weight rows in parallel. Each weight row is unpacked once, then dotted
@@ -163,45 +151,11 @@ impl QuantMatrix {
             .for_each_init(
                 || Unpacked::new(self.k),
                 |unpacked, (t, chunk)| {
-                    let tile_rows = chunk.len() / rows;
-                    if rows > 4
-                        && let (Some(e), Some(per)) =
-                            (&self.expanded, crate::dot::expanded_row_bytes(self.k))
-                    {
-                        let bytes = &self.bytes[t * TILE * row_bytes..][..tile_rows * row_bytes];
-                        let e = &e[t * TILE * per..][..tile_rows * per];
-                        if crate::dot::dot_tile_expanded(
-                            isa,
-                            format,
-                            (bytes, row_bytes),
-                            (e, per),
-                            x,
-                            chunk,
-                        ) {
-                            return;
-                        }
-                    }
                     for (j, column) in chunk.chunks_exact_mut(rows).enumerate() {
                         let i = t * TILE + j;
                         let bytes = &self.bytes[i * row_bytes..(i + 1) * row_bytes];
-                        if let (Some(e), Some(per)) =
-                            (&self.expanded, crate::dot::expanded_row_bytes(self.k))
-                            && crate::dot::dot_rows_expanded(
-                                isa,
-                                format,
-                                bytes,
-                                &e[i * per..(i + 1) * per],
-                                x,
-                                column,
-                            )
-                        {
-                            continue;
-                        }
-                        if crate::dot::dot_rows_packed(isa, format, bytes, x, column, unpacked) {
-                            continue;
-                        }
                         crate::dot::unpack_row(isa, format, bytes, unpacked);
-                        crate::dot::dot_rows(isa, unpacked, format.has_offset(), x, column);
+                        crate::dot::dot_rows(isa, unpacked, format, x, column);
                     }
                 },
             );
