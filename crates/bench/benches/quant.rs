@@ -14,10 +14,20 @@ use std::time::Duration;
 
 /// (tensor, format, k, n) as Gemma 3 270M's file has them.
 const SHAPES: &[(&str, QuantFormat, GgmlDType, usize, usize)] = &[
+    ("attn_q", QuantFormat::Q5_0, GgmlDType::Q5_0, 640, 1024),
+    ("attn_k", QuantFormat::Q5_0, GgmlDType::Q5_0, 640, 256),
     ("ffn_up", QuantFormat::Q5_0, GgmlDType::Q5_0, 640, 2048),
     ("attn_output", QuantFormat::Q4K, GgmlDType::Q4K, 1024, 640),
     ("ffn_down", QuantFormat::Q6K, GgmlDType::Q6K, 2048, 640),
+    ("ffn_down", QuantFormat::Q4K, GgmlDType::Q4K, 2048, 640),
     ("attn_v", QuantFormat::Q8_0, GgmlDType::Q8_0, 640, 256),
+    (
+        "token_embd",
+        QuantFormat::Q8_0,
+        GgmlDType::Q8_0,
+        640,
+        262_144,
+    ),
 ];
 
 /// A deterministic spread of values in [-scale, scale).

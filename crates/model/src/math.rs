@@ -31,10 +31,14 @@ pub(crate) fn rms_norm(x: &mut [f32], weight: &[f32], eps: f32) {
     }
 }
 
-/// GELU, tanh form: `½x(1 + tanh(√(2/π)(x + 0.044715x³)))`.
+/// GELU, tanh form: `½x(1 + tanh(√(2/π)(x + 0.044715x³)))`, computed as the equal
+/// `x / (1 + e^(−2u))`: one `expf` instead of `tanhf` (which costs an `expm1f` and
+/// more), a third of the prefill time before. (dial's own vectorized `exp` was as fast
+/// but moved a near-tie in the llama.cpp reference continuation.)
 pub(crate) fn gelu(x: f32) -> f32 {
     const SQRT_2_OVER_PI: f32 = 0.797_884_6;
-    0.5 * x * (1.0 + (SQRT_2_OVER_PI * (x + 0.044_715 * x * x * x)).tanh())
+    let u = SQRT_2_OVER_PI * (x + 0.044_715 * x * x * x);
+    x / (1.0 + (-2.0 * u).exp())
 }
 
 /// Rotates one head (`x.len() = 2 · cos.len()`) by RoPE's half-split form:

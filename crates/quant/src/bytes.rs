@@ -26,6 +26,31 @@ impl WeightBytes {
     }
 }
 
+impl WeightBytes {
+    /// Lets the kernel drop the resident pages of `range` (relative to these bytes) when
+    /// they are mapped: the tiles hold what they held, and a later read (a scalar
+    /// kernel, an embedding row) faults them back in from the file. Owned bytes stay.
+    pub fn release(&self, range: Range<usize>) {
+        if let WeightBytes::Mapped { map, range: whole } = self {
+            const PAGE: usize = 4096;
+            let start = (whole.start + range.start).div_ceil(PAGE) * PAGE;
+            let end = (whole.start + range.end.min(whole.len())) / PAGE * PAGE;
+            if start < end {
+                // SAFETY: the map is read-only and file-backed, so dropped pages read back
+                // the same bytes; nothing holds a reference into them across this call
+                // that relies on residency.
+                let _ = unsafe {
+                    map.unchecked_advise_range(
+                        memmap2::UncheckedAdvice::DontNeed,
+                        start,
+                        end - start,
+                    )
+                };
+            }
+        }
+    }
+}
+
 impl From<Vec<u8>> for WeightBytes {
     fn from(bytes: Vec<u8>) -> Self {
         WeightBytes::Owned(bytes)

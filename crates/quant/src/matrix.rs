@@ -51,8 +51,9 @@ impl QuantMatrix {
                 got: bytes.len(),
             });
         }
+        // Only where matmul will use them (DIAL_ISA may ask for a slower kernel).
         let tiles =
-            crate::isa_available(Isa::Avx512Vnni).then(|| Tiles::build(format, n, k, &bytes));
+            (crate::default_isa() == Isa::Avx512Vnni).then(|| Tiles::build(format, n, k, &bytes));
         Ok(QuantMatrix {
             format,
             n,

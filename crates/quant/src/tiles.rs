@@ -8,6 +8,7 @@
 //! its scales one multiply for all 16, in the reference's order: the same bits.
 
 use crate::activations::QuantizedActivations;
+use crate::bytes::WeightBytes;
 use crate::dot::{Unpacked, group_values, unpack_row};
 use crate::format::QuantFormat;
 use crate::isa::Isa;
@@ -30,8 +31,9 @@ pub(crate) struct Tiles {
 }
 
 impl Tiles {
-    /// Lays out `n` rows of `k` values of `format` (`row_bytes` each in `bytes`).
-    pub(crate) fn build(format: QuantFormat, n: usize, k: usize, bytes: &[u8]) -> Tiles {
+    /// Lays out `n` rows of `k` values of `format` from `bytes`, slab by slab, letting a
+    /// mapped file's pages go once each slab is laid out.
+    pub(crate) fn build(format: QuantFormat, n: usize, k: usize, bytes: &WeightBytes) -> Tiles {
         let group = group_values(format);
         let has_offset = format.has_offset();
         let group_bytes = group / 4 * 64 + 64 + if has_offset { 64 } else { 0 };
@@ -51,53 +53,61 @@ impl Tiles {
         } else {
             Isa::Scalar
         };
-        out.par_chunks_mut(tile_bytes.max(1))
-            .enumerate()
-            .for_each_init(
-                || Unpacked::new(k),
-                |row, (t, tile)| {
-                    for j in 0..TILE_ROWS {
-                        let i = t * TILE_ROWS + j;
-                        if i >= n {
-                            // Padding: weights 0 (stored as the bias), scales 0.
+        // 256 tiles (4096 rows) per slab.
+        let slab = 256;
+        for (s, slab_out) in out.chunks_mut((tile_bytes * slab).max(1)).enumerate() {
+            slab_out
+                .par_chunks_mut(tile_bytes.max(1))
+                .enumerate()
+                .for_each_init(
+                    || Unpacked::new(k),
+                    |row, (t, tile)| {
+                        let t = s * slab + t;
+                        for j in 0..TILE_ROWS {
+                            let i = t * TILE_ROWS + j;
+                            if i >= n {
+                                // Padding: weights 0 (stored as the bias), scales 0.
+                                for g in 0..k / group {
+                                    let at = g * group_bytes;
+                                    for q in 0..group / 4 {
+                                        let quad = &mut tile[at + 64 * q + 4 * j..][..4];
+                                        quad.fill(bias as u8);
+                                    }
+                                }
+                                continue;
+                            }
+                            unpack_row(
+                                unpack_isa,
+                                format,
+                                &bytes[i * row_bytes..(i + 1) * row_bytes],
+                                row,
+                            );
                             for g in 0..k / group {
                                 let at = g * group_bytes;
                                 for q in 0..group / 4 {
+                                    let w = &row.weights[g * group + 4 * q..][..4];
                                     let quad = &mut tile[at + 64 * q + 4 * j..][..4];
-                                    quad.fill(bias as u8);
+                                    for (b, v) in quad.iter_mut().zip(w) {
+                                        // Wrapping: Q8_0's -128..127 becomes 0..255.
+                                        *b = (i32::from(*v) + bias) as u8;
+                                    }
+                                }
+                                let scales = at + group / 4 * 64;
+                                let lane = g * group / 4;
+                                tile[scales + 4 * j..scales + 4 * j + 4]
+                                    .copy_from_slice(&row.lane_scales[lane].to_le_bytes());
+                                if has_offset {
+                                    let offsets = scales + 64;
+                                    tile[offsets + 4 * j..offsets + 4 * j + 4]
+                                        .copy_from_slice(&row.offset_lanes[lane].to_le_bytes());
                                 }
                             }
-                            continue;
                         }
-                        unpack_row(
-                            unpack_isa,
-                            format,
-                            &bytes[i * row_bytes..(i + 1) * row_bytes],
-                            row,
-                        );
-                        for g in 0..k / group {
-                            let at = g * group_bytes;
-                            for q in 0..group / 4 {
-                                let w = &row.weights[g * group + 4 * q..][..4];
-                                let quad = &mut tile[at + 64 * q + 4 * j..][..4];
-                                for (b, v) in quad.iter_mut().zip(w) {
-                                    // Wrapping: Q8_0's -128..127 becomes 0..255.
-                                    *b = (i32::from(*v) + bias) as u8;
-                                }
-                            }
-                            let scales = at + group / 4 * 64;
-                            let lane = g * group / 4;
-                            tile[scales + 4 * j..scales + 4 * j + 4]
-                                .copy_from_slice(&row.lane_scales[lane].to_le_bytes());
-                            if has_offset {
-                                let offsets = scales + 64;
-                                tile[offsets + 4 * j..offsets + 4 * j + 4]
-                                    .copy_from_slice(&row.offset_lanes[lane].to_le_bytes());
-                            }
-                        }
-                    }
-                },
-            );
+                    },
+                );
+            let rows = (s * slab * TILE_ROWS)..((s + 1) * slab * TILE_ROWS).min(n);
+            bytes.release(rows.start * row_bytes..rows.end * row_bytes);
+        }
         Tiles {
             bytes: out,
             group,
