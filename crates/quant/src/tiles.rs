@@ -206,28 +206,40 @@ mod x86 {
         at: Columns,
     ) {
         let rows = x.rows();
-        let mut first = 0;
-        // SAFETY: as the caller promises; each group of rows stays inside `rows`.
-        unsafe {
-            while first + 8 <= rows {
-                group::<G, OFFSET, 8>(tiles, tile, x, first, at);
-                first += 8;
+        let groups = x.k() / G;
+        // Blocks of 512 values: a block of the tile (about 5 KiB) stays in L1 while every
+        // group of activation rows passes over it; the sums carry over in `out`, so each
+        // output still adds its groups in order.
+        let per_block = (512 / G).max(1);
+        let mut start = 0;
+        while start < groups {
+            let blocks = start..(start + per_block).min(groups);
+            let mut first = 0;
+            // SAFETY: as the caller promises; each group of rows stays inside `rows`.
+            unsafe {
+                while first + 8 <= rows {
+                    group::<G, OFFSET, 8>(tiles, tile, x, first, at, blocks.clone());
+                    first += 8;
+                }
+                let b = blocks.clone();
+                match rows - first {
+                    7 => group::<G, OFFSET, 7>(tiles, tile, x, first, at, b),
+                    6 => group::<G, OFFSET, 6>(tiles, tile, x, first, at, b),
+                    5 => group::<G, OFFSET, 5>(tiles, tile, x, first, at, b),
+                    4 => group::<G, OFFSET, 4>(tiles, tile, x, first, at, b),
+                    3 => group::<G, OFFSET, 3>(tiles, tile, x, first, at, b),
+                    2 => group::<G, OFFSET, 2>(tiles, tile, x, first, at, b),
+                    1 => group::<G, OFFSET, 1>(tiles, tile, x, first, at, b),
+                    _ => {}
+                }
             }
-            match rows - first {
-                7 => group::<G, OFFSET, 7>(tiles, tile, x, first, at),
-                6 => group::<G, OFFSET, 6>(tiles, tile, x, first, at),
-                5 => group::<G, OFFSET, 5>(tiles, tile, x, first, at),
-                4 => group::<G, OFFSET, 4>(tiles, tile, x, first, at),
-                3 => group::<G, OFFSET, 3>(tiles, tile, x, first, at),
-                2 => group::<G, OFFSET, 2>(tiles, tile, x, first, at),
-                1 => group::<G, OFFSET, 1>(tiles, tile, x, first, at),
-                _ => {}
-            }
+            start = blocks.end;
         }
     }
 
-    /// Activation rows `first .. first + R` against one tile: the reference's arithmetic,
-    /// 16 weight rows per register.
+    /// Activation rows `first .. first + R` against scale groups `blocks` of one tile: the
+    /// reference's arithmetic, 16 weight rows per register, continuing the sums already in
+    /// `out` unless `blocks` starts the row.
     #[inline]
     #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
     unsafe fn group<const G: usize, const OFFSET: bool, const R: usize>(
@@ -236,21 +248,32 @@ mod x86 {
         x: &QuantizedActivations,
         first: usize,
         at: Columns,
+        blocks: std::ops::Range<usize>,
     ) {
         let k = x.k();
-        let groups = k / G;
         let quads = G / 4;
         let bias = tiles.bias;
         let xq = x.quants(first).as_ptr();
         let xd = x.scales(first).as_ptr();
         let xs = x.sums16(first).as_ptr();
         let t = tile.as_ptr();
+        let mask: __mmask16 = if at.columns >= 16 {
+            0xFFFF
+        } else {
+            (1u16 << at.columns) - 1
+        };
+        let out_row = |r: usize| at.out.wrapping_add((first + r) * at.n + at.first_column);
         let mut acc = [_mm512_setzero_ps(); R];
         // SAFETY: every group, quad and row read lies inside the tile and the activation
         // rows `first .. first + R` (rows lie `k` values, `k / 32` scales and `k / 16`
-        // sums apart).
+        // sums apart); the output columns are this tile's alone.
         unsafe {
-            for g in 0..groups {
+            if blocks.start > 0 {
+                for (r, a) in acc.iter_mut().enumerate() {
+                    *a = _mm512_maskz_loadu_ps(mask, out_row(r));
+                }
+            }
+            for g in blocks {
                 let base = t.add(g * tiles.group_bytes);
                 let mut sums = [0i32; R];
                 let mut dots = [_mm512_setzero_si512(); R];
@@ -280,14 +303,8 @@ mod x86 {
                     acc[r] = _mm512_add_ps(acc[r], c);
                 }
             }
-            let mask: __mmask16 = if at.columns >= 16 {
-                0xFFFF
-            } else {
-                (1u16 << at.columns) - 1
-            };
             for (r, a) in acc.iter().enumerate() {
-                let out = at.out.add((first + r) * at.n + at.first_column);
-                _mm512_mask_storeu_ps(out, mask, *a);
+                _mm512_mask_storeu_ps(out_row(r), mask, *a);
             }
         }
     }
