@@ -71,8 +71,9 @@ fn benches(c: &mut Criterion) {
                     max_tokens: GEN_TOKENS,
                     ..GenerateOptions::default()
                 };
-                // The prompt is processed when the generation starts; time the decode only.
+                // Prefill first, untimed: time the decode only.
                 let mut run = model.generate_from(&prompt, opts).unwrap();
+                run.ready().unwrap();
                 let start = Instant::now();
                 let n = run.by_ref().map_while(Result::ok).count();
                 total += start.elapsed() * GEN_TOKENS as u32 / n.max(1) as u32;

@@ -392,8 +392,9 @@ impl Generation {
         Ok(Some(step))
     }
 
-    /// Runs passes for this generation alone until it can draw, then draws.
-    fn advance(&mut self) -> Result<Option<Step>, ModelError> {
+    /// Runs passes for this generation alone until a draw is ready: the rest of the
+    /// prompt, or the token just drawn. A no-op once it has finished.
+    pub fn ready(&mut self) -> Result<(), ModelError> {
         while self.finish.is_none() && !self.can_draw() {
             let model = self.session.model().clone();
             let Some(input) = self.step_input(PREFILL_CHUNK) else {
@@ -407,6 +408,12 @@ impl Generation {
                 .unwrap_or_else(|| Err(ModelError::Compute("one input, no result".into())));
             self.ran(outcome)?;
         }
+        Ok(())
+    }
+
+    /// Runs passes for this generation alone until it can draw, then draws.
+    fn advance(&mut self) -> Result<Option<Step>, ModelError> {
+        self.ready()?;
         self.draw()
     }
 

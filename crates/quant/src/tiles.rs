@@ -36,7 +36,11 @@ impl Tiles {
     pub(crate) fn build(format: QuantFormat, n: usize, k: usize, bytes: &WeightBytes) -> Tiles {
         let group = group_values(format);
         let has_offset = format.has_offset();
-        let group_bytes = group / 4 * 64 + 64 + if has_offset { 64 } else { 0 };
+        // The one-scale formats keep their f16 scales (32 bytes a group, converted exactly
+        // in the kernel): decode reads the tiles at memory speed, so bytes count.
+        let half_scales = half_scales(format);
+        let scale_bytes = if half_scales { 32 } else { 64 };
+        let group_bytes = group / 4 * 64 + scale_bytes + if has_offset { 64 } else { 0 };
         let tile_bytes = k / group * group_bytes;
         let bias = match format {
             QuantFormat::Q8_0 => 128,
@@ -94,8 +98,15 @@ impl Tiles {
                                 }
                                 let scales = at + group / 4 * 64;
                                 let lane = g * group / 4;
-                                tile[scales + 4 * j..scales + 4 * j + 4]
-                                    .copy_from_slice(&row.lane_scales[lane].to_le_bytes());
+                                if half_scales {
+                                    // Block g's first two bytes: its f16 scale.
+                                    let block = i * row_bytes + g * format.block_bytes();
+                                    tile[scales + 2 * j..scales + 2 * j + 2]
+                                        .copy_from_slice(&bytes[block..block + 2]);
+                                } else {
+                                    tile[scales + 4 * j..scales + 4 * j + 4]
+                                        .copy_from_slice(&row.lane_scales[lane].to_le_bytes());
+                                }
                                 if has_offset {
                                     let offsets = scales + 64;
                                     tile[offsets + 4 * j..offsets + 4 * j + 4]
@@ -124,30 +135,46 @@ impl Tiles {
         let rows = x.rows();
         let tiles = n.div_ceil(TILE_ROWS);
         let target = Target(out.as_mut_ptr());
-        // Enough tiles per task that a task is worth a hand-off (about 64 Ki products).
-        let per_task = (65_536 / (TILE_ROWS * x.k() * rows).max(1)).max(1);
-        (0..tiles)
-            .into_par_iter()
-            .with_min_len(per_task)
-            .for_each(|t| {
-                let tile = &self.bytes[t * self.tile_bytes..(t + 1) * self.tile_bytes];
-                let columns = (n - t * TILE_ROWS).min(TILE_ROWS);
-                let at = Columns {
-                    out: target.pointer(),
-                    n,
-                    first_column: t * TILE_ROWS,
-                    columns,
-                };
-                #[cfg(target_arch = "x86_64")]
-                // SAFETY: the caller checked AVX-512 VNNI; tile t's outputs are columns
-                // `16t ..` of every row, which no other task writes.
-                unsafe {
-                    x86::tile(self, tile, x, at)
-                };
-                #[cfg(not(target_arch = "x86_64"))]
-                let _ = (tile, at, x);
-            });
+        let run = |t: usize| {
+            let tile = &self.bytes[t * self.tile_bytes..(t + 1) * self.tile_bytes];
+            let columns = (n - t * TILE_ROWS).min(TILE_ROWS);
+            let at = Columns {
+                out: target.pointer(),
+                n,
+                first_column: t * TILE_ROWS,
+                columns,
+            };
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: the caller checked AVX-512 VNNI; tile t's outputs are columns
+            // `16t ..` of every row, which no other task writes.
+            unsafe {
+                x86::tile(self, tile, x, at)
+            };
+            #[cfg(not(target_arch = "x86_64"))]
+            let _ = (tile, at, x);
+        };
+        // Under about a million products a hand-off to another thread costs more than it
+        // saves; above, enough tiles per task that each is worth one (about 64 Ki).
+        let products = TILE_ROWS * tiles * x.k() * rows;
+        if products < 1 << 20 {
+            (0..tiles).for_each(run);
+        } else {
+            let per_task = (65_536 / (TILE_ROWS * x.k() * rows).max(1)).max(1);
+            (0..tiles)
+                .into_par_iter()
+                .with_min_len(per_task)
+                .for_each(run);
+        }
     }
+}
+
+/// Whether `format`'s tiles keep f16 scales: the formats with one f16 scale per block of
+/// 32 (the kernel tells them apart as the groups of 32 without offsets).
+fn half_scales(format: QuantFormat) -> bool {
+    matches!(
+        format,
+        QuantFormat::Q8_0 | QuantFormat::Q4_0 | QuantFormat::Q5_0
+    )
 }
 
 /// The output, shared by the tasks that each write their own columns of it.
@@ -290,7 +317,12 @@ mod x86 {
                         *dot = _mm512_dpbusd_epi32(*dot, w, _mm512_set1_epi32(four));
                     }
                 }
-                let scales = _mm512_loadu_ps(base.add(64 * quads).cast());
+                let scales = if G == 32 && !OFFSET {
+                    // Q8_0, Q4_0, Q5_0: f16 scales, widened exactly.
+                    _mm512_cvtph_ps(_mm256_loadu_si256(base.add(64 * quads).cast()))
+                } else {
+                    _mm512_loadu_ps(base.add(64 * quads).cast())
+                };
                 for r in 0..R {
                     let d = _mm512_set1_ps(*xd.add(r * (k / 32) + g * G / 32));
                     let mut c =
