@@ -5,6 +5,18 @@ use crate::error::QuantError;
 /// Values per activation block.
 pub const ACT_BLOCK: usize = 32;
 
+/// `y.round()` (halves away from zero), bit for bit, from `trunc` and a compare, which
+/// vectorize where `round` is a libm call per value. `y − trunc(y)` is exact.
+#[inline]
+fn round_half_away(y: f32) -> f32 {
+    let t = y.trunc();
+    if (y - t).abs() >= 0.5 {
+        t + 1f32.copysign(y)
+    } else {
+        t
+    }
+}
+
 /// Rows of activations as int8 blocks of [`ACT_BLOCK`] values with one f32 scale each.
 ///
 /// For a block `x`: `d = max|x| / 127`, `q_i = round(x_i / d)` (0 when `d = 0`), and
@@ -55,7 +67,7 @@ impl QuantizedActivations {
             let d = amax / 127.0;
             let inverse = if d > 0.0 { 1.0 / d } else { 0.0 };
             for (q, v) in out.iter_mut().zip(block) {
-                *q = (v * inverse).round().clamp(-127.0, 127.0) as i8;
+                *q = round_half_away(v * inverse).clamp(-127.0, 127.0) as i8;
             }
             scales.push(d);
         }
@@ -97,5 +109,34 @@ impl QuantizedActivations {
     pub(crate) fn sums16(&self, r: usize) -> &[i32] {
         let per = self.k / 16;
         &self.sums16[r * per..(r + 1) * per]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn round_half_away_is_round_bit_for_bit() {
+        let mut cases = vec![
+            0.0f32, -0.0, 0.5, -0.5, 1.5, -1.5, 2.5, 126.5, -126.5, 127.49,
+        ];
+        // Around every half-integer in the activation range, a few ulps each way.
+        for h in -255..=255 {
+            let half = h as f32 * 0.5;
+            let mut v = half;
+            for _ in 0..4 {
+                v = v.next_down();
+            }
+            for _ in 0..8 {
+                cases.push(v);
+                v = v.next_up();
+            }
+        }
+        for v in cases {
+            assert_eq!(
+                super::round_half_away(v).to_bits(),
+                v.round().to_bits(),
+                "{v}"
+            );
+        }
     }
 }
