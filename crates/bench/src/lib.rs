@@ -110,6 +110,45 @@ pub fn naive_sample(logits: &[f32], s: Naive, u: f64) -> u32 {
     probs.last().map_or(0, |p| p.0)
 }
 
+/// A deterministic spread of `len` values in `[-scale, scale)` (xorshift32 from `seed`),
+/// for the quantized-matmul benchmarks' weights and activations.
+pub fn spread(len: usize, scale: f32, seed: u32) -> Vec<f32> {
+    let mut state = seed.wrapping_mul(2_654_435_761).max(1);
+    (0..len)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 17;
+            state ^= state << 5;
+            (state as f32 / u32::MAX as f32 * 2.0 - 1.0) * scale
+        })
+        .collect()
+}
+
+/// Every quantized matrix shape of Gemma 3 270M's Q4_K_M file: (tensor, format, k, n).
+pub const GEMMA3_SHAPES: &[(&str, dial_quant::QuantFormat, usize, usize)] = &[
+    ("attn_q", dial_quant::QuantFormat::Q5_0, 640, 1024),
+    ("attn_k", dial_quant::QuantFormat::Q5_0, 640, 256),
+    ("ffn_up", dial_quant::QuantFormat::Q5_0, 640, 2048),
+    ("attn_output", dial_quant::QuantFormat::Q4K, 1024, 640),
+    ("ffn_down", dial_quant::QuantFormat::Q6K, 2048, 640),
+    ("ffn_down", dial_quant::QuantFormat::Q4K, 2048, 640),
+    ("attn_v", dial_quant::QuantFormat::Q8_0, 640, 256),
+    ("token_embd", dial_quant::QuantFormat::Q8_0, 640, 262_144),
+];
+
+/// candle's name for a dial-quant format (the benchmarks quantize with candle).
+pub fn ggml_type(format: dial_quant::QuantFormat) -> candle_core::quantized::GgmlDType {
+    use candle_core::quantized::GgmlDType;
+    use dial_quant::QuantFormat;
+    match format {
+        QuantFormat::Q4_0 => GgmlDType::Q4_0,
+        QuantFormat::Q5_0 => GgmlDType::Q5_0,
+        QuantFormat::Q8_0 => GgmlDType::Q8_0,
+        QuantFormat::Q4K => GgmlDType::Q4K,
+        QuantFormat::Q6K => GgmlDType::Q6K,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

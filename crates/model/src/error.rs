@@ -143,8 +143,8 @@ pub(crate) fn check_tokens(tokens: &[u32], vocab: usize) -> Result<(), ModelErro
     }
 }
 
-/// The message a panic carried.
-pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+/// The message a caught panic carried (its `&str` or `String` payload).
+pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
     payload
         .downcast_ref::<&str>()
         .map(|s| s.to_string())

@@ -22,7 +22,7 @@ pub mod tiny;
 mod tokenizer;
 
 pub use batch::{BatchStep, StepOutcome, grants, step_batch};
-pub use error::ModelError;
+pub use error::{ModelError, panic_message};
 pub use gemma3::{Config as Gemma3Config, Gemma3, Gemma3Cache, MAX_ROWS_PER_SEQUENCE};
 pub use generate::{FinishReason, GenerateOptions, Generation, Step};
 pub use hidden::Hidden;

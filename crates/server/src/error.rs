@@ -209,14 +209,7 @@ impl ApiError {
     }
 }
 
-/// The text of a caught panic's payload.
-pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
-    payload
-        .downcast_ref::<&str>()
-        .map(|s| s.to_string())
-        .or_else(|| payload.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "unknown panic".into())
-}
+pub(crate) use dial_model::panic_message;
 
 impl From<ParamsError> for ApiError {
     fn from(e: ParamsError) -> Self {
