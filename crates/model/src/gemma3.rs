@@ -421,14 +421,18 @@ impl Gemma3 {
             let mut attended = vec![0f32; rows.len() * q_width];
             {
                 let caches: Vec<&LayerKv> = batch.iter().map(|(c, _)| &c.layers[li]).collect();
+                // The query heads that share a KV head go together, so each key and
+                // value is read once for all of them.
+                let group = cfg.n_head / cfg.n_kv_head;
                 attended
-                    .par_chunks_mut(hd)
+                    .par_chunks_mut(group * hd)
                     .enumerate()
                     .for_each(|(j, out)| {
-                        let (i, head) = (j / cfg.n_head, j % cfg.n_head);
+                        let (i, kv_head) = (j / cfg.n_kv_head, j % cfg.n_kv_head);
                         let (s, p) = rows[i];
-                        let query = &q[i * q_width + head * hd..i * q_width + (head + 1) * hd];
-                        self.attend(caches[s], layer.global, head, p, query, out);
+                        let at = i * q_width + kv_head * group * hd;
+                        let queries = &q[at..at + group * hd];
+                        self.attend(caches[s], layer.global, kv_head, p, queries, out);
                     });
             }
             let mut o = layer.wo.forward(&Input::new(&attended, q_width))?;
@@ -471,40 +475,54 @@ impl Gemma3 {
         Ok(x)
     }
 
-    /// One query head at `position` over the keys it sees: scaled dot products, a softmax
-    /// and the weighted sum of values, in position order.
+    /// The query heads of one KV head (`queries`: `head_dim` values each) at `position`
+    /// over the keys they see: per head, scaled dot products, a softmax and the weighted
+    /// sum of values, in position order. Each key and value is read once for all heads;
+    /// each head's arithmetic is its own, as if alone.
     fn attend(
         &self,
         kv: &LayerKv,
         global: bool,
-        head: usize,
+        kv_head: usize,
         position: usize,
-        query: &[f32],
+        queries: &[f32],
         out: &mut [f32],
     ) {
         let cfg = &self.cfg;
         let hd = cfg.head_dim;
-        let kv_head = head / (cfg.n_head / cfg.n_kv_head);
+        let heads = queries.len() / hd;
         let width = cfg.n_kv_head * hd;
         let first = if global {
             0
         } else {
             (position + 1).saturating_sub(cfg.window)
         };
+        let seen = position + 1 - first;
         let scale = cfg.attn_scale as f32;
-        let q: Vec<f32> = query.iter().map(|v| v * scale).collect();
+        let q: Vec<f32> = queries.iter().map(|v| v * scale).collect();
         let at = |p: usize| kv.slot(p) * width + kv_head * hd;
-        let scores: Vec<f32> = (first..=position)
-            .map(|p| math::dot(&q, &kv.keys[at(p)..at(p) + hd]))
-            .collect();
-        let max = scores.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-        let weights: Vec<f32> = scores.iter().map(|s| (s - max).exp()).collect();
-        let total: f32 = weights.iter().sum();
+        // scores[h · seen + (p − first)]
+        let mut scores = vec![0f32; heads * seen];
+        for (n, p) in (first..=position).enumerate() {
+            let key = &kv.keys[at(p)..at(p) + hd];
+            for (h, qh) in q.chunks_exact(hd).enumerate() {
+                scores[h * seen + n] = math::dot(qh, key);
+            }
+        }
+        let mut totals = Vec::with_capacity(heads);
+        for head in scores.chunks_exact_mut(seen) {
+            let max = head.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+            head.iter_mut().for_each(|s| *s = (*s - max).exp());
+            totals.push(head.iter().sum::<f32>());
+        }
         out.iter_mut().for_each(|o| *o = 0.0);
-        for (p, w) in (first..=position).zip(&weights) {
-            let w = w / total;
-            for (o, v) in out.iter_mut().zip(&kv.values[at(p)..at(p) + hd]) {
-                *o += w * v;
+        for (n, p) in (first..=position).enumerate() {
+            let value = &kv.values[at(p)..at(p) + hd];
+            for (h, o) in out.chunks_exact_mut(hd).enumerate() {
+                let w = scores[h * seen + n] / totals[h];
+                for (o, v) in o.iter_mut().zip(value) {
+                    *o += w * v;
+                }
             }
         }
     }
