@@ -31,7 +31,7 @@ pub struct BatchStep {
 /// generation, then prefill chunks (at most [`PREFILL_CHUNK`] each) in slice order while
 /// what is left lasts. Decode rows always run, so a crowd of decoders can hold prefill
 /// back until some finish, never the other way round.
-pub fn grants(generations: &[&mut Generation], step_tokens: usize) -> Vec<usize> {
+pub(crate) fn grants(generations: &[&mut Generation], step_tokens: usize) -> Vec<usize> {
     let decoding = generations.iter().filter(|g| g.is_prefilled()).count();
     let mut left = step_tokens.saturating_sub(decoding);
     generations

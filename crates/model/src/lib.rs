@@ -21,7 +21,7 @@ mod perplexity;
 pub mod tiny;
 mod tokenizer;
 
-pub use batch::{BatchStep, StepOutcome, grants, step_batch};
+pub use batch::{BatchStep, StepOutcome, step_batch};
 pub use error::{ModelError, panic_message};
 pub use gemma3::{Config as Gemma3Config, Gemma3, Gemma3Cache, MAX_ROWS_PER_SEQUENCE};
 pub use generate::{FinishReason, GenerateOptions, Generation, Step};

@@ -235,7 +235,8 @@ impl Model {
                 }
                 // The whole pass on one of rayon's threads: its many small parallel
                 // loops then split by work stealing, not by a cross-thread hand-off each.
-                let outcome = rayon::scope(|_| net.forward_batch(&mut batch)).and_then(|hidden| {
+                let outcome = rayon::scope(|_| {
+                    let hidden = net.forward_batch(&mut batch)?;
                     let width = net.config().hidden;
                     let mut last_rows = Vec::new();
                     let mut end = 0;
@@ -248,7 +249,7 @@ impl Model {
                     if last_rows.is_empty() {
                         return Ok(Vec::new());
                     }
-                    rayon::scope(|_| net.logits(&last_rows))
+                    net.logits(&last_rows)
                 });
                 match outcome {
                     Ok(logits) => {
