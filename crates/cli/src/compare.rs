@@ -25,12 +25,14 @@ pub struct CompareArgs {
     pub knobs: KnobArgs,
 }
 
-struct Axis {
-    name: String,
-    values: Vec<String>,
+/// One `--grid` knob and its values.
+pub(crate) struct Axis {
+    pub name: String,
+    pub values: Vec<String>,
 }
 
-fn parse_axis(spec: &str) -> Result<Axis, String> {
+/// `"temperature=0.2,0.7"` as an [`Axis`], its knob checked by name.
+pub(crate) fn parse_axis(spec: &str) -> Result<Axis, String> {
     let (name, values) = spec
         .split_once('=')
         .ok_or_else(|| format!("--grid expects KNOB=V1,V2,..., got {spec:?}"))?;
@@ -59,21 +61,10 @@ pub fn run(args: &CompareArgs) -> Result<String, String> {
         .iter()
         .map(|g| parse_axis(g))
         .collect::<Result<_, _>>()?;
-    let total = axes
-        .iter()
-        .try_fold(1usize, |n, a| n.checked_mul(a.values.len()))
-        .filter(|&n| n <= MAX_COMBINATIONS)
-        .ok_or_else(|| format!("the grid has more than {MAX_COMBINATIONS} combinations"))?;
+    let combos = combinations(&axes)?;
     let input = args.row.load()?;
-    let mut results = Vec::with_capacity(total);
-    for combo in 0..total {
-        // Mixed-radix count: the last axis varies fastest.
-        let mut rest = combo;
-        let mut picks = vec![0; axes.len()];
-        for (pick, axis) in picks.iter_mut().zip(&axes).rev() {
-            *pick = rest % axis.values.len();
-            rest /= axis.values.len();
-        }
+    let mut results = Vec::with_capacity(combos.len());
+    for picks in combos {
         let mut knobs = args.knobs.clone();
         for (axis, &pick) in axes.iter().zip(&picks) {
             knobs = knobs
@@ -183,7 +174,30 @@ pub fn run(args: &CompareArgs) -> Result<String, String> {
     Ok(out)
 }
 
-fn describe(axes: &[Axis], picks: &[usize]) -> String {
+/// Every combination of the axes' values, as indices, the last axis varying fastest;
+/// refused past [`MAX_COMBINATIONS`].
+pub(crate) fn combinations(axes: &[Axis]) -> Result<Vec<Vec<usize>>, String> {
+    let total = axes
+        .iter()
+        .try_fold(1usize, |n, a| n.checked_mul(a.values.len()))
+        .filter(|&n| n <= MAX_COMBINATIONS)
+        .ok_or_else(|| format!("the grid has more than {MAX_COMBINATIONS} combinations"))?;
+    Ok((0..total)
+        .map(|combo| {
+            // Mixed-radix count.
+            let mut rest = combo;
+            let mut picks = vec![0; axes.len()];
+            for (pick, axis) in picks.iter_mut().zip(axes).rev() {
+                *pick = rest % axis.values.len();
+                rest /= axis.values.len();
+            }
+            picks
+        })
+        .collect())
+}
+
+/// `"temperature=0.7 top_k=40"`: one combination in words.
+pub(crate) fn describe(axes: &[Axis], picks: &[usize]) -> String {
     axes.iter()
         .zip(picks)
         .map(|(a, &p)| format!("{}={}", a.name, a.values[p]))

@@ -89,7 +89,7 @@ pub fn run(args: &GenerateArgs) -> Result<String, String> {
     } else {
         args.compare
             .iter()
-            .map(|spec| parse_spec(&args.knobs, spec).map(|k| (spec.clone(), k)))
+            .map(|spec| parse_spec(&args.knobs, spec, "--compare").map(|k| (spec.clone(), k)))
             .collect::<Result<_, _>>()?
     };
     for (_, k) in &settings {
@@ -111,16 +111,16 @@ pub fn run(args: &GenerateArgs) -> Result<String, String> {
     Ok(json(&model, args, &run)? + "\n")
 }
 
-/// `"temperature=1.0,top_p=0.9"` on top of the fixed knobs.
-fn parse_spec(base: &KnobArgs, spec: &str) -> Result<KnobArgs, String> {
+/// `"temperature=1.0,top_p=0.9"` on top of the fixed knobs; errors name `flag`.
+pub(crate) fn parse_spec(base: &KnobArgs, spec: &str, flag: &str) -> Result<KnobArgs, String> {
     let mut knobs = base.clone();
     for pair in spec.split(',').map(str::trim).filter(|p| !p.is_empty()) {
         let (name, value) = pair
             .split_once('=')
-            .ok_or_else(|| format!("--compare expects KNOB=VALUE,..., got {spec:?}"))?;
+            .ok_or_else(|| format!("{flag} expects KNOB=VALUE,..., got {spec:?}"))?;
         knobs = knobs
             .with_setting(name, value)
-            .map_err(|e| format!("--compare {e}"))?;
+            .map_err(|e| format!("{flag} {e}"))?;
     }
     Ok(knobs)
 }

@@ -13,6 +13,8 @@ mod plot_stability;
 mod sample;
 mod serve;
 mod speak;
+mod sweep;
+mod sweep_report;
 mod voice_args;
 
 use clap::{Parser, Subcommand};
@@ -48,6 +50,9 @@ enum Command {
     Fetch(fetch::FetchArgs),
     /// Serve the OpenAI APIs and dial's explain over HTTP, on loopback by default.
     Serve(serve::ServeArgs),
+    /// Many continuations per setting, measured (perplexity, self-BLEU, Zipf, repetition):
+    /// the creativity–control frontier, as a table, JSON or a plot.
+    Sweep(sweep::SweepArgs),
     /// Speak text with a Piper voice (en_US-joe-medium by default), with stability and seeds.
     Speak(speak::SpeakArgs),
 }
@@ -72,6 +77,7 @@ fn main() -> ExitCode {
         Command::Fetch(args) => fetch::run(&args),
         Command::Serve(args) => serve::run(&args),
         Command::Speak(args) => speak::run(&args),
+        Command::Sweep(args) => sweep::run(&args),
     };
     match result {
         Ok(text) => emit(&text),

@@ -56,28 +56,42 @@ pub struct PlotArgs {
     pub stability: crate::plot_stability::StabilityPlotArgs,
 }
 
-enum Format {
+/// A figure file's format.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Format {
     Svg,
     Png,
 }
 
+impl Format {
+    /// The format a figure's file name asks for: `.svg` or `.png`.
+    pub(crate) fn of(path: &str) -> Result<Format, String> {
+        match Path::new(path)
+            .extension()
+            .and_then(|e| e.to_str())
+            .map(str::to_ascii_lowercase)
+            .as_deref()
+        {
+            Some("svg") => Ok(Format::Svg),
+            Some("png") => Ok(Format::Png),
+            _ => Err(format!("{path}: the output must end in .svg or .png")),
+        }
+    }
+
+    /// Renders `figure` in this format into `path`.
+    pub(crate) fn write(self, figure: &Figure, path: &str) -> Result<(), String> {
+        let bytes = match self {
+            Format::Svg => figure.to_svg().map(String::into_bytes),
+            Format::Png => figure.to_png(),
+        }
+        .map_err(|e| e.to_string())?;
+        std::fs::write(path, bytes).map_err(|e| format!("cannot write {path}: {e}"))
+    }
+}
+
 /// Runs `dial plot`, returning the line it prints.
 pub fn run(args: &PlotArgs) -> Result<String, String> {
-    let format = match Path::new(&args.output)
-        .extension()
-        .and_then(|e| e.to_str())
-        .map(str::to_ascii_lowercase)
-        .as_deref()
-    {
-        Some("svg") => Format::Svg,
-        Some("png") => Format::Png,
-        _ => {
-            return Err(format!(
-                "{}: the output must end in .svg or .png",
-                args.output
-            ));
-        }
-    };
+    let format = Format::of(&args.output)?;
     if args.top == 0 {
         return Err("--top must be at least 1".into());
     }
@@ -91,13 +105,7 @@ pub fn run(args: &PlotArgs) -> Result<String, String> {
     } else {
         figure(args, &args.row.load()?)?
     };
-    let bytes = match format {
-        Format::Svg => figure.to_svg().map(String::into_bytes),
-        Format::Png => figure.to_png(),
-    }
-    .map_err(|e| e.to_string())?;
-    std::fs::write(&args.output, bytes)
-        .map_err(|e| format!("cannot write {}: {e}", args.output))?;
+    format.write(&figure, &args.output)?;
     Ok(format!("wrote {}\n", args.output))
 }
 

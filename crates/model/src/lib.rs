@@ -27,5 +27,5 @@ pub use gemma3::{Config as Gemma3Config, Gemma3, Gemma3Cache, MAX_ROWS_PER_SEQUE
 pub use generate::{FinishReason, GenerateOptions, Generation, Step};
 pub use hidden::Hidden;
 pub use model::{Model, PREFILL_CHUNK, Session, StepInput};
-pub use perplexity::Perplexity;
+pub use perplexity::{Perplexity, token_nll};
 pub use tokenizer::{TextStream, Tokenizer};

@@ -85,6 +85,34 @@ impl Model {
 }
 
 impl Model {
+    /// The negative log-likelihood of each token of `continuation` after `prompt` (token
+    /// ids, the prompt with BOS if the model wants one), at T = 1 with no knobs: what a
+    /// generation's [`token_nll`]s are when it draws these tokens. Gemma 3 scores the
+    /// whole text in one pass.
+    pub fn continuation_nlls(
+        &self,
+        prompt: &[u32],
+        continuation: &[u32],
+    ) -> Result<Vec<f64>, ModelError> {
+        if prompt.is_empty() {
+            return Err(ModelError::EmptyPrompt);
+        }
+        let text: Vec<u32> = prompt.iter().chain(continuation).copied().collect();
+        crate::error::check_tokens(&text, self.vocab_size())?;
+        if text.len() > self.context_length() {
+            return Err(ModelError::ContextFull {
+                needed: text.len(),
+                context: self.context_length(),
+            });
+        }
+        if continuation.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut session = self.session()?;
+        // The last token predicts nothing that is scored.
+        self.chunk_nlls(&mut session, &text[..], prompt.len() - 1)
+    }
+
     /// NLLs of `chunk[first + 1..]`, each predicted from the tokens before it.
     fn chunk_nlls(
         &self,
@@ -107,7 +135,7 @@ impl Model {
             // One position at a time: the first half only fills the cache.
             let mut logits = session.next_logits(&chunk[..=first])?;
             for i in first..chunk.len() - 1 {
-                out.push(nll_of(&logits, chunk[i + 1]));
+                out.push(token_nll(&logits, chunk[i + 1]));
                 if i + 2 < chunk.len() {
                     logits = session.next_logits(&chunk[i + 1..=i + 1])?;
                 }
@@ -122,17 +150,18 @@ fn nlls(rows: &[Vec<f32>], targets: &[u32]) -> Result<Vec<f64>, ModelError> {
     Ok(rows
         .iter()
         .zip(targets)
-        .map(|(row, &t)| nll_of(row, t))
+        .map(|(row, &t)| token_nll(row, t))
         .collect())
 }
 
-/// `−log softmax(row)[target]`, in f64.
-fn nll_of(row: &[f32], target: u32) -> f64 {
-    let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    let z: f64 = row.iter().map(|&x| f64::from(x - max).exp()).sum();
-    let x = row
-        .get(target as usize)
-        .copied()
-        .unwrap_or(f32::NEG_INFINITY);
-    z.ln() - f64::from(x - max)
+/// `−ln softmax(row)[target]`: the negative log-likelihood of `target` under a row of
+/// logits at T = 1, `ln Σ_j exp(x_j) − x_target`, with the sum in one vectorised pass of
+/// dial's `exp` (`dial_sampling::kernels::log_sum_exp`). `+inf` for an out-of-range
+/// target.
+pub fn token_nll(row: &[f32], target: u32) -> f64 {
+    let Some(&x) = row.get(target as usize) else {
+        return f64::INFINITY;
+    };
+    let isa = dial_sampling::Isa::detect();
+    dial_sampling::kernels::log_sum_exp(row, 1.0, isa) - f64::from(x)
 }

@@ -278,3 +278,38 @@ fn penalties_and_dry_break_the_greedy_loop() {
         "repetition penalty: {pen_d2} vs {loop_d2}"
     );
 }
+
+#[test]
+#[cfg_attr(debug_assertions, ignore = "release only")]
+fn a_continuation_scores_as_it_was_generated() {
+    // What a sweep records while drawing (token_nll of each step's logits) is what a
+    // teacher-forced pass over the same tokens gives: the reference row and the
+    // generations are measured alike.
+    let m = model();
+    let prompt = m.tokenizer().encode("The old lighthouse keeper had", true);
+    let options = GenerateOptions {
+        max_tokens: 40,
+        seed: 5,
+        ..GenerateOptions::default()
+    };
+    let mut generation = m.generate_from(&prompt, options).unwrap();
+    let (mut tokens, mut drawn) = (Vec::new(), Vec::new());
+    loop {
+        generation.ready().unwrap();
+        let logits = generation.logits().to_vec();
+        let Some(step) = generation.draw().unwrap() else {
+            break;
+        };
+        drawn.push(dial_model::token_nll(&logits, step.token));
+        tokens.push(step.token);
+        if generation.finish_reason().is_some() {
+            break;
+        }
+    }
+    assert_eq!(tokens.len(), 40);
+    let scored = m.continuation_nlls(&prompt, &tokens).unwrap();
+    assert_eq!(scored, drawn);
+    assert!(m.continuation_nlls(&prompt, &[]).unwrap().is_empty());
+    assert!(m.continuation_nlls(&[], &tokens).is_err());
+    assert!(m.continuation_nlls(&prompt, &[u32::MAX]).is_err());
+}

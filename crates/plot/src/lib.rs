@@ -177,6 +177,8 @@ pub enum SeriesKind {
     Line,
     /// Bars; several bar series share each band side by side.
     Bars,
+    /// Markers alone (a scatter), each with its label from [`Series::with_point_labels`].
+    Points,
 }
 
 /// A labelled series.
@@ -194,6 +196,9 @@ pub struct Series {
     pub same_slot: bool,
     /// Colour (`#rrggbb`); default: the palette, in series order.
     pub color: Option<String>,
+    /// Text beside each marker of a line or points series, in point order (none when
+    /// empty).
+    pub point_labels: Vec<String>,
 }
 
 impl Series {
@@ -206,6 +211,7 @@ impl Series {
             right_axis: false,
             same_slot: false,
             color: None,
+            point_labels: Vec::new(),
         }
     }
 
@@ -218,6 +224,12 @@ impl Series {
     /// Shares the previous bar series' slot.
     pub fn in_same_slot(mut self) -> Self {
         self.same_slot = true;
+        self
+    }
+
+    /// Labels each point (beside its marker), in point order.
+    pub fn with_point_labels(mut self, labels: Vec<String>) -> Self {
+        self.point_labels = labels;
         self
     }
 

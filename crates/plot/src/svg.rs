@@ -193,6 +193,7 @@ fn render_panel(
         let kind = match series.kind {
             SeriesKind::Bars => "bars",
             SeriesKind::Line => "line",
+            SeriesKind::Points => "points",
         };
         let _ = writeln!(
             out,
@@ -224,32 +225,48 @@ fn render_panel(
                     );
                 }
             }
-            SeriesKind::Line => {
-                let pts: Vec<String> = series
-                    .points
-                    .iter()
-                    .map(|p| format!("{},{}", n(frame.x(p.x)), n(frame.y(p.y, series.right_axis))))
-                    .collect();
-                let _ = writeln!(
-                    out,
-                    r#"<polyline points="{}" fill="none" stroke="{color}" stroke-width="2.2" stroke-linejoin="round"/>"#,
-                    pts.join(" ")
-                );
-                if series.points.len() <= 80 {
+            SeriesKind::Line | SeriesKind::Points => {
+                let is_line = series.kind == SeriesKind::Line;
+                if is_line {
+                    let pts: Vec<String> = series
+                        .points
+                        .iter()
+                        .map(|p| {
+                            format!("{},{}", n(frame.x(p.x)), n(frame.y(p.y, series.right_axis)))
+                        })
+                        .collect();
+                    let _ = writeln!(
+                        out,
+                        r#"<polyline points="{}" fill="none" stroke="{color}" stroke-width="2.2" stroke-linejoin="round"/>"#,
+                        pts.join(" ")
+                    );
+                }
+                let (radius, r) = if is_line { (3.0, "3") } else { (5.0, "5") };
+                if series.points.len() <= 80 || !is_line {
                     for p in &series.points {
                         let _ = writeln!(
                             out,
-                            r#"<circle cx="{}" cy="{}" r="3" fill="{color}"/>"#,
+                            r#"<circle cx="{}" cy="{}" r="{r}" fill="{color}"/>"#,
                             n(frame.x(p.x)),
-                            n(frame.y(p.y, series.right_axis))
+                            n(frame.y(p.y, series.right_axis)),
                         );
                     }
+                }
+                for (p, label) in series.points.iter().zip(&series.point_labels) {
+                    let _ = writeln!(
+                        out,
+                        r##"<text class="point-label" data-label="{}" x="{}" y="{}" font-size="11" fill="#222222">{}</text>"##,
+                        esc(label),
+                        n(frame.x(p.x) + radius + 3.0),
+                        n(frame.y(p.y, series.right_axis) - radius),
+                        esc(label)
+                    );
                 }
             }
         }
         out.push_str("</g>\n");
         if !series.label.is_empty() {
-            legend.push((series.label.clone(), color, series.kind == SeriesKind::Line));
+            legend.push((series.label.clone(), color, series.kind));
         }
     }
 
@@ -266,10 +283,10 @@ fn render_panel(
         );
     }
     for shade in &panel.shades {
-        legend.push((shade.label.clone(), "#bbbbbb".into(), false));
+        legend.push((shade.label.clone(), "#bbbbbb".into(), SeriesKind::Bars));
     }
     for rule in &panel.rules {
-        legend.push((rule.label.clone(), "rule".into(), true));
+        legend.push((rule.label.clone(), "rule".into(), SeriesKind::Line));
     }
     let legend_x = frame.right + if panel.y2.is_some() { 74.0 } else { 16.0 };
     draw_legend(out, legend_x, frame.top, &legend);
@@ -441,7 +458,8 @@ fn legend_width(panel: &Panel) -> f64 {
         .fold(0.0, f64::max)
 }
 
-fn draw_legend(out: &mut String, x: f64, y: f64, entries: &[(String, String, bool)]) {
+/// Legend entries: label, colour (or `"rule"`), and how the swatch is drawn.
+fn draw_legend(out: &mut String, x: f64, y: f64, entries: &[(String, String, SeriesKind)]) {
     if entries.is_empty() {
         return;
     }
@@ -461,7 +479,7 @@ fn draw_legend(out: &mut String, x: f64, y: f64, entries: &[(String, String, boo
         n(width),
         n(height)
     );
-    for (i, (label, color, is_line)) in entries.iter().enumerate() {
+    for (i, (label, color, kind)) in entries.iter().enumerate() {
         let cy = y + 4.0 + row * (i as f64 + 0.5);
         let _ = writeln!(
             out,
@@ -477,7 +495,14 @@ fn draw_legend(out: &mut String, x: f64, y: f64, entries: &[(String, String, boo
                 n(x + 26.0),
                 n(cy)
             );
-        } else if *is_line {
+        } else if *kind == SeriesKind::Points {
+            let _ = writeln!(
+                out,
+                r#"<circle cx="{}" cy="{}" r="5" fill="{color}"/>"#,
+                n(x + 16.0),
+                n(cy)
+            );
+        } else if *kind == SeriesKind::Line {
             let _ = writeln!(
                 out,
                 r#"<line x1="{}" y1="{}" x2="{}" y2="{}" stroke="{color}" stroke-width="2.2"/>"#,

@@ -170,3 +170,45 @@ fn bad_figures_are_typed_errors() {
     ));
     assert!(matches!(nan.to_svg(), Err(PlotError::AxisRange { .. })));
 }
+
+#[test]
+fn a_scatter_labels_each_point_beside_its_marker() {
+    let points = vec![Point::new(2.0, 0.5), Point::new(20.0, 0.1)];
+    let panel = Panel::new(
+        XAxis::Values(Axis::log("perplexity", 1.0, 100.0)),
+        "perplexity",
+        Axis::linear("self-BLEU", 0.0, 1.0),
+    )
+    .with_series(
+        Series::new("settings", SeriesKind::Points, points)
+            .with_point_labels(vec!["greedy".into(), "pure <sampling>".into()]),
+    );
+    let svg = Figure::new("Frontier", 600, 400)
+        .with_panel(panel)
+        .to_svg()
+        .unwrap();
+    let doc = roxmltree::Document::parse(&svg).unwrap();
+    let series = doc
+        .descendants()
+        .find(|n| n.attribute("data-kind") == Some("points"))
+        .unwrap();
+    // Markers only: no polyline, two circles.
+    assert_eq!(series.children().filter(|c| c.has_tag_name("polyline")).count(), 0);
+    let circles: Vec<_> = series.children().filter(|c| c.has_tag_name("circle")).collect();
+    assert_eq!(circles.len(), 2);
+    let labels: Vec<_> = doc
+        .descendants()
+        .filter(|n| n.attribute("class") == Some("point-label"))
+        .collect();
+    assert_eq!(labels.len(), 2);
+    assert_eq!(labels[1].text(), Some("pure <sampling>"));
+    // Each label sits just right of its marker; the log axis puts 20 right of 2.
+    for (label, circle) in labels.iter().zip(&circles) {
+        let lx: f64 = label.attribute("x").unwrap().parse().unwrap();
+        let cx: f64 = circle.attribute("cx").unwrap().parse().unwrap();
+        assert!(lx > cx && lx < cx + 20.0, "{lx} vs {cx}");
+    }
+    let x0: f64 = circles[0].attribute("cx").unwrap().parse().unwrap();
+    let x1: f64 = circles[1].attribute("cx").unwrap().parse().unwrap();
+    assert!(x1 > x0);
+}

@@ -2,8 +2,13 @@
 #![allow(clippy::unwrap_used)]
 
 use dial_sweep::{
-    bleu4, distinct_n, is_repetitive, repetition_share, self_bleu4, zipf_coefficient,
+    DEFAULT_SETTINGS, Metrics, Scored, bleu4, default_prompts, distinct_n, generation_seed,
+    is_repetitive, repetition_share, self_bleu4, split_setting, zipf_coefficient,
 };
+
+// Computed independently (a Python transcription of the rustdoc's formula).
+const PINNED_GREEDY_0_0: u64 = 18_123_230_749_475_228_763;
+const PINNED_NUCLEUS_3_1: u64 = 11_845_421_461_062_185_421;
 
 fn close(a: f64, b: f64, tol: f64) -> bool {
     (a - b).abs() <= tol
@@ -77,4 +82,139 @@ fn distinct_n_counts_unique_ngrams_within_generations() {
     assert!(close(distinct_n(&g, 2).unwrap(), 3.0 / 5.0, 1e-12));
     assert_eq!(distinct_n(&[vec![1, 2]], 3), None);
     assert_eq!(distinct_n(&g, 0), None);
+}
+
+#[test]
+fn self_bleu_equals_bleu_against_all_the_others() {
+    // Overlapping generations of different lengths, from a fixed linear congruence.
+    let mut state = 7u64;
+    let mut next = || {
+        state = state
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1);
+        (state >> 33) as u32
+    };
+    let generations: Vec<Vec<u32>> = (0..12)
+        .map(|i| (0..(3 + 7 * i % 40)).map(|_| next() % 6).collect())
+        .collect();
+    let naive: Vec<f64> = (0..generations.len())
+        .filter_map(|i| {
+            let others: Vec<&[u32]> = generations
+                .iter()
+                .enumerate()
+                .filter(|(j, _)| *j != i)
+                .map(|(_, g)| g.as_slice())
+                .collect();
+            bleu4(&generations[i], &others)
+        })
+        .collect();
+    let expected = naive.iter().sum::<f64>() / naive.len() as f64;
+    let got = self_bleu4(&generations, 1000).unwrap();
+    assert!(close(got, expected, 1e-12), "{got} vs {expected}");
+    // The sample takes the first hypotheses only.
+    let first = bleu4(
+        &generations[1],
+        &generations
+            .iter()
+            .enumerate()
+            .filter(|(j, _)| *j != 1)
+            .map(|(_, g)| g.as_slice())
+            .collect::<Vec<_>>(),
+    )
+    .unwrap();
+    // Generation 0 has 3 tokens: it is no hypothesis, so a sample of 2 is generation 1 alone.
+    assert!(close(self_bleu4(&generations, 2).unwrap(), first, 1e-12));
+}
+
+#[test]
+fn metrics_pool_every_token() {
+    let a = [1u32, 2, 3, 4, 5];
+    let b = [1u32, 2, 1, 2, 1, 2];
+    let (na, nb) = ([0.5; 5], [1.0; 6]);
+    let m = Metrics::of(&[
+        Scored {
+            tokens: &a,
+            nlls: &na,
+            ended_at_eos: Some(true),
+        },
+        Scored {
+            tokens: &b,
+            nlls: &nb,
+            ended_at_eos: Some(false),
+        },
+    ]);
+    // exp((5 · 0.5 + 6 · 1) / 11).
+    assert!(close(m.perplexity.unwrap(), (8.5f64 / 11.0).exp(), 1e-12));
+    assert_eq!(m.repetition_pct, Some(50.0));
+    assert_eq!(m.eos_pct, Some(50.0));
+    assert!(close(m.mean_tokens, 5.5, 1e-12));
+    // Unigrams: 5 unique of 11.
+    assert!(close(m.distinct[0].unwrap(), 5.0 / 11.0, 1e-12));
+    let reference = Metrics::of(&[Scored {
+        tokens: &a,
+        nlls: &na,
+        ended_at_eos: None,
+    }]);
+    assert_eq!(reference.eos_pct, None);
+    assert_eq!(reference.self_bleu4, None);
+    let empty = Metrics::of(&[]);
+    assert_eq!(empty.perplexity, None);
+    assert_eq!(empty.mean_tokens, 0.0);
+    let json = serde_json::to_value(&m).unwrap();
+    for key in [
+        "perplexity",
+        "self_bleu4",
+        "zipf",
+        "repetition_pct",
+        "distinct",
+        "mean_tokens",
+        "eos_pct",
+    ] {
+        assert!(json.get(key).is_some(), "{key}");
+    }
+}
+
+#[test]
+fn value_stability_of_generation_seeds() {
+    // Pinned: changing the derivation changes every saved sweep's continuations.
+    assert_eq!(generation_seed(0, "greedy", 0, 0), PINNED_GREEDY_0_0);
+    assert_eq!(
+        generation_seed(42, "nucleus 0.95", 3, 1),
+        PINNED_NUCLEUS_3_1
+    );
+    let mut seen = std::collections::HashSet::new();
+    for setting in ["a", "b"] {
+        for prompt in 0..20 {
+            for sample in 0..5 {
+                assert!(seen.insert(generation_seed(9, setting, prompt, sample)));
+            }
+        }
+    }
+    assert_ne!(generation_seed(1, "a", 0, 0), generation_seed(2, "a", 0, 0));
+}
+
+#[test]
+fn settings_split_into_a_name_and_knobs() {
+    assert_eq!(
+        split_setting("greedy=temperature=0"),
+        ("greedy".into(), "temperature=0".into())
+    );
+    assert_eq!(
+        split_setting("top_k=40,temperature=0.7"),
+        (
+            "top_k=40,temperature=0.7".into(),
+            "top_k=40,temperature=0.7".into()
+        )
+    );
+    assert_eq!(
+        split_setting(" my knobs = top_p=0.9,min_p=0.05"),
+        ("my knobs".into(), "top_p=0.9,min_p=0.05".into())
+    );
+    assert_eq!(split_setting("=top_p=0.9").0, "=top_p=0.9");
+    let names: std::collections::HashSet<&str> = DEFAULT_SETTINGS.iter().map(|s| s.0).collect();
+    assert_eq!(names.len(), DEFAULT_SETTINGS.len());
+    let prompts = default_prompts();
+    assert!(prompts.len() >= 50);
+    let unique: std::collections::HashSet<&str> = prompts.iter().copied().collect();
+    assert_eq!(unique.len(), prompts.len());
 }
