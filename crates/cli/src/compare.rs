@@ -26,6 +26,7 @@ pub struct CompareArgs {
 }
 
 /// One `--grid` knob and its values.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub(crate) struct Axis {
     pub name: String,
     pub values: Vec<String>,

@@ -63,8 +63,12 @@ pub struct SweepArgs {
     #[arg(long)]
     pub json: bool,
     /// Draw the frontier into this file (.svg or .png).
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, short = 'o', value_name = "FILE")]
     pub plot: Option<String>,
+    /// Read a saved sweep (`--json`, with or without its continuations) and print its
+    /// table or plot, generating nothing.
+    #[arg(long, value_name = "JSON", conflicts_with_all = ["prompts", "reference", "settings", "grid", "max_prompts", "samples", "max_tokens", "seed", "batch", "model"])]
+    pub from: Option<PathBuf>,
     /// The plot's vertical axis.
     #[arg(long, value_enum, default_value_t = Diversity::SelfBleu)]
     pub plot_y: Diversity,
@@ -84,7 +88,7 @@ pub(crate) struct Setting {
 }
 
 /// One continuation, as generated.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub(crate) struct Continuation {
     pub prompt: usize,
     pub sample: usize,
@@ -94,7 +98,7 @@ pub(crate) struct Continuation {
     pub tokens: Vec<u32>,
     /// `−ln p` of each token under the model at T = 1.
     pub nlls: Vec<f64>,
-    pub finish_reason: &'static str,
+    pub finish_reason: String,
     pub eos: bool,
 }
 
@@ -123,6 +127,16 @@ pub fn run(args: &SweepArgs) -> Result<String, String> {
         ));
     }
     let format = args.plot.as_deref().map(Format::of).transpose()?;
+    if let Some(path) = &args.from {
+        if args.knobs.params.iter().next().is_some() {
+            return Err("--from reads a saved sweep: knob flags have nothing to run".into());
+        }
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        let report: Report = serde_json::from_str(&text)
+            .map_err(|e| format!("{}: not a sweep report: {e}", path.display()))?;
+        return output(args, format, &report);
+    }
     let (settings, axes) = settings(args)?;
     let mut prompts = match &args.prompts {
         Some(path) => read_lines(path, "prompt")?,
@@ -220,20 +234,26 @@ pub fn run(args: &SweepArgs) -> Result<String, String> {
         prompts,
         settings: reports,
         reference,
+        grid_axes: axes,
         generated_tokens: drawn,
         elapsed_s: elapsed,
         tokens_per_second: drawn as f64 / elapsed.max(1e-9),
     };
+    output(args, format, &report)
+}
+
+/// The plot, then the JSON or the table.
+fn output(args: &SweepArgs, format: Option<Format>, report: &Report) -> Result<String, String> {
     if let (Some(format), Some(path)) = (format, &args.plot) {
-        let figure = sweep_report::frontier(&report, &axes, args.plot_y)?;
+        let figure = sweep_report::frontier(report, args.plot_y)?;
         format.write(&figure, path)?;
     }
     if args.json {
-        return serde_json::to_string_pretty(&report)
+        return serde_json::to_string_pretty(report)
             .map(|s| s + "\n")
             .map_err(|e| e.to_string());
     }
-    let mut out = sweep_report::table(&report);
+    let mut out = sweep_report::table(report);
     if let Some(path) = &args.plot {
         out.push_str(&format!("wrote {path}\n"));
     }
@@ -364,7 +384,7 @@ fn score_reference(
             text,
             tokens,
             nlls,
-            finish_reason: "length",
+            finish_reason: "length".into(),
             eos: false,
         });
     }
@@ -439,7 +459,7 @@ fn generate_all(
                     text: String::new(),
                     tokens: Vec::new(),
                     nlls: Vec::new(),
-                    finish_reason: "length",
+                    finish_reason: "length".into(),
                     eos: false,
                 },
             });
@@ -479,7 +499,7 @@ fn generate_all(
         while i < running.len() {
             if let Some(finish) = running[i].generation.finish_reason() {
                 let mut r = running.swap_remove(i);
-                r.done.finish_reason = finish.name();
+                r.done.finish_reason = finish.name().into();
                 drawn += r.done.tokens.len() + usize::from(r.done.eos);
                 results[r.setting].push(r.done);
                 bar.inc(1);

@@ -17,21 +17,23 @@ pub enum Diversity {
 }
 
 /// One setting's (or the reference's) measures and continuations.
-#[derive(Debug, serde::Serialize)]
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
 pub(crate) struct SettingReport {
     pub name: String,
     /// Every knob set, the fixed ones included.
     pub knobs: SamplingParams,
     #[serde(flatten)]
     pub metrics: Metrics,
+    /// Absent from a report saved without them (`--from` still reads it).
+    #[serde(default)]
     pub continuations: Vec<Continuation>,
     /// Value indices on the `--grid` axes, when the grid made it.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub grid: Option<Vec<usize>>,
 }
 
 /// Everything a sweep found, as `--json` prints it (docs/sweep-json.md).
-#[derive(Debug, serde::Serialize)]
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
 pub(crate) struct Report {
     pub model: String,
     pub seed: u64,
@@ -41,6 +43,9 @@ pub(crate) struct Report {
     pub prompts: Vec<String>,
     pub settings: Vec<SettingReport>,
     pub reference: Option<SettingReport>,
+    /// The `--grid` axes; a setting's `grid` indexes their values.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub grid_axes: Vec<Axis>,
     /// Tokens drawn, end-of-sequence tokens included.
     pub generated_tokens: usize,
     /// Seconds spent generating.
@@ -134,7 +139,8 @@ type GridPath = (Vec<usize>, Vec<(usize, Point)>);
 
 /// The frontier: perplexity (log) across, diversity up; a labelled point per setting, the
 /// human reference in black, and a line along each `--grid` knob through its values.
-pub(crate) fn frontier(report: &Report, axes: &[Axis], y: Diversity) -> Result<Figure, String> {
+pub(crate) fn frontier(report: &Report, y: Diversity) -> Result<Figure, String> {
+    let axes = &report.grid_axes;
     let point =
         |s: &SettingReport| Some(Point::new(s.metrics.perplexity?, diversity(&s.metrics, y)?));
     let placed: Vec<(&SettingReport, Point)> = report

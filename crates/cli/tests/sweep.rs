@@ -345,3 +345,75 @@ fn bad_input_gets_one_clear_line() {
         one_line_error(&dial(&args), needle);
     }
 }
+
+#[test]
+fn a_saved_sweep_is_read_back_for_its_table_and_plot() {
+    let model = tiny_model();
+    let saved = ok(&sweep(
+        &model,
+        &[
+            "--max-prompts",
+            "3",
+            "--max-tokens",
+            "8",
+            "--setting",
+            "greedy=temperature=0",
+            "--grid",
+            "temperature=0.6,1.2",
+            "--json",
+        ],
+    ));
+    let full = file("saved.json", &saved);
+    // The round trip is exact.
+    let again = ok(&dial(&[
+        "sweep",
+        "--from",
+        full.to_str().unwrap(),
+        "--json",
+    ]));
+    assert_eq!(again, saved);
+    let v: Value = serde_json::from_str(&saved).unwrap();
+    assert_eq!(v["grid_axes"][0]["name"], "temperature");
+    // Without the continuations, the table and the plot still come out.
+    let mut lean = v.clone();
+    for s in lean["settings"].as_array_mut().unwrap() {
+        s.as_object_mut().unwrap().remove("continuations");
+    }
+    let lean = file("lean.json", &lean.to_string());
+    let svg = dir().join("from.svg");
+    let table = ok(&dial(&[
+        "sweep",
+        "--from",
+        lean.to_str().unwrap(),
+        "-o",
+        svg.to_str().unwrap(),
+        "--plot-y",
+        "distinct2",
+    ]));
+    assert!(
+        table.contains("temperature=0.6") && table.contains("greedy"),
+        "{table}"
+    );
+    let svg = std::fs::read_to_string(&svg).unwrap();
+    assert!(svg.contains("distinct-2"));
+    assert!(svg.contains(r#"data-kind="line""#));
+    one_line_error(
+        &dial(&[
+            "sweep",
+            "--from",
+            lean.to_str().unwrap(),
+            "--setting",
+            "a=top_k=1",
+        ]),
+        "--setting",
+    );
+    one_line_error(
+        &dial(&["sweep", "--from", lean.to_str().unwrap(), "--top-k", "3"]),
+        "knob flags",
+    );
+    let junk = file("junk.json", "{\"model\": 3}");
+    one_line_error(
+        &dial(&["sweep", "--from", junk.to_str().unwrap()]),
+        "not a sweep report",
+    );
+}

@@ -184,6 +184,7 @@ fn render_panel(
     let slot_w = inner / slots as f64;
     let mut slot: Option<usize> = None;
     let mut legend = Vec::new();
+    let mut labels = PointLabels::around_markers(panel, &frame);
     for series in &panel.series {
         let color = series.color.clone().unwrap_or_else(|| {
             let c = PALETTE[*color_index % PALETTE.len()].to_string();
@@ -253,12 +254,19 @@ fn render_panel(
                     }
                 }
                 for (p, label) in series.points.iter().zip(&series.point_labels) {
+                    let (x, y) = labels.place(
+                        frame.x(p.x),
+                        frame.y(p.y, series.right_axis),
+                        radius,
+                        text_width(label, 11.0),
+                        frame.right,
+                    );
                     let _ = writeln!(
                         out,
                         r##"<text class="point-label" data-label="{}" x="{}" y="{}" font-size="11" fill="#222222">{}</text>"##,
                         esc(label),
-                        n(frame.x(p.x) + radius + 3.0),
-                        n(frame.y(p.y, series.right_axis) - radius),
+                        n(x),
+                        n(y),
                         esc(label)
                     );
                 }
@@ -291,6 +299,66 @@ fn render_panel(
     let legend_x = frame.right + if panel.y2.is_some() { 74.0 } else { 16.0 };
     draw_legend(out, legend_x, frame.top, &legend);
     out.push_str("</g>\n");
+}
+
+/// An axis-aligned box in pixels: left, top, right, bottom.
+type Rect = [f64; 4];
+
+/// Where point labels go: each at the first of a few spots around its marker that
+/// overlaps no labelled marker and no label placed before it (else the first spot), so
+/// close points stay readable. Deterministic: labels are placed in series and point order.
+struct PointLabels {
+    taken: Vec<Rect>,
+}
+
+impl PointLabels {
+    /// Every labelled marker of `panel` is taken from the start.
+    fn around_markers(panel: &Panel, frame: &Frame<'_>) -> PointLabels {
+        let mut taken = Vec::new();
+        for series in panel.series.iter().filter(|s| !s.point_labels.is_empty()) {
+            let r = if series.kind == SeriesKind::Points {
+                5.0
+            } else {
+                3.0
+            };
+            for p in &series.points {
+                let (x, y) = (frame.x(p.x), frame.y(p.y, series.right_axis));
+                taken.push([x - r, y - r, x + r, y + r]);
+            }
+        }
+        PointLabels { taken }
+    }
+
+    /// The baseline start of a label `width` wide beside the marker at `(x, y)`.
+    fn place(&mut self, x: f64, y: f64, r: f64, width: f64, right_edge: f64) -> (f64, f64) {
+        let right = x + r + 3.0;
+        let left = x - r - 3.0 - width;
+        let centred = x - width / 2.0;
+        let spots = [
+            (right, y - r),
+            (right, y + r + 9.0),
+            (left, y - r),
+            (left, y + r + 9.0),
+            (centred, y - r - 5.0),
+            (centred, y + r + 13.0),
+            (right, y - r - 12.0),
+            (right, y + r + 21.0),
+        ];
+        // Text of size 11 spans about 9 px above its baseline and 2 below.
+        let rect = |(sx, sy): (f64, f64)| [sx, sy - 9.0, sx + width, sy + 2.0];
+        let overlaps =
+            |a: &Rect, b: &Rect| a[0] < b[2] && b[0] < a[2] && a[1] < b[3] && b[1] < a[3];
+        let free = |spot: &(f64, f64)| {
+            let box_ = rect(*spot);
+            box_[2] <= right_edge
+                && !self.taken.iter().any(|t| {
+                    overlaps(t, &box_) && !(t[0] <= x && x <= t[2] && t[1] <= y && y <= t[3])
+                })
+        };
+        let spot = spots.iter().copied().find(free).unwrap_or(spots[0]);
+        self.taken.push(rect(spot));
+        spot
+    }
 }
 
 /// Whether category labels must be rotated, and which to show (every k-th).

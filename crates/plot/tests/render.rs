@@ -193,8 +193,17 @@ fn a_scatter_labels_each_point_beside_its_marker() {
         .find(|n| n.attribute("data-kind") == Some("points"))
         .unwrap();
     // Markers only: no polyline, two circles.
-    assert_eq!(series.children().filter(|c| c.has_tag_name("polyline")).count(), 0);
-    let circles: Vec<_> = series.children().filter(|c| c.has_tag_name("circle")).collect();
+    assert_eq!(
+        series
+            .children()
+            .filter(|c| c.has_tag_name("polyline"))
+            .count(),
+        0
+    );
+    let circles: Vec<_> = series
+        .children()
+        .filter(|c| c.has_tag_name("circle"))
+        .collect();
     assert_eq!(circles.len(), 2);
     let labels: Vec<_> = doc
         .descendants()
