@@ -140,20 +140,19 @@ fn the_report_has_every_measure_and_every_continuation_with_its_seed() {
 #[test]
 fn a_sweep_repeats_exactly_whatever_the_batch_and_the_other_settings() {
     let model = tiny_model();
+    let sizes = ["--max-prompts", "5", "--samples", "2", "--max-tokens", "16"];
     let base = [
-        "--max-prompts",
-        "5",
-        "--samples",
-        "2",
-        "--max-tokens",
-        "16",
-        "--seed",
-        "3",
-        "--setting",
-        "hot=temperature=1.3",
-        "--setting",
-        "nucleus=top_p=0.8",
-    ];
+        &sizes[..],
+        &[
+            "--seed",
+            "3",
+            "--setting",
+            "hot=temperature=1.3",
+            "--setting",
+            "nucleus=top_p=0.8",
+        ],
+    ]
+    .concat();
     let one = json(&model, &[&base[..], &["--batch", "1"]].concat());
     let many = json(&model, &[&base[..], &["--batch", "7"]].concat());
     assert_eq!(continuations(&one), continuations(&many));
@@ -161,17 +160,10 @@ fn a_sweep_repeats_exactly_whatever_the_batch_and_the_other_settings() {
     let alone = json(
         &model,
         &[
-            "--max-prompts",
-            "5",
-            "--samples",
-            "2",
-            "--max-tokens",
-            "16",
-            "--seed",
-            "3",
-            "--setting",
-            "nucleus=top_p=0.8",
-        ],
+            &sizes[..],
+            &["--seed", "3", "--setting", "nucleus=top_p=0.8"],
+        ]
+        .concat(),
     );
     assert_eq!(
         alone["settings"][0]["continuations"],

@@ -51,18 +51,21 @@ pub fn bleu4(hypothesis: &[u32], references: &[&[u32]]) -> Option<f64> {
         };
         log_sum += (matched / total as f64).ln();
     }
-    let c = hypothesis.len();
-    let r = references
-        .iter()
-        .map(|r| r.len())
+    let brevity = brevity_penalty(hypothesis.len(), references.iter().map(|r| r.len()));
+    Some(brevity * (log_sum / 4.0).exp())
+}
+
+/// `1` when the hypothesis (`c` tokens) is longer than the closest reference length `r`
+/// (the shorter on a tie), else `exp(1 − r / c)`.
+fn brevity_penalty(c: usize, reference_lengths: impl Iterator<Item = usize>) -> f64 {
+    let r = reference_lengths
         .min_by_key(|&len| (len.abs_diff(c), len))
         .unwrap_or(c);
-    let brevity = if c > r {
+    if c > r {
         1.0
     } else {
         (1.0 - r as f64 / c as f64).exp()
-    };
-    Some(brevity * (log_sum / 4.0).exp())
+    }
 }
 
 /// Self-BLEU-4 (Zhu et al. 2018, as Holtzman et al. use it): each of the first `sample`
@@ -111,20 +114,12 @@ pub fn self_bleu4(generations: &[Vec<u32>], sample: usize) -> Option<f64> {
     let scores: Vec<f64> = (0..hypotheses)
         .filter(|&i| generations[i].len() >= 4)
         .map(|i| {
-            let c = generations[i].len();
-            let r = generations
+            let others = generations
                 .iter()
                 .enumerate()
                 .filter(|(j, _)| *j != i)
-                .map(|(_, g)| g.len())
-                .min_by_key(|&len| (len.abs_diff(c), len))
-                .unwrap_or(c);
-            let brevity = if c > r {
-                1.0
-            } else {
-                (1.0 - r as f64 / c as f64).exp()
-            };
-            brevity * (log_sums[i] / 4.0).exp()
+                .map(|(_, g)| g.len());
+            brevity_penalty(generations[i].len(), others) * (log_sums[i] / 4.0).exp()
         })
         .collect();
     (!scores.is_empty()).then(|| scores.iter().sum::<f64>() / scores.len() as f64)
