@@ -69,9 +69,9 @@ pub struct SweepArgs {
     /// table or plot, generating nothing.
     #[arg(long, value_name = "JSON", conflicts_with_all = ["prompts", "reference", "settings", "grid", "max_prompts", "samples", "max_tokens", "seed", "batch", "model"])]
     pub from: Option<PathBuf>,
-    /// The plot's vertical axis.
-    #[arg(long, value_enum, default_value_t = Diversity::SelfBleu)]
-    pub plot_y: Diversity,
+    /// The plot's vertical axis (default: self-bleu); needs --plot.
+    #[arg(long, value_enum)]
+    pub plot_y: Option<Diversity>,
     #[command(flatten)]
     pub model: ModelArgs,
     /// Knobs under every setting.
@@ -127,6 +127,9 @@ pub fn run(args: &SweepArgs) -> Result<String, String> {
         ));
     }
     let format = args.plot.as_deref().map(Format::of).transpose()?;
+    if args.plot_y.is_some() && args.plot.is_none() {
+        return Err("--plot-y sets the plot's axis: give --plot FILE too".into());
+    }
     if let Some(path) = &args.from {
         if args.knobs.params.iter().next().is_some() {
             return Err("--from reads a saved sweep: knob flags have nothing to run".into());
@@ -245,7 +248,7 @@ pub fn run(args: &SweepArgs) -> Result<String, String> {
 /// The plot, then the JSON or the table.
 fn output(args: &SweepArgs, format: Option<Format>, report: &Report) -> Result<String, String> {
     if let (Some(format), Some(path)) = (format, &args.plot) {
-        let figure = sweep_report::frontier(report, args.plot_y)?;
+        let figure = sweep_report::frontier(report, args.plot_y.unwrap_or(Diversity::SelfBleu))?;
         format.write(&figure, path)?;
     }
     if args.json {

@@ -315,6 +315,7 @@ fn bad_input_gets_one_clear_line() {
         (vec!["--samples", "100000000"], "generations"),
         (vec!["--history", "1,2"], "--history"),
         (vec!["--plot", "out.gif"], ".svg or .png"),
+        (vec!["--plot-y", "distinct2"], "--plot"),
         (vec!["--prompts", empty.to_str().unwrap()], "no prompts"),
         (vec!["--prompts", broken.to_str().unwrap()], "line 2"),
         (vec!["--prompts", "/nonexistent/prompts.txt"], "cannot read"),
