@@ -67,7 +67,7 @@ pub struct SweepArgs {
     pub plot: Option<String>,
     /// Read a saved sweep (`--json`, with or without its continuations) and print its
     /// table or plot, generating nothing.
-    #[arg(long, value_name = "JSON", conflicts_with_all = ["prompts", "reference", "settings", "grid", "max_prompts", "samples", "max_tokens", "seed", "batch", "model"])]
+    #[arg(long, value_name = "JSON", conflicts_with_all = ["prompts", "reference", "settings", "grid", "max_prompts", "samples", "max_tokens", "seed", "batch", "model", "cache_dir"])]
     pub from: Option<PathBuf>,
     /// The plot's vertical axis (default: self-bleu); needs --plot.
     #[arg(long, value_enum)]

@@ -404,6 +404,16 @@ fn a_saved_sweep_is_read_back_for_its_table_and_plot() {
         &dial(&["sweep", "--from", lean.to_str().unwrap(), "--top-k", "3"]),
         "knob flags",
     );
+    one_line_error(
+        &dial(&[
+            "sweep",
+            "--from",
+            lean.to_str().unwrap(),
+            "--cache-dir",
+            "/tmp",
+        ]),
+        "--cache-dir",
+    );
     let junk = file("junk.json", "{\"model\": 3}");
     one_line_error(
         &dial(&["sweep", "--from", junk.to_str().unwrap()]),
