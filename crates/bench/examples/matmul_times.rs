@@ -1,20 +1,20 @@
 //! Times dial-quant's matmul on the default model's shapes, for 1, 8 and 32 rows, with
 //! the weight bytes read per second (a quick look while tuning; `benches/quant.rs` has
-//! the figures). `cargo run --release -p dial-bench --example matmul_times [ISA]`.
+//! the figures). `cargo run --release -p dial-bench --example matmul_times [ISA]`, ISA as `DIAL_ISA` names it.
 #![allow(clippy::unwrap_used, missing_docs)]
 use candle_core::quantized::QTensor;
 use candle_core::{Device, Tensor};
 use dial_bench::{GEMMA3_SHAPES, ggml_type, spread};
-use dial_quant::{Isa, QuantMatrix, QuantizedActivations};
+use dial_quant::{Isa, QuantMatrix};
 
 use std::hint::black_box;
 
 fn main() {
-    let isa = match std::env::args().nth(1).as_deref() {
-        Some("scalar") => Isa::Scalar,
-        Some("avx2") => Isa::Avx2,
-        _ => dial_quant::default_isa(),
-    };
+    let isa = std::env::args()
+        .nth(1)
+        .as_deref()
+        .and_then(Isa::from_name)
+        .unwrap_or_else(dial_quant::default_isa);
     let only = std::env::var("SHAPE").ok();
     for &(name, format, k, n) in GEMMA3_SHAPES {
         if only.as_deref().is_some_and(|o| o != name) {
@@ -26,7 +26,7 @@ fn main() {
         let m = QuantMatrix::new(format, n, k, q.data().unwrap().into_owned()).unwrap();
         for rows in [1usize, 8, 32] {
             let x = spread(rows * k, 1.0, 2);
-            let a = QuantizedActivations::new(&x, k).unwrap();
+            let a = m.quantize(&x).unwrap();
             let mut out = vec![0f32; rows * n];
             let reps = (200_000_000 / (n * k * rows)).clamp(3, 2000);
             for _ in 0..reps.min(20) {

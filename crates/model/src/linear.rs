@@ -121,7 +121,7 @@ impl Linear {
     pub fn forward(&self, x: &Input<'_>) -> Result<Vec<f32>, ModelError> {
         match self {
             Linear::Quant(m) => {
-                let q = x.quantized()?;
+                let q = x.quantized(m.format().activation_block())?;
                 let mut out = vec![0f32; q.rows() * m.n()];
                 m.matmul(q, &mut out).map_err(quant_error)?;
                 Ok(out)
@@ -150,12 +150,17 @@ fn quant_error(e: dial_quant::QuantError) -> ModelError {
     }
 }
 
-/// Rows of activations, quantized on first use and then shared.
+type Quantized = std::cell::OnceCell<Result<QuantizedActivations, dial_quant::QuantError>>;
+
+/// Rows of activations, quantized on first use in each block size the matrices that
+/// take them ask for, and then shared.
 #[derive(Debug)]
 pub(crate) struct Input<'a> {
     values: &'a [f32],
     k: usize,
-    quantized: std::cell::OnceCell<Result<QuantizedActivations, dial_quant::QuantError>>,
+    /// In blocks of 32 (the 32-value formats) and of 256 (the k-quants).
+    per_32: Quantized,
+    per_256: Quantized,
 }
 
 impl<'a> Input<'a> {
@@ -163,13 +168,18 @@ impl<'a> Input<'a> {
         Input {
             values,
             k,
-            quantized: std::cell::OnceCell::new(),
+            per_32: Quantized::new(),
+            per_256: Quantized::new(),
         }
     }
 
-    fn quantized(&self) -> Result<&QuantizedActivations, ModelError> {
-        self.quantized
-            .get_or_init(|| QuantizedActivations::new(self.values, self.k))
+    fn quantized(&self, block: usize) -> Result<&QuantizedActivations, ModelError> {
+        let cell = if block == dial_quant::K_ACT_BLOCK {
+            &self.per_256
+        } else {
+            &self.per_32
+        };
+        cell.get_or_init(|| QuantizedActivations::with_block(self.values, self.k, block))
             .as_ref()
             .map_err(|e| quant_error(e.clone()))
     }

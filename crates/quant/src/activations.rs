@@ -2,8 +2,12 @@
 
 use crate::error::QuantError;
 
-/// Values per activation block.
+/// Values per activation block for the 32-value formats (Q4_0, Q5_0, Q8_0).
 pub const ACT_BLOCK: usize = 32;
+
+/// Values per activation block for the k-quants (Q4_K, Q6_K): one scale per 256-value
+/// super-block, so their sub-block scales fold in integers.
+pub const K_ACT_BLOCK: usize = 256;
 
 /// `y.round()` (halves away from zero), bit for bit, from `trunc` and a compare, which
 /// vectorize where `round` is a libm call per value. `y − trunc(y)` is exact.
@@ -17,14 +21,17 @@ fn round_half_away(y: f32) -> f32 {
     }
 }
 
-/// Rows of activations as int8 blocks of [`ACT_BLOCK`] values with one f32 scale each.
+/// Rows of activations as int8 blocks of [`ACT_BLOCK`] (or [`K_ACT_BLOCK`]) values with
+/// one f32 scale each.
 ///
-/// For a block `x`: `d = max|x| / 127`, `q_i = round(x_i / d)` (0 when `d = 0`), and
-/// `x_i ≈ d · q_i`. Each row is quantized alone, so a row's blocks do not depend on the batch.
+/// For a block `x`: `d = max|x| / 127`, `q_i = round(x_i / d)` (halves away from zero; 0
+/// when `d = 0`), and `x_i ≈ d · q_i`. Each row is quantized alone, so a row's blocks do
+/// not depend on the batch.
 #[derive(Debug, Clone, PartialEq)]
 pub struct QuantizedActivations {
     rows: usize,
     k: usize,
+    block: usize,
     quants: Vec<i8>,
     scales: Vec<f32>,
     /// The sum of every 16 values (exact): what the tiled kernels take a weight bias (and
@@ -34,12 +41,24 @@ pub struct QuantizedActivations {
 
 impl QuantizedActivations {
     /// Quantizes `rows` rows of `k` values each (`x.len() == rows · k`, `k` a multiple of
-    /// [`ACT_BLOCK`]). NaN or infinite values are an error.
+    /// [`ACT_BLOCK`]) in blocks of [`ACT_BLOCK`]. NaN or infinite values are an error.
     pub fn new(x: &[f32], k: usize) -> Result<Self, QuantError> {
-        if k == 0 || !k.is_multiple_of(ACT_BLOCK) {
+        Self::with_block(x, k, ACT_BLOCK)
+    }
+
+    /// [`QuantizedActivations::new`] in blocks of `block` values: [`ACT_BLOCK`] or
+    /// [`K_ACT_BLOCK`] (what [`crate::QuantFormat::activation_block`] asks for).
+    pub fn with_block(x: &[f32], k: usize, block: usize) -> Result<Self, QuantError> {
+        if block != ACT_BLOCK && block != K_ACT_BLOCK {
+            return Err(QuantError::ActivationBlock {
+                expected: ACT_BLOCK,
+                got: block,
+            });
+        }
+        if k == 0 || !k.is_multiple_of(block) {
             return Err(QuantError::RaggedRow {
                 k,
-                block: ACT_BLOCK,
+                block,
                 format: "activation",
             });
         }
@@ -56,17 +75,13 @@ impl QuantizedActivations {
                 value: x[i],
             });
         }
-        let blocks = x.len() / ACT_BLOCK;
         let mut quants = vec![0i8; x.len()];
-        let mut scales = Vec::with_capacity(blocks);
-        for (block, out) in x
-            .chunks_exact(ACT_BLOCK)
-            .zip(quants.chunks_exact_mut(ACT_BLOCK))
-        {
-            let amax = block.iter().fold(0f32, |m, v| m.max(v.abs()));
+        let mut scales = Vec::with_capacity(x.len() / block);
+        for (values, out) in x.chunks_exact(block).zip(quants.chunks_exact_mut(block)) {
+            let amax = values.iter().fold(0f32, |m, v| m.max(v.abs()));
             let d = amax / 127.0;
             let inverse = if d > 0.0 { 1.0 / d } else { 0.0 };
-            for (q, v) in out.iter_mut().zip(block) {
+            for (q, v) in out.iter_mut().zip(values) {
                 *q = round_half_away(v * inverse).clamp(-127.0, 127.0) as i8;
             }
             scales.push(d);
@@ -78,6 +93,7 @@ impl QuantizedActivations {
         Ok(QuantizedActivations {
             rows: x.len() / k,
             k,
+            block,
             quants,
             scales,
             sums16,
@@ -94,6 +110,11 @@ impl QuantizedActivations {
         self.k
     }
 
+    /// Values per block (one scale each).
+    pub fn block(&self) -> usize {
+        self.block
+    }
+
     /// Row `r`'s int8 values.
     pub fn quants(&self, r: usize) -> &[i8] {
         &self.quants[r * self.k..(r + 1) * self.k]
@@ -101,12 +122,12 @@ impl QuantizedActivations {
 
     /// Row `r`'s block scales.
     pub fn scales(&self, r: usize) -> &[f32] {
-        let per = self.k / ACT_BLOCK;
+        let per = self.k / self.block;
         &self.scales[r * per..(r + 1) * per]
     }
 
-    /// Row `r`'s sums of every 16 values.
-    pub(crate) fn sums16(&self, r: usize) -> &[i32] {
+    /// Row `r`'s sums of every 16 values (exact).
+    pub fn sums16(&self, r: usize) -> &[i32] {
         let per = self.k / 16;
         &self.sums16[r * per..(r + 1) * per]
     }

@@ -53,6 +53,14 @@ pub enum QuantError {
         /// Values given.
         got: usize,
     },
+    /// The activations were quantized in blocks the format does not take.
+    #[error("activations quantized in blocks of {got}, the format takes blocks of {expected}")]
+    ActivationBlock {
+        /// The block the format takes.
+        expected: usize,
+        /// The block given.
+        got: usize,
+    },
     /// The CPU lacks the instruction set asked for.
     #[error("this CPU cannot run the {0} kernels")]
     Unsupported(&'static str),

@@ -9,7 +9,7 @@
 //! | Q4_K | 256 | 144 | f16 `d`, f16 `dmin`, 12 bytes of 6-bit scales and mins, 128 bytes of nibbles; `x = d·sc_j · q − dmin·m_j` per 32 |
 //! | Q6_K | 256 | 210 | 128 bytes low nibbles, 64 bytes high 2-bit pairs, 16 × i8 scales, f16 `d`; `x = d·sc_g · (q − 32)` per 16 |
 
-use crate::activations::ACT_BLOCK;
+use crate::activations::{ACT_BLOCK, K_ACT_BLOCK};
 use half::f16;
 
 /// A GGML block format.
@@ -27,7 +27,7 @@ pub enum QuantFormat {
     Q6K,
 }
 
-fn f16_at(bytes: &[u8], at: usize) -> f32 {
+pub(crate) fn f16_at(bytes: &[u8], at: usize) -> f32 {
     f16::from_le_bytes([bytes[at], bytes[at + 1]]).to_f32()
 }
 
@@ -95,9 +95,19 @@ impl QuantFormat {
         }
     }
 
+    /// Values per activation block the kernels take with this format: [`ACT_BLOCK`], or
+    /// [`K_ACT_BLOCK`] for the k-quants, whose sub-block scales fold in integers over it.
+    pub fn activation_block(self) -> usize {
+        match self {
+            QuantFormat::Q4K | QuantFormat::Q6K => K_ACT_BLOCK,
+            _ => ACT_BLOCK,
+        }
+    }
+
     /// The signed integer weights of 32-value piece `p` of `block` (`p < block_values / 32`),
-    /// with the offset of the 32-value formats applied; for Q4_K the raw nibbles 0..16.
-    fn unpack(self, block: &[u8], p: usize, out: &mut [i8; ACT_BLOCK]) {
+    /// with the offset of the 32-value formats and Q6_K applied; for Q4_K the raw nibbles
+    /// 0..16.
+    pub(crate) fn unpack(self, block: &[u8], p: usize, out: &mut [i8; ACT_BLOCK]) {
         match self {
             QuantFormat::Q4_0 => {
                 for j in 0..16 {

@@ -1,26 +1,31 @@
 //! Which instruction set the dot products run on, chosen at run time.
 
-/// A kernel implementation. Every one gives the same bits as [`Isa::Scalar`].
+/// A kernel implementation. Every one gives the bits of
+/// [`crate::QuantMatrix::matmul_reference`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Isa {
-    /// Portable Rust: the reference.
-    Scalar,
-    /// AVX2 and F16C: `vpmaddubsw` + `vpmaddwd` for the 4-value integer lanes.
+    /// Portable Rust on the panels, written for LLVM to vectorize: what every CPU without
+    /// a SIMD path runs.
+    Portable,
+    /// AVX2 and F16C on the panels: `vpmaddubsw` + `vpmaddwd` for 8 weight rows at once.
     Avx2,
-    /// AVX-512 (F, BW, DQ, VL) with VNNI: a pair of pieces per instruction, `vpdpbusd`
-    /// for the 4-value integer lanes.
+    /// AVX-512 (F, BW, DQ, VL) with VNNI: the 32-value formats on tiles of 16 rows,
+    /// `vpdpbusd` for 16 rows at once; the k-quants on AVX2's panel kernel.
     Avx512Vnni,
+    /// AArch64 NEON with the dot-product extension: `sdot` for 4 weight rows at once, on
+    /// the panels.
+    NeonDot,
 }
 
 impl Isa {
     /// The fastest this CPU has.
     pub fn detect() -> Isa {
-        Isa::available().last().copied().unwrap_or(Isa::Scalar)
+        Isa::available().last().copied().unwrap_or(Isa::Portable)
     }
 
     /// Every implementation this CPU can run, slowest first.
     pub fn available() -> Vec<Isa> {
-        let mut isas = vec![Isa::Scalar];
+        let mut isas = vec![Isa::Portable];
         #[cfg(target_arch = "x86_64")]
         {
             use std::arch::is_x86_feature_detected as has;
@@ -36,15 +41,33 @@ impl Isa {
                 }
             }
         }
+        #[cfg(target_arch = "aarch64")]
+        {
+            if std::arch::is_aarch64_feature_detected!("dotprod") {
+                isas.push(Isa::NeonDot);
+            }
+        }
         isas
     }
 
     /// Its name, as `dial` reports it.
     pub fn name(self) -> &'static str {
         match self {
-            Isa::Scalar => "scalar",
+            Isa::Portable => "portable",
             Isa::Avx2 => "avx2",
             Isa::Avx512Vnni => "avx512vnni",
+            Isa::NeonDot => "neon-dot",
+        }
+    }
+
+    /// The ISA named `name` ([`Isa::name`]; `scalar` is the portable path's old name).
+    pub fn from_name(name: &str) -> Option<Isa> {
+        match name {
+            "portable" | "scalar" => Some(Isa::Portable),
+            "avx2" => Some(Isa::Avx2),
+            "avx512vnni" => Some(Isa::Avx512Vnni),
+            "neon-dot" => Some(Isa::NeonDot),
+            _ => None,
         }
     }
 }

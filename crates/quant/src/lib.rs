@@ -4,33 +4,35 @@
 //! `y[r][n] = Σ_k x[r][k] · W[n][k]`, with `W` stored as GGUF stores it: `n` rows of `k`
 //! values, block-quantized along `k`. What makes it dial's:
 //!
-//! - **One activation quantization.** Each activation row is quantized to blocks of 32
-//!   int8 values with one f32 scale (`d = max|x| / 127`, `q = round(x / d)`), the same way
-//!   whatever the number of rows in the batch ([`QuantizedActivations`]).
-//! - **A fixed reduction order.** Each output is one row's blocks in order: an exact
-//!   integer dot product per 32-value block, combined with its scales in f32, summed from
-//!   the first block to the last. No output depends on the other rows, on where its row
-//!   sits in the batch, or on how many threads share the work.
-//!
-//! - **The same bits on every ISA.** The dot products run on AVX-512 VNNI, AVX2 or
-//!   portable Rust ([`Isa`]), chosen at run time; all three compute the same exact
-//!   integer dots and the same unfused f32 operations in the same order (the arithmetic
-//!   is in `dot.rs`).
-//! - **Weights read once per step.** On AVX-512 the rows are laid out at load in tiles of
-//!   16 (`tiles.rs`), so one instruction feeds 16 outputs and each tile is read once for
-//!   every activation row of the batch; elsewhere each weight row is unpacked once and
-//!   dotted with every activation row.
+//! - **One activation quantization.** Each activation row is quantized to int8 blocks with
+//!   one f32 scale (`d = max|x| / 127`, `q = round(x / d)`): 32 values a block for the
+//!   32-value formats, 256 for the k-quants ([`QuantizedActivations`]), the same way
+//!   whatever the number of rows in the batch.
+//! - **A fixed reduction order.** Each output is one row's blocks in order: exact integer
+//!   dot products (a k-quant super-block's sub-block scales folded in integers), combined
+//!   with the scales in f32, summed from the first block to the last. The definition is
+//!   [`QuantMatrix::matmul_reference`] (`reference.rs`). No output depends on the other
+//!   rows, on where its row sits in the batch, or on how many threads share the work.
+//! - **The same bits on every ISA.** The kernels run on AVX-512 VNNI, AVX2, NEON with
+//!   `sdot`, or portable Rust ([`Isa`]), chosen at run time; all compute the same exact
+//!   integer dots and the same unfused f32 operations in the same order.
+//! - **Weights read once per step.** At load the rows are laid out in panels of 8
+//!   (`panels`; as compact as the file) or, for AVX-512's 32-value formats, tiles of 16
+//!   (`tiles.rs`): one instruction feeds 8 or 16 outputs, and each panel or tile is read
+//!   once for every activation row of the step.
 
 mod activations;
 mod bytes;
-mod dot;
 mod error;
 mod format;
 mod isa;
 mod matrix;
+mod panels;
+mod reference;
 mod tiles;
+mod unpacked;
 
-pub use activations::{ACT_BLOCK, QuantizedActivations};
+pub use activations::{ACT_BLOCK, K_ACT_BLOCK, QuantizedActivations};
 pub use bytes::WeightBytes;
 pub use error::QuantError;
 pub use format::QuantFormat;
@@ -54,16 +56,19 @@ pub(crate) fn isa_available(isa: Isa) -> bool {
 }
 
 /// The ISA [`QuantMatrix::matmul`] uses: the one set by [`set_default_isa`], else the
-/// `DIAL_ISA` environment variable (`scalar`, `avx2`, `avx512vnni`) when this CPU has it,
-/// else the fastest.
+/// `DIAL_ISA` environment variable (`portable`, `avx2`, `avx512vnni`, `neon-dot`) when
+/// this CPU has it, else the fastest.
 pub fn default_isa() -> Isa {
     let isas = available();
     match DEFAULT_ISA.load(Ordering::Relaxed) {
         0 => {
-            let asked = std::env::var("DIAL_ISA").ok();
+            let asked = std::env::var("DIAL_ISA")
+                .ok()
+                .as_deref()
+                .and_then(Isa::from_name);
             let chosen = isas
                 .iter()
-                .position(|isa| asked.as_deref() == Some(isa.name()))
+                .position(|isa| Some(*isa) == asked)
                 .unwrap_or(isas.len() - 1);
             DEFAULT_ISA.store(chosen as u8 + 1, Ordering::Relaxed);
             isas[chosen]

@@ -2,16 +2,12 @@
 
 use crate::activations::QuantizedActivations;
 use crate::bytes::WeightBytes;
-use crate::dot::Unpacked;
 use crate::error::QuantError;
 use crate::format::QuantFormat;
 use crate::isa::Isa;
+use crate::panels::Panels;
 use crate::tiles::Tiles;
-use rayon::prelude::*;
-
-/// Weight rows the matmul takes at a time: each tile is read once per step and reused for
-/// every activation row while it is in cache.
-const TILE: usize = 16;
+use std::sync::OnceLock;
 
 /// `n` rows of `k` values in one [`QuantFormat`], as a GGUF tensor of shape `[k, n]`
 /// stores them (`k` the fastest dimension).
@@ -21,12 +17,17 @@ pub struct QuantMatrix {
     n: usize,
     k: usize,
     bytes: WeightBytes,
-    /// The rows as AVX-512 VNNI tiles, built once where this CPU has it.
+    /// The rows as AVX-512 VNNI tiles, built at load for the 32-value formats where that
+    /// is the default ISA.
     tiles: Option<Tiles>,
+    /// The rows as panels of 8 for every other kernel: built at load unless the tiles
+    /// are, else on first use.
+    panels: OnceLock<Panels>,
 }
 
 impl QuantMatrix {
-    /// Checks that `bytes` hold `n × k` values of `format`.
+    /// Checks that `bytes` hold `n × k` values of `format`, and lays them out for the
+    /// default ISA's kernels.
     pub fn new(
         format: QuantFormat,
         n: usize,
@@ -51,18 +52,22 @@ impl QuantMatrix {
                 got: bytes.len(),
             });
         }
-        // Only where matmul will use them (DIAL_ISA may ask for a slower kernel).
-        let tiles =
-            (crate::default_isa() == Isa::Avx512Vnni).then(|| Tiles::build(format, n, k, &bytes));
+        // Only what matmul will use (DIAL_ISA may ask for a slower kernel).
+        let tiles = (crate::default_isa() == Isa::Avx512Vnni && Tiles::takes(format))
+            .then(|| Tiles::build(format, n, k, &bytes));
+        let panels = OnceLock::new();
+        if tiles.is_none() {
+            let _ = panels.set(Panels::build(format, n, k, &bytes));
+        }
         Ok(QuantMatrix {
             format,
             n,
             k,
             bytes,
             tiles,
+            panels,
         })
     }
-
     /// The format.
     pub fn format(&self) -> QuantFormat {
         self.format
@@ -97,13 +102,16 @@ impl QuantMatrix {
     }
 
     /// `out[r · n + i] = Σ_k x[r][k] · W[i][k]` for every activation row `r`, on the
-    /// fastest ISA this CPU has. Each output depends only on its own row and weight row, so
-    /// it is the same for any batch, any position in it and any thread count.
+    /// default ISA (see [`crate::default_isa`]). Each output depends only on its own row
+    /// and weight row, so it is the same for any batch, any position in it and any thread
+    /// count; `x` is quantized in [`QuantFormat::activation_block`]s
+    /// ([`QuantMatrix::quantize`]).
     pub fn matmul(&self, x: &QuantizedActivations, out: &mut [f32]) -> Result<(), QuantError> {
         self.matmul_with(crate::default_isa(), x, out)
     }
 
-    /// [`QuantMatrix::matmul`] on `isa`, which must be one of [`Isa::available`].
+    /// [`QuantMatrix::matmul`] on `isa`, which must be one of [`Isa::available`]. Every
+    /// ISA gives [`QuantMatrix::matmul_reference`]'s bits.
     pub fn matmul_with(
         &self,
         isa: Isa,
@@ -113,20 +121,8 @@ impl QuantMatrix {
         if !crate::isa_available(isa) {
             return Err(QuantError::Unsupported(isa.name()));
         }
-        if x.k() != self.k {
-            return Err(QuantError::Shape {
-                expected: self.k,
-                got: x.k(),
-            });
-        }
-        let rows = x.rows();
-        if out.len() != rows * self.n {
-            return Err(QuantError::Output {
-                expected: rows * self.n,
-                got: out.len(),
-            });
-        }
-        if rows == 0 {
+        self.check(x, out)?;
+        if x.rows() == 0 {
             return Ok(());
         }
         if isa == Isa::Avx512Vnni
@@ -135,51 +131,61 @@ impl QuantMatrix {
             tiles.matmul(x, self.n, out);
             return Ok(());
         }
-        let format = self.format;
+        let panels = self
+            .panels
+            .get_or_init(|| Panels::build(self.format, self.n, self.k, &self.bytes));
+        panels.matmul(isa, x, out);
+        Ok(())
+    }
+
+    /// [`QuantMatrix::matmul`] by the definition (`reference.rs`), plainly, from the
+    /// file's own blocks: what every kernel is tested against. Slow.
+    pub fn matmul_reference(
+        &self,
+        x: &QuantizedActivations,
+        out: &mut [f32],
+    ) -> Result<(), QuantError> {
+        self.check(x, out)?;
         let row_bytes = self.row_bytes();
-        // Tiles of weight rows in parallel. Each weight row is unpacked once, then dotted
-        // with every activation row; columns land in `by_row`, weight row major.
-        let one_row = rows == 1;
-        let mut by_row = if one_row {
-            Vec::new()
-        } else {
-            vec![0f32; rows * self.n]
-        };
-        let target: &mut [f32] = if one_row { out } else { &mut by_row };
-        target
-            .par_chunks_mut(TILE * rows)
-            .enumerate()
-            .for_each_init(
-                || Unpacked::new(self.k),
-                |unpacked, (t, chunk)| {
-                    for (j, column) in chunk.chunks_exact_mut(rows).enumerate() {
-                        let i = t * TILE + j;
-                        let bytes = &self.bytes[i * row_bytes..(i + 1) * row_bytes];
-                        crate::dot::unpack_row(isa, format, bytes, unpacked);
-                        crate::dot::dot_rows(isa, unpacked, format, x, column);
-                    }
-                },
-            );
-        if !one_row {
-            // Into activation-row order, 16 rows (one cache line of `by_row`) at a time.
-            let n = self.n;
-            out.par_chunks_mut(16 * n)
-                .enumerate()
-                .for_each(|(block, o)| {
-                    let (first, count) = (16 * block, o.len() / n);
-                    for (i, column) in by_row.chunks_exact(rows).enumerate() {
-                        for (j, v) in column[first..first + count].iter().enumerate() {
-                            o[j * n + i] = *v;
-                        }
-                    }
-                });
+        for (r, out) in out.chunks_exact_mut(self.n).enumerate() {
+            for (i, o) in out.iter_mut().enumerate() {
+                let row = &self.bytes[i * row_bytes..(i + 1) * row_bytes];
+                *o = crate::reference::dot(self.format, row, x, r);
+            }
         }
         Ok(())
     }
 
+    fn check(&self, x: &QuantizedActivations, out: &[f32]) -> Result<(), QuantError> {
+        if x.k() != self.k {
+            return Err(QuantError::Shape {
+                expected: self.k,
+                got: x.k(),
+            });
+        }
+        if x.block() != self.format.activation_block() {
+            return Err(QuantError::ActivationBlock {
+                expected: self.format.activation_block(),
+                got: x.block(),
+            });
+        }
+        if out.len() != x.rows() * self.n {
+            return Err(QuantError::Output {
+                expected: x.rows() * self.n,
+                got: out.len(),
+            });
+        }
+        Ok(())
+    }
+
+    /// `x` (`x.len()` a multiple of `k`) quantized as this matrix's kernels take it.
+    pub fn quantize(&self, x: &[f32]) -> Result<QuantizedActivations, QuantError> {
+        QuantizedActivations::with_block(x, self.k, self.format.activation_block())
+    }
+
     /// [`QuantMatrix::matmul`] from f32 activations (`x.len()` a multiple of `k`).
     pub fn matmul_f32(&self, x: &[f32]) -> Result<Vec<f32>, QuantError> {
-        let quantized = QuantizedActivations::new(x, self.k)?;
+        let quantized = self.quantize(x)?;
         let mut out = vec![0f32; quantized.rows() * self.n];
         self.matmul(&quantized, &mut out)?;
         Ok(out)

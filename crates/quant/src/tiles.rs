@@ -9,9 +9,9 @@
 
 use crate::activations::QuantizedActivations;
 use crate::bytes::WeightBytes;
-use crate::dot::{Unpacked, group_values, unpack_row};
 use crate::format::QuantFormat;
 use crate::isa::Isa;
+use crate::unpacked::{Unpacked, group_values, unpack_row};
 use rayon::prelude::*;
 
 /// Weight rows per tile: one output per lane of a 512-bit register.
@@ -19,6 +19,7 @@ pub(crate) const TILE_ROWS: usize = 16;
 
 /// A matrix's rows as tiles (the last padded with zero rows).
 #[derive(Debug, Clone)]
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
 pub(crate) struct Tiles {
     bytes: Vec<u8>,
     /// Values per scale group.
@@ -31,6 +32,12 @@ pub(crate) struct Tiles {
 }
 
 impl Tiles {
+    /// Whether `format` runs on tiles: the 32-value formats (the k-quants, whose scales
+    /// fold in integers per 256 values, run on the panels' AVX2 kernel).
+    pub(crate) fn takes(format: QuantFormat) -> bool {
+        half_scales(format)
+    }
+
     /// Lays out `n` rows of `k` values of `format` from `bytes`, slab by slab, letting a
     /// mapped file's pages go once each slab is laid out.
     pub(crate) fn build(format: QuantFormat, n: usize, k: usize, bytes: &WeightBytes) -> Tiles {
@@ -55,7 +62,7 @@ impl Tiles {
         let unpack_isa = if crate::isa_available(Isa::Avx2) {
             Isa::Avx2
         } else {
-            Isa::Scalar
+            Isa::Portable
         };
         // 256 tiles (4096 rows) per slab.
         let slab = 256;

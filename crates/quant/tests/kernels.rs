@@ -4,7 +4,7 @@
 
 use candle_core::quantized::{GgmlDType, QTensor};
 use candle_core::{Device, Tensor};
-use dial_quant::{ACT_BLOCK, Isa, QuantError, QuantFormat, QuantMatrix, QuantizedActivations};
+use dial_quant::{Isa, QuantError, QuantFormat, QuantMatrix, QuantizedActivations};
 use rand_chacha::ChaCha8Rng;
 use rand_core::{Rng, SeedableRng};
 
@@ -84,9 +84,10 @@ fn matmul_is_within_the_activation_rounding_bound_of_f32() {
                     .sum();
                 // Rounding each activation to its block's grid moves it by at most d / 2,
                 // d = max|x_block| / 127; f32 sums add a little more.
+                let block = format.activation_block();
                 let bound: f64 = xr
-                    .chunks(ACT_BLOCK)
-                    .zip(wr.chunks(ACT_BLOCK))
+                    .chunks(block)
+                    .zip(wr.chunks(block))
                     .map(|(xb, wb)| {
                         let d = xb.iter().fold(0f32, |a, v| a.max(v.abs())) / 127.0;
                         wb.iter().map(|v| f64::from(v.abs())).sum::<f64>() * f64::from(d) / 2.0
@@ -143,32 +144,89 @@ fn an_output_is_the_same_bits_in_any_batch_at_any_position_with_any_threads() {
 }
 
 #[test]
-fn every_isa_gives_the_scalar_reference_bits() {
+fn every_isa_gives_the_reference_bits_for_any_rows_and_threads() {
     let isas = Isa::available();
     eprintln!("ISAs on this CPU: {isas:?}");
-    // k = 1280: 5 Q4_K/Q6_K super-blocks, 40 pieces; k = 224 and 96: 7 and 3 pieces, an
-    // odd piece at the end; n = 37 leaves a ragged tile.
-    let shapes = QuantFormat::ALL.into_iter().map(|f| (f, 1280)).chain(
-        [QuantFormat::Q4_0, QuantFormat::Q5_0, QuantFormat::Q8_0]
-            .into_iter()
-            .flat_map(|f| [(f, 224), (f, 96)]),
-    );
-    for (format, k) in shapes {
-        let n = 37;
+    // k = 1280: 5 Q4_K/Q6_K super-blocks; k = 224 and 96: 7 and 3 blocks, an odd one at
+    // the end; n = 37 leaves a ragged panel (and tile), n = 5 a matrix of one.
+    let shapes = QuantFormat::ALL
+        .into_iter()
+        .flat_map(|f| [(f, 1280, 37), (f, 256, 5)])
+        .chain(
+            [QuantFormat::Q4_0, QuantFormat::Q5_0, QuantFormat::Q8_0]
+                .into_iter()
+                .flat_map(|f| [(f, 224, 37), (f, 96, 37)]),
+        );
+    for (format, k, n) in shapes {
         let (m, _) = matrix(format, n, k, 9);
         let mut rng = ChaCha8Rng::seed_from_u64(10);
-        for rows in [1, 2, 3, 5, 7, 8, 9, 32] {
-            let x = QuantizedActivations::new(&values(&mut rng, rows * k, 1.0), k).unwrap();
+        for rows in [1, 2, 3, 4, 5, 7, 8, 9, 32] {
+            let x = m.quantize(&values(&mut rng, rows * k, 1.0)).unwrap();
             let mut reference = vec![0f32; rows * n];
-            m.matmul_with(Isa::Scalar, &x, &mut reference).unwrap();
+            m.matmul_reference(&x, &mut reference).unwrap();
             for &isa in &isas {
-                let mut out = vec![0f32; rows * n];
-                m.matmul_with(isa, &x, &mut out).unwrap();
-                let same = out
-                    .iter()
-                    .zip(&reference)
-                    .all(|(a, b)| a.to_bits() == b.to_bits());
-                assert!(same, "{} k = {k} on {isa:?}, {rows} rows", format.name());
+                for threads in [1, 2] {
+                    let mut out = vec![0f32; rows * n];
+                    rayon::ThreadPoolBuilder::new()
+                        .num_threads(threads)
+                        .build()
+                        .unwrap()
+                        .install(|| m.matmul_with(isa, &x, &mut out))
+                        .unwrap();
+                    let same = out
+                        .iter()
+                        .zip(&reference)
+                        .all(|(a, b)| a.to_bits() == b.to_bits());
+                    assert!(
+                        same,
+                        "{} k = {k} n = {n} on {isa:?}, {rows} rows, {threads} threads",
+                        format.name()
+                    );
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn extreme_weights_and_activations_stay_exact() {
+    // Every weight at its format's extreme (all bytes 0x00 or 0xFF: Q8_0's −128 or −1,
+    // the nibble formats' 0 or 15, Q6_K's −32 or 31, the largest scales and mins) and
+    // activations at ±127: the 16-bit partial sums of the x86 kernels must not saturate.
+    for format in QuantFormat::ALL {
+        for fill in [0x00u8, 0xFF, 0x80, 0x7F] {
+            let (n, k) = (9, 512);
+            let blocks = n * k / format.block_values();
+            let mut bytes = vec![fill; blocks * format.block_bytes()];
+            let scale = half::f16::from_f32(0.5).to_le_bytes();
+            for block in bytes.chunks_exact_mut(format.block_bytes()) {
+                match format {
+                    QuantFormat::Q6K => block[208..210].copy_from_slice(&scale),
+                    QuantFormat::Q4K => {
+                        block[0..2].copy_from_slice(&scale);
+                        block[2..4].copy_from_slice(&scale);
+                    }
+                    _ => block[0..2].copy_from_slice(&scale),
+                }
+            }
+            let m = QuantMatrix::new(format, n, k, bytes).unwrap();
+            for sign in [1.0f32, -1.0] {
+                let x: Vec<f32> = (0..2 * k)
+                    .map(|i| if i % 3 == 0 { -sign } else { sign })
+                    .collect();
+                let x = m.quantize(&x).unwrap();
+                let mut reference = vec![0f32; 2 * n];
+                m.matmul_reference(&x, &mut reference).unwrap();
+                for isa in Isa::available() {
+                    let mut out = vec![0f32; 2 * n];
+                    m.matmul_with(isa, &x, &mut out).unwrap();
+                    assert_eq!(
+                        out,
+                        reference,
+                        "{} fill {fill:#x} on {isa:?}",
+                        format.name()
+                    );
+                }
             }
         }
     }
@@ -225,6 +283,20 @@ fn bad_shapes_and_values_are_typed_errors() {
             got: 10,
             ..
         })
+    ));
+    let k_quant = raw_matrix(QuantFormat::Q4K, 2, 256, 1);
+    let per_32 = QuantizedActivations::new(&[0.0; 256], 256).unwrap();
+    let mut two = vec![0f32; 2];
+    assert!(matches!(
+        k_quant.matmul(&per_32, &mut two),
+        Err(QuantError::ActivationBlock {
+            expected: 256,
+            got: 32
+        })
+    ));
+    assert!(matches!(
+        QuantizedActivations::with_block(&[0.0; 64], 64, 64),
+        Err(QuantError::ActivationBlock { got: 64, .. })
     ));
     let q = QuantizedActivations::new(&[0.0; 64], 64).unwrap();
     let mut out = vec![0f32; 3];
@@ -300,5 +372,5 @@ fn value_stability_outputs_are_pinned_bit_for_bit() {
 const PIN_Q4_0: u64 = 0xcfcf50d1ee0c8745;
 const PIN_Q5_0: u64 = 0xbef7423efb7e7bc9;
 const PIN_Q8_0: u64 = 0x97888e8cc4606990;
-const PIN_Q4K: u64 = 0xe6a560716f7dea1c;
-const PIN_Q6K: u64 = 0xc8ff6512b08564b7;
+const PIN_Q4K: u64 = 0xbb79c33cb545ab4e;
+const PIN_Q6K: u64 = 0x0735b39078f10bcb;

@@ -1,21 +1,7 @@
-//! One unpacked weight row against every activation row: the reference arithmetic and
-//! its AVX2 form, which must give the same bits (the AVX-512 form, on weight tiles, is in
-//! `tiles.rs`).
-//!
-//! A weight row falls into scale groups: runs of values that share one weight scale (32
-//! values; 16 for Q6_K). For an activation row with block scales `d` (one per 32 values)
-//! and each group `g` of the weight row, in order:
-//!
-//! ```text
-//! dot_g = Σ_{j∈g} w_j · x_j                     (exact, in i32)
-//! sum_g = Σ_{j∈g} x_j                           (exact, in i32; offset formats only)
-//! c_g   = (s_g · d) · f32(dot_g)  [− (o_g · d) · f32(sum_g)]
-//! acc  += c_g                                   (f32, from 0, group by group)
-//! ```
-//!
-//! and the output is `acc`. No multiply-add is fused, so every ISA rounds the same way.
+//! One weight row unpacked to signed bytes and per-4-value scales, from which the AVX-512
+//! tiles are laid out (`tiles.rs`).
 
-use crate::activations::{ACT_BLOCK, QuantizedActivations};
+use crate::activations::ACT_BLOCK;
 use crate::format::{Piece, QuantFormat};
 use crate::isa::Isa;
 
@@ -75,52 +61,9 @@ pub(crate) fn unpack_row(isa: Isa, format: QuantFormat, bytes: &[u8], row: &mut 
     }
 }
 
-/// `out[r] = row · x_r` for every activation row `r`, on the reference (scalar) or AVX2.
-pub(crate) fn dot_rows(
-    isa: Isa,
-    row: &Unpacked,
-    format: QuantFormat,
-    x: &QuantizedActivations,
-    out: &mut [f32],
-) {
-    let group = group_values(format);
-    let has_offset = format.has_offset();
-    match isa {
-        #[cfg(target_arch = "x86_64")]
-        // SAFETY: callers only pass an ISA from `Isa::available`, detected on this CPU.
-        Isa::Avx2 | Isa::Avx512Vnni => unsafe { x86::rows_avx2(row, group, has_offset, x, out) },
-        _ => {
-            for (r, o) in out.iter_mut().enumerate() {
-                *o = scalar(row, group, has_offset, x.quants(r), x.scales(r));
-            }
-        }
-    }
-}
-
-/// The reference.
-fn scalar(row: &Unpacked, group: usize, has_offset: bool, quants: &[i8], scales: &[f32]) -> f32 {
-    let mut acc = 0f32;
-    for (g, x) in quants.chunks_exact(group).enumerate() {
-        let start = g * group;
-        let w = &row.weights[start..start + group];
-        let (mut dot, mut sum) = (0i32, 0i32);
-        for (wj, xj) in w.iter().zip(x) {
-            dot += i32::from(*wj) * i32::from(*xj);
-            sum += i32::from(*xj);
-        }
-        let d = scales[start / ACT_BLOCK];
-        let mut c = (row.lane_scales[start / 4] * d) * dot as f32;
-        if has_offset {
-            c -= (row.offset_lanes[start / 4] * d) * sum as f32;
-        }
-        acc += c;
-    }
-    acc
-}
-
 #[cfg(target_arch = "x86_64")]
 mod x86 {
-    use super::{QuantFormat, QuantizedActivations, Unpacked};
+    use super::{QuantFormat, Unpacked};
     use std::arch::x86_64::*;
 
     #[inline]
@@ -244,68 +187,6 @@ mod x86 {
                     }
                 }
             }
-        }
-    }
-
-    /// Unsigned × signed bytes, 4 at a time into i32 lanes, with `vpmaddubsw` (no
-    /// saturation: |w| ≤ 128, |x| ≤ 127) and `vpmaddwd`.
-    #[inline]
-    #[target_feature(enable = "avx2")]
-    fn lanes_avx2(unsigned: __m256i, signed: __m256i) -> __m256i {
-        _mm256_madd_epi16(_mm256_maddubs_epi16(unsigned, signed), _mm256_set1_epi16(1))
-    }
-
-    /// The sum of `v`'s i32 lanes `from .. from + n` (exact).
-    #[inline]
-    #[target_feature(enable = "avx2")]
-    fn lane_sum(v: __m256i, from: usize, n: usize) -> i32 {
-        let mut lanes = [0i32; 8];
-        // SAFETY: 8 lanes into 8 slots.
-        unsafe { _mm256_storeu_si256(lanes.as_mut_ptr().cast(), v) };
-        lanes[from..from + n].iter().sum()
-    }
-
-    /// The reference's arithmetic with the integer dots on AVX2, piece by piece.
-    ///
-    /// # Safety
-    /// AVX2; `row` and every activation row hold `x.k()` values.
-    #[target_feature(enable = "avx2")]
-    pub(super) unsafe fn rows_avx2(
-        row: &Unpacked,
-        group: usize,
-        has_offset: bool,
-        x: &QuantizedActivations,
-        out: &mut [f32],
-    ) {
-        let pieces = x.k() / 32;
-        let per_piece = 32 / group;
-        let lanes_per_group = group / 4;
-        for (r, o) in out.iter_mut().enumerate() {
-            let (quants, scales) = (x.quants(r), x.scales(r));
-            let mut acc = 0f32;
-            for p in 0..pieces {
-                // SAFETY: piece p lies inside the row and the activation row.
-                let (w, xv) = unsafe {
-                    (
-                        _mm256_loadu_si256(row.weights[32 * p..].as_ptr().cast()),
-                        _mm256_loadu_si256(quants[32 * p..].as_ptr().cast()),
-                    )
-                };
-                let dots = lanes_avx2(_mm256_abs_epi8(w), _mm256_sign_epi8(xv, w));
-                let sums = lanes_avx2(_mm256_set1_epi8(1), xv);
-                let d = scales[p];
-                for h in 0..per_piece {
-                    let lane = 8 * p + h * lanes_per_group;
-                    let dot = lane_sum(dots, h * lanes_per_group, lanes_per_group);
-                    let mut c = (row.lane_scales[lane] * d) * dot as f32;
-                    if has_offset {
-                        let sum = lane_sum(sums, h * lanes_per_group, lanes_per_group);
-                        c -= (row.offset_lanes[lane] * d) * sum as f32;
-                    }
-                    acc += c;
-                }
-            }
-            *o = acc;
         }
     }
 }

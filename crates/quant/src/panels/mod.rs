@@ -1,0 +1,298 @@
+//! Weight rows in panels of 8, laid out at load for the portable, AVX2 and NEON kernels:
+//! each kernel lane is one weight row, so a lane computes exactly the reference's sums
+//! (`reference.rs`) for its row, and a panel is read once for every activation row of a
+//! step.
+//!
+//! A *quad vector* is 32 bytes: 4 consecutive weights of each of the 8 rows, row `r` at
+//! bytes `4r .. 4r + 4`. A panel stores each format block of its 8 rows as:
+//!
+//! | format | bytes | layout |
+//! |---|---|---|
+//! | Q8_0 | 272 | 8 quad vectors of signed weights; 8 × f16 scale |
+//! | Q4_0 | 144 | 4 nibble vectors (vector `v`: quad `v` in the low nibbles, quad `v + 4` in the high ones) of `q + 8`; 8 × f16 scale |
+//! | Q5_0 | 176 | 4 nibble vectors of the low 4 bits of `q + 16`; 1 vector whose byte bit `j` is bit 4 of quad `j`; 8 × f16 scale |
+//! | Q4_K | 1184 | per sub-block 4 nibble vectors; scales `[sub][row]`; mins `[pair][row][2]`; 8 × f16 `d`, 8 × f16 `dmin` |
+//! | Q6_K | 1680 | per 32 values 4 nibble vectors of the low bits of `q + 32` and 2 vectors of their 2 high bits (quads 0–3 and 4–7, quad `j` at bits `2j`); scales `[group][row]`; 8 × f16 `d` |
+//!
+//! Stored weights are unsigned (the format's bias added; Q8_0 and Q4_K have none), so the
+//! x86 kernels multiply them by signed activations with `vpmaddubsw`, without saturation
+//! (|w| ≤ 63, |x| ≤ 127; Q8_0 moves the sign onto the activations), and take the bias
+//! back out with the activations' sums. Every integer sum is exact, so each lane's result
+//! is the reference's. The layouts are as compact as the file's blocks.
+
+#[cfg(target_arch = "x86_64")]
+mod avx2;
+#[cfg(target_arch = "aarch64")]
+mod neon;
+mod portable;
+
+use crate::activations::QuantizedActivations;
+use crate::bytes::WeightBytes;
+use crate::format::{QuantFormat, scale_min_k4};
+use crate::isa::Isa;
+use rayon::prelude::*;
+
+/// Weight rows per panel: one output per 32-bit lane of a 256-bit register.
+pub(crate) const PANEL_ROWS: usize = 8;
+
+/// Where each format's pieces lie in a panel block.
+pub(crate) mod at {
+    /// 32-value formats: the f16 scales after the weights.
+    pub const Q8_0_SCALES: usize = 256;
+    pub const Q4_0_SCALES: usize = 128;
+    pub const Q5_0_HIGH: usize = 128;
+    pub const Q5_0_SCALES: usize = 160;
+    /// Q4_K: nibbles of sub-block `j` at `128 j`.
+    pub const Q4K_SCALES: usize = 1024;
+    pub const Q4K_MINS: usize = 1088;
+    pub const Q4K_D: usize = 1152;
+    pub const Q4K_DMIN: usize = 1168;
+    /// Q6_K: 32 values at `192 p`: nibbles, then the high pairs at `+ 128`.
+    pub const Q6K_PIECE: usize = 192;
+    pub const Q6K_HIGH: usize = 128;
+    pub const Q6K_SCALES: usize = 1536;
+    pub const Q6K_D: usize = 1664;
+}
+
+/// Bytes of one format block of a panel.
+pub(crate) fn block_bytes(format: QuantFormat) -> usize {
+    match format {
+        QuantFormat::Q8_0 => 272,
+        QuantFormat::Q4_0 => 144,
+        QuantFormat::Q5_0 => 176,
+        QuantFormat::Q4K => 1184,
+        QuantFormat::Q6K => 1680,
+    }
+}
+
+/// What the layout adds to each signed weight to store it unsigned.
+pub(crate) fn bias(format: QuantFormat) -> i32 {
+    match format {
+        QuantFormat::Q8_0 | QuantFormat::Q4K => 0,
+        QuantFormat::Q4_0 => 8,
+        QuantFormat::Q5_0 => 16,
+        QuantFormat::Q6K => 32,
+    }
+}
+
+/// A matrix's rows as panels (the last padded with zero rows).
+#[derive(Debug, Clone)]
+pub(crate) struct Panels {
+    format: QuantFormat,
+    n: usize,
+    k: usize,
+    bytes: Vec<u8>,
+    panel_bytes: usize,
+}
+
+impl Panels {
+    /// Lays out `n` rows of `k` values of `format` from `bytes`, slab by slab, letting a
+    /// mapped file's pages go once each slab is laid out.
+    pub(crate) fn build(format: QuantFormat, n: usize, k: usize, bytes: &WeightBytes) -> Panels {
+        let blocks = k / format.block_values();
+        let panel_bytes = blocks * block_bytes(format);
+        let row_bytes = blocks * format.block_bytes();
+        let panels = n.div_ceil(PANEL_ROWS);
+        let mut out = vec![0u8; panels * panel_bytes];
+        // 512 panels (4096 rows) per slab.
+        let slab = 512;
+        for (s, slab_out) in out.chunks_mut((panel_bytes * slab).max(1)).enumerate() {
+            slab_out
+                .par_chunks_mut(panel_bytes.max(1))
+                .enumerate()
+                .for_each(|(p, panel)| {
+                    let first = (s * slab + p) * PANEL_ROWS;
+                    let rows = (n - first).min(PANEL_ROWS);
+                    for (b, out) in panel.chunks_exact_mut(block_bytes(format)).enumerate() {
+                        let mut row_blocks: [&[u8]; PANEL_ROWS] = [&[]; PANEL_ROWS];
+                        for (r, slot) in row_blocks.iter_mut().enumerate().take(rows) {
+                            let at = (first + r) * row_bytes + b * format.block_bytes();
+                            *slot = &bytes[at..at + format.block_bytes()];
+                        }
+                        lay_out_block(format, &row_blocks[..rows], out);
+                    }
+                });
+            let rows = (s * slab * PANEL_ROWS)..((s + 1) * slab * PANEL_ROWS).min(n);
+            bytes.release(rows.start * row_bytes..rows.end * row_bytes);
+        }
+        Panels {
+            format,
+            n,
+            k,
+            bytes: out,
+            panel_bytes,
+        }
+    }
+
+    /// `out[r · n + i] = W[i] · x_r` on `isa`'s panel kernel (AVX-512 runs AVX2's); the
+    /// caller has checked the shapes and that `isa` is available.
+    pub(crate) fn matmul(&self, isa: Isa, x: &QuantizedActivations, out: &mut [f32]) {
+        let rows = x.rows();
+        let n = self.n;
+        let target = Target(out.as_mut_ptr());
+        let run = |sums: &mut Vec<[f32; PANEL_ROWS]>, p: usize| {
+            let panel = &self.bytes[p * self.panel_bytes..(p + 1) * self.panel_bytes];
+            sums.resize(rows, [0.0; PANEL_ROWS]);
+            kernel(isa, self.format, panel, x, sums);
+            let first = p * PANEL_ROWS;
+            let columns = (n - first).min(PANEL_ROWS);
+            let out = target.pointer();
+            for (r, lanes) in sums.iter().enumerate() {
+                // SAFETY: panel p alone writes columns `first .. first + columns` of each
+                // of the `rows` output rows, all inside `out` (`rows · n` values).
+                unsafe {
+                    std::ptr::copy_nonoverlapping(lanes.as_ptr(), out.add(r * n + first), columns)
+                };
+            }
+        };
+        let panels = n.div_ceil(PANEL_ROWS);
+        // Under about a million products a hand-off to another thread costs more than it
+        // saves; above, enough panels per task that each is worth one (about 64 Ki).
+        let products = PANEL_ROWS * panels * self.k * rows;
+        if products < 1 << 20 {
+            let mut sums = Vec::new();
+            (0..panels).for_each(|p| run(&mut sums, p));
+        } else {
+            let per_task = (65_536 / (PANEL_ROWS * self.k * rows).max(1)).max(1);
+            (0..panels)
+                .into_par_iter()
+                .with_min_len(per_task)
+                .for_each_init(Vec::new, run);
+        }
+    }
+}
+
+/// One panel against every activation row: `sums[r][j] = W[8p + j] · x_r`.
+fn kernel(
+    isa: Isa,
+    format: QuantFormat,
+    panel: &[u8],
+    x: &QuantizedActivations,
+    sums: &mut [[f32; PANEL_ROWS]],
+) {
+    match isa {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: callers only pass an ISA from `Isa::available`; both x86 ones have AVX2
+        // and F16C.
+        Isa::Avx2 | Isa::Avx512Vnni => unsafe { avx2::panel(format, panel, x, sums) },
+        #[cfg(target_arch = "aarch64")]
+        // SAFETY: callers only pass an ISA from `Isa::available`, which lists NEON with
+        // the dot-product extension only where this CPU has it.
+        Isa::NeonDot => unsafe { neon::panel(format, panel, x, sums) },
+        _ => portable::panel(format, panel, x, sums),
+    }
+}
+
+/// The output, shared by the tasks that each write their own columns of it.
+#[derive(Clone, Copy)]
+struct Target(*mut f32);
+
+impl Target {
+    /// (A method, so that closures capture the whole `Target`, which is `Sync`.)
+    fn pointer(self) -> *mut f32 {
+        self.0
+    }
+}
+// SAFETY: every task writes a disjoint set of columns (see `Panels::matmul`).
+unsafe impl Send for Target {}
+// SAFETY: as above.
+unsafe impl Sync for Target {}
+
+/// One format block of up to 8 rows (`blocks`, the rest zero) into a panel block `out`
+/// (zeroed).
+fn lay_out_block(format: QuantFormat, blocks: &[&[u8]], out: &mut [u8]) {
+    let values = format.block_values();
+    // The stored (unsigned) weights of each row.
+    let mut w = [[0u8; 256]; PANEL_ROWS];
+    let bias = bias(format);
+    for (r, block) in blocks.iter().enumerate() {
+        let mut piece = [0i8; 32];
+        for p in 0..values / 32 {
+            format.unpack(block, p, &mut piece);
+            for (s, v) in w[r][32 * p..32 * p + 32].iter_mut().zip(piece) {
+                // Wrapping: Q8_0 keeps its signed bytes.
+                *s = (i32::from(v) + bias) as u8;
+            }
+        }
+    }
+    let f16_scales = |from: usize, out: &mut [u8]| {
+        for (r, block) in blocks.iter().enumerate() {
+            out[2 * r..2 * r + 2].copy_from_slice(&block[from..from + 2]);
+        }
+    };
+    match format {
+        QuantFormat::Q8_0 => {
+            for q in 0..8 {
+                for (r, row) in w.iter().enumerate() {
+                    out[32 * q + 4 * r..32 * q + 4 * r + 4].copy_from_slice(&row[4 * q..4 * q + 4]);
+                }
+            }
+            f16_scales(0, &mut out[at::Q8_0_SCALES..]);
+        }
+        QuantFormat::Q4_0 => {
+            nibbles(&w, 0, &mut out[..128]);
+            f16_scales(0, &mut out[at::Q4_0_SCALES..]);
+        }
+        QuantFormat::Q5_0 => {
+            nibbles(&w, 0, &mut out[..128]);
+            for (r, row) in w.iter().enumerate() {
+                for i in 0..4 {
+                    out[at::Q5_0_HIGH + 4 * r + i] =
+                        (0..8).map(|q| ((row[4 * q + i] >> 4) & 1) << q).sum();
+                }
+            }
+            f16_scales(0, &mut out[at::Q5_0_SCALES..]);
+        }
+        QuantFormat::Q4K => {
+            for j in 0..8 {
+                nibbles(&w, j, &mut out[128 * j..128 * j + 128]);
+            }
+            for (r, block) in blocks.iter().enumerate() {
+                for j in 0..8 {
+                    let (sc, m) = scale_min_k4(j, &block[4..16]);
+                    out[at::Q4K_SCALES + 8 * j + r] = sc;
+                    out[at::Q4K_MINS + 16 * (j / 2) + 2 * r + j % 2] = m;
+                }
+            }
+            f16_scales(0, &mut out[at::Q4K_D..]);
+            f16_scales(2, &mut out[at::Q4K_DMIN..]);
+        }
+        QuantFormat::Q6K => {
+            for p in 0..8 {
+                let piece = &mut out[at::Q6K_PIECE * p..at::Q6K_PIECE * (p + 1)];
+                nibbles(&w, p, &mut piece[..128]);
+                for (r, row) in w.iter().enumerate() {
+                    for half in 0..2 {
+                        for i in 0..4 {
+                            piece[at::Q6K_HIGH + 32 * half + 4 * r + i] = (0..4)
+                                .map(|j| {
+                                    ((row[32 * p + 4 * (4 * half + j) + i] >> 4) & 3) << (2 * j)
+                                })
+                                .sum();
+                        }
+                    }
+                }
+            }
+            for (r, block) in blocks.iter().enumerate() {
+                for g in 0..16 {
+                    out[at::Q6K_SCALES + 8 * g + r] = block[192 + g];
+                }
+            }
+            f16_scales(208, &mut out[at::Q6K_D..]);
+        }
+    }
+}
+
+/// The 4 nibble vectors of 32-value piece `p`: vector `v` holds quad `v` in its low
+/// nibbles and quad `v + 4` in its high ones.
+fn nibbles(w: &[[u8; 256]; PANEL_ROWS], p: usize, out: &mut [u8]) {
+    for v in 0..4 {
+        for (r, row) in w.iter().enumerate() {
+            for i in 0..4 {
+                let low = row[32 * p + 4 * v + i] & 0xF;
+                let high = row[32 * p + 4 * (v + 4) + i] & 0xF;
+                out[32 * v + 4 * r + i] = low | (high << 4);
+            }
+        }
+    }
+}

@@ -1,0 +1,361 @@
+//! The panel kernel on AArch64 NEON with the dot-product extension: `sdot` adds 4
+//! products into each 32-bit lane, so a quad vector (two 128-bit registers, rows 0–3 and
+//! 4–7) against 4 broadcast activations is two instructions. Stored weights fit in
+//! signed bytes (unsigned ones are at most 63), so the bias comes back out through the
+//! activations' sums as on x86, and every sum is the reference's. Then the reference's
+//! f32 steps, 4 rows per instruction.
+
+use super::{PANEL_ROWS, at, bias, block_bytes};
+use crate::activations::QuantizedActivations;
+use crate::format::QuantFormat;
+use std::arch::aarch64::*;
+use std::arch::asm;
+
+/// A weight row's 8 lanes: rows 0–3 and 4–7.
+type Pair<T> = [T; 2];
+
+/// `sums[r][j] = W[j] · x_r` for one panel (see `super`).
+///
+/// # Safety
+/// NEON and the dot-product extension; `panel` is one whole panel of `format` for
+/// `x.k()` values.
+#[target_feature(enable = "neon,dotprod")]
+pub(super) unsafe fn panel(
+    format: QuantFormat,
+    panel: &[u8],
+    x: &QuantizedActivations,
+    sums: &mut [[f32; PANEL_ROWS]],
+) {
+    let rows = sums.len();
+    let mut first = 0;
+    // SAFETY: as the caller promises; each group of rows lies inside `x` and `sums`.
+    unsafe {
+        while first < rows {
+            let group = &mut sums[first..(first + 4).min(rows)];
+            match group.len() {
+                4 => rows_of::<4>(format, panel, x, first, group),
+                3 => rows_of::<3>(format, panel, x, first, group),
+                2 => rows_of::<2>(format, panel, x, first, group),
+                _ => rows_of::<1>(format, panel, x, first, group),
+            }
+            first += 4;
+        }
+    }
+}
+
+#[inline]
+#[target_feature(enable = "neon,dotprod")]
+unsafe fn rows_of<const R: usize>(
+    format: QuantFormat,
+    panel: &[u8],
+    x: &QuantizedActivations,
+    first: usize,
+    sums: &mut [[f32; PANEL_ROWS]],
+) {
+    let rows = Rows {
+        quants: x.quants(first).as_ptr(),
+        scales: x.scales(first).as_ptr(),
+        sums16: x.sums16(first).as_ptr(),
+        k: x.k(),
+        block: x.block(),
+    };
+    let zero = vdupq_n_f32(0.0);
+    let mut acc = [[zero; 2]; R];
+    for (b, block) in panel.chunks_exact(block_bytes(format)).enumerate() {
+        // SAFETY: `block` is a whole panel block; block b's activations lie in every row.
+        let c: [Pair<float32x4_t>; R] = unsafe {
+            match format {
+                QuantFormat::Q8_0 | QuantFormat::Q4_0 | QuantFormat::Q5_0 => {
+                    format32::<R>(format, block.as_ptr(), &rows, b)
+                }
+                QuantFormat::Q4K => q4k::<R>(block.as_ptr(), &rows, b),
+                QuantFormat::Q6K => q6k::<R>(block.as_ptr(), &rows, b),
+            }
+        };
+        for (a, c) in acc.iter_mut().zip(c) {
+            a[0] = vaddq_f32(a[0], c[0]);
+            a[1] = vaddq_f32(a[1], c[1]);
+        }
+    }
+    for (s, a) in sums.iter_mut().zip(acc) {
+        // SAFETY: 8 floats into 8 slots.
+        unsafe {
+            vst1q_f32(s.as_mut_ptr(), a[0]);
+            vst1q_f32(s.as_mut_ptr().add(4), a[1]);
+        }
+    }
+}
+
+/// R activation rows, as in the AVX2 kernel.
+struct Rows {
+    quants: *const i8,
+    scales: *const f32,
+    sums16: *const i32,
+    k: usize,
+    block: usize,
+}
+
+impl Rows {
+    /// Row `r`'s 4 activations from value `at`, in every 32-bit lane.
+    #[inline]
+    #[target_feature(enable = "neon")]
+    unsafe fn quad(&self, r: usize, at: usize) -> int8x16_t {
+        // SAFETY: the caller keeps `at + 4 ≤ k`.
+        let four = unsafe {
+            self.quants
+                .add(r * self.k + at)
+                .cast::<i32>()
+                .read_unaligned()
+        };
+        vreinterpretq_s8_s32(vdupq_n_s32(four))
+    }
+
+    /// Row `r`'s scale of block `b`, in every lane.
+    #[inline]
+    #[target_feature(enable = "neon")]
+    unsafe fn scale(&self, r: usize, b: usize) -> float32x4_t {
+        // SAFETY: b < k / block.
+        vdupq_n_f32(unsafe { *self.scales.add(r * (self.k / self.block) + b) })
+    }
+
+    /// Row `r`'s sum of values `16 s .. 16 s + 16·n`.
+    #[inline]
+    unsafe fn sum(&self, r: usize, s: usize, n: usize) -> i32 {
+        // SAFETY: s + n ≤ k / 16.
+        (0..n)
+            .map(|i| unsafe { *self.sums16.add(r * (self.k / 16) + s + i) })
+            .sum()
+    }
+}
+
+/// `acc + Σ` of 4 products `a·b` in each 32-bit lane.
+#[inline]
+#[target_feature(enable = "neon,dotprod")]
+fn sdot(acc: int32x4_t, a: int8x16_t, b: int8x16_t) -> int32x4_t {
+    let mut acc = acc;
+    // SAFETY: a register-only instruction of the enabled dot-product extension.
+    unsafe {
+        asm!(
+            "sdot {acc:v}.4s, {a:v}.16b, {b:v}.16b",
+            acc = inout(vreg) acc,
+            a = in(vreg) a,
+            b = in(vreg) b,
+            options(pure, nomem, nostack, preserves_flags)
+        );
+    }
+    acc
+}
+
+/// 32 bytes at `p` as two registers.
+#[inline]
+#[target_feature(enable = "neon")]
+unsafe fn load(p: *const u8) -> Pair<uint8x16_t> {
+    // SAFETY: the caller passes 32 readable bytes.
+    unsafe { [vld1q_u8(p), vld1q_u8(p.add(16))] }
+}
+
+/// Quad `q` (0..8) of a piece's 4 nibble vectors at `p`.
+#[inline]
+#[target_feature(enable = "neon")]
+unsafe fn nibble_quad(p: *const u8, q: usize) -> Pair<uint8x16_t> {
+    // SAFETY: the caller passes a piece's 128 bytes.
+    let v = unsafe { load(p.add(32 * (q % 4))) };
+    v.map(|v| {
+        if q < 4 {
+            vandq_u8(v, vdupq_n_u8(0xF))
+        } else {
+            vshrq_n_u8::<4>(v)
+        }
+    })
+}
+
+/// Each byte shifted left by `by` (right when negative) and masked.
+#[inline]
+#[target_feature(enable = "neon")]
+fn shift_mask(v: Pair<uint8x16_t>, by: i8, mask: u8) -> Pair<uint8x16_t> {
+    v.map(|v| vandq_u8(vshlq_u8(v, vdupq_n_s8(by)), vdupq_n_u8(mask)))
+}
+
+#[inline]
+#[target_feature(enable = "neon")]
+fn or(a: Pair<uint8x16_t>, b: Pair<uint8x16_t>) -> Pair<uint8x16_t> {
+    [vorrq_u8(a[0], b[0]), vorrq_u8(a[1], b[1])]
+}
+
+/// `dot + w · x` for the 8 rows.
+#[inline]
+#[target_feature(enable = "neon,dotprod")]
+fn dot_quad(dot: Pair<int32x4_t>, w: Pair<uint8x16_t>, x: int8x16_t) -> Pair<int32x4_t> {
+    [
+        sdot(dot[0], vreinterpretq_s8_u8(w[0]), x),
+        sdot(dot[1], vreinterpretq_s8_u8(w[1]), x),
+    ]
+}
+
+/// 8 f16 at `p`, widened exactly.
+#[inline]
+#[target_feature(enable = "neon")]
+unsafe fn f16x8(p: *const u8) -> Pair<float32x4_t> {
+    // SAFETY: the caller passes 16 readable bytes.
+    let v: [f32; 8] = std::array::from_fn(|j| unsafe {
+        half::f16::from_le_bytes([*p.add(2 * j), *p.add(2 * j + 1)]).to_f32()
+    });
+    // SAFETY: 8 floats.
+    unsafe { [vld1q_f32(v.as_ptr()), vld1q_f32(v.as_ptr().add(4))] }
+}
+
+/// 8 bytes at `p` (one per weight row) as 32-bit lanes.
+#[inline]
+#[target_feature(enable = "neon")]
+unsafe fn byte_lanes(p: *const u8, signed: bool) -> Pair<int32x4_t> {
+    // SAFETY: the caller passes 8 readable bytes.
+    let v = unsafe { vld1_u8(p) };
+    let wide = if signed {
+        vmovl_s8(vreinterpret_s8_u8(v))
+    } else {
+        vreinterpretq_s16_u16(vmovl_u8(v))
+    };
+    [
+        vmovl_s16(vget_low_s16(wide)),
+        vmovl_s16(vget_high_s16(wide)),
+    ]
+}
+
+/// `(s · D) · f32(dot)` for each lane.
+#[inline]
+#[target_feature(enable = "neon")]
+fn term(scales: Pair<float32x4_t>, big_d: float32x4_t, dot: Pair<int32x4_t>) -> Pair<float32x4_t> {
+    [0, 1].map(|h| vmulq_f32(vmulq_f32(scales[h], big_d), vcvtq_f32_s32(dot[h])))
+}
+
+#[inline]
+#[target_feature(enable = "neon")]
+fn sub_lanes(a: Pair<int32x4_t>, v: int32x4_t) -> Pair<int32x4_t> {
+    [vsubq_s32(a[0], v), vsubq_s32(a[1], v)]
+}
+
+/// Q8_0, Q4_0 and Q5_0.
+#[inline]
+#[target_feature(enable = "neon,dotprod")]
+unsafe fn format32<const R: usize>(
+    format: QuantFormat,
+    block: *const u8,
+    rows: &Rows,
+    b: usize,
+) -> [Pair<float32x4_t>; R] {
+    let zero = vdupq_n_s32(0);
+    let mut dot = [[zero; 2]; R];
+    // SAFETY: every read lies inside the panel block and block b of each row.
+    unsafe {
+        let high = (format == QuantFormat::Q5_0).then(|| load(block.add(at::Q5_0_HIGH)));
+        for q in 0..8 {
+            let w = match format {
+                QuantFormat::Q8_0 => load(block.add(32 * q)),
+                _ => {
+                    let w = nibble_quad(block, q);
+                    match high {
+                        Some(h) => or(w, shift_mask(h, 4 - q as i8, 0x10)),
+                        None => w,
+                    }
+                }
+            };
+            for (r, d) in dot.iter_mut().enumerate() {
+                *d = dot_quad(*d, w, rows.quad(r, 32 * b + 4 * q));
+            }
+        }
+        let scales_at = match format {
+            QuantFormat::Q8_0 => at::Q8_0_SCALES,
+            QuantFormat::Q4_0 => at::Q4_0_SCALES,
+            _ => at::Q5_0_SCALES,
+        };
+        let scales = f16x8(block.add(scales_at));
+        let bias = bias(format);
+        std::array::from_fn(|r| {
+            let unbiased = sub_lanes(dot[r], vdupq_n_s32(bias * rows.sum(r, 2 * b, 2)));
+            term(scales, rows.scale(r, b), unbiased)
+        })
+    }
+}
+
+/// Q4_K: per sub-block an exact dot, times the sub-block's scale; the mins per sub-block.
+#[inline]
+#[target_feature(enable = "neon,dotprod")]
+unsafe fn q4k<const R: usize>(block: *const u8, rows: &Rows, b: usize) -> [Pair<float32x4_t>; R] {
+    let zero = vdupq_n_s32(0);
+    let mut dot = [[zero; 2]; R];
+    let mut mins = [[zero; 2]; R];
+    // SAFETY: every read lies inside the panel block and block b of each row.
+    unsafe {
+        for sub in 0..8 {
+            let scales = byte_lanes(block.add(at::Q4K_SCALES + 8 * sub), false);
+            let mut inner = [[zero; 2]; R];
+            for q in 0..8 {
+                let w = nibble_quad(block.add(128 * sub), q);
+                for (r, d) in inner.iter_mut().enumerate() {
+                    *d = dot_quad(*d, w, rows.quad(r, 256 * b + 32 * sub + 4 * q));
+                }
+            }
+            let m: [i32; 8] = std::array::from_fn(|j| {
+                i32::from(*block.add(at::Q4K_MINS + 16 * (sub / 2) + 2 * j + sub % 2))
+            });
+            let m = [vld1q_s32(m.as_ptr()), vld1q_s32(m.as_ptr().add(4))];
+            for r in 0..R {
+                let sum = vdupq_n_s32(rows.sum(r, 16 * b + 2 * sub, 2));
+                for h in 0..2 {
+                    dot[r][h] = vmlaq_s32(dot[r][h], inner[r][h], scales[h]);
+                    mins[r][h] = vmlaq_s32(mins[r][h], m[h], sum);
+                }
+            }
+        }
+        let (d, dmin) = (f16x8(block.add(at::Q4K_D)), f16x8(block.add(at::Q4K_DMIN)));
+        std::array::from_fn(|r| {
+            let big_d = rows.scale(r, b);
+            let (a, m) = (term(d, big_d, dot[r]), term(dmin, big_d, mins[r]));
+            [vsubq_f32(a[0], m[0]), vsubq_f32(a[1], m[1])]
+        })
+    }
+}
+
+/// Q6_K: per group of 16 an exact dot, times the group's scale; the bias 32 back out
+/// through the groups' activation sums.
+#[inline]
+#[target_feature(enable = "neon,dotprod")]
+unsafe fn q6k<const R: usize>(block: *const u8, rows: &Rows, b: usize) -> [Pair<float32x4_t>; R] {
+    let zero = vdupq_n_s32(0);
+    let mut dot = [[zero; 2]; R];
+    let mut bias_sums = [[zero; 2]; R];
+    // SAFETY: every read lies inside the panel block and block b of each row.
+    unsafe {
+        for piece in 0..8 {
+            let base = block.add(at::Q6K_PIECE * piece);
+            let highs = [
+                load(base.add(at::Q6K_HIGH)),
+                load(base.add(at::Q6K_HIGH + 32)),
+            ];
+            for (half, high) in highs.iter().enumerate() {
+                let g = 2 * piece + half;
+                let scales = byte_lanes(block.add(at::Q6K_SCALES + 8 * g), true);
+                let mut inner = [[zero; 2]; R];
+                for q in 4 * half..4 * half + 4 {
+                    let high = shift_mask(*high, 4 - 2 * (q % 4) as i8, 0x30);
+                    let w = or(nibble_quad(base, q), high);
+                    for (r, d) in inner.iter_mut().enumerate() {
+                        *d = dot_quad(*d, w, rows.quad(r, 256 * b + 32 * piece + 4 * q));
+                    }
+                }
+                for r in 0..R {
+                    let sum = vdupq_n_s32(rows.sum(r, 16 * b + g, 1));
+                    for h in 0..2 {
+                        dot[r][h] = vmlaq_s32(dot[r][h], inner[r][h], scales[h]);
+                        bias_sums[r][h] = vmlaq_s32(bias_sums[r][h], scales[h], sum);
+                    }
+                }
+            }
+        }
+        let d = f16x8(block.add(at::Q6K_D));
+        std::array::from_fn(|r| {
+            let unbiased = [0, 1].map(|h| vsubq_s32(dot[r][h], vshlq_n_s32::<5>(bias_sums[r][h])));
+            term(d, rows.scale(r, b), unbiased)
+        })
+    }
+}
