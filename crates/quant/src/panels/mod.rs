@@ -81,8 +81,60 @@ pub(crate) struct Panels {
     format: QuantFormat,
     n: usize,
     k: usize,
-    bytes: Vec<u8>,
+    bytes: Zeroed,
     panel_bytes: usize,
+}
+
+/// Zeroed bytes for the panels: anonymous memory on huge pages where the kernel gives
+/// them (decode streams every panel once a token, and 4 KiB pages cost a TLB miss and a
+/// pause of the hardware prefetcher each), else a vector.
+#[derive(Debug)]
+enum Zeroed {
+    /// The map and the length asked for (a map is never empty).
+    Mapped(memmap2::MmapMut, usize),
+    Owned(Vec<u8>),
+}
+
+impl Zeroed {
+    fn new(len: usize) -> Zeroed {
+        match memmap2::MmapMut::map_anon(len.max(1)) {
+            Ok(map) => {
+                // Before the first write, so that its faults take huge pages.
+                #[cfg(target_os = "linux")]
+                let _ = map.advise(memmap2::Advice::HugePage);
+                Zeroed::Mapped(map, len)
+            }
+            Err(_) => Zeroed::Owned(vec![0; len]),
+        }
+    }
+}
+
+impl Clone for Zeroed {
+    fn clone(&self) -> Zeroed {
+        let mut copy = Zeroed::new(self.len());
+        copy.copy_from_slice(self);
+        copy
+    }
+}
+
+impl std::ops::Deref for Zeroed {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        match self {
+            Zeroed::Mapped(map, len) => &map[..*len],
+            Zeroed::Owned(bytes) => bytes,
+        }
+    }
+}
+
+impl std::ops::DerefMut for Zeroed {
+    fn deref_mut(&mut self) -> &mut [u8] {
+        match self {
+            Zeroed::Mapped(map, len) => &mut map[..*len],
+            Zeroed::Owned(bytes) => bytes,
+        }
+    }
 }
 
 impl Panels {
@@ -93,7 +145,7 @@ impl Panels {
         let panel_bytes = blocks * block_bytes(format);
         let row_bytes = blocks * format.block_bytes();
         let panels = n.div_ceil(PANEL_ROWS);
-        let mut out = vec![0u8; panels * panel_bytes];
+        let mut out = Zeroed::new(panels * panel_bytes);
         // 512 panels (4096 rows) per slab.
         let slab = 512;
         for (s, slab_out) in out.chunks_mut((panel_bytes * slab).max(1)).enumerate() {
