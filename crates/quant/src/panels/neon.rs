@@ -192,16 +192,26 @@ fn dot_quad(dot: Pair<int32x4_t>, w: Pair<uint8x16_t>, x: int8x16_t) -> Pair<int
     ]
 }
 
-/// 8 f16 at `p`, widened exactly.
+/// 8 f16 at `p`, widened exactly (`fcvtl`, base ARMv8; Rust's f16 vector types are not
+/// stable).
 #[inline]
 #[target_feature(enable = "neon")]
 unsafe fn f16x8(p: *const u8) -> Pair<float32x4_t> {
     // SAFETY: the caller passes 16 readable bytes.
-    let v: [f32; 8] = std::array::from_fn(|j| unsafe {
-        half::f16::from_le_bytes([*p.add(2 * j), *p.add(2 * j + 1)]).to_f32()
-    });
-    // SAFETY: 8 floats.
-    unsafe { [vld1q_f32(v.as_ptr()), vld1q_f32(v.as_ptr().add(4))] }
+    let bits = unsafe { vld1q_u16(p.cast()) };
+    let (low, high): (float32x4_t, float32x4_t);
+    // SAFETY: register-only conversions.
+    unsafe {
+        asm!(
+            "fcvtl {low:v}.4s, {bits:v}.4h",
+            "fcvtl2 {high:v}.4s, {bits:v}.8h",
+            bits = in(vreg) bits,
+            low = out(vreg) low,
+            high = out(vreg) high,
+            options(pure, nomem, nostack, preserves_flags)
+        );
+    }
+    [low, high]
 }
 
 /// 8 bytes at `p` (one per weight row) as 32-bit lanes.
