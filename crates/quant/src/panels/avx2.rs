@@ -1,4 +1,4 @@
-//! The panel kernel on AVX2 (and F16C): up to 4 activation rows at a time, each weight
+//! The panel kernel on AVX2 (and F16C): up to 4 activation rows at a time (8 for Q8_0), each weight
 //! quad vector unpacked once for all of them. `vpmaddubsw` multiplies 32 unsigned weights
 //! by 4 broadcast activations and adds pairs into 16-bit lanes (no saturation, see
 //! `super`), which add up over a few quads; `vpmaddwd` widens them to one 32-bit sum per
@@ -22,18 +22,23 @@ pub(super) unsafe fn panel(
     sums: &mut [[f32; PANEL_ROWS]],
 ) {
     let rows = sums.len();
+    // Q8_0 keeps 32-bit sums only (no 16-bit partials), so 8 rows fit the registers.
+    let widest = if format == QuantFormat::Q8_0 { 8 } else { 4 };
     let mut first = 0;
     // SAFETY: as the caller promises; each group of rows lies inside `x` and `sums`.
     unsafe {
         while first < rows {
-            let group = &mut sums[first..(first + 4).min(rows)];
-            match group.len() {
+            let left = rows - first;
+            let n = if left >= widest { widest } else { left.min(4) };
+            let group = &mut sums[first..first + n];
+            match n {
+                8 => rows_of::<8>(format, panel, x, first, group),
                 4 => rows_of::<4>(format, panel, x, first, group),
                 3 => rows_of::<3>(format, panel, x, first, group),
                 2 => rows_of::<2>(format, panel, x, first, group),
                 _ => rows_of::<1>(format, panel, x, first, group),
             }
-            first += 4;
+            first += n;
         }
     }
 }
