@@ -29,6 +29,7 @@ mod isa;
 mod matrix;
 mod panels;
 mod reference;
+mod target;
 mod tiles;
 mod unpacked;
 

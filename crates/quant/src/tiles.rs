@@ -11,6 +11,7 @@ use crate::activations::QuantizedActivations;
 use crate::bytes::WeightBytes;
 use crate::format::QuantFormat;
 use crate::isa::Isa;
+use crate::target::Target;
 use crate::unpacked::{Unpacked, group_values, unpack_row};
 use rayon::prelude::*;
 
@@ -183,21 +184,6 @@ fn half_scales(format: QuantFormat) -> bool {
         QuantFormat::Q8_0 | QuantFormat::Q4_0 | QuantFormat::Q5_0
     )
 }
-
-/// The output, shared by the tasks that each write their own columns of it.
-#[derive(Clone, Copy)]
-struct Target(*mut f32);
-
-impl Target {
-    /// (A method, so that closures capture the whole `Target`, which is `Sync`.)
-    fn pointer(self) -> *mut f32 {
-        self.0
-    }
-}
-// SAFETY: every task writes a disjoint set of columns (see `Tiles::matmul`).
-unsafe impl Send for Target {}
-// SAFETY: as above.
-unsafe impl Sync for Target {}
 
 /// Where one tile's outputs go: `columns` columns from `first_column` of `n`-wide rows.
 #[derive(Clone, Copy)]

@@ -198,17 +198,7 @@ fn extreme_weights_and_activations_stay_exact() {
             let (n, k) = (9, 512);
             let blocks = n * k / format.block_values();
             let mut bytes = vec![fill; blocks * format.block_bytes()];
-            let scale = half::f16::from_f32(0.5).to_le_bytes();
-            for block in bytes.chunks_exact_mut(format.block_bytes()) {
-                match format {
-                    QuantFormat::Q6K => block[208..210].copy_from_slice(&scale),
-                    QuantFormat::Q4K => {
-                        block[0..2].copy_from_slice(&scale);
-                        block[2..4].copy_from_slice(&scale);
-                    }
-                    _ => block[0..2].copy_from_slice(&scale),
-                }
-            }
+            set_scales(format, &mut bytes, 0.5);
             let m = QuantMatrix::new(format, n, k, bytes).unwrap();
             for sign in [1.0f32, -1.0] {
                 let x: Vec<f32> = (0..2 * k)
@@ -324,7 +314,13 @@ fn raw_matrix(format: QuantFormat, n: usize, k: usize, seed: u64) -> QuantMatrix
     let blocks = n * k / format.block_values();
     let mut bytes = vec![0u8; blocks * format.block_bytes()];
     rng.fill_bytes(&mut bytes);
-    let scale = half::f16::from_f32(0.01).to_le_bytes();
+    set_scales(format, &mut bytes, 0.01);
+    QuantMatrix::new(format, n, k, bytes).unwrap()
+}
+
+/// Sets every block's f16 scales (Q4_K's `d` and `dmin`) to `scale`, finite.
+fn set_scales(format: QuantFormat, bytes: &mut [u8], scale: f32) {
+    let scale = half::f16::from_f32(scale).to_le_bytes();
     for block in bytes.chunks_exact_mut(format.block_bytes()) {
         match format {
             QuantFormat::Q6K => block[208..210].copy_from_slice(&scale),
@@ -335,7 +331,6 @@ fn raw_matrix(format: QuantFormat, n: usize, k: usize, seed: u64) -> QuantMatrix
             _ => block[0..2].copy_from_slice(&scale),
         }
     }
-    QuantMatrix::new(format, n, k, bytes).unwrap()
 }
 
 #[test]

@@ -5,7 +5,7 @@
 //! weight row, multiplied by the row's sub-block scale for the k-quants. Then the
 //! reference's f32 steps, 8 rows per instruction.
 
-use super::{PANEL_ROWS, at, bias, block_bytes};
+use super::{PANEL_ROWS, Rows, at, bias, block_bytes};
 use crate::activations::QuantizedActivations;
 use crate::format::QuantFormat;
 use std::arch::x86_64::*;
@@ -53,13 +53,7 @@ unsafe fn rows_of<const R: usize>(
     first: usize,
     sums: &mut [[f32; PANEL_ROWS]],
 ) {
-    let rows = Rows {
-        quants: x.quants(first).as_ptr(),
-        scales: x.scales(first).as_ptr(),
-        sums16: x.sums16(first).as_ptr(),
-        k: x.k(),
-        block: x.block(),
-    };
+    let rows = Rows::new(x, first);
     let mut acc = [_mm256_setzero_ps(); R];
     let bytes = block_bytes(format);
     for (b, block) in panel.chunks_exact(bytes).enumerate() {
@@ -83,29 +77,13 @@ unsafe fn rows_of<const R: usize>(
     }
 }
 
-/// R activation rows: row `r`'s values at `quants + r·k`, its block scales at
-/// `scales + r·k/block`, its sums of 16 at `sums16 + r·k/16`.
-struct Rows {
-    quants: *const i8,
-    scales: *const f32,
-    sums16: *const i32,
-    k: usize,
-    block: usize,
-}
-
 impl Rows {
     /// Row `r`'s 4 activations from value `at`, in every 32-bit lane.
     #[inline]
     #[target_feature(enable = "avx2,f16c")]
     unsafe fn quad(&self, r: usize, at: usize) -> __m256i {
         // SAFETY: the caller keeps `at + 4 ≤ k`.
-        let four = unsafe {
-            self.quants
-                .add(r * self.k + at)
-                .cast::<i32>()
-                .read_unaligned()
-        };
-        _mm256_set1_epi32(four)
+        _mm256_set1_epi32(unsafe { self.quad_word(r, at) })
     }
 
     /// Row `r`'s scale of block `b`, in every lane.
@@ -113,17 +91,7 @@ impl Rows {
     #[target_feature(enable = "avx2,f16c")]
     unsafe fn scale(&self, r: usize, b: usize) -> __m256 {
         // SAFETY: b < k / block.
-        unsafe { _mm256_set1_ps(*self.scales.add(r * (self.k / self.block) + b)) }
-    }
-
-    /// Row `r`'s sum of values `16 s .. 16 s + 16·n`.
-    #[inline]
-    #[target_feature(enable = "avx2,f16c")]
-    unsafe fn sum(&self, r: usize, s: usize, n: usize) -> i32 {
-        // SAFETY: s + n ≤ k / 16.
-        (0..n)
-            .map(|i| unsafe { *self.sums16.add(r * (self.k / 16) + s + i) })
-            .sum()
+        _mm256_set1_ps(unsafe { self.scale_of(r, b) })
     }
 
     /// Row `r`'s sums of 16 at `s` and `s + 1` as a pair of 16-bit lanes, in every 32-bit

@@ -30,6 +30,7 @@ use crate::activations::QuantizedActivations;
 use crate::bytes::WeightBytes;
 use crate::format::{QuantFormat, scale_min_k4};
 use crate::isa::Isa;
+use crate::target::Target;
 use rayon::prelude::*;
 
 /// Weight rows per panel: one output per 32-bit lane of a 256-bit register.
@@ -214,6 +215,75 @@ impl Panels {
     }
 }
 
+/// A group of activation rows as the SIMD kernels read them: row `r`'s values at
+/// `quants + r·k`, its block scales at `scales + r·k/block`, its sums of 16 at
+/// `sums16 + r·k/16`. Each kernel adds its own broadcasts.
+#[cfg_attr(
+    not(any(target_arch = "x86_64", target_arch = "aarch64")),
+    allow(dead_code)
+)]
+pub(crate) struct Rows {
+    quants: *const i8,
+    scales: *const f32,
+    sums16: *const i32,
+    k: usize,
+    block: usize,
+}
+
+#[cfg_attr(
+    not(any(target_arch = "x86_64", target_arch = "aarch64")),
+    allow(dead_code)
+)]
+impl Rows {
+    /// Rows `first ..` of `x`.
+    pub(crate) fn new(x: &QuantizedActivations, first: usize) -> Rows {
+        Rows {
+            quants: x.quants(first).as_ptr(),
+            scales: x.scales(first).as_ptr(),
+            sums16: x.sums16(first).as_ptr(),
+            k: x.k(),
+            block: x.block(),
+        }
+    }
+
+    /// Row `r`'s 4 activations from value `at`, as one word.
+    ///
+    /// # Safety
+    /// Row `r` is one of the group's, and `at + 4 ≤ k`.
+    #[inline]
+    pub(crate) unsafe fn quad_word(&self, r: usize, at: usize) -> i32 {
+        // SAFETY: as the caller promises.
+        unsafe {
+            self.quants
+                .add(r * self.k + at)
+                .cast::<i32>()
+                .read_unaligned()
+        }
+    }
+
+    /// Row `r`'s scale of block `b`.
+    ///
+    /// # Safety
+    /// Row `r` is one of the group's, and `b < k / block`.
+    #[inline]
+    pub(crate) unsafe fn scale_of(&self, r: usize, b: usize) -> f32 {
+        // SAFETY: as the caller promises.
+        unsafe { *self.scales.add(r * (self.k / self.block) + b) }
+    }
+
+    /// Row `r`'s sum of values `16 s .. 16 s + 16·n`.
+    ///
+    /// # Safety
+    /// Row `r` is one of the group's, and `s + n ≤ k / 16`.
+    #[inline]
+    pub(crate) unsafe fn sum(&self, r: usize, s: usize, n: usize) -> i32 {
+        // SAFETY: as the caller promises.
+        (0..n)
+            .map(|i| unsafe { *self.sums16.add(r * (self.k / 16) + s + i) })
+            .sum()
+    }
+}
+
 /// One panel against every activation row: `sums[r][j] = W[8p + j] · x_r`.
 fn kernel(
     isa: Isa,
@@ -234,21 +304,6 @@ fn kernel(
         _ => portable::panel(format, panel, x, sums),
     }
 }
-
-/// The output, shared by the tasks that each write their own columns of it.
-#[derive(Clone, Copy)]
-struct Target(*mut f32);
-
-impl Target {
-    /// (A method, so that closures capture the whole `Target`, which is `Sync`.)
-    fn pointer(self) -> *mut f32 {
-        self.0
-    }
-}
-// SAFETY: every task writes a disjoint set of columns (see `Panels::matmul`).
-unsafe impl Send for Target {}
-// SAFETY: as above.
-unsafe impl Sync for Target {}
 
 /// One format block of up to 8 rows (`blocks`, the rest zero) into a panel block `out`
 /// (zeroed).

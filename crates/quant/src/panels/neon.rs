@@ -5,7 +5,7 @@
 //! activations' sums as on x86, and every sum is the reference's. Then the reference's
 //! f32 steps, 4 rows per instruction.
 
-use super::{PANEL_ROWS, at, bias, block_bytes};
+use super::{PANEL_ROWS, Rows, at, bias, block_bytes};
 use crate::activations::QuantizedActivations;
 use crate::format::QuantFormat;
 use std::arch::aarch64::*;
@@ -52,13 +52,7 @@ unsafe fn rows_of<const R: usize>(
     first: usize,
     sums: &mut [[f32; PANEL_ROWS]],
 ) {
-    let rows = Rows {
-        quants: x.quants(first).as_ptr(),
-        scales: x.scales(first).as_ptr(),
-        sums16: x.sums16(first).as_ptr(),
-        k: x.k(),
-        block: x.block(),
-    };
+    let rows = Rows::new(x, first);
     let zero = vdupq_n_f32(0.0);
     let mut acc = [[zero; 2]; R];
     for (b, block) in panel.chunks_exact(block_bytes(format)).enumerate() {
@@ -86,28 +80,13 @@ unsafe fn rows_of<const R: usize>(
     }
 }
 
-/// R activation rows, as in the AVX2 kernel.
-struct Rows {
-    quants: *const i8,
-    scales: *const f32,
-    sums16: *const i32,
-    k: usize,
-    block: usize,
-}
-
 impl Rows {
     /// Row `r`'s 4 activations from value `at`, in every 32-bit lane.
     #[inline]
     #[target_feature(enable = "neon")]
     unsafe fn quad(&self, r: usize, at: usize) -> int8x16_t {
         // SAFETY: the caller keeps `at + 4 ≤ k`.
-        let four = unsafe {
-            self.quants
-                .add(r * self.k + at)
-                .cast::<i32>()
-                .read_unaligned()
-        };
-        vreinterpretq_s8_s32(vdupq_n_s32(four))
+        vreinterpretq_s8_s32(vdupq_n_s32(unsafe { self.quad_word(r, at) }))
     }
 
     /// Row `r`'s scale of block `b`, in every lane.
@@ -115,16 +94,7 @@ impl Rows {
     #[target_feature(enable = "neon")]
     unsafe fn scale(&self, r: usize, b: usize) -> float32x4_t {
         // SAFETY: b < k / block.
-        vdupq_n_f32(unsafe { *self.scales.add(r * (self.k / self.block) + b) })
-    }
-
-    /// Row `r`'s sum of values `16 s .. 16 s + 16·n`.
-    #[inline]
-    unsafe fn sum(&self, r: usize, s: usize, n: usize) -> i32 {
-        // SAFETY: s + n ≤ k / 16.
-        (0..n)
-            .map(|i| unsafe { *self.sums16.add(r * (self.k / 16) + s + i) })
-            .sum()
+        vdupq_n_f32(unsafe { self.scale_of(r, b) })
     }
 }
 
