@@ -503,10 +503,17 @@ impl Gemma3 {
         let at = |p: usize| kv.slot(p) * width + kv_head * hd;
         // scores[h · seen + (p − first)]
         let mut scores = vec![0f32; heads * seen];
+        let per_head: Vec<&[f32]> = q.chunks_exact(hd).collect();
         for (n, p) in (first..=position).enumerate() {
             let key = &kv.keys[at(p)..at(p) + hd];
-            for (h, qh) in q.chunks_exact(hd).enumerate() {
-                scores[h * seen + n] = math::dot(qh, key);
+            if let [q0, q1, q2, q3] = per_head[..] {
+                for (h, s) in math::dots4([q0, q1, q2, q3], key).into_iter().enumerate() {
+                    scores[h * seen + n] = s;
+                }
+            } else {
+                for (h, qh) in per_head.iter().enumerate() {
+                    scores[h * seen + n] = math::dot(qh, key);
+                }
             }
         }
         let mut totals = Vec::with_capacity(heads);
