@@ -162,6 +162,6 @@ pub fn token_nll(row: &[f32], target: u32) -> f64 {
     let Some(&x) = row.get(target as usize) else {
         return f64::INFINITY;
     };
-    let isa = dial_sampling::Isa::detect();
+    let isa = dial_sampling::Isa::chosen();
     dial_sampling::kernels::log_sum_exp(row, 1.0, isa) - f64::from(x)
 }

@@ -41,6 +41,31 @@ impl Isa {
         Isa::Scalar
     }
 
+    /// The instruction set named by the `DIAL_ISA` environment variable (read once) when
+    /// this CPU supports it, else [`Isa::detect`]: how a user forces a path, the same
+    /// variable dial's matmul kernels read. Every path draws the same tokens.
+    pub fn chosen() -> Isa {
+        static CHOSEN: std::sync::OnceLock<Isa> = std::sync::OnceLock::new();
+        *CHOSEN.get_or_init(|| {
+            std::env::var("DIAL_ISA")
+                .ok()
+                .and_then(|name| Isa::from_name(&name))
+                .filter(|isa| isa.is_supported())
+                .unwrap_or_else(Isa::detect)
+        })
+    }
+
+    /// The instruction set `DIAL_ISA` may name: `scalar` (or `portable`), `avx2`, `avx512`
+    /// (or dial-quant's `avx512vnni`).
+    pub fn from_name(name: &str) -> Option<Isa> {
+        match name {
+            "scalar" | "portable" => Some(Isa::Scalar),
+            "avx2" => Some(Isa::Avx2),
+            "avx512" | "avx512vnni" => Some(Isa::Avx512),
+            _ => None,
+        }
+    }
+
     /// Whether this CPU can run `self`.
     pub fn is_supported(self) -> bool {
         match self {
@@ -1251,6 +1276,17 @@ mod x86 {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn dial_isa_names_every_path_and_the_chosen_one_runs_here() {
+        for isa in [Isa::Scalar, Isa::Avx2, Isa::Avx512] {
+            assert_eq!(Isa::from_name(isa.name()), Some(isa));
+        }
+        assert_eq!(Isa::from_name("portable"), Some(Isa::Scalar));
+        assert_eq!(Isa::from_name("avx512vnni"), Some(Isa::Avx512));
+        assert_eq!(Isa::from_name("neon-dot"), None);
+        assert!(Isa::chosen().is_supported());
+    }
 
     fn row(n: usize, seed: u64) -> Vec<f32> {
         let mut rng = crate::DialRng::new(seed);

@@ -310,7 +310,7 @@ impl Sampler {
             rng: DialRng::new(seed),
             history: History::default(),
             work: Work::default(),
-            isa: Isa::detect(),
+            isa: Isa::chosen(),
             top_logprobs: 5,
             upcast: Vec::new(),
             last_prob: None,
