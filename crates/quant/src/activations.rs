@@ -127,7 +127,7 @@ impl QuantizedActivations {
     }
 
     /// Row `r`'s sums of every 16 values (exact).
-    pub fn sums16(&self, r: usize) -> &[i32] {
+    pub(crate) fn sums16(&self, r: usize) -> &[i32] {
         let per = self.k / 16;
         &self.sums16[r * per..(r + 1) * per]
     }
