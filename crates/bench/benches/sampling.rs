@@ -9,7 +9,7 @@ use std::time::Duration;
 use candle_core::{Device, Tensor};
 use candle_transformers::generation::{LogitsProcessor, Sampling};
 use criterion::{BenchmarkGroup, BenchmarkId, Criterion, SamplingMode, measurement::WallTime};
-use dial_bench::{Naive, Shape, VOCABS, naive_sample, read_max, row};
+use dial_bench::{Naive, Shape, VOCABS, cephes_log_sum_exp, naive_sample, read_max, row};
 use dial_sampling::{Isa, Knobs, MinP, Sampler, Temperature, TopK, TopP, kernels};
 
 const T: f32 = 0.8;
@@ -103,7 +103,7 @@ fn rows() -> Vec<(Shape, usize, Vec<f32>)> {
 
 fn benches(c: &mut Criterion) {
     let rows = rows();
-    let isa = Isa::detect();
+    let isa = Isa::chosen();
     let mut g = c.benchmark_group("baseline");
     configure(&mut g);
     for (shape, v, r) in &rows {
@@ -116,6 +116,9 @@ fn benches(c: &mut Criterion) {
         });
         g.bench_with_input(BenchmarkId::new("floor", &id), r, |b, r| {
             b.iter(|| kernels::log_sum_exp(black_box(r), 1.0 / T, isa))
+        });
+        g.bench_with_input(BenchmarkId::new("cephes-avx2", &id), r, |b, r| {
+            b.iter(|| cephes_log_sum_exp(black_box(r), 1.0 / T))
         });
     }
     g.finish();

@@ -3,6 +3,8 @@
 //! the table in `BENCHMARKS.md`.
 
 use dial_sampling::DialRng;
+mod cephes;
+pub use cephes::cephes_log_sum_exp;
 
 /// Vocabulary sizes benchmarked: Llama 2, Llama 3, Qwen 2, Gemma 3.
 pub const VOCABS: [usize; 4] = [32_000, 128_256, 151_936, 262_144];
