@@ -27,7 +27,7 @@ mod avx2 {
     unsafe fn exp(x: __m256) -> __m256 {
         let x = _mm256_min_ps(x, _mm256_set1_ps(88.376_26));
         let x = _mm256_max_ps(x, _mm256_set1_ps(-88.376_26));
-        let fx = _mm256_fmadd_ps(x, _mm256_set1_ps(1.442_695), _mm256_set1_ps(0.5));
+        let fx = _mm256_fmadd_ps(x, _mm256_set1_ps(std::f32::consts::LOG2_E), _mm256_set1_ps(0.5));
         let fx = _mm256_floor_ps(fx);
         let x = _mm256_fnmadd_ps(fx, _mm256_set1_ps(0.693_359_4), x);
         let x = _mm256_fnmadd_ps(fx, _mm256_set1_ps(-2.121_944_4e-4), x);
