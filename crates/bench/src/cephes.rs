@@ -27,7 +27,11 @@ mod avx2 {
     unsafe fn exp(x: __m256) -> __m256 {
         let x = _mm256_min_ps(x, _mm256_set1_ps(88.376_26));
         let x = _mm256_max_ps(x, _mm256_set1_ps(-88.376_26));
-        let fx = _mm256_fmadd_ps(x, _mm256_set1_ps(std::f32::consts::LOG2_E), _mm256_set1_ps(0.5));
+        let fx = _mm256_fmadd_ps(
+            x,
+            _mm256_set1_ps(std::f32::consts::LOG2_E),
+            _mm256_set1_ps(0.5),
+        );
         let fx = _mm256_floor_ps(fx);
         let x = _mm256_fnmadd_ps(fx, _mm256_set1_ps(0.693_359_4), x);
         let x = _mm256_fnmadd_ps(fx, _mm256_set1_ps(-2.121_944_4e-4), x);
@@ -38,7 +42,7 @@ mod avx2 {
             8.333_452e-3,
             4.166_579_6e-2,
             1.666_666_5e-1,
-            5.000_000_1e-1,
+            0.5,
         ] {
             y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(c));
         }
