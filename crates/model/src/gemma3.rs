@@ -504,34 +504,19 @@ impl Gemma3 {
         // scores[h · seen + (p − first)]
         let mut scores = vec![0f32; heads * seen];
         let per_head: Vec<&[f32]> = q.chunks_exact(hd).collect();
-        for (n, p) in (first..=position).enumerate() {
-            let key = &kv.keys[at(p)..at(p) + hd];
-            if let [q0, q1, q2, q3] = per_head[..] {
-                for (h, s) in math::dots4([q0, q1, q2, q3], key).into_iter().enumerate() {
-                    scores[h * seen + n] = s;
-                }
-            } else {
-                for (h, qh) in per_head.iter().enumerate() {
-                    scores[h * seen + n] = math::dot(qh, key);
-                }
-            }
-        }
+        let starts: Vec<usize> = (first..=position).map(at).collect();
+        math::scores(&per_head, &kv.keys, &starts, &mut scores);
         let mut totals = Vec::with_capacity(heads);
         for head in scores.chunks_exact_mut(seen) {
             let max = head.iter().copied().fold(f32::NEG_INFINITY, f32::max);
             head.iter_mut().for_each(|s| *s = (*s - max).exp());
             totals.push(head.iter().sum::<f32>());
         }
-        out.iter_mut().for_each(|o| *o = 0.0);
-        for (n, p) in (first..=position).enumerate() {
-            let value = &kv.values[at(p)..at(p) + hd];
-            for (h, o) in out.chunks_exact_mut(hd).enumerate() {
-                let w = scores[h * seen + n] / totals[h];
-                for (o, v) in o.iter_mut().zip(value) {
-                    *o += w * v;
-                }
-            }
+        for (head, total) in scores.chunks_exact_mut(seen).zip(&totals) {
+            head.iter_mut().for_each(|s| *s /= total);
         }
+        let weights: Vec<&[f32]> = scores.chunks_exact(seen).collect();
+        math::weighted_sums(&weights, &kv.values, &starts, out);
     }
 
     /// Logits `rows × vocab` for hidden states `rows × hidden`.
