@@ -15,6 +15,9 @@ pub enum Isa {
     /// AArch64 NEON with the dot-product extension: `sdot` for 4 weight rows at once, on
     /// the panels.
     NeonDot,
+    /// AArch64 NEON with the int8 matrix-multiply extension (i8mm): `smmla` for 2 weight
+    /// rows by 2 activation rows at once, on the panels.
+    NeonI8mm,
 }
 
 impl Isa {
@@ -43,8 +46,12 @@ impl Isa {
         }
         #[cfg(target_arch = "aarch64")]
         {
-            if std::arch::is_aarch64_feature_detected!("dotprod") {
+            use std::arch::is_aarch64_feature_detected as has;
+            if has!("dotprod") {
                 isas.push(Isa::NeonDot);
+                if has!("i8mm") {
+                    isas.push(Isa::NeonI8mm);
+                }
             }
         }
         isas
@@ -57,6 +64,7 @@ impl Isa {
             Isa::Avx2 => "avx2",
             Isa::Avx512Vnni => "avx512vnni",
             Isa::NeonDot => "neon-dot",
+            Isa::NeonI8mm => "neon-i8mm",
         }
     }
 
@@ -67,6 +75,7 @@ impl Isa {
             "avx2" => Some(Isa::Avx2),
             "avx512vnni" => Some(Isa::Avx512Vnni),
             "neon-dot" => Some(Isa::NeonDot),
+            "neon-i8mm" => Some(Isa::NeonI8mm),
             _ => None,
         }
     }

@@ -57,7 +57,7 @@ pub(crate) fn isa_available(isa: Isa) -> bool {
 }
 
 /// The ISA [`QuantMatrix::matmul`] uses: the one set by [`set_default_isa`], else the
-/// `DIAL_ISA` environment variable (`portable`, `avx2`, `avx512vnni`, `neon-dot`) when
+/// `DIAL_ISA` environment variable (`portable`, `avx2`, `avx512vnni`, `neon-dot`, `neon-i8mm`) when
 /// this CPU has it, else the fastest.
 pub fn default_isa() -> Isa {
     let isas = available();

@@ -300,7 +300,10 @@ fn kernel(
         #[cfg(target_arch = "aarch64")]
         // SAFETY: callers only pass an ISA from `Isa::available`, which lists NEON with
         // the dot-product extension only where this CPU has it.
-        Isa::NeonDot => unsafe { neon::panel(format, panel, x, sums) },
+        Isa::NeonDot => unsafe { neon::panel_sdot(format, panel, x, sums) },
+        #[cfg(target_arch = "aarch64")]
+        // SAFETY: as above, and i8mm only where this CPU has both.
+        Isa::NeonI8mm => unsafe { neon::panel_smmla(format, panel, x, sums) },
         _ => portable::panel(format, panel, x, sums),
     }
 }

@@ -1,9 +1,16 @@
-//! The panel kernel on AArch64 NEON with the dot-product extension: `sdot` adds 4
-//! products into each 32-bit lane, so a quad vector (two 128-bit registers, rows 0–3 and
-//! 4–7) against 4 broadcast activations is two instructions. Stored weights fit in
-//! signed bytes (unsigned ones are at most 63), so the bias comes back out through the
-//! activations' sums as on x86, and every sum is the reference's. Then the reference's
-//! f32 steps, 4 rows per instruction.
+//! The panel kernels on AArch64 NEON, with one of two engines for the integer dot
+//! products:
+//! - [`Sdot`] (the dot-product extension): `sdot` adds 4 products into each 32-bit lane,
+//!   so a quad vector (two 128-bit registers, rows 0–3 and 4–7) against 4 broadcast
+//!   activations is two instructions.
+//! - [`Smmla`] (the int8 matrix-multiply extension, i8mm): `smmla` multiplies 2 rows of
+//!   8 activations by 2 weight rows of 8, 32 products in one instruction, twice `sdot`'s.
+//!   Two quads, zipped, give each weight row its 8 values.
+//!
+//! Stored weights fit in signed bytes (unsigned ones are at most 63), so the bias comes
+//! back out through the activations' sums as on x86, and every sum is the reference's.
+//! Then the reference's f32 steps, 4 rows per instruction. Everything but the engine is
+//! shared, written once: the two entry points differ only in the features they enable.
 
 use super::{PANEL_ROWS, Rows, at, bias, block_bytes};
 use crate::activations::QuantizedActivations;
@@ -14,13 +21,41 @@ use std::arch::asm;
 /// A weight row's 8 lanes: rows 0–3 and 4–7.
 type Pair<T> = [T; 2];
 
-/// `sums[r][j] = W[j] · x_r` for one panel (see `super`).
+/// `sums[r][j] = W[j] · x_r` for one panel (see `super`), with `sdot`.
 ///
 /// # Safety
 /// NEON and the dot-product extension; `panel` is one whole panel of `format` for
 /// `x.k()` values.
 #[target_feature(enable = "neon,dotprod")]
-pub(super) unsafe fn panel(
+pub(super) unsafe fn panel_sdot(
+    format: QuantFormat,
+    panel: &[u8],
+    x: &QuantizedActivations,
+    sums: &mut [[f32; PANEL_ROWS]],
+) {
+    // SAFETY: as the caller promises; this function enables what `Sdot` uses.
+    unsafe { panel_with::<Sdot>(format, panel, x, sums) }
+}
+
+/// [`panel_sdot`] with `smmla`.
+///
+/// # Safety
+/// NEON with the dot-product and int8 matrix-multiply extensions; as [`panel_sdot`].
+#[target_feature(enable = "neon,dotprod,i8mm")]
+pub(super) unsafe fn panel_smmla(
+    format: QuantFormat,
+    panel: &[u8],
+    x: &QuantizedActivations,
+    sums: &mut [[f32; PANEL_ROWS]],
+) {
+    // SAFETY: as the caller promises; this function enables what `Smmla` uses.
+    unsafe { panel_with::<Smmla>(format, panel, x, sums) }
+}
+
+/// The panel in groups of up to 4 rows. Always inlined into an entry point, whose
+/// features its engine's instructions need.
+#[inline(always)]
+unsafe fn panel_with<E: Engine>(
     format: QuantFormat,
     panel: &[u8],
     x: &QuantizedActivations,
@@ -33,47 +68,45 @@ pub(super) unsafe fn panel(
         while first < rows {
             let group = &mut sums[first..(first + 4).min(rows)];
             match group.len() {
-                4 => rows_of::<4>(format, panel, x, first, group),
-                3 => rows_of::<3>(format, panel, x, first, group),
-                2 => rows_of::<2>(format, panel, x, first, group),
-                _ => rows_of::<1>(format, panel, x, first, group),
+                4 => rows_of::<4, E>(format, panel, x, first, group),
+                3 => rows_of::<3, E>(format, panel, x, first, group),
+                2 => rows_of::<2, E>(format, panel, x, first, group),
+                _ => rows_of::<1, E>(format, panel, x, first, group),
             }
             first += 4;
         }
     }
 }
 
-#[inline]
-#[target_feature(enable = "neon,dotprod")]
-unsafe fn rows_of<const R: usize>(
+#[inline(always)]
+unsafe fn rows_of<const R: usize, E: Engine>(
     format: QuantFormat,
     panel: &[u8],
     x: &QuantizedActivations,
     first: usize,
     sums: &mut [[f32; PANEL_ROWS]],
 ) {
-    let rows = Rows::new(x, first);
-    let zero = vdupq_n_f32(0.0);
-    let mut acc = [[zero; 2]; R];
-    for (b, block) in panel.chunks_exact(block_bytes(format)).enumerate() {
-        // SAFETY: `block` is a whole panel block; block b's activations lie in every row.
-        let c: [Pair<float32x4_t>; R] = unsafe {
-            match format {
+    // SAFETY: `block` is a whole panel block, block b's activations lie in every row, the
+    // 8 floats of each row go into its 8 slots, and the entry point enabled what the
+    // engine uses.
+    unsafe {
+        let rows = Rows::new(x, first);
+        let zero = vdupq_n_f32(0.0);
+        let mut acc = [[zero; 2]; R];
+        for (b, block) in panel.chunks_exact(block_bytes(format)).enumerate() {
+            let c: [Pair<float32x4_t>; R] = match format {
                 QuantFormat::Q8_0 | QuantFormat::Q4_0 | QuantFormat::Q5_0 => {
-                    format32::<R>(format, block.as_ptr(), &rows, b)
+                    format32::<R, E>(format, block.as_ptr(), &rows, b)
                 }
-                QuantFormat::Q4K => q4k::<R>(block.as_ptr(), &rows, b),
-                QuantFormat::Q6K => q6k::<R>(block.as_ptr(), &rows, b),
+                QuantFormat::Q4K => q4k::<R, E>(block.as_ptr(), &rows, b),
+                QuantFormat::Q6K => q6k::<R, E>(block.as_ptr(), &rows, b),
+            };
+            for (a, c) in acc.iter_mut().zip(c) {
+                a[0] = vaddq_f32(a[0], c[0]);
+                a[1] = vaddq_f32(a[1], c[1]);
             }
-        };
-        for (a, c) in acc.iter_mut().zip(c) {
-            a[0] = vaddq_f32(a[0], c[0]);
-            a[1] = vaddq_f32(a[1], c[1]);
         }
-    }
-    for (s, a) in sums.iter_mut().zip(acc) {
-        // SAFETY: 8 floats into 8 slots.
-        unsafe {
+        for (s, a) in sums.iter_mut().zip(acc) {
             vst1q_f32(s.as_mut_ptr(), a[0]);
             vst1q_f32(s.as_mut_ptr().add(4), a[1]);
         }
@@ -87,6 +120,19 @@ impl Rows {
     unsafe fn quad(&self, r: usize, at: usize) -> int8x16_t {
         // SAFETY: the caller keeps `at + 4 ≤ k`.
         vreinterpretq_s8_s32(vdupq_n_s32(unsafe { self.quad_word(r, at) }))
+    }
+
+    /// Rows `r0` and `r1`'s 8 activations from value `at`, one row per half.
+    #[inline]
+    #[target_feature(enable = "neon")]
+    unsafe fn two_rows(&self, r0: usize, r1: usize, at: usize) -> int8x16_t {
+        // SAFETY: the caller keeps `at + 8 ≤ k` and both rows in the group.
+        unsafe {
+            vcombine_s8(
+                vld1_s8(self.quants.add(r0 * self.k + at)),
+                vld1_s8(self.quants.add(r1 * self.k + at)),
+            )
+        }
     }
 
     /// Row `r`'s scale of block `b`, in every lane.
@@ -162,6 +208,147 @@ fn dot_quad(dot: Pair<int32x4_t>, w: Pair<uint8x16_t>, x: int8x16_t) -> Pair<int
     ]
 }
 
+/// How a kernel takes the integer dot products of the 8 weight rows with `R` activation
+/// rows, two quads at a time.
+trait Engine {
+    /// Running sums of up to 4 rows, in the engine's own arrangement.
+    type Acc: Copy;
+
+    fn zero() -> Self::Acc;
+
+    /// `acc` plus the products of quads `w[0]` (values `at .. at + 4`) and `w[1]`
+    /// (`at + 4 .. at + 8`) with each of the first `R` rows.
+    ///
+    /// # Safety
+    /// The entry point enabled the engine's features; `at + 8 ≤ k`, and the rows are the
+    /// group's.
+    unsafe fn pair<const R: usize>(
+        acc: Self::Acc,
+        w: [Pair<uint8x16_t>; 2],
+        rows: &Rows,
+        at: usize,
+    ) -> Self::Acc;
+
+    /// Each row's 8 lanes.
+    fn lanes<const R: usize>(acc: Self::Acc) -> [Pair<int32x4_t>; R];
+}
+
+/// The dot-product extension: each quad against each row's 4 broadcast activations.
+struct Sdot;
+
+impl Engine for Sdot {
+    type Acc = [Pair<int32x4_t>; 4];
+
+    #[inline(always)]
+    fn zero() -> Self::Acc {
+        // SAFETY: NEON is part of every AArch64 target.
+        [[unsafe { vdupq_n_s32(0) }; 2]; 4]
+    }
+
+    #[inline(always)]
+    unsafe fn pair<const R: usize>(
+        mut acc: Self::Acc,
+        w: [Pair<uint8x16_t>; 2],
+        rows: &Rows,
+        at: usize,
+    ) -> Self::Acc {
+        for (r, d) in acc.iter_mut().enumerate().take(R) {
+            // SAFETY: as the caller promises.
+            unsafe {
+                *d = dot_quad(*d, w[0], rows.quad(r, at));
+                *d = dot_quad(*d, w[1], rows.quad(r, at + 4));
+            }
+        }
+        acc
+    }
+
+    #[inline(always)]
+    fn lanes<const R: usize>(acc: Self::Acc) -> [Pair<int32x4_t>; R] {
+        std::array::from_fn(|r| acc[r])
+    }
+}
+
+/// The int8 matrix-multiply extension: 2 activation rows by 2 weight rows per `smmla`.
+/// `acc[p][k]` holds `[r·w, r·w', r'·w, r'·w']` for rows `r = 2p`, `r' = 2p + 1` and
+/// weight rows `w = 2k`, `w' = 2k + 1`.
+struct Smmla;
+
+impl Engine for Smmla {
+    type Acc = [[int32x4_t; 4]; 2];
+
+    #[inline(always)]
+    fn zero() -> Self::Acc {
+        // SAFETY: NEON is part of every AArch64 target.
+        [[unsafe { vdupq_n_s32(0) }; 4]; 2]
+    }
+
+    #[inline(always)]
+    unsafe fn pair<const R: usize>(
+        mut acc: Self::Acc,
+        w: [Pair<uint8x16_t>; 2],
+        rows: &Rows,
+        at: usize,
+    ) -> Self::Acc {
+        // Weight rows 2k and 2k + 1, each its quad-q word then its quad-(q+1) word.
+        // SAFETY: NEON is part of every AArch64 target.
+        let weights = unsafe {
+            let s = |v: uint8x16_t| vreinterpretq_s32_u8(v);
+            let b = |lo: int32x4_t, hi: int32x4_t| [vzip1q_s32(lo, hi), vzip2q_s32(lo, hi)];
+            let [b0, b1] = b(s(w[0][0]), s(w[1][0]));
+            let [b2, b3] = b(s(w[0][1]), s(w[1][1]));
+            [b0, b1, b2, b3].map(|v| vreinterpretq_s8_s32(v))
+        };
+        for (p, acc) in acc.iter_mut().enumerate().take(R.div_ceil(2)) {
+            // An odd last row pairs with itself; its copy is never read.
+            // SAFETY: as the caller promises.
+            let a = unsafe { rows.two_rows(2 * p, (2 * p + 1).min(R - 1), at) };
+            for (acc, w) in acc.iter_mut().zip(weights) {
+                // SAFETY: the entry point enabled i8mm.
+                *acc = unsafe { smmla(*acc, a, w) };
+            }
+        }
+        acc
+    }
+
+    #[inline(always)]
+    fn lanes<const R: usize>(acc: Self::Acc) -> [Pair<int32x4_t>; R] {
+        // SAFETY: NEON is part of every AArch64 target.
+        let half = |a: int32x4_t, b: int32x4_t, second: bool| unsafe {
+            let (a, b) = (vreinterpretq_s64_s32(a), vreinterpretq_s64_s32(b));
+            vreinterpretq_s32_s64(if second {
+                vzip2q_s64(a, b)
+            } else {
+                vzip1q_s64(a, b)
+            })
+        };
+        std::array::from_fn(|r| {
+            let (p, second) = (r / 2, r % 2 == 1);
+            [
+                half(acc[p][0], acc[p][1], second),
+                half(acc[p][2], acc[p][3], second),
+            ]
+        })
+    }
+}
+
+/// `acc + a · bᵀ` for 2×8 `a` and 2×8 `b`: `[a₀·b₀, a₀·b₁, a₁·b₀, a₁·b₁]`.
+#[inline]
+#[target_feature(enable = "neon,i8mm")]
+fn smmla(acc: int32x4_t, a: int8x16_t, b: int8x16_t) -> int32x4_t {
+    let mut acc = acc;
+    // SAFETY: a register-only instruction of the enabled i8mm extension.
+    unsafe {
+        asm!(
+            "smmla {acc:v}.4s, {a:v}.16b, {b:v}.16b",
+            acc = inout(vreg) acc,
+            a = in(vreg) a,
+            b = in(vreg) b,
+            options(pure, nomem, nostack, preserves_flags)
+        );
+    }
+    acc
+}
+
 /// 8 f16 at `p`, widened exactly (`fcvtl`, base ARMv8; Rust's f16 vector types are not
 /// stable).
 #[inline]
@@ -215,34 +402,31 @@ fn sub_lanes(a: Pair<int32x4_t>, v: int32x4_t) -> Pair<int32x4_t> {
 }
 
 /// Q8_0, Q4_0 and Q5_0.
-#[inline]
-#[target_feature(enable = "neon,dotprod")]
-unsafe fn format32<const R: usize>(
+#[inline(always)]
+unsafe fn format32<const R: usize, E: Engine>(
     format: QuantFormat,
     block: *const u8,
     rows: &Rows,
     b: usize,
 ) -> [Pair<float32x4_t>; R] {
-    let zero = vdupq_n_s32(0);
-    let mut dot = [[zero; 2]; R];
     // SAFETY: every read lies inside the panel block and block b of each row.
     unsafe {
         let high = (format == QuantFormat::Q5_0).then(|| load(block.add(at::Q5_0_HIGH)));
-        for q in 0..8 {
-            let w = match format {
-                QuantFormat::Q8_0 => load(block.add(32 * q)),
-                _ => {
-                    let w = nibble_quad(block, q);
-                    match high {
-                        Some(h) => or(w, shift_mask(h, 4 - q as i8, 0x10)),
-                        None => w,
-                    }
+        let weight = |q: usize| match format {
+            QuantFormat::Q8_0 => load(block.add(32 * q)),
+            _ => {
+                let w = nibble_quad(block, q);
+                match high {
+                    Some(h) => or(w, shift_mask(h, 4 - q as i8, 0x10)),
+                    None => w,
                 }
-            };
-            for (r, d) in dot.iter_mut().enumerate() {
-                *d = dot_quad(*d, w, rows.quad(r, 32 * b + 4 * q));
             }
+        };
+        let mut acc = E::zero();
+        for q in (0..8).step_by(2) {
+            acc = E::pair::<R>(acc, [weight(q), weight(q + 1)], rows, 32 * b + 4 * q);
         }
+        let dot = E::lanes::<R>(acc);
         let scales_at = match format {
             QuantFormat::Q8_0 => at::Q8_0_SCALES,
             QuantFormat::Q4_0 => at::Q4_0_SCALES,
@@ -258,23 +442,26 @@ unsafe fn format32<const R: usize>(
 }
 
 /// Q4_K: per sub-block an exact dot, times the sub-block's scale; the mins per sub-block.
-#[inline]
-#[target_feature(enable = "neon,dotprod")]
-unsafe fn q4k<const R: usize>(block: *const u8, rows: &Rows, b: usize) -> [Pair<float32x4_t>; R] {
-    let zero = vdupq_n_s32(0);
+#[inline(always)]
+unsafe fn q4k<const R: usize, E: Engine>(
+    block: *const u8,
+    rows: &Rows,
+    b: usize,
+) -> [Pair<float32x4_t>; R] {
+    // SAFETY: NEON is part of every AArch64 target.
+    let zero = unsafe { vdupq_n_s32(0) };
     let mut dot = [[zero; 2]; R];
     let mut mins = [[zero; 2]; R];
     // SAFETY: every read lies inside the panel block and block b of each row.
     unsafe {
         for sub in 0..8 {
             let scales = byte_lanes(block.add(at::Q4K_SCALES + 8 * sub), false);
-            let mut inner = [[zero; 2]; R];
-            for q in 0..8 {
-                let w = nibble_quad(block.add(128 * sub), q);
-                for (r, d) in inner.iter_mut().enumerate() {
-                    *d = dot_quad(*d, w, rows.quad(r, 256 * b + 32 * sub + 4 * q));
-                }
+            let mut acc = E::zero();
+            for q in (0..8).step_by(2) {
+                let w = [q, q + 1].map(|q| nibble_quad(block.add(128 * sub), q));
+                acc = E::pair::<R>(acc, w, rows, 256 * b + 32 * sub + 4 * q);
             }
+            let inner = E::lanes::<R>(acc);
             let m: [i32; 8] = std::array::from_fn(|j| {
                 i32::from(*block.add(at::Q4K_MINS + 16 * (sub / 2) + 2 * j + sub % 2))
             });
@@ -298,10 +485,14 @@ unsafe fn q4k<const R: usize>(block: *const u8, rows: &Rows, b: usize) -> [Pair<
 
 /// Q6_K: per group of 16 an exact dot, times the group's scale; the bias 32 back out
 /// through the groups' activation sums.
-#[inline]
-#[target_feature(enable = "neon,dotprod")]
-unsafe fn q6k<const R: usize>(block: *const u8, rows: &Rows, b: usize) -> [Pair<float32x4_t>; R] {
-    let zero = vdupq_n_s32(0);
+#[inline(always)]
+unsafe fn q6k<const R: usize, E: Engine>(
+    block: *const u8,
+    rows: &Rows,
+    b: usize,
+) -> [Pair<float32x4_t>; R] {
+    // SAFETY: NEON is part of every AArch64 target.
+    let zero = unsafe { vdupq_n_s32(0) };
     let mut dot = [[zero; 2]; R];
     let mut bias_sums = [[zero; 2]; R];
     // SAFETY: every read lies inside the panel block and block b of each row.
@@ -315,14 +506,16 @@ unsafe fn q6k<const R: usize>(block: *const u8, rows: &Rows, b: usize) -> [Pair<
             for (half, high) in highs.iter().enumerate() {
                 let g = 2 * piece + half;
                 let scales = byte_lanes(block.add(at::Q6K_SCALES + 8 * g), true);
-                let mut inner = [[zero; 2]; R];
-                for q in 4 * half..4 * half + 4 {
+                let weight = |q: usize| {
                     let high = shift_mask(*high, 4 - 2 * (q % 4) as i8, 0x30);
-                    let w = or(nibble_quad(base, q), high);
-                    for (r, d) in inner.iter_mut().enumerate() {
-                        *d = dot_quad(*d, w, rows.quad(r, 256 * b + 32 * piece + 4 * q));
-                    }
+                    or(nibble_quad(base, q), high)
+                };
+                let mut acc = E::zero();
+                for q in (4 * half..4 * half + 4).step_by(2) {
+                    let at = 256 * b + 32 * piece + 4 * q;
+                    acc = E::pair::<R>(acc, [weight(q), weight(q + 1)], rows, at);
                 }
+                let inner = E::lanes::<R>(acc);
                 for r in 0..R {
                     let sum = vdupq_n_s32(rows.sum(r, 16 * b + g, 1));
                     for h in 0..2 {
