@@ -13,7 +13,15 @@ type Lanes<T> = [T; PANEL_ROWS];
 /// A quad vector's signed weights: lane `r`'s 4 at `4r .. 4r + 4`.
 type Quad = [i16; 4 * PANEL_ROWS];
 
+/// 8 quads: 32 values of each of the 8 rows.
+type Octet = [Quad; 8];
+
 /// `sums[r][j] = W[j] · x_r` for one panel (see `super`).
+///
+/// Each block's weights are unpacked once, as 16-bit quad vectors, for every activation
+/// row. The products run slot by slot in 16 bits over fixed-length arrays ([`dots`]);
+/// the few functions LLVM must not see through are out of line ([`words`],
+/// [`lane_sums`]): with them inlined it vectorizes along the wrong axis.
 pub(super) fn panel(
     format: QuantFormat,
     panel: &[u8],
@@ -22,81 +30,167 @@ pub(super) fn panel(
 ) {
     sums.iter_mut().for_each(|s| *s = [0.0; PANEL_ROWS]);
     let values = format.block_values();
-    let mut quads = [[0i16; 4 * PANEL_ROWS]; 64];
+    let mut octets = [[[0i16; 4 * PANEL_ROWS]; 8]; 8];
     for (b, block) in panel.chunks_exact(block_bytes(format)).enumerate() {
-        unpack(format, block, &mut quads[..values / 4]);
-        for (r, acc) in sums.iter_mut().enumerate() {
-            let xq = &x.quants(r)[b * values..(b + 1) * values];
-            let big_d = x.scales(r)[b];
-            let c = match format {
-                QuantFormat::Q4_0 | QuantFormat::Q5_0 | QuantFormat::Q8_0 => {
-                    let scales = f16_lanes(&block[block_bytes(format) - 16..]);
-                    let dot = quad_dots(&quads[..8], xq);
-                    lanes(|j| (scales[j] * big_d) * dot[j] as f32)
+        unpack(format, block, &mut octets.as_flattened_mut()[..values / 4]);
+        match format {
+            QuantFormat::Q4_0 | QuantFormat::Q5_0 | QuantFormat::Q8_0 => {
+                let scales = f16_lanes(&block[block_bytes(format) - 16..]);
+                for (r, acc) in sums.iter_mut().enumerate() {
+                    let xq = &x.quants(r)[b * values..][..32];
+                    let dot = if format == QuantFormat::Q8_0 {
+                        octet_dot::<2>(&octets[0], xq)
+                    } else {
+                        octet_dot::<4>(&octets[0], xq)
+                    };
+                    let big_d = x.scales(r)[b];
+                    for j in 0..PANEL_ROWS {
+                        acc[j] += (scales[j] * big_d) * dot[j] as f32;
+                    }
                 }
-                QuantFormat::Q4K => {
+            }
+            QuantFormat::Q4K => {
+                let d = f16_lanes(&block[at::Q4K_D..]);
+                let dmin = f16_lanes(&block[at::Q4K_DMIN..]);
+                for (r, acc) in sums.iter_mut().enumerate() {
+                    let xq = &x.quants(r)[b * values..];
+                    let sums16 = &x.sums16(r)[b * values / 16..];
+                    let big_d = x.scales(r)[b];
                     let (mut dot, mut mins) = ([0i32; PANEL_ROWS], [0i32; PANEL_ROWS]);
-                    for sub in 0..8 {
-                        let inner = quad_dots(&quads[8 * sub..8 * sub + 8], &xq[32 * sub..]);
-                        let sum: i32 = xq[32 * sub..32 * sub + 32]
-                            .iter()
-                            .map(|v| i32::from(*v))
-                            .sum();
+                    for (sub, octet) in octets.iter().enumerate() {
+                        let inner = octet_dot::<4>(octet, &xq[32 * sub..][..32]);
+                        let sum = sums16[2 * sub] + sums16[2 * sub + 1];
+                        let scales = &block[at::Q4K_SCALES + 8 * sub..][..PANEL_ROWS];
+                        let pair = &block[at::Q4K_MINS + 16 * (sub / 2)..][..2 * PANEL_ROWS];
                         for j in 0..PANEL_ROWS {
-                            let sc = i32::from(block[at::Q4K_SCALES + 8 * sub + j]);
-                            let m =
-                                i32::from(block[at::Q4K_MINS + 16 * (sub / 2) + 2 * j + sub % 2]);
-                            dot[j] += sc * inner[j];
-                            mins[j] += m * sum;
+                            dot[j] += i32::from(scales[j]) * inner[j];
+                            mins[j] += i32::from(pair[2 * j + sub % 2]) * sum;
                         }
                     }
-                    let (d, dmin) = (
-                        f16_lanes(&block[at::Q4K_D..]),
-                        f16_lanes(&block[at::Q4K_DMIN..]),
-                    );
-                    lanes(|j| (d[j] * big_d) * dot[j] as f32 - (dmin[j] * big_d) * mins[j] as f32)
+                    for j in 0..PANEL_ROWS {
+                        acc[j] +=
+                            (d[j] * big_d) * dot[j] as f32 - (dmin[j] * big_d) * mins[j] as f32;
+                    }
                 }
-                QuantFormat::Q6K => {
+            }
+            QuantFormat::Q6K => {
+                let d = f16_lanes(&block[at::Q6K_D..]);
+                for (r, acc) in sums.iter_mut().enumerate() {
+                    let xq = &x.quants(r)[b * values..];
+                    let big_d = x.scales(r)[b];
                     let mut dot = [0i32; PANEL_ROWS];
-                    for g in 0..16 {
-                        let inner = quad_dots(&quads[4 * g..4 * g + 4], &xq[16 * g..]);
-                        for (j, d) in dot.iter_mut().enumerate() {
-                            *d += i32::from(block[at::Q6K_SCALES + 8 * g + j] as i8) * inner[j];
+                    for (o, octet) in octets.iter().enumerate() {
+                        for (h, inner) in half_dots(octet, &xq[32 * o..][..32]).iter().enumerate() {
+                            let g = 2 * o + h;
+                            let scales = &block[at::Q6K_SCALES + 8 * g..][..PANEL_ROWS];
+                            for j in 0..PANEL_ROWS {
+                                dot[j] += i32::from(scales[j] as i8) * inner[j];
+                            }
                         }
                     }
-                    let d = f16_lanes(&block[at::Q6K_D..]);
-                    lanes(|j| (d[j] * big_d) * dot[j] as f32)
+                    for j in 0..PANEL_ROWS {
+                        acc[j] += (d[j] * big_d) * dot[j] as f32;
+                    }
                 }
-            };
-            for (a, c) in acc.iter_mut().zip(c) {
-                *a += c;
             }
         }
     }
 }
 
-fn lanes<T>(f: impl FnMut(usize) -> T) -> Lanes<T> {
-    std::array::from_fn(f)
-}
-
 fn f16_lanes(bytes: &[u8]) -> Lanes<f32> {
-    lanes(|j| f16::from_le_bytes([bytes[2 * j], bytes[2 * j + 1]]).to_f32())
+    let mut out = [0f32; PANEL_ROWS];
+    for (j, o) in out.iter_mut().enumerate() {
+        *o = f16::from_le_bytes([bytes[2 * j], bytes[2 * j + 1]]).to_f32();
+    }
+    out
 }
 
-/// `Σ_q Σ_i quads[q][4j + i] · x[4q + i]` for each lane `j` (exact). Written as sums of
-/// adjacent products in 32-bit lanes, which LLVM turns into `pmaddwd` (or its kin) and
-/// vertical adds; the 8 lanes are taken from them once at the end.
-#[inline]
-fn quad_dots(quads: &[Quad], x: &[i8]) -> Lanes<i32> {
-    let mut pairs = [0i32; 2 * PANEL_ROWS];
-    for (w, x) in quads.iter().zip(x.chunks_exact(4)) {
-        let x: [i32; 4] = std::array::from_fn(|i| i32::from(x[i]));
-        for (u, p) in pairs.iter_mut().enumerate() {
-            let (even, odd) = (2 * u % 4, (2 * u + 1) % 4);
-            *p += i32::from(w[2 * u]) * x[even] + i32::from(w[2 * u + 1]) * x[odd];
+/// Each lane's dot product of an octet with 32 activations, exactly; the products add up
+/// in 16 bits over chains of `GROUP` quads, 2 or 4 (see [`dots`]).
+#[inline(never)]
+fn octet_dot<const GROUP: usize>(octet: &Octet, xq: &[i8]) -> Lanes<i32> {
+    let xs = words(xq);
+    let mut wide = [0i32; 4 * PANEL_ROWS];
+    let (low, high) = (dots::<0>(octet, &xs), dots::<4>(octet, &xs));
+    if GROUP == 2 {
+        widen_into(&low, &mut wide);
+        widen_into(&high, &mut wide);
+    } else {
+        // Chains of 4 quads: each half's two chains add up in 16 bits first.
+        widen_into(&[join(&low), join(&high)], &mut wide);
+    }
+    lane_sums(&wide)
+}
+
+/// [`octet_dot`] of each half of an octet (Q6_K's groups of 16).
+#[inline(never)]
+fn half_dots(octet: &Octet, xq: &[i8]) -> [Lanes<i32>; 2] {
+    let xs = words(xq);
+    let mut wide = [[0i32; 4 * PANEL_ROWS]; 2];
+    widen_into(&dots::<0>(octet, &xs), &mut wide[0]);
+    widen_into(&dots::<4>(octet, &xs), &mut wide[1]);
+    [lane_sums(&wide[0]), lane_sums(&wide[1])]
+}
+
+/// Each quad's 4 activations as 16-bit values in one 64-bit word. Out of line, so that
+/// LLVM repeats each word across a quad vector as one whole register.
+#[inline(never)]
+fn words(xq: &[i8]) -> [u64; 8] {
+    let mut wide = [0i16; 32];
+    for (w, x) in wide.iter_mut().zip(xq) {
+        *w = i16::from(*x);
+    }
+    // Little-endian words: a quad's first activation in the low 16 bits, as in `Quad`.
+    bytemuck::cast(wide.map(i16::to_le))
+}
+
+/// `Σ_q quads[q][t] · x_q[t mod 4]` slot by slot in 16 bits, as two chains of 2 quads
+/// (quads `FIRST, FIRST + 1` and `FIRST + 2, FIRST + 3`): exact, because `|x| ≤ 127` and
+/// the signed weights bound a chain of 2 below `2^15` even for Q8_0 (`2·128·127`), and a
+/// chain of 4 ([`join`]) for the other formats (Q4_0 `4·8·127`, Q5_0 `4·16·127`, Q4_K
+/// `4·15·127`; Q6_K's groups are 2 + 2 quads, `2·32·127` each). Loops of two, so that
+/// LLVM unrolls them whole before it vectorizes.
+#[inline(always)]
+fn dots<const FIRST: usize>(quads: &Octet, words: &[u64; 8]) -> [Quad; 2] {
+    let mut chains = [[0i16; 4 * PANEL_ROWS]; 2];
+    for (c, chain) in chains.iter_mut().enumerate() {
+        for q in FIRST + 2 * c..FIRST + 2 * c + 2 {
+            let xs: Quad = bytemuck::cast([words[q]; PANEL_ROWS]);
+            for t in 0..4 * PANEL_ROWS {
+                chain[t] = chain[t].wrapping_add(quads[q][t].wrapping_mul(xs[t]));
+            }
         }
     }
-    lanes(|j| pairs[2 * j] + pairs[2 * j + 1])
+    chains
+}
+
+/// Two chains of 2 quads as one chain of 4, in 16 bits.
+#[inline(always)]
+fn join(chains: &[Quad; 2]) -> Quad {
+    let mut out = chains[0];
+    for (o, c) in out.iter_mut().zip(&chains[1]) {
+        *o = o.wrapping_add(*c);
+    }
+    out
+}
+
+/// Adds two 16-bit chains into 32-bit slots.
+#[inline(always)]
+fn widen_into(chains: &[Quad; 2], wide: &mut [i32; 4 * PANEL_ROWS]) {
+    for t in 0..4 * PANEL_ROWS {
+        wide[t] += i32::from(chains[0][t]) + i32::from(chains[1][t]);
+    }
+}
+
+/// Each lane's sum of its 4 slots. Out of line: a sum across slots inlined would set the
+/// axis along which LLVM vectorizes everything before it.
+#[inline(never)]
+fn lane_sums(wide: &[i32; 4 * PANEL_ROWS]) -> Lanes<i32> {
+    let mut out = [0i32; PANEL_ROWS];
+    for (j, o) in out.iter_mut().enumerate() {
+        *o = (wide[4 * j] + wide[4 * j + 1]) + (wide[4 * j + 2] + wide[4 * j + 3]);
+    }
+    out
 }
 
 /// A panel block's signed weights as quad vectors, in value order.
