@@ -29,71 +29,116 @@ pub(super) fn panel(
     sums: &mut [Lanes<f32>],
 ) {
     sums.iter_mut().for_each(|s| *s = [0.0; PANEL_ROWS]);
-    let values = format.block_values();
-    let mut octets = [[[0i16; 4 * PANEL_ROWS]; 8]; 8];
-    for (b, block) in panel.chunks_exact(block_bytes(format)).enumerate() {
-        unpack(format, block, &mut octets.as_flattened_mut()[..values / 4]);
-        match format {
-            QuantFormat::Q4_0 | QuantFormat::Q5_0 | QuantFormat::Q8_0 => {
+    let blocks = panel.chunks_exact(block_bytes(format)).enumerate();
+    match format {
+        QuantFormat::Q4_0 | QuantFormat::Q5_0 | QuantFormat::Q8_0 => {
+            let mut octet = [[0i16; 4 * PANEL_ROWS]; 8];
+            for (b, block) in blocks {
+                unpack(format, block, &mut octet);
                 let scales = f16_lanes(&block[block_bytes(format) - 16..]);
                 for (r, acc) in sums.iter_mut().enumerate() {
-                    let xq = &x.quants(r)[b * values..][..32];
-                    let dot = if format == QuantFormat::Q8_0 {
-                        octet_dot::<2>(&octets[0], xq)
+                    let xq = &x.quants(r)[32 * b..][..32];
+                    let slots = if format == QuantFormat::Q8_0 {
+                        octet_slots::<2>(&octet, xq)
                     } else {
-                        octet_dot::<4>(&octets[0], xq)
+                        octet_slots::<4>(&octet, xq)
                     };
+                    let dot = lane_sums(&slots);
                     let big_d = x.scales(r)[b];
                     for j in 0..PANEL_ROWS {
                         acc[j] += (scales[j] * big_d) * dot[j] as f32;
                     }
                 }
             }
-            QuantFormat::Q4K => {
+        }
+        QuantFormat::Q4K => {
+            let mut octets = [[[0i16; 4 * PANEL_ROWS]; 8]; 8];
+            for (b, block) in blocks {
+                unpack(format, block, octets.as_flattened_mut());
                 let d = f16_lanes(&block[at::Q4K_D..]);
                 let dmin = f16_lanes(&block[at::Q4K_DMIN..]);
+                let scales: [Slots; 8] = std::array::from_fn(|sub| {
+                    slot_scales(&block[at::Q4K_SCALES + 8 * sub..][..PANEL_ROWS], false)
+                });
                 for (r, acc) in sums.iter_mut().enumerate() {
-                    let xq = &x.quants(r)[b * values..];
-                    let sums16 = &x.sums16(r)[b * values / 16..];
+                    let xq = &x.quants(r)[256 * b..];
+                    let sums16 = &x.sums16(r)[16 * b..];
                     let big_d = x.scales(r)[b];
-                    let (mut dot, mut mins) = ([0i32; PANEL_ROWS], [0i32; PANEL_ROWS]);
+                    // Σ_sub scale · slot, slot by slot: the lane sums then give
+                    // Σ_sub scale · inner exactly, once per block instead of per sub-block.
+                    let mut scaled = [0i32; 4 * PANEL_ROWS];
+                    let mut mins = [0i32; PANEL_ROWS];
                     for (sub, octet) in octets.iter().enumerate() {
-                        let inner = octet_dot::<4>(octet, &xq[32 * sub..][..32]);
+                        add_scaled(
+                            &mut scaled,
+                            &scales[sub],
+                            &octet_slots::<4>(octet, &xq[32 * sub..][..32]),
+                        );
                         let sum = sums16[2 * sub] + sums16[2 * sub + 1];
-                        let scales = &block[at::Q4K_SCALES + 8 * sub..][..PANEL_ROWS];
                         let pair = &block[at::Q4K_MINS + 16 * (sub / 2)..][..2 * PANEL_ROWS];
                         for j in 0..PANEL_ROWS {
-                            dot[j] += i32::from(scales[j]) * inner[j];
                             mins[j] += i32::from(pair[2 * j + sub % 2]) * sum;
                         }
                     }
+                    let dot = lane_sums(&scaled);
                     for j in 0..PANEL_ROWS {
                         acc[j] +=
                             (d[j] * big_d) * dot[j] as f32 - (dmin[j] * big_d) * mins[j] as f32;
                     }
                 }
             }
-            QuantFormat::Q6K => {
+        }
+        QuantFormat::Q6K => {
+            let mut octets = [[[0i16; 4 * PANEL_ROWS]; 8]; 8];
+            for (b, block) in blocks {
+                unpack(format, block, octets.as_flattened_mut());
                 let d = f16_lanes(&block[at::Q6K_D..]);
+                let scales: [Slots; 16] = std::array::from_fn(|g| {
+                    slot_scales(&block[at::Q6K_SCALES + 8 * g..][..PANEL_ROWS], true)
+                });
                 for (r, acc) in sums.iter_mut().enumerate() {
-                    let xq = &x.quants(r)[b * values..];
+                    let xq = &x.quants(r)[256 * b..];
                     let big_d = x.scales(r)[b];
-                    let mut dot = [0i32; PANEL_ROWS];
+                    let mut scaled = [0i32; 4 * PANEL_ROWS];
                     for (o, octet) in octets.iter().enumerate() {
-                        for (h, inner) in half_dots(octet, &xq[32 * o..][..32]).iter().enumerate() {
-                            let g = 2 * o + h;
-                            let scales = &block[at::Q6K_SCALES + 8 * g..][..PANEL_ROWS];
-                            for j in 0..PANEL_ROWS {
-                                dot[j] += i32::from(scales[j] as i8) * inner[j];
-                            }
+                        let halves = half_slots(octet, &xq[32 * o..][..32]);
+                        for (h, slots) in halves.iter().enumerate() {
+                            add_scaled(&mut scaled, &scales[2 * o + h], slots);
                         }
                     }
+                    let dot = lane_sums(&scaled);
                     for j in 0..PANEL_ROWS {
                         acc[j] += (d[j] * big_d) * dot[j] as f32;
                     }
                 }
             }
         }
+    }
+}
+
+/// 32-bit slots of a quad vector: lane `j`'s 4 at `4j .. 4j + 4`.
+type Slots = [i32; 4 * PANEL_ROWS];
+
+/// Each weight row's scale byte (unsigned, or signed for Q6_K) in its 4 slots.
+fn slot_scales(bytes: &[u8], signed: bool) -> Slots {
+    let mut out = [0i32; 4 * PANEL_ROWS];
+    for (t, o) in out.iter_mut().enumerate() {
+        let byte = bytes[t / 4];
+        *o = if signed {
+            i32::from(byte as i8)
+        } else {
+            i32::from(byte)
+        };
+    }
+    out
+}
+
+/// `scaled += scales · slots`, slot by slot (exact: at most `8 · 63 · 8 · 15 · 127` for
+/// Q4_K and `16 · 128 · 4 · 32 · 127` for Q6_K, far inside `i32`).
+#[inline(never)]
+fn add_scaled(scaled: &mut Slots, scales: &Slots, slots: &Slots) {
+    for t in 0..4 * PANEL_ROWS {
+        scaled[t] += scales[t] * slots[t];
     }
 }
 
@@ -105,10 +150,11 @@ fn f16_lanes(bytes: &[u8]) -> Lanes<f32> {
     out
 }
 
-/// Each lane's dot product of an octet with 32 activations, exactly; the products add up
-/// in 16 bits over chains of `GROUP` quads, 2 or 4 (see [`dots`]).
+/// The 32-bit slot sums of an octet with 32 activations, exactly ([`lane_sums`] gives
+/// each lane's dot product); the products add up in 16 bits over chains of `GROUP`
+/// quads, 2 or 4 (see [`dots`]).
 #[inline(never)]
-fn octet_dot<const GROUP: usize>(octet: &Octet, xq: &[i8]) -> Lanes<i32> {
+fn octet_slots<const GROUP: usize>(octet: &Octet, xq: &[i8]) -> Slots {
     let xs = words(xq);
     let mut wide = [0i32; 4 * PANEL_ROWS];
     let (low, high) = (dots::<0>(octet, &xs), dots::<4>(octet, &xs));
@@ -119,17 +165,17 @@ fn octet_dot<const GROUP: usize>(octet: &Octet, xq: &[i8]) -> Lanes<i32> {
         // Chains of 4 quads: each half's two chains add up in 16 bits first.
         widen_into(&[join(&low), join(&high)], &mut wide);
     }
-    lane_sums(&wide)
+    wide
 }
 
-/// [`octet_dot`] of each half of an octet (Q6_K's groups of 16).
+/// [`octet_slots`] of each half of an octet (Q6_K's groups of 16).
 #[inline(never)]
-fn half_dots(octet: &Octet, xq: &[i8]) -> [Lanes<i32>; 2] {
+fn half_slots(octet: &Octet, xq: &[i8]) -> [Slots; 2] {
     let xs = words(xq);
     let mut wide = [[0i32; 4 * PANEL_ROWS]; 2];
     widen_into(&dots::<0>(octet, &xs), &mut wide[0]);
     widen_into(&dots::<4>(octet, &xs), &mut wide[1]);
-    [lane_sums(&wide[0]), lane_sums(&wide[1])]
+    wide
 }
 
 /// Each quad's 4 activations as 16-bit values in one 64-bit word. Out of line, so that
@@ -140,8 +186,8 @@ fn words(xq: &[i8]) -> [u64; 8] {
     for (w, x) in wide.iter_mut().zip(xq) {
         *w = i16::from(*x);
     }
-    // Little-endian words: a quad's first activation in the low 16 bits, as in `Quad`.
-    bytemuck::cast(wide.map(i16::to_le))
+    // Whatever the byte order, a word repeated and cast back holds its 4 values in order.
+    bytemuck::cast(wide)
 }
 
 /// `Σ_q quads[q][t] · x_q[t mod 4]` slot by slot in 16 bits, as two chains of 2 quads
