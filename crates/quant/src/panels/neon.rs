@@ -144,23 +144,43 @@ impl Rows {
     }
 }
 
-/// `acc + Σ` of 4 products `a·b` in each 32-bit lane.
-#[inline]
-#[target_feature(enable = "neon,dotprod")]
-fn sdot(acc: int32x4_t, a: int8x16_t, b: int8x16_t) -> int32x4_t {
-    let mut acc = acc;
-    // SAFETY: a register-only instruction of the enabled dot-product extension.
-    unsafe {
-        asm!(
-            "sdot {acc:v}.4s, {a:v}.16b, {b:v}.16b",
-            acc = inout(vreg) acc,
-            a = in(vreg) a,
-            b = in(vreg) b,
-            options(pure, nomem, nostack, preserves_flags)
-        );
-    }
-    acc
+/// An accumulating integer instruction on 16 bytes of each operand, as a function with
+/// the features it needs (the intrinsics of both are not stable).
+macro_rules! accumulate {
+    ($(#[$doc:meta])* $name:ident, $features:literal, $instruction:literal) => {
+        $(#[$doc])*
+        #[inline]
+        #[target_feature(enable = $features)]
+        fn $name(acc: int32x4_t, a: int8x16_t, b: int8x16_t) -> int32x4_t {
+            let mut acc = acc;
+            // SAFETY: a register-only instruction of the enabled extension.
+            unsafe {
+                asm!(
+                    concat!($instruction, " {acc:v}.4s, {a:v}.16b, {b:v}.16b"),
+                    acc = inout(vreg) acc,
+                    a = in(vreg) a,
+                    b = in(vreg) b,
+                    options(pure, nomem, nostack, preserves_flags)
+                );
+            }
+            acc
+        }
+    };
 }
+
+accumulate!(
+    /// `acc + Σ` of 4 products `a·b` in each 32-bit lane.
+    sdot,
+    "neon,dotprod",
+    "sdot"
+);
+
+accumulate!(
+    /// `acc + a · bᵀ` for 2×8 `a` and 2×8 `b`: `[a₀·b₀, a₀·b₁, a₁·b₀, a₁·b₁]`.
+    smmla,
+    "neon,i8mm",
+    "smmla"
+);
 
 /// 32 bytes at `p` as two registers.
 #[inline]
@@ -329,24 +349,6 @@ impl Engine for Smmla {
             ]
         })
     }
-}
-
-/// `acc + a · bᵀ` for 2×8 `a` and 2×8 `b`: `[a₀·b₀, a₀·b₁, a₁·b₀, a₁·b₁]`.
-#[inline]
-#[target_feature(enable = "neon,i8mm")]
-fn smmla(acc: int32x4_t, a: int8x16_t, b: int8x16_t) -> int32x4_t {
-    let mut acc = acc;
-    // SAFETY: a register-only instruction of the enabled i8mm extension.
-    unsafe {
-        asm!(
-            "smmla {acc:v}.4s, {a:v}.16b, {b:v}.16b",
-            acc = inout(vreg) acc,
-            a = in(vreg) a,
-            b = in(vreg) b,
-            options(pure, nomem, nostack, preserves_flags)
-        );
-    }
-    acc
 }
 
 /// 8 f16 at `p`, widened exactly (`fcvtl`, base ARMv8; Rust's f16 vector types are not
