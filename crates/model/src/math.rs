@@ -266,15 +266,20 @@ pub(crate) fn rope(x: &mut [f32], cos: &[f32], sin: &[f32]) {
 
 #[cfg(test)]
 mod tests {
-    #[test]
-    fn weighted_sums_are_the_plain_loop_bit_for_bit() {
-        let mut state = 0x9E37_79B9_7F4A_7C15u64;
-        let mut next = || {
+    /// Values of many magnitudes (xorshift64 from `seed`), fixed.
+    fn spread(seed: u64) -> impl FnMut() -> f32 {
+        let mut state = seed;
+        move || {
             state ^= state << 13;
             state ^= state >> 7;
             state ^= state << 17;
-            ((state >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * 2f32.powi((state % 7) as i32)
-        };
+            ((state >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * 2f32.powi((state % 9) as i32)
+        }
+    }
+
+    #[test]
+    fn weighted_sums_are_the_plain_loop_bit_for_bit() {
+        let mut next = spread(0x9E37_79B9_7F4A_7C15);
         // Head counts with and without a partial group, head sizes with and without a tail.
         for (heads, hd, keys) in [
             (4, 256, 37),
@@ -303,13 +308,7 @@ mod tests {
     fn scores_are_dot_bit_for_bit() {
         // Head counts with and without a partial group, key counts odd and even, head
         // sizes with and without a tail; values over many magnitudes.
-        let mut state = 0x2545_F491_4F6C_DD1Du64;
-        let mut next = || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            ((state >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * 2f32.powi((state % 9) as i32)
-        };
+        let mut next = spread(0x2545_F491_4F6C_DD1D);
         for (heads, hd, keys) in [(4, 256, 37), (4, 259, 2), (1, 7, 1), (3, 9, 5), (6, 64, 8)] {
             let width = hd + 3;
             let cache: Vec<f32> = (0..keys * width + 1).map(|_| next()).collect();
