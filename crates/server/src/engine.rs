@@ -229,6 +229,8 @@ struct Sequence {
     /// KV cache bytes set aside for it in the pool.
     reserved: usize,
     kind: Kind,
+    /// Why it failed, told to its client once it has left the pool.
+    failure: Option<ApiError>,
 }
 
 enum Kind {
@@ -252,18 +254,31 @@ impl Sequence {
     }
 
     fn fail(&mut self, error: ApiError) {
-        match &mut self.kind {
+        self.failure = Some(error);
+    }
+
+    /// Tells the client how the sequence ended. Called after it has left the pool and
+    /// `/health` shows that, so a client that has its answer never sees its KV still held.
+    fn conclude(self) {
+        let finish = self.generation.finish_reason();
+        match self.kind {
             Kind::Choice { choice, events, .. } => {
-                let _ = events.send(Event::Failed {
-                    choice: *choice,
-                    error,
-                });
+                let event = match (self.failure, finish) {
+                    (Some(error), _) => Event::Failed { choice, error },
+                    (None, Some(finish)) => Event::Done { choice, finish },
+                    (None, None) => return,
+                };
+                let _ = events.send(event);
             }
-            Kind::Logits { reply } => {
-                if let Some(r) = reply.take() {
-                    let _ = r.send(Err(error));
-                }
+            Kind::Logits { reply: Some(reply) } => {
+                let answer = match (self.failure, finish) {
+                    (Some(error), _) => Err(error),
+                    (None, Some(_)) => Ok(self.generation.logits().to_vec()),
+                    (None, None) => return,
+                };
+                let _ = reply.send(answer);
             }
+            Kind::Logits { reply: None } => {}
         }
     }
 
@@ -302,16 +317,7 @@ impl Sequence {
                 step: Box::new(step),
             });
         }
-        match self.generation.finish_reason() {
-            Some(finish) => {
-                let _ = events.send(Event::Done {
-                    choice: *choice,
-                    finish,
-                });
-                true
-            }
-            None => false,
-        }
+        self.generation.finish_reason().is_some()
     }
 }
 
@@ -343,7 +349,6 @@ impl Runner {
                 continue;
             }
             self.step();
-            self.publish();
         }
     }
 
@@ -438,6 +443,7 @@ impl Runner {
                                     submitted,
                                     last_token: None,
                                 },
+                                failure: None,
                             });
                         }
                         Err(e) => {
@@ -463,6 +469,7 @@ impl Runner {
                             generation: Box::new(generation),
                             reserved,
                             kind: Kind::Logits { reply: Some(reply) },
+                            failure: None,
                         });
                     }
                     Err(e) => {
@@ -473,7 +480,8 @@ impl Runner {
         }
     }
 
-    /// One step: drop the cancelled, one forward pass over everyone, then the draws.
+    /// One step: drop the cancelled, one forward pass over everyone, the draws; then the
+    /// ended leave the pool, `/health` shows it, and only then do their clients hear.
     fn step(&mut self) {
         let mut done = vec![false; self.active.len()];
         for (seq, done) in self.active.iter().zip(&mut done) {
@@ -500,17 +508,22 @@ impl Runner {
             }
         }
         self.run_batch(&mut done);
-        let mut flags = done.into_iter();
-        let mut released = 0;
-        self.active.retain(|seq| {
-            let finished = flags.next().unwrap_or(true);
-            if finished {
-                released += seq.reserved;
+        let mut ended = Vec::new();
+        let mut kept = Vec::with_capacity(self.active.len());
+        for (seq, done) in std::mem::take(&mut self.active).into_iter().zip(done) {
+            if done {
+                self.kv_reserved -= seq.reserved;
+                ended.push(seq);
+            } else {
+                kept.push(seq);
             }
-            !finished
-        });
-        self.kv_reserved -= released;
+        }
+        self.active = kept;
         self.metrics.set_active(self.active.len());
+        self.publish();
+        for seq in ended {
+            seq.conclude();
+        }
     }
 
     /// The forward pass and the draws for every sequence still in, then their events.
@@ -555,15 +568,7 @@ impl Runner {
             return true;
         }
         match &mut seq.kind {
-            Kind::Logits { reply } => {
-                if seq.generation.finish_reason().is_none() {
-                    return false;
-                }
-                if let Some(r) = reply.take() {
-                    let _ = r.send(Ok(seq.generation.logits().to_vec()));
-                }
-                true
-            }
+            Kind::Logits { .. } => seq.generation.finish_reason().is_some(),
             Kind::Choice { choice, events, .. } => {
                 if outcome.prefilled {
                     let _ = events.send(Event::Prefilled { choice: *choice });
