@@ -1,5 +1,5 @@
-//! Architectures run by candle-transformers' quantized models, where those are correct:
-//! llama (Llama 1/2, TinyLlama and other SentencePiece llama files), qwen2 and qwen3.
+//! Architectures run by candle-transformers' quantized models until dial's own engine
+//! runs them: qwen2 and qwen3.
 //! Each is checked against a plain-Rust reference on a tiny model in `tests/tiny.rs`.
 //! They return only the last position's logits, so perplexity scores these files one
 //! token at a time.
@@ -7,19 +7,18 @@
 use crate::error::ModelError;
 use candle_core::quantized::gguf_file;
 use candle_core::{DType, Device, Tensor};
-use candle_transformers::models::{quantized_llama, quantized_qwen2, quantized_qwen3};
+use candle_transformers::models::{quantized_qwen2, quantized_qwen3};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-/// The weights and, inside them, candle's KV cache. Llama's and Qwen3's caches grow by
+/// The weights and, inside them, candle's KV cache. Qwen3's cache grows by
 /// concatenation, so a clone shares the weights and owns its cache: one clone per
 /// sequence. Qwen2's model is not `Clone`: its sequences take turns on one copy, and a
 /// sequence that finds another's cache there replays its own tokens first.
 #[derive(Clone)]
 enum Weights {
-    Llama(quantized_llama::ModelWeights),
     Qwen2(Arc<Mutex<Qwen2Slot>>),
-    Qwen3(quantized_qwen3::ModelWeights),
+    Qwen3(Box<quantized_qwen3::ModelWeights>),
 }
 
 struct Qwen2Slot {
@@ -34,7 +33,6 @@ static NEXT_SEQUENCE: AtomicU64 = AtomicU64::new(1);
 impl std::fmt::Debug for Weights {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
-            Weights::Llama(_) => "llama",
             Weights::Qwen2(_) => "qwen2",
             Weights::Qwen3(_) => "qwen3",
         })
@@ -55,9 +53,12 @@ pub struct CandleNet {
     tokens: Vec<u32>,
 }
 
+/// The architectures dial runs through candle-transformers.
+pub const ARCHITECTURES: &[&str] = &["qwen2", "qwen3"];
+
 /// Whether dial runs `arch` through candle-transformers.
 pub fn supports(arch: &str) -> bool {
-    matches!(arch, "llama" | "qwen2" | "qwen3")
+    ARCHITECTURES.contains(&arch)
 }
 
 impl CandleNet {
@@ -98,15 +99,6 @@ impl CandleNet {
             * head_dim
             * 4;
         let (weights, context) = match arch {
-            // candle's llama RoPE tables stop at MAX_SEQ_LEN positions.
-            "llama" => (
-                Weights::Llama(quantized_llama::ModelWeights::from_gguf(
-                    content, reader, device,
-                )?),
-                trained.map_or(quantized_llama::MAX_SEQ_LEN, |c| {
-                    c.min(quantized_llama::MAX_SEQ_LEN)
-                }),
-            ),
             "qwen2" => (
                 Weights::Qwen2(Arc::new(Mutex::new(Qwen2Slot {
                     weights: quantized_qwen2::ModelWeights::from_gguf(content, reader, device)?,
@@ -115,9 +107,9 @@ impl CandleNet {
                 trained.unwrap_or(4096),
             ),
             "qwen3" => (
-                Weights::Qwen3(quantized_qwen3::ModelWeights::from_gguf(
+                Weights::Qwen3(Box::new(quantized_qwen3::ModelWeights::from_gguf(
                     content, reader, device,
-                )?),
+                )?)),
                 trained.unwrap_or(4096),
             ),
             other => return Err(ModelError::UnsupportedArchitecture(other.into())),
@@ -138,7 +130,6 @@ impl CandleNet {
     pub fn fresh(&self) -> CandleNet {
         let mut weights = self.weights.clone();
         match &mut weights {
-            Weights::Llama(_) => {} // restarts at position 0 by itself
             Weights::Qwen2(_) => {} // replays on ownership change
             Weights::Qwen3(w) => w.clear_kv_cache(),
         }
@@ -179,8 +170,6 @@ impl CandleNet {
         self.pos = 0;
         self.tokens.clear();
         match &mut self.weights {
-            // llama restarts its cache at position 0 by itself.
-            Weights::Llama(_) => {}
             Weights::Qwen2(slot) => {
                 if let Ok(mut slot) = slot.lock() {
                     slot.weights.clear_kv_cache();
@@ -196,7 +185,6 @@ impl CandleNet {
         crate::error::check_tokens(tokens, self.vocab)?;
         let input = Tensor::new(tokens, &self.device)?.unsqueeze(0)?;
         let logits = match &mut self.weights {
-            Weights::Llama(w) => w.forward(&input, self.pos)?,
             Weights::Qwen2(slot) => {
                 let mut slot = slot
                     .lock()

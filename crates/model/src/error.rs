@@ -2,6 +2,13 @@
 
 use std::path::PathBuf;
 
+/// Every architecture dial runs, for messages.
+pub(crate) fn architectures() -> String {
+    let mut names: Vec<&str> = crate::arch::names().collect();
+    names.extend(crate::candle_net::ARCHITECTURES);
+    names.join(", ")
+}
+
 /// What went wrong loading or running a model.
 #[derive(Debug, thiserror::Error)]
 pub enum ModelError {
@@ -22,9 +29,7 @@ pub enum ModelError {
         reason: String,
     },
     /// The architecture is not one dial runs.
-    #[error(
-        "unsupported architecture {0:?}: dial runs gemma3 and llama GGUF files (qwen2/qwen3 are not supported yet)"
-    )]
+    #[error("unsupported architecture {0:?}: dial runs {list}", list = crate::error::architectures())]
     UnsupportedArchitecture(String),
     /// The tokenizer type is not one dial builds.
     #[error("unsupported tokenizer model {0:?} (dial builds SentencePiece `llama` vocabularies)")]

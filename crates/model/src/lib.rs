@@ -2,16 +2,17 @@
 //!
 //! Real language models for dial: a GGUF file mapped into memory, its tokenizer rebuilt
 //! from the file's metadata, generation through dial's sampler, batched steps for the
-//! server's engine, and llama.cpp's perplexity protocol. Gemma 3 (the default, 270M) runs
-//! on dial's own forward pass and quantized kernels (dial-quant), batch-invariant; llama,
-//! qwen2 and qwen3 files run on candle-transformers' quantized models, one sequence at a
-//! time.
+//! server's engine, and llama.cpp's perplexity protocol. Gemma 3 (the default, 270M) and
+//! llama files run on dial's own forward pass and quantized kernels (dial-quant),
+//! batch-invariant, each architecture one implementation of a trait (`arch/`) over a
+//! shared transformer; qwen2 and qwen3 files still run on candle-transformers' quantized
+//! models, one sequence at a time.
 
+mod arch;
 mod batch;
 mod candle_net;
 mod error;
 mod explain;
-mod gemma3;
 mod generate;
 mod hidden;
 mod linear;
@@ -20,12 +21,16 @@ mod model;
 mod perplexity;
 pub mod tiny;
 mod tokenizer;
+mod transformer;
 
 pub use batch::{BatchStep, StepOutcome, step_batch};
 pub use error::{ModelError, panic_message};
-pub use gemma3::{Config as Gemma3Config, Gemma3, Gemma3Cache, MAX_ROWS_PER_SEQUENCE};
 pub use generate::{FinishReason, GenerateOptions, Generation, Step};
 pub use hidden::Hidden;
 pub use model::{Model, PREFILL_CHUNK, Session, StepInput};
 pub use perplexity::{Perplexity, token_nll};
 pub use tokenizer::{TextStream, Tokenizer};
+pub use transformer::{
+    Activation, Blueprint, KvCache, MAX_ROWS_PER_SEQUENCE, RopeFrequencies, RopeLayout,
+    Transformer, Windows,
+};

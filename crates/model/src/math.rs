@@ -264,6 +264,16 @@ pub(crate) fn rope(x: &mut [f32], cos: &[f32], sin: &[f32]) {
     }
 }
 
+/// Rotates one head by RoPE's adjacent-pairs form (llama.cpp's normal mode):
+/// `(x₂ᵢ, x₂ᵢ₊₁) ← (x₂ᵢ cos − x₂ᵢ₊₁ sin, x₂ᵢ sin + x₂ᵢ₊₁ cos)`.
+pub(crate) fn rope_adjacent(x: &mut [f32], cos: &[f32], sin: &[f32]) {
+    for (pair, (c, s)) in x.chunks_exact_mut(2).zip(cos.iter().zip(sin)) {
+        let (a, b) = (pair[0], pair[1]);
+        pair[0] = a * c - b * s;
+        pair[1] = a * s + b * c;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     /// Values of many magnitudes (xorshift64 from `seed`), fixed.

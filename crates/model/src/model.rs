@@ -2,9 +2,9 @@
 
 use crate::candle_net::{self, CandleNet};
 use crate::error::ModelError;
-use crate::gemma3::{Gemma3, Gemma3Cache};
 use crate::hidden::Hidden;
 use crate::tokenizer::Tokenizer;
+use crate::transformer::{KvCache, Transformer};
 use candle_core::Device;
 use candle_core::quantized::gguf_file;
 use dial_sampling::{Knobs, SamplingParams};
@@ -14,7 +14,8 @@ use std::sync::{Arc, OnceLock};
 /// The network's weights, immutable once loaded.
 #[derive(Debug)]
 enum Net {
-    Gemma3(Box<Gemma3>),
+    /// dial's own engine (`arch/`).
+    Native(Box<Transformer>),
     /// A never-run template; each session works on a [`CandleNet::fresh`] copy.
     Candle(Box<CandleNet>),
 }
@@ -83,21 +84,28 @@ impl Model {
             done += 1;
             on_progress(done, total);
         };
-        let net = match arch.as_str() {
-            "gemma3" => {
+        let net = match crate::arch::find(&arch) {
+            Some(native) => {
+                let blueprint =
+                    native.blueprint(&crate::arch::Metadata::new(&content, native.name()))?;
                 let mut source = crate::linear::Source {
                     content: &content,
                     reader: &mut file,
                     map,
                 };
-                Net::Gemma3(Box::new(Gemma3::load(&mut source, &mut on_tensor)?))
+                Net::Native(Box::new(Transformer::load(
+                    native.name(),
+                    blueprint,
+                    &mut source,
+                    &mut on_tensor,
+                )?))
             }
-            other if candle_net::supports(other) => {
-                let net = CandleNet::load(other, content, &mut file, &Device::Cpu)?;
+            None if candle_net::supports(&arch) => {
+                let net = CandleNet::load(&arch, content, &mut file, &Device::Cpu)?;
                 (0..total).for_each(|_| on_tensor());
                 Net::Candle(Box::new(net))
             }
-            other => return Err(ModelError::UnsupportedArchitecture(other.into())),
+            None => return Err(ModelError::UnsupportedArchitecture(arch)),
         };
         let model = Model {
             shared: Arc::new(Shared {
@@ -140,7 +148,7 @@ impl Model {
     /// Vocabulary size.
     pub fn vocab_size(&self) -> usize {
         match &self.shared.net {
-            Net::Gemma3(n) => n.vocab_size(),
+            Net::Native(n) => n.vocab_size(),
             Net::Candle(n) => n.vocab_size(),
         }
     }
@@ -148,7 +156,7 @@ impl Model {
     /// The context the model can use.
     pub fn context_length(&self) -> usize {
         match &self.shared.net {
-            Net::Gemma3(n) => n.config().context,
+            Net::Native(n) => n.config().context,
             Net::Candle(n) => n.context(),
         }
     }
@@ -178,7 +186,7 @@ impl Model {
     /// A new, empty sequence.
     pub fn session(&self) -> Result<Session, ModelError> {
         let state = match &self.shared.net {
-            Net::Gemma3(n) => State::Gemma3(n.new_cache()),
+            Net::Native(n) => State::Native(n.new_cache()),
             Net::Candle(n) => State::Candle(Box::new(n.fresh())),
         };
         Ok(Session {
@@ -189,25 +197,25 @@ impl Model {
 
     /// Whether [`Session::hidden_states`] works (a whole chunk in one pass).
     pub(crate) fn scores_in_one_pass(&self) -> bool {
-        matches!(self.shared.net, Net::Gemma3(_))
+        matches!(self.shared.net, Net::Native(_))
     }
 
-    /// Whether [`Model::step`] runs its sequences in one forward pass (Gemma 3) rather
+    /// Whether [`Model::step`] runs its sequences in one forward pass (the native architectures) rather
     /// than one after another (the candle-transformers architectures).
     pub fn batches(&self) -> bool {
-        matches!(self.shared.net, Net::Gemma3(_))
+        matches!(self.shared.net, Net::Native(_))
     }
 
     /// Bytes of KV cache one sequence of `positions` tokens needs at most (an estimate from
     /// the metadata for the candle-transformers architectures).
     pub fn kv_bytes(&self, positions: usize) -> usize {
         match &self.shared.net {
-            Net::Gemma3(n) => n.kv_bytes(positions),
+            Net::Native(n) => n.kv_bytes(positions),
             Net::Candle(n) => n.kv_bytes(positions),
         }
     }
 
-    /// One engine step: runs each sequence's `tokens` after its cache, all Gemma 3
+    /// One engine step: runs each sequence's `tokens` after its cache, all native-architecture
     /// sequences in one forward pass, and returns the next-token logits of those that ask
     /// for them (`want_logits`). A sequence whose input is bad (out-of-range ids, no room)
     /// gets its own error and the others still run; an error inside the shared pass fails
@@ -218,14 +226,14 @@ impl Model {
             .map(|i| i.check(self).map(|()| None))
             .collect();
         match &self.shared.net {
-            Net::Gemma3(net) => {
+            Net::Native(net) => {
                 let mut batch = Vec::new();
                 let mut which = Vec::new();
                 for (n, input) in inputs.iter_mut().enumerate() {
                     if results[n].is_err() {
                         continue;
                     }
-                    if let State::Gemma3(cache) = &mut input.session.state {
+                    if let State::Native(cache) = &mut input.session.state {
                         batch.push((cache, input.tokens));
                         which.push((n, input.want_logits));
                     }
@@ -282,7 +290,7 @@ impl Model {
                             State::Candle(net) => {
                                 net.next_logits(input.tokens).map(|l| want.then_some(l))
                             }
-                            State::Gemma3(_) => {
+                            State::Native(_) => {
                                 Err(ModelError::Compute("session and model disagree".into()))
                             }
                         };
@@ -320,7 +328,7 @@ impl StepInput<'_> {
 
 #[derive(Debug)]
 enum State {
-    Gemma3(Gemma3Cache),
+    Native(KvCache),
     Candle(Box<CandleNet>),
 }
 
@@ -340,7 +348,7 @@ impl Session {
     /// Tokens in the KV cache.
     pub fn position(&self) -> usize {
         match &self.state {
-            State::Gemma3(c) => c.position(),
+            State::Native(c) => c.position(),
             State::Candle(n) => n.position(),
         }
     }
@@ -348,8 +356,8 @@ impl Session {
     /// Empties the KV cache.
     pub fn reset(&mut self) -> Result<(), ModelError> {
         match &mut self.state {
-            State::Gemma3(c) => {
-                if let Net::Gemma3(n) = &self.model.shared.net {
+            State::Native(c) => {
+                if let Net::Native(n) = &self.model.shared.net {
                     *c = n.new_cache();
                 }
             }
@@ -382,16 +390,16 @@ impl Session {
     /// Sets aside KV cache for `positions` tokens in all, so the cache takes what
     /// [`Model::kv_bytes`] promised and never grows past it on the way.
     pub fn reserve(&mut self, positions: usize) {
-        if let (State::Gemma3(cache), Net::Gemma3(net)) = (&mut self.state, &self.model.shared.net)
+        if let (State::Native(cache), Net::Native(net)) = (&mut self.state, &self.model.shared.net)
         {
             net.reserve(cache, positions);
         }
     }
 
-    /// Bytes its KV cache takes now (Gemma 3; an estimate for the other architectures).
+    /// Bytes its KV cache takes now (native architectures; an estimate for the other architectures).
     pub fn kv_bytes(&self) -> usize {
         match &self.state {
-            State::Gemma3(c) => c.bytes(),
+            State::Native(c) => c.bytes(),
             State::Candle(_) => self.model.kv_bytes(self.position()),
         }
     }
@@ -416,12 +424,12 @@ impl Session {
     }
 
     /// Runs `tokens` after the cache and returns the final hidden states, one row per
-    /// token; [`Session::logits`] turns rows of it into logits. Gemma 3 only:
+    /// token; [`Session::logits`] turns rows of it into logits. Native architectures only:
     /// candle-transformers' models return the last position alone.
     pub fn hidden_states(&mut self, tokens: &[u32]) -> Result<Hidden, ModelError> {
         self.check_room(tokens.len())?;
         match (&mut self.state, &self.model.shared.net) {
-            (State::Gemma3(cache), Net::Gemma3(net)) => {
+            (State::Native(cache), Net::Native(net)) => {
                 let mut all = Hidden::new(net.config().hidden, Vec::new());
                 for chunk in tokens.chunks(PREFILL_CHUNK) {
                     let values = net.forward_batch(&mut [(cache, chunk)])?;
@@ -438,7 +446,7 @@ impl Session {
     /// Logits of each row of `hidden`.
     pub fn logits(&self, hidden: &Hidden) -> Result<Vec<Vec<f32>>, ModelError> {
         match &self.model.shared.net {
-            Net::Gemma3(net) => Ok(net
+            Net::Native(net) => Ok(net
                 .logits(hidden.values())?
                 .chunks_exact(net.vocab_size())
                 .map(<[f32]>::to_vec)

@@ -879,7 +879,7 @@ fn rope_interleaved(x: &mut [f32], pos: usize) {
 }
 
 #[test]
-fn a_llama_file_runs_through_candle_s_loader_and_matches_the_reference() {
+fn a_llama_file_runs_on_dial_s_engine_and_matches_the_reference() {
     let cfg = CausalCfg {
         arch: "llama",
         heads: 4,
@@ -917,13 +917,22 @@ fn a_llama_file_runs_through_candle_s_loader_and_matches_the_reference() {
             max_diff(&g, &want[i])
         );
     }
-    // Perplexity works one token at a time on llama files.
     let p = m
         .perplexity("ab c hi ab c hi ab c hi ab c", 8, |_, _| {})
         .unwrap();
     assert!(p.ppl.is_finite() && p.ppl > 1.0 && p.scored > 0);
-    assert!(matches!(
-        s.hidden_states(&[2]),
-        Err(ModelError::Unsupported(_))
-    ));
+    // On dial's engine: every position's hidden state, and prefill and token-by-token
+    // decode give the same bits.
+    assert!(m.batches());
+    s.reset().unwrap();
+    let whole = s.next_logits(&seq).unwrap();
+    s.reset().unwrap();
+    let mut last = Vec::new();
+    for &t in &seq {
+        last = s.next_logits(&[t]).unwrap();
+    }
+    assert_eq!(whole, last);
+    s.reset().unwrap();
+    let hidden = s.hidden_states(&seq).unwrap();
+    assert_eq!(s.logits(&hidden).unwrap().len(), seq.len());
 }

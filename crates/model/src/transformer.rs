@@ -1,31 +1,101 @@
-//! Gemma 3's forward pass on dial's own kernels, over a batch of sequences at once.
+//! The decoder every native architecture runs, on dial's own kernels, over a batch of
+//! sequences at once. What varies between families is a [`Blueprint`] of small named
+//! choices, which each architecture (`arch/`) reads from its GGUF metadata.
 //!
-//! Written here rather than taken from candle-transformers 0.11.1, whose
-//! `quantized_gemma3` uses SiLU where Gemma uses GELU (tanh), ignores the sliding window
-//! while decoding, and builds 18 RoPE tables of 131,072 positions. This one:
-//! - runs every linear layer as one matmul over all of a step's rows, on dial-quant's
+//! - Every linear layer runs as one matmul over all of a step's rows, on dial-quant's
 //!   kernels (the weights stay in the mapped file), and attention per sequence over its own
-//!   KV cache;
-//! - computes every row the same way whatever else is in the batch and however a prompt
+//!   KV cache.
+//! - Every row is computed the same way whatever else is in the batch and however a prompt
 //!   is split into chunks: the kernels quantize each row alone and reduce in a fixed order,
 //!   and every f32 step here has one order (`math.rs`). So prefill, token-by-token decode
-//!   and any batch give the same bits;
-//! - masks local layers as llama.cpp and HF do: a key is visible iff `q − k < window`, and
-//!   keeps their KV cache in a ring of `window + PREFILL_CHUNK` positions;
-//! - groups query heads over shared KV heads without copying the cache.
+//!   and any batch give the same bits.
+//! - Sliding-window layers mask as llama.cpp and HF do (a key is visible iff
+//!   `q − k < window`) and keep their KV cache in a ring of `window + PREFILL_CHUNK`
+//!   positions.
+//! - Query heads are grouped over shared KV heads without copying the cache.
 
 use crate::error::ModelError;
 use crate::linear::{Input, Linear, Source};
 use crate::math;
-use candle_core::quantized::gguf_file;
 use rayon::prelude::*;
 
 /// Most new tokens one sequence may bring to one forward pass (a prefill chunk).
 pub const MAX_ROWS_PER_SEQUENCE: usize = crate::model::PREFILL_CHUNK;
 
-/// Hyper-parameters read from the GGUF metadata.
+/// Which pairs of a head's values RoPE rotates together.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RopeLayout {
+    /// Adjacent values `(x₂ᵢ, x₂ᵢ₊₁)`: llama.cpp's normal mode (Llama, whose converter
+    /// permutes Q and K for it).
+    Adjacent,
+    /// The two halves `(xᵢ, xᵢ₊d/2)`: NeoX mode (Gemma, Qwen, Phi-3).
+    Halves,
+}
+
+/// RoPE's frequencies: `θᵢ = base^(−2i/d) / (scale · factorᵢ)`, `factorᵢ` from the file's
+/// `rope_freqs` tensor where it has one (Llama 3.1's scaling, as llama.cpp stores it).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RopeFrequencies {
+    /// The base.
+    pub base: f64,
+    /// Linear position scaling (1 = none).
+    pub scale: f64,
+}
+
+/// The gated MLP's activation on the gate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Activation {
+    /// `x · σ(x)` (Llama, Qwen, Phi-3).
+    Silu,
+    /// GELU, tanh form (Gemma).
+    GeluTanh,
+}
+
+impl Activation {
+    fn apply(self, x: f32) -> f32 {
+        match self {
+            Activation::Silu => x / (1.0 + (-x).exp()),
+            Activation::GeluTanh => math::gelu(x),
+        }
+    }
+}
+
+/// Which layers attend through a sliding window, and how wide.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Windows {
+    /// Every layer sees the whole context.
+    None,
+    /// Every layer slides (Mistral).
+    Every {
+        /// Positions seen, the query's own included.
+        window: usize,
+    },
+    /// Every `every`-th layer is global, the rest slide (Gemma 3: 6).
+    GlobalEvery {
+        /// Positions seen by a local layer.
+        window: usize,
+        /// Layers `every − 1, 2·every − 1, …` are global.
+        every: usize,
+    },
+}
+
+impl Windows {
+    /// Layer `i`'s window; `None` for a global layer.
+    pub fn of(self, i: usize) -> Option<usize> {
+        match self {
+            Windows::None => None,
+            Windows::Every { window } => Some(window),
+            Windows::GlobalEvery { window, every } => {
+                (!(i + 1).is_multiple_of(every)).then_some(window)
+            }
+        }
+    }
+}
+
+/// The named choices that make a transformer family, read from GGUF metadata by each
+/// architecture (`arch/`).
 #[derive(Debug, Clone, PartialEq)]
-pub struct Config {
+pub struct Blueprint {
     /// Width of the residual stream.
     pub hidden: usize,
     /// Query heads.
@@ -38,89 +108,75 @@ pub struct Config {
     pub n_layer: usize,
     /// RMSNorm epsilon.
     pub eps: f64,
-    /// Sliding window of the local layers.
-    pub window: usize,
-    /// Every `global_every`-th layer attends globally (Gemma 3: 6).
-    pub global_every: usize,
     /// Trained context length.
     pub context: usize,
-    /// RoPE base of the global layers.
-    pub rope_global: f64,
-    /// RoPE base of the local layers.
-    pub rope_local: f64,
-    /// Linear RoPE scaling of the global layers (1 = none).
-    pub rope_scale: f64,
-    /// Multiplier on queries: `query_pre_attn_scalar^-½`.
+    /// RoPE's pairing.
+    pub rope_layout: RopeLayout,
+    /// RoPE of the global layers.
+    pub rope: RopeFrequencies,
+    /// RoPE of the sliding-window layers, where it differs (Gemma 3).
+    pub rope_local: Option<RopeFrequencies>,
+    /// Sliding-window layers.
+    pub windows: Windows,
+    /// The gated MLP's activation.
+    pub activation: Activation,
+    /// RMSNorm on each query and key head before RoPE (Qwen 3, Gemma 3).
+    pub qk_norm: bool,
+    /// RMSNorm on the attention and MLP outputs before the residual add (Gemma 2, 3).
+    pub post_norms: bool,
+    /// Embeddings multiplied by `√hidden` (Gemma).
+    pub embed_scale: bool,
+    /// Multiplier on queries (`head_dim^−½` unless the family says otherwise).
     pub attn_scale: f64,
 }
 
-impl Config {
-    /// Reads `gemma3.*` metadata.
-    pub fn from_gguf(content: &gguf_file::Content) -> Result<Self, ModelError> {
-        let md = &content.metadata;
-        let get = |key: &str| {
-            md.get(&format!("gemma3.{key}"))
-                .ok_or_else(|| ModelError::MissingMetadata(format!("gemma3.{key}")))
-        };
-        let int = |key: &str| -> Result<usize, ModelError> {
-            get(key)?.to_u32().map(|v| v as usize).map_err(|e| {
-                ModelError::BadMetadata(format!("gemma3.{key}"), crate::error::candle_message(&e))
-            })
-        };
-        let float = |key: &str, default: f64| -> f64 {
-            md.get(&format!("gemma3.{key}"))
-                .and_then(|v| v.to_f32().ok())
-                .map_or(default, f64::from)
-        };
-        let hidden = int("embedding_length")?;
-        let n_head = int("attention.head_count")?;
-        let n_kv_head = int("attention.head_count_kv")?;
-        let head_dim = int("attention.key_length")?;
-        if n_head == 0
-            || n_kv_head == 0
-            || !n_head.is_multiple_of(n_kv_head)
-            || !head_dim.is_multiple_of(2)
+impl Blueprint {
+    /// Checks the head shapes.
+    pub fn check(&self, arch: &str) -> Result<(), ModelError> {
+        if self.n_head == 0
+            || self.n_kv_head == 0
+            || !self.n_head.is_multiple_of(self.n_kv_head)
+            || self.head_dim == 0
+            || !self.head_dim.is_multiple_of(2)
+            || self.hidden == 0
+            || self.n_layer == 0
         {
             return Err(ModelError::BadMetadata(
-                "gemma3.attention".into(),
-                format!("{n_head} heads over {n_kv_head} KV heads of width {head_dim}"),
+                format!("{arch}.attention"),
+                format!(
+                    "{} heads over {} KV heads of width {}, hidden {}, {} layers",
+                    self.n_head, self.n_kv_head, self.head_dim, self.hidden, self.n_layer
+                ),
             ));
         }
-        Ok(Config {
-            hidden,
-            n_head,
-            n_kv_head,
-            head_dim,
-            n_layer: int("block_count")?,
-            eps: float("attention.layer_norm_rms_epsilon", 1e-6),
-            window: int("attention.sliding_window").unwrap_or(512).max(1),
-            global_every: 6,
-            context: int("context_length").unwrap_or(32_768),
-            rope_global: float("rope.freq_base", 1e6),
-            rope_local: float("rope.local_freq_base", 1e4),
-            rope_scale: float("rope.scaling.factor", 1.0).max(1.0),
-            // Gemma 3 sets query_pre_attn_scalar to the head width (llama.cpp does too).
-            attn_scale: 1.0 / (head_dim as f64).sqrt(),
-        })
-    }
-
-    /// Whether layer `i` attends to the whole context.
-    pub fn is_global(&self, i: usize) -> bool {
-        (i + 1).is_multiple_of(self.global_every)
+        Ok(())
     }
 }
 
-/// One head's RoPE angles for a base: `θ_i = base^(−2i/d) / scale`.
+/// One head's RoPE angles.
 #[derive(Debug, Clone)]
 struct Rope {
+    layout: RopeLayout,
     inv_freq: Vec<f32>,
 }
 
 impl Rope {
-    fn new(base: f64, scale: f64, head_dim: usize) -> Self {
+    fn new(
+        layout: RopeLayout,
+        f: RopeFrequencies,
+        head_dim: usize,
+        factors: Option<&[f32]>,
+    ) -> Self {
         Rope {
+            layout,
             inv_freq: (0..head_dim / 2)
-                .map(|i| (1.0 / (base.powf(2.0 * i as f64 / head_dim as f64) * scale)) as f32)
+                .map(|i| {
+                    let factor = factors
+                        .and_then(|f| f.get(i))
+                        .map_or(1.0, |&v| f64::from(v));
+                    (1.0 / (f.base.powf(2.0 * i as f64 / head_dim as f64) * f.scale * factor))
+                        as f32
+                })
                 .collect(),
         }
     }
@@ -133,28 +189,54 @@ impl Rope {
             angles.map(f32::sin).collect(),
         )
     }
+
+    fn rotate(&self, head: &mut [f32], (cos, sin): &(Vec<f32>, Vec<f32>)) {
+        match self.layout {
+            RopeLayout::Halves => math::rope(head, cos, sin),
+            RopeLayout::Adjacent => math::rope_adjacent(head, cos, sin),
+        }
+    }
+}
+
+/// A linear layer and the bias some families add after it (Qwen 2's Q, K and V).
+#[derive(Debug)]
+struct Projection {
+    weight: Linear,
+    bias: Option<Vec<f32>>,
+}
+
+impl Projection {
+    fn forward(&self, x: &Input<'_>) -> Result<Vec<f32>, ModelError> {
+        let mut y = self.weight.forward(x)?;
+        if let Some(bias) = &self.bias {
+            for row in y.chunks_exact_mut(bias.len()) {
+                row.iter_mut().zip(bias).for_each(|(v, b)| *v += b);
+            }
+        }
+        Ok(y)
+    }
 }
 
 #[derive(Debug)]
 struct Layer {
     attn_norm: Vec<f32>,
-    q_norm: Vec<f32>,
-    k_norm: Vec<f32>,
-    post_attn_norm: Vec<f32>,
+    /// Per-head query and key norms, with [`Blueprint::qk_norm`].
+    qk_norm: Option<(Vec<f32>, Vec<f32>)>,
+    /// Attention and MLP output norms, with [`Blueprint::post_norms`].
+    post_norms: Option<(Vec<f32>, Vec<f32>)>,
     ffn_norm: Vec<f32>,
-    post_ffn_norm: Vec<f32>,
-    wq: Linear,
-    wk: Linear,
-    wv: Linear,
+    wq: Projection,
+    wk: Projection,
+    wv: Projection,
     wo: Linear,
     gate: Linear,
     up: Linear,
     down: Linear,
-    global: bool,
+    window: Option<usize>,
 }
 
 /// One layer's keys and values: position `p` in slot `p` (global layers) or `p mod ring`
-/// (local layers), `n_kv_head · head_dim` values each.
+/// (sliding-window layers), `n_kv_head · head_dim` values each.
 #[derive(Debug, Clone, Default)]
 struct LayerKv {
     keys: Vec<f32>,
@@ -181,12 +263,12 @@ impl LayerKv {
 
 /// One sequence's state: its KV cache and its position.
 #[derive(Debug, Clone)]
-pub struct Gemma3Cache {
+pub struct KvCache {
     layers: Vec<LayerKv>,
     pos: usize,
 }
 
-impl Gemma3Cache {
+impl KvCache {
     /// Tokens held.
     pub fn position(&self) -> usize {
         self.pos
@@ -201,27 +283,32 @@ impl Gemma3Cache {
     }
 }
 
-/// Gemma 3's weights: immutable once loaded, shared by every sequence.
+/// A transformer's weights: immutable once loaded, shared by every sequence.
 #[derive(Debug)]
-pub struct Gemma3 {
-    cfg: Config,
+pub struct Transformer {
+    arch: &'static str,
+    cfg: Blueprint,
     embed: Linear,
     /// `None`: tied to the embedding.
     output: Option<Linear>,
     norm: Vec<f32>,
     layers: Vec<Layer>,
     vocab: usize,
+    rope: Rope,
     rope_local: Rope,
-    rope_global: Rope,
 }
 
-impl Gemma3 {
-    /// Loads the weights; the quantized matrices stay in `source`'s memory map.
+impl Transformer {
+    /// Loads the weights of `blueprint`'s layers from GGUF's usual tensor names; the
+    /// quantized matrices stay in `source`'s memory map.
     pub(crate) fn load<R: std::io::Read + std::io::Seek>(
+        arch: &'static str,
+        cfg: Blueprint,
         source: &mut Source<'_, R>,
         on_tensor: &mut impl FnMut(),
     ) -> Result<Self, ModelError> {
-        let cfg = Config::from_gguf(source.content)?;
+        cfg.check(arch)?;
+        let has = |name: &str| source.content.tensor_infos.contains_key(name);
         let (vocab, width) = source.dims("token_embd.weight")?;
         if width != cfg.hidden {
             return Err(ModelError::Tensor {
@@ -231,7 +318,7 @@ impl Gemma3 {
         }
         on_tensor();
         let embed = source.linear("token_embd.weight")?;
-        let output = if source.content.tensor_infos.contains_key("output.weight") {
+        let output = if has("output.weight") {
             on_tensor();
             Some(source.linear("output.weight")?)
         } else {
@@ -239,49 +326,91 @@ impl Gemma3 {
         };
         on_tensor();
         let norm = source.dense("output_norm.weight")?;
+        let factors = if has("rope_freqs.weight") {
+            on_tensor();
+            Some(source.dense("rope_freqs.weight")?)
+        } else {
+            None
+        };
         let mut layers = Vec::with_capacity(cfg.n_layer);
         for i in 0..cfg.n_layer {
-            let name = |suffix: &str| format!("blk.{i}.{suffix}.weight");
+            let name = |suffix: &str| format!("blk.{i}.{suffix}");
             let mut dense = |suffix: &str| {
                 on_tensor();
                 source.dense(&name(suffix))
             };
-            let attn_norm = dense("attn_norm")?;
-            let q_norm = dense("attn_q_norm")?;
-            let k_norm = dense("attn_k_norm")?;
-            let post_attn_norm = dense("post_attention_norm")?;
-            let ffn_norm = dense("ffn_norm")?;
-            let post_ffn_norm = dense("post_ffw_norm")?;
+            let attn_norm = dense("attn_norm.weight")?;
+            let qk_norm = if cfg.qk_norm {
+                Some((dense("attn_q_norm.weight")?, dense("attn_k_norm.weight")?))
+            } else {
+                None
+            };
+            let post_attn_norm = cfg
+                .post_norms
+                .then(|| dense("post_attention_norm.weight"))
+                .transpose()?;
+            let ffn_norm = dense("ffn_norm.weight")?;
+            let post_ffn_norm = cfg
+                .post_norms
+                .then(|| dense("post_ffw_norm.weight"))
+                .transpose()?;
+            let mut projection = |which: &str| -> Result<Projection, ModelError> {
+                on_tensor();
+                let weight = source.linear(&name(&format!("{which}.weight")))?;
+                let bias_name = name(&format!("{which}.bias"));
+                let bias = if source.content.tensor_infos.contains_key(&bias_name) {
+                    on_tensor();
+                    let bias = source.dense(&bias_name)?;
+                    if bias.len() != weight.n() {
+                        return Err(ModelError::Tensor {
+                            name: bias_name,
+                            reason: format!("{} values for {} outputs", bias.len(), weight.n()),
+                        });
+                    }
+                    Some(bias)
+                } else {
+                    None
+                };
+                Ok(Projection { weight, bias })
+            };
+            let (wq, wk, wv) = (
+                projection("attn_q")?,
+                projection("attn_k")?,
+                projection("attn_v")?,
+            );
             let mut linear = |suffix: &str| {
                 on_tensor();
-                source.linear(&name(suffix))
+                source.linear(&name(&format!("{suffix}.weight")))
             };
             let layer = Layer {
                 attn_norm,
-                q_norm,
-                k_norm,
-                post_attn_norm,
+                qk_norm,
+                post_norms: post_attn_norm.zip(post_ffn_norm),
                 ffn_norm,
-                post_ffn_norm,
-                wq: linear("attn_q")?,
-                wk: linear("attn_k")?,
-                wv: linear("attn_v")?,
+                wq,
+                wk,
+                wv,
                 wo: linear("attn_output")?,
                 gate: linear("ffn_gate")?,
                 up: linear("ffn_up")?,
                 down: linear("ffn_down")?,
-                global: cfg.is_global(i),
+                window: cfg.windows.of(i),
             };
             let q_width = cfg.n_head * cfg.head_dim;
             let kv_width = cfg.n_kv_head * cfg.head_dim;
             let shapes = [
-                (&layer.wq, q_width),
-                (&layer.wk, kv_width),
-                (&layer.wv, kv_width),
+                (&layer.wq.weight, q_width),
+                (&layer.wk.weight, kv_width),
+                (&layer.wv.weight, kv_width),
                 (&layer.wo, cfg.hidden),
                 (&layer.down, cfg.hidden),
+                (&layer.up, layer.gate.n()),
             ];
-            if shapes.iter().any(|(m, n)| m.n() != *n) || layer.q_norm.len() != cfg.head_dim {
+            let norms_fit = layer
+                .qk_norm
+                .as_ref()
+                .is_none_or(|(q, k)| q.len() == cfg.head_dim && k.len() == cfg.head_dim);
+            if shapes.iter().any(|(m, n)| m.n() != *n) || !norms_fit {
                 return Err(ModelError::Tensor {
                     name: format!("blk.{i}"),
                     reason: "matrix shapes disagree with the metadata".into(),
@@ -289,9 +418,15 @@ impl Gemma3 {
             }
             layers.push(layer);
         }
-        Ok(Gemma3 {
-            rope_local: Rope::new(cfg.rope_local, 1.0, cfg.head_dim),
-            rope_global: Rope::new(cfg.rope_global, cfg.rope_scale, cfg.head_dim),
+        let rope = Rope::new(cfg.rope_layout, cfg.rope, cfg.head_dim, factors.as_deref());
+        let rope_local = match cfg.rope_local {
+            Some(local) => Rope::new(cfg.rope_layout, local, cfg.head_dim, None),
+            None => rope.clone(),
+        };
+        Ok(Transformer {
+            arch,
+            rope,
+            rope_local,
             cfg,
             embed,
             output,
@@ -301,8 +436,13 @@ impl Gemma3 {
         })
     }
 
+    /// `general.architecture`.
+    pub fn architecture(&self) -> &'static str {
+        self.arch
+    }
+
     /// The hyper-parameters.
-    pub fn config(&self) -> &Config {
+    pub fn config(&self) -> &Blueprint {
         &self.cfg
     }
 
@@ -311,21 +451,20 @@ impl Gemma3 {
         self.vocab
     }
 
-    /// Positions a local layer's ring holds: the window plus one chunk, so a chunk's own
+    /// Positions a sliding layer's ring holds: the window plus one chunk, so a chunk's own
     /// keys never overwrite ones its first rows still see.
-    fn ring(&self) -> usize {
-        self.cfg.window + MAX_ROWS_PER_SEQUENCE
+    fn ring(window: usize) -> usize {
+        window + MAX_ROWS_PER_SEQUENCE
     }
 
     /// An empty cache for one sequence.
-    pub fn new_cache(&self) -> Gemma3Cache {
-        let ring = self.ring();
-        Gemma3Cache {
+    pub fn new_cache(&self) -> KvCache {
+        KvCache {
             layers: self
                 .layers
                 .iter()
                 .map(|l| LayerKv {
-                    ring: (!l.global).then_some(ring),
+                    ring: l.window.map(Self::ring),
                     ..LayerKv::default()
                 })
                 .collect(),
@@ -334,7 +473,7 @@ impl Gemma3 {
     }
 
     /// Grows `cache` to hold `positions` tokens in all, exactly.
-    pub fn reserve(&self, cache: &mut Gemma3Cache, positions: usize) {
+    pub fn reserve(&self, cache: &mut KvCache, positions: usize) {
         let width = self.cfg.n_kv_head * self.cfg.head_dim;
         for kv in &mut cache.layers {
             let held = kv.ring.map_or(positions, |ring| positions.min(ring)) * width;
@@ -349,14 +488,7 @@ impl Gemma3 {
         let per_position = 2 * self.cfg.n_kv_head * self.cfg.head_dim * 4;
         self.layers
             .iter()
-            .map(|l| {
-                let held = if l.global {
-                    positions
-                } else {
-                    positions.min(self.ring())
-                };
-                held * per_position
-            })
+            .map(|l| l.window.map_or(positions, |w| positions.min(Self::ring(w))) * per_position)
             .sum()
     }
 
@@ -365,7 +497,7 @@ impl Gemma3 {
     /// states, normed, `Σ tokens × hidden`, sequence after sequence.
     pub fn forward_batch(
         &self,
-        batch: &mut [(&mut Gemma3Cache, &[u32])],
+        batch: &mut [(&mut KvCache, &[u32])],
     ) -> Result<Vec<f32>, ModelError> {
         let cfg = &self.cfg;
         let (hidden, hd) = (cfg.hidden, cfg.head_dim);
@@ -384,9 +516,18 @@ impl Gemma3 {
         }
         let ids: Vec<u32> = batch.iter().flat_map(|(_, t)| t.iter().copied()).collect();
         let mut x = self.embed_rows(&ids)?;
+        let local_differs = self.cfg.rope_local.is_some();
         let ropes: Vec<[(Vec<f32>, Vec<f32>); 2]> = rows
             .par_iter()
-            .map(|&(_, p)| [self.rope_local.at(p), self.rope_global.at(p)])
+            .map(|&(_, p)| {
+                let global = self.rope.at(p);
+                let local = if local_differs {
+                    self.rope_local.at(p)
+                } else {
+                    global.clone()
+                };
+                [local, global]
+            })
             .collect();
         let eps = cfg.eps as f32;
         for (li, layer) in self.layers.iter().enumerate() {
@@ -396,19 +537,30 @@ impl Gemma3 {
             let mut q = layer.wq.forward(&input)?;
             let mut k = layer.wk.forward(&input)?;
             let v = layer.wv.forward(&input)?;
-            let rope = usize::from(layer.global);
-            q.par_chunks_mut(q_width).zip(&ropes).for_each(|(row, r)| {
-                for head in row.chunks_exact_mut(hd) {
-                    math::rms_norm(head, &layer.q_norm, eps);
-                    math::rope(head, &r[rope].0, &r[rope].1);
-                }
-            });
-            k.par_chunks_mut(kv_width).zip(&ropes).for_each(|(row, r)| {
-                for head in row.chunks_exact_mut(hd) {
-                    math::rms_norm(head, &layer.k_norm, eps);
-                    math::rope(head, &r[rope].0, &r[rope].1);
-                }
-            });
+            let (rope, angles) = if layer.window.is_some() {
+                (&self.rope_local, 0)
+            } else {
+                (&self.rope, 1)
+            };
+            let (q_norm, k_norm) = match &layer.qk_norm {
+                Some((q, k)) => (Some(q.as_slice()), Some(k.as_slice())),
+                None => (None, None),
+            };
+            let place = |values: &mut Vec<f32>, width: usize, norm: Option<&[f32]>| {
+                values
+                    .par_chunks_mut(width)
+                    .zip(&ropes)
+                    .for_each(|(row, r)| {
+                        for head in row.chunks_exact_mut(hd) {
+                            if let Some(norm) = norm {
+                                math::rms_norm(head, norm, eps);
+                            }
+                            rope.rotate(head, &r[angles]);
+                        }
+                    });
+            };
+            place(&mut q, q_width, q_norm);
+            place(&mut k, kv_width, k_norm);
             for (i, &(s, p)) in rows.iter().enumerate() {
                 let kv = &mut batch[s].0.layers[li];
                 kv.store(
@@ -432,23 +584,28 @@ impl Gemma3 {
                         let (s, p) = rows[i];
                         let at = i * q_width + kv_head * group * hd;
                         let queries = &q[at..at + group * hd];
-                        self.attend(caches[s], layer.global, kv_head, p, queries, out);
+                        self.attend(caches[s], layer.window, kv_head, p, queries, out);
                     });
             }
             let mut o = layer.wo.forward(&Input::new(&attended, q_width))?;
-            math::rms_norm(&mut o, &layer.post_attn_norm, eps);
+            if let Some((post_attn, _)) = &layer.post_norms {
+                math::rms_norm(&mut o, post_attn, eps);
+            }
             x.iter_mut().zip(&o).for_each(|(a, b)| *a += b);
             let mut h = x.clone();
             math::rms_norm(&mut h, &layer.ffn_norm, eps);
             let input = Input::new(&h, hidden);
             let mut gate = layer.gate.forward(&input)?;
             let up = layer.up.forward(&input)?;
+            let activation = cfg.activation;
             gate.par_iter_mut()
                 .zip(&up)
-                .for_each(|(g, u)| *g = math::gelu(*g) * u);
+                .for_each(|(g, u)| *g = activation.apply(*g) * u);
             let ffn = gate.len() / rows.len().max(1);
             let mut down = layer.down.forward(&Input::new(&gate, ffn))?;
-            math::rms_norm(&mut down, &layer.post_ffn_norm, eps);
+            if let Some((_, post_ffn)) = &layer.post_norms {
+                math::rms_norm(&mut down, post_ffn, eps);
+            }
             x.iter_mut().zip(&down).for_each(|(a, b)| *a += b);
         }
         for (cache, tokens) in batch.iter_mut() {
@@ -458,10 +615,14 @@ impl Gemma3 {
         Ok(x)
     }
 
-    /// `√hidden ·` the embedding rows of `ids`.
+    /// The embedding rows of `ids` (times `√hidden` where the family scales them).
     fn embed_rows(&self, ids: &[u32]) -> Result<Vec<f32>, ModelError> {
         let hidden = self.cfg.hidden;
-        let scale = (hidden as f32).sqrt();
+        let scale = if self.cfg.embed_scale {
+            (hidden as f32).sqrt()
+        } else {
+            1.0
+        };
         let mut x = Vec::with_capacity(ids.len() * hidden);
         for &id in ids {
             let row = match &self.embed {
@@ -482,7 +643,7 @@ impl Gemma3 {
     fn attend(
         &self,
         kv: &LayerKv,
-        global: bool,
+        window: Option<usize>,
         kv_head: usize,
         position: usize,
         queries: &[f32],
@@ -492,11 +653,7 @@ impl Gemma3 {
         let hd = cfg.head_dim;
         let heads = queries.len() / hd;
         let width = cfg.n_kv_head * hd;
-        let first = if global {
-            0
-        } else {
-            (position + 1).saturating_sub(cfg.window)
-        };
+        let first = window.map_or(0, |w| (position + 1).saturating_sub(w));
         let seen = position + 1 - first;
         let scale = cfg.attn_scale as f32;
         let q: Vec<f32> = queries.iter().map(|v| v * scale).collect();

@@ -1,0 +1,106 @@
+//! The architectures dial runs on its own engine. Each is one implementation of
+//! [`Architecture`]: it reads its family's GGUF metadata into a [`Blueprint`] for the shared
+//! [`Transformer`](crate::transformer::Transformer).
+
+mod gemma3;
+mod llama;
+
+use crate::error::ModelError;
+use crate::transformer::Blueprint;
+use candle_core::quantized::gguf_file::{Content, Value};
+
+/// One transformer family, as GGUF names it in `general.architecture`.
+pub(crate) trait Architecture: Sync {
+    /// The `general.architecture` value.
+    fn name(&self) -> &'static str;
+
+    /// The family's choices for this file.
+    fn blueprint(&self, metadata: &Metadata<'_>) -> Result<Blueprint, ModelError>;
+}
+
+/// Every architecture dial runs natively.
+const NATIVE: &[&dyn Architecture] = &[&gemma3::Gemma3, &llama::Llama];
+
+/// The architecture named `name`, if dial runs it.
+pub(crate) fn find(name: &str) -> Option<&'static dyn Architecture> {
+    NATIVE.iter().copied().find(|a| a.name() == name)
+}
+
+/// The names of the architectures dial runs natively.
+pub(crate) fn names() -> impl Iterator<Item = &'static str> {
+    NATIVE.iter().map(|a| a.name())
+}
+
+/// A file's metadata under its architecture's prefix (`llama.block_count`, …).
+#[derive(Debug)]
+pub(crate) struct Metadata<'a> {
+    content: &'a Content,
+    prefix: &'static str,
+}
+
+impl<'a> Metadata<'a> {
+    pub(crate) fn new(content: &'a Content, prefix: &'static str) -> Self {
+        Metadata { content, prefix }
+    }
+
+    fn key(&self, key: &str) -> String {
+        format!("{}.{key}", self.prefix)
+    }
+
+    fn value(&self, key: &str) -> Option<&Value> {
+        self.content.metadata.get(&self.key(key))
+    }
+
+    /// A required integer.
+    pub(crate) fn int(&self, key: &str) -> Result<usize, ModelError> {
+        let value = self
+            .value(key)
+            .ok_or_else(|| ModelError::MissingMetadata(self.key(key)))?;
+        integer(value).ok_or_else(|| {
+            ModelError::BadMetadata(self.key(key), format!("{value:?} is not a count"))
+        })
+    }
+
+    /// An optional integer.
+    pub(crate) fn int_or(&self, key: &str, default: usize) -> Result<usize, ModelError> {
+        match self.value(key) {
+            None => Ok(default),
+            Some(_) => self.int(key),
+        }
+    }
+
+    /// An optional number.
+    pub(crate) fn float_or(&self, key: &str, default: f64) -> Result<f64, ModelError> {
+        match self.value(key) {
+            None => Ok(default),
+            Some(v) => v
+                .to_f32()
+                .map(f64::from)
+                .or_else(|_| v.to_f64())
+                .map_err(|_| {
+                    ModelError::BadMetadata(self.key(key), format!("{v:?} is not a number"))
+                }),
+        }
+    }
+
+    /// An optional string.
+    pub(crate) fn text(&self, key: &str) -> Option<&str> {
+        self.value(key)
+            .and_then(|v| v.to_string().ok())
+            .map(String::as_str)
+    }
+}
+
+fn integer(value: &Value) -> Option<usize> {
+    match value {
+        Value::U8(v) => Some(usize::from(*v)),
+        Value::U16(v) => Some(usize::from(*v)),
+        Value::U32(v) => usize::try_from(*v).ok(),
+        Value::U64(v) => usize::try_from(*v).ok(),
+        Value::I8(v) => usize::try_from(*v).ok(),
+        Value::I16(v) => usize::try_from(*v).ok(),
+        Value::I32(v) => usize::try_from(*v).ok(),
+        Value::I64(v) => usize::try_from(*v).ok(),
+        _ => None,
+    }
+}
