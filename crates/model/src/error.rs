@@ -32,7 +32,9 @@ pub enum ModelError {
     #[error("unsupported architecture {0:?}: dial runs {list}", list = crate::error::architectures())]
     UnsupportedArchitecture(String),
     /// The tokenizer type is not one dial builds.
-    #[error("unsupported tokenizer model {0:?} (dial builds SentencePiece `llama` vocabularies)")]
+    #[error(
+        "unsupported tokenizer {0} (dial builds SentencePiece `llama` and byte-level BPE `gpt2` vocabularies)"
+    )]
     UnsupportedTokenizer(String),
     /// A metadata key the model needs is absent.
     #[error("the GGUF metadata has no {0}")]

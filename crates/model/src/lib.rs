@@ -19,6 +19,7 @@ mod linear;
 mod math;
 mod model;
 mod perplexity;
+mod pre_tokenizer;
 pub mod tiny;
 mod tokenizer;
 mod transformer;

@@ -1,7 +1,8 @@
-//! Perplexity with llama.cpp's `llama-perplexity` protocol: the text is tokenized with
-//! BOS and cut into chunks of `n_ctx` tokens (the remainder is dropped); each chunk starts
-//! with BOS in place of its first token, and only its second half is scored: the
-//! predictions at positions `n_ctx/2 … n_ctx−2` of the tokens that follow them.
+//! Perplexity with llama.cpp's `llama-perplexity` protocol: the text is tokenized (with
+//! BOS where the model adds one) and cut into chunks of `n_ctx` tokens (the remainder is
+//! dropped); where the model adds BOS, each chunk starts with BOS in place of its first
+//! token; only its second half is scored: the predictions at positions
+//! `n_ctx/2 … n_ctx−2` of the tokens that follow them.
 
 use crate::error::ModelError;
 use crate::model::{Model, Session};
@@ -17,7 +18,7 @@ pub struct Perplexity {
     pub chunks: usize,
     /// Tokens scored.
     pub scored: usize,
-    /// Tokens in the text (with BOS).
+    /// Tokens in the text (with BOS, where the model adds one).
     pub tokens: usize,
     /// Running PPL after each chunk.
     pub per_chunk: Vec<f64>,
@@ -54,14 +55,19 @@ impl Model {
                 n_ctx,
             });
         }
-        let bos = self.tokenizer().bos().unwrap_or(tokens[0]);
+        let bos = self
+            .tokenizer()
+            .bos()
+            .filter(|_| self.tokenizer().adds_bos());
         let first = n_ctx / 2;
         let (mut sum, mut sum_sq, mut n) = (0f64, 0f64, 0usize);
         let mut session = self.session()?;
         let mut per_chunk = Vec::with_capacity(chunks);
         for c in 0..chunks {
             let mut chunk = tokens[c * n_ctx..(c + 1) * n_ctx].to_vec();
-            chunk[0] = bos;
+            if let Some(bos) = bos {
+                chunk[0] = bos;
+            }
             for nll in self.chunk_nlls(&mut session, &chunk, first)? {
                 sum += nll;
                 sum_sq += nll * nll;

@@ -47,10 +47,8 @@ pub struct Tokenizer {
 struct Bpe {
     /// `"left right"` → merge rank (lower merges first).
     ranks: HashMap<String, u32>,
-    /// The pre-tokenizer pattern.
-    split: fancy_regex::Regex,
-    /// Whole words in the vocabulary skip the merges (llama.cpp's `ignore_merges`, Llama 3).
-    ignore_merges: bool,
+    /// The pre-tokenizer, by `tokenizer.ggml.pre`.
+    splitter: crate::pre_tokenizer::Splitter,
     /// GPT-2's printable character for each byte, and back.
     byte_char: [char; 256],
     char_byte: HashMap<char, u8>,
@@ -76,20 +74,6 @@ fn byte_chars() -> ([char; 256], HashMap<char, u8>) {
         .map(|(b, &c)| (c, b as u8))
         .collect();
     (table, inverse)
-}
-
-/// The pre-tokenizer pattern for `tokenizer.ggml.pre`, as llama.cpp uses it.
-fn pre_tokenizer(pre: &str) -> Option<(&'static str, bool)> {
-    const GPT2: &str =
-        r"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+";
-    const LLAMA3: &str = r"(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";
-    const QWEN2: &str = r"(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";
-    match pre {
-        "gpt2" | "default" | "" => Some((GPT2, false)),
-        "llama-bpe" | "llama3" | "smaug-bpe" => Some((LLAMA3, true)),
-        "qwen2" => Some((QWEN2, false)),
-        _ => None,
-    }
 }
 
 fn strings(md: &HashMap<String, Value>, key: &str) -> Result<Vec<String>, ModelError> {
@@ -196,7 +180,7 @@ impl Tokenizer {
             .and_then(|v| v.to_string().ok().cloned())
             .unwrap_or_default();
         if model != "llama" && model != "gpt2" {
-            return Err(ModelError::UnsupportedTokenizer(model));
+            return Err(ModelError::UnsupportedTokenizer(format!("model {model:?}")));
         }
         let tokens = strings(md, "tokenizer.ggml.tokens")?;
         let n = tokens.len();
@@ -237,11 +221,7 @@ impl Tokenizer {
                 .get("tokenizer.ggml.pre")
                 .and_then(|v| v.to_string().ok().cloned())
                 .unwrap_or_default();
-            let (pattern, ignore_merges) = pre_tokenizer(&pre).ok_or_else(|| {
-                ModelError::UnsupportedTokenizer(format!("gpt2 with pre-tokenizer {pre:?}"))
-            })?;
-            let split = fancy_regex::Regex::new(pattern)
-                .map_err(|e| ModelError::BadMetadata("tokenizer.ggml.pre".into(), e.to_string()))?;
+            let splitter = crate::pre_tokenizer::Splitter::new(crate::pre_tokenizer::named(&pre)?)?;
             let merges = strings(md, "tokenizer.ggml.merges")?;
             let ranks = merges
                 .into_iter()
@@ -251,8 +231,7 @@ impl Tokenizer {
             let (byte_char, char_byte) = byte_chars();
             Some(Bpe {
                 ranks,
-                split,
-                ignore_merges,
+                splitter,
                 byte_char,
                 char_byte,
             })
@@ -285,6 +264,12 @@ impl Tokenizer {
     /// The beginning-of-sequence token.
     pub fn bos(&self) -> Option<u32> {
         self.bos
+    }
+
+    /// Whether encoding puts BOS first (`tokenizer.ggml.add_bos_token`, or the vocabulary
+    /// type's default).
+    pub fn adds_bos(&self) -> bool {
+        self.add_bos && self.bos.is_some()
     }
 
     /// The end-of-sequence token.
@@ -447,15 +432,12 @@ impl Tokenizer {
 
     /// Byte-level BPE on one piece of ordinary text.
     fn encode_bpe(&self, bpe: &Bpe, text: &str, out: &mut Vec<u32>) {
-        for m in bpe.split.find_iter(text) {
-            // The pattern cannot fail on valid UTF-8 short of its backtrack limit; a piece
-            // it gives up on is encoded whole.
-            let word_text = m.map(|m| m.as_str()).unwrap_or(text);
+        for word_text in bpe.splitter.split(text) {
             let word: String = word_text
                 .bytes()
                 .map(|b| bpe.byte_char[b as usize])
                 .collect();
-            if bpe.ignore_merges
+            if bpe.splitter.ignore_merges
                 && let Some(&id) = self.index.get(&word)
             {
                 out.push(id);
