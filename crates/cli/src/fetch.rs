@@ -1,5 +1,5 @@
-//! `dial fetch`: download and verify the default model (and, with `--voice`, the voice's
-//! files) into the cache.
+//! `dial fetch`: download and verify a model (the default, or one named by `--model`)
+//! and, with `--voice`, the voice's files into the cache.
 
 use crate::model_args::ModelArgs;
 use clap::Args;
@@ -16,8 +16,12 @@ pub struct FetchArgs {
 }
 
 pub fn run(args: &FetchArgs) -> Result<String, String> {
-    if args.model.model.is_some() {
-        return Err("dial fetch downloads the default model; --model names a local file".into());
+    if args.model.is_local_file() {
+        let names: Vec<&str> = fetch::MODELS.iter().map(|m| m.name).collect();
+        return Err(format!(
+            "dial fetch downloads a model by name ({}); --model names a local file here",
+            names.join(", ")
+        ));
     }
     let mut out = format!("{}\n", args.model.path()?.display());
     if args.voice {

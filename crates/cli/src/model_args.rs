@@ -1,4 +1,5 @@
-//! Choosing and loading a model: `--model PATH`, or the default fetched into the cache.
+//! Choosing and loading a model: `--model PATH` to a local GGUF file, `--model NAME` for
+//! one dial fetches by name (`gemma3-270m`, `smollm2`), or the default.
 
 use clap::Args;
 use dial_fetch::{self as fetch, FetchOptions};
@@ -8,7 +9,8 @@ use std::path::PathBuf;
 
 #[derive(Debug, Clone, Args)]
 pub struct ModelArgs {
-    /// A local GGUF file (default: Gemma 3 270M, fetched into the cache on first use).
+    /// A local GGUF file, or a model dial fetches by name: gemma3-270m (the default) or
+    /// smollm2. Fetched models go into the cache on first use.
     #[arg(long)]
     pub model: Option<PathBuf>,
     /// Where fetched models live (default: $DIAL_CACHE_DIR, else $XDG_CACHE_HOME/dial,
@@ -18,18 +20,28 @@ pub struct ModelArgs {
 }
 
 impl ModelArgs {
-    /// The model's path, fetching the default when needed.
+    /// The model's path, fetching a named model (or the default) when needed. A file
+    /// wins over a name it happens to share.
     pub fn path(&self) -> Result<PathBuf, String> {
-        match &self.model {
-            Some(p) => Ok(p.clone()),
-            None => {
-                let options = FetchOptions {
-                    cache: fetch::cache_dir(self.cache_dir.as_deref()),
-                    ..FetchOptions::default()
-                };
-                fetch::ensure(&fetch::GEMMA3_270M, &options).map_err(|e| e.to_string())
-            }
-        }
+        let named = match &self.model {
+            None => &fetch::MODELS[0],
+            Some(p) => match p.to_str().and_then(fetch::named_model) {
+                Some(named) if !p.exists() => named,
+                _ => return Ok(p.clone()),
+            },
+        };
+        let options = FetchOptions {
+            cache: fetch::cache_dir(self.cache_dir.as_deref()),
+            ..FetchOptions::default()
+        };
+        fetch::ensure(named.artifact, &options).map_err(|e| e.to_string())
+    }
+
+    /// Whether `--model` names a local file rather than a model dial fetches.
+    pub fn is_local_file(&self) -> bool {
+        self.model
+            .as_ref()
+            .is_some_and(|p| p.exists() || p.to_str().and_then(fetch::named_model).is_none())
     }
 
     /// Loads the model with a progress bar on stderr.

