@@ -144,7 +144,9 @@ pub fn ggml_type(format: dial_quant::QuantFormat) -> candle_core::quantized::Ggm
     use dial_quant::QuantFormat;
     match format {
         QuantFormat::Q4_0 => GgmlDType::Q4_0,
+        QuantFormat::Q4_1 => GgmlDType::Q4_1,
         QuantFormat::Q5_0 => GgmlDType::Q5_0,
+        QuantFormat::Q5_1 => GgmlDType::Q5_1,
         QuantFormat::Q8_0 => GgmlDType::Q8_0,
         QuantFormat::Q4K => GgmlDType::Q4K,
         QuantFormat::Q6K => GgmlDType::Q6K,

@@ -24,7 +24,9 @@ pub(crate) enum Linear {
 fn quant_format(dtype: GgmlDType) -> Option<QuantFormat> {
     match dtype {
         GgmlDType::Q4_0 => Some(QuantFormat::Q4_0),
+        GgmlDType::Q4_1 => Some(QuantFormat::Q4_1),
         GgmlDType::Q5_0 => Some(QuantFormat::Q5_0),
+        GgmlDType::Q5_1 => Some(QuantFormat::Q5_1),
         GgmlDType::Q8_0 => Some(QuantFormat::Q8_0),
         GgmlDType::Q4K => Some(QuantFormat::Q4K),
         GgmlDType::Q6K => Some(QuantFormat::Q6K),

@@ -4,7 +4,9 @@
 //! | format | values per block | bytes | layout |
 //! |---|---|---|---|
 //! | Q4_0 | 32 | 18 | f16 `d`, 16 bytes of nibbles; `x = d · (q − 8)` |
+//! | Q4_1 | 32 | 20 | f16 `d`, f16 `m`, 16 bytes of nibbles; `x = d · q + m` |
 //! | Q5_0 | 32 | 22 | f16 `d`, u32 high bits, 16 bytes of nibbles; `x = d · (q − 16)` |
+//! | Q5_1 | 32 | 24 | f16 `d`, f16 `m`, u32 high bits, 16 bytes of nibbles; `x = d · q + m` |
 //! | Q8_0 | 32 | 34 | f16 `d`, 32 × i8; `x = d · q` |
 //! | Q4_K | 256 | 144 | f16 `d`, f16 `dmin`, 12 bytes of 6-bit scales and mins, 128 bytes of nibbles; `x = d·sc_j · q − dmin·m_j` per 32 |
 //! | Q6_K | 256 | 210 | 128 bytes low nibbles, 64 bytes high 2-bit pairs, 16 × i8 scales, f16 `d`; `x = d·sc_g · (q − 32)` per 16 |
@@ -17,8 +19,12 @@ use half::f16;
 pub enum QuantFormat {
     /// 4-bit, one scale per 32.
     Q4_0,
+    /// 4-bit, one scale and one minimum per 32.
+    Q4_1,
     /// 5-bit, one scale per 32.
     Q5_0,
+    /// 5-bit, one scale and one minimum per 32.
+    Q5_1,
     /// 8-bit, one scale per 32.
     Q8_0,
     /// 4-bit k-quant: super-blocks of 256, 6-bit scales and mins per 32.
@@ -45,9 +51,11 @@ pub(crate) fn scale_min_k4(j: usize, q: &[u8]) -> (u8, u8) {
 
 impl QuantFormat {
     /// Every format.
-    pub const ALL: [QuantFormat; 5] = [
+    pub const ALL: [QuantFormat; 7] = [
         QuantFormat::Q4_0,
+        QuantFormat::Q4_1,
         QuantFormat::Q5_0,
+        QuantFormat::Q5_1,
         QuantFormat::Q8_0,
         QuantFormat::Q4K,
         QuantFormat::Q6K,
@@ -57,7 +65,9 @@ impl QuantFormat {
     pub fn from_ggml(id: u32) -> Option<Self> {
         match id {
             2 => Some(QuantFormat::Q4_0),
+            3 => Some(QuantFormat::Q4_1),
             6 => Some(QuantFormat::Q5_0),
+            7 => Some(QuantFormat::Q5_1),
             8 => Some(QuantFormat::Q8_0),
             12 => Some(QuantFormat::Q4K),
             14 => Some(QuantFormat::Q6K),
@@ -69,7 +79,9 @@ impl QuantFormat {
     pub fn name(self) -> &'static str {
         match self {
             QuantFormat::Q4_0 => "Q4_0",
+            QuantFormat::Q4_1 => "Q4_1",
             QuantFormat::Q5_0 => "Q5_0",
+            QuantFormat::Q5_1 => "Q5_1",
             QuantFormat::Q8_0 => "Q8_0",
             QuantFormat::Q4K => "Q4_K",
             QuantFormat::Q6K => "Q6_K",
@@ -79,16 +91,23 @@ impl QuantFormat {
     /// Values per block.
     pub fn block_values(self) -> usize {
         match self {
-            QuantFormat::Q4_0 | QuantFormat::Q5_0 | QuantFormat::Q8_0 => 32,
             QuantFormat::Q4K | QuantFormat::Q6K => 256,
+            _ => 32,
         }
+    }
+
+    /// Whether blocks carry a minimum added to every value (Q4_1, Q5_1): `x = d · q + m`.
+    pub fn has_min(self) -> bool {
+        matches!(self, QuantFormat::Q4_1 | QuantFormat::Q5_1)
     }
 
     /// Bytes per block.
     pub fn block_bytes(self) -> usize {
         match self {
             QuantFormat::Q4_0 => 18,
+            QuantFormat::Q4_1 => 20,
             QuantFormat::Q5_0 => 22,
+            QuantFormat::Q5_1 => 24,
             QuantFormat::Q8_0 => 34,
             QuantFormat::Q4K => 144,
             QuantFormat::Q6K => 210,
@@ -105,8 +124,8 @@ impl QuantFormat {
     }
 
     /// The signed integer weights of 32-value piece `p` of `block` (`p < block_values / 32`),
-    /// with the offset of the 32-value formats and Q6_K applied; for Q4_K the raw nibbles
-    /// 0..16.
+    /// with the offset of the 32-value formats and Q6_K applied; for Q4_K, Q4_1 and Q5_1
+    /// the raw unsigned values (their minimums are added apart).
     pub(crate) fn unpack(self, block: &[u8], p: usize, out: &mut [i8; ACT_BLOCK]) {
         match self {
             QuantFormat::Q4_0 => {
@@ -115,13 +134,27 @@ impl QuantFormat {
                     out[j + 16] = (block[2 + j] >> 4) as i8 - 8;
                 }
             }
-            QuantFormat::Q5_0 => {
-                let qh = u32::from_le_bytes([block[2], block[3], block[4], block[5]]);
+            QuantFormat::Q4_1 => {
+                for j in 0..16 {
+                    out[j] = (block[4 + j] & 0xF) as i8;
+                    out[j + 16] = (block[4 + j] >> 4) as i8;
+                }
+            }
+            QuantFormat::Q5_0 | QuantFormat::Q5_1 => {
+                // Q5_1's bits sit after its minimum; Q5_0's values are centred on 16.
+                let (at, centre) = if self == QuantFormat::Q5_0 {
+                    (2, 16)
+                } else {
+                    (4, 0)
+                };
+                let qh =
+                    u32::from_le_bytes([block[at], block[at + 1], block[at + 2], block[at + 3]]);
+                let qs = &block[at + 4..at + 20];
                 for j in 0..16 {
                     let low = ((qh >> j) << 4) & 0x10;
                     let high = (qh >> (j + 12)) & 0x10;
-                    out[j] = ((u32::from(block[6 + j] & 0xF) | low) as i8) - 16;
-                    out[j + 16] = ((u32::from(block[6 + j] >> 4) | high) as i8) - 16;
+                    out[j] = ((u32::from(qs[j] & 0xF) | low) as i8) - centre;
+                    out[j + 16] = ((u32::from(qs[j] >> 4) | high) as i8) - centre;
                 }
             }
             QuantFormat::Q8_0 => {
@@ -165,6 +198,13 @@ impl QuantFormat {
                     *o = f32::from(v) * d;
                 }
             }
+            QuantFormat::Q4_1 | QuantFormat::Q5_1 => {
+                let (d, m) = (f16_at(block, 0), f16_at(block, 2));
+                self.unpack(block, 0, &mut q);
+                for (o, v) in out.iter_mut().zip(q) {
+                    *o = f32::from(v) * d + m;
+                }
+            }
             QuantFormat::Q4K => {
                 let (d, dmin) = (f16_at(block, 0), f16_at(block, 2));
                 for p in 0..8 {
@@ -199,6 +239,10 @@ impl QuantFormat {
                 piece.lane_scales = [f16_at(block, 0); 8];
                 piece.offset = 0.0;
             }
+            QuantFormat::Q4_1 | QuantFormat::Q5_1 => {
+                piece.lane_scales = [f16_at(block, 0); 8];
+                piece.offset = -f16_at(block, 2);
+            }
             QuantFormat::Q4K => {
                 let (sc, m) = scale_min_k4(p, &block[4..16]);
                 piece.lane_scales = [f16_at(block, 0) * f32::from(sc); 8];
@@ -214,9 +258,9 @@ impl QuantFormat {
         }
     }
 
-    /// Whether pieces carry an offset (Q4_K's mins).
+    /// Whether pieces carry an offset (Q4_K's mins, Q4_1's and Q5_1's minimums).
     pub(crate) fn has_offset(self) -> bool {
-        self == QuantFormat::Q4K
+        self == QuantFormat::Q4K || self.has_min()
     }
 }
 

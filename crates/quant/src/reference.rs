@@ -7,6 +7,8 @@
 //! ```text
 //! Q4_0, Q5_0, Q8_0, per 32 values (scale s, weights w):
 //!     acc += (s · D) · f32(Σ w·x)
+//! Q4_1, Q5_1, per 32 values (scale s, minimum m, unsigned weights q):
+//!     acc += (s · D) · f32(Σ q·x) + (m · D) · f32(Σ x)
 //! Q4_K, per 256 (d, dmin; sub-blocks j of 32 with 6-bit scale sc_j, min m_j, nibbles q):
 //!     dot  = Σ_j sc_j · Σ_{i∈j} q_i·x_i
 //!     mins = Σ_j m_j · Σ_{i∈j} x_i
@@ -42,6 +44,12 @@ pub(crate) fn dot(format: QuantFormat, row: &[u8], x: &QuantizedActivations, r: 
             QuantFormat::Q4_0 | QuantFormat::Q5_0 | QuantFormat::Q8_0 => {
                 format.unpack(block, 0, &mut w);
                 acc += (f16_at(block, 0) * big_d) * piece_dot(&w, x) as f32;
+            }
+            QuantFormat::Q4_1 | QuantFormat::Q5_1 => {
+                format.unpack(block, 0, &mut w);
+                let sum: i32 = x.iter().map(|v| i32::from(*v)).sum();
+                let (s, m) = (f16_at(block, 0), f16_at(block, 2));
+                acc += (s * big_d) * piece_dot(&w, x) as f32 + (m * big_d) * sum as f32;
             }
             QuantFormat::Q4K => {
                 let (mut dot, mut mins) = (0i32, 0i32);

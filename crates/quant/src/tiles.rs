@@ -33,8 +33,9 @@ pub(crate) struct Tiles {
 }
 
 impl Tiles {
-    /// Whether `format` runs on tiles: the 32-value formats (the k-quants, whose scales
-    /// fold in integers per 256 values, run on the panels' AVX2 kernel).
+    /// Whether `format` runs on tiles: the 32-value formats with one scale (the k-quants,
+    /// whose scales fold in integers per 256 values, and Q4_1 and Q5_1, with their
+    /// minimums, run on the panels' AVX2 kernel).
     pub(crate) fn takes(format: QuantFormat) -> bool {
         half_scales(format)
     }
@@ -56,6 +57,8 @@ impl Tiles {
             QuantFormat::Q5_0 => 16,
             QuantFormat::Q6K => 32,
             QuantFormat::Q4K => 0,
+            // Never tiled (`takes`).
+            QuantFormat::Q4_1 | QuantFormat::Q5_1 => 0,
         };
         let row_bytes = k / format.block_values() * format.block_bytes();
         let tiles = n.div_ceil(TILE_ROWS);

@@ -145,6 +145,24 @@ mod x86 {
                     store(row, p, w, [f16_at(block, 0); 8], 0.0);
                 }
             }
+            QuantFormat::Q4_1 => {
+                for (p, block) in blocks {
+                    store(
+                        row,
+                        p,
+                        nibbles(&block[4..20]),
+                        [f16_at(block, 0); 8],
+                        -f16_at(block, 2),
+                    );
+                }
+            }
+            QuantFormat::Q5_1 => {
+                for (p, block) in blocks {
+                    let high = u32::from_le_bytes([block[4], block[5], block[6], block[7]]);
+                    let q = _mm256_or_si256(nibbles(&block[8..24]), bit_bytes(high));
+                    store(row, p, q, [f16_at(block, 0); 8], -f16_at(block, 2));
+                }
+            }
             QuantFormat::Q4K => {
                 let mask = _mm256_set1_epi8(0xF);
                 for (b, block) in blocks {

@@ -11,7 +11,9 @@ use rand_core::{Rng, SeedableRng};
 fn candle_type(f: QuantFormat) -> GgmlDType {
     match f {
         QuantFormat::Q4_0 => GgmlDType::Q4_0,
+        QuantFormat::Q4_1 => GgmlDType::Q4_1,
         QuantFormat::Q5_0 => GgmlDType::Q5_0,
+        QuantFormat::Q5_1 => GgmlDType::Q5_1,
         QuantFormat::Q8_0 => GgmlDType::Q8_0,
         QuantFormat::Q4K => GgmlDType::Q4K,
         QuantFormat::Q6K => GgmlDType::Q6K,
@@ -318,13 +320,14 @@ fn raw_matrix(format: QuantFormat, n: usize, k: usize, seed: u64) -> QuantMatrix
     QuantMatrix::new(format, n, k, bytes).unwrap()
 }
 
-/// Sets every block's f16 scales (Q4_K's `d` and `dmin`) to `scale`, finite.
+/// Sets every block's f16 scales (Q4_K's `d` and `dmin`, Q4_1's and Q5_1's minimum) to
+/// `scale`, finite.
 fn set_scales(format: QuantFormat, bytes: &mut [u8], scale: f32) {
     let scale = half::f16::from_f32(scale).to_le_bytes();
     for block in bytes.chunks_exact_mut(format.block_bytes()) {
         match format {
             QuantFormat::Q6K => block[208..210].copy_from_slice(&scale),
-            QuantFormat::Q4K => {
+            QuantFormat::Q4K | QuantFormat::Q4_1 | QuantFormat::Q5_1 => {
                 block[0..2].copy_from_slice(&scale);
                 block[2..4].copy_from_slice(&scale);
             }
@@ -339,7 +342,9 @@ fn value_stability_outputs_are_pinned_bit_for_bit() {
     // activation quantization, a format's decoding or the reduction order moves these.
     let pinned = [
         (QuantFormat::Q4_0, PIN_Q4_0),
+        (QuantFormat::Q4_1, PIN_Q4_1),
         (QuantFormat::Q5_0, PIN_Q5_0),
+        (QuantFormat::Q5_1, PIN_Q5_1),
         (QuantFormat::Q8_0, PIN_Q8_0),
         (QuantFormat::Q4K, PIN_Q4K),
         (QuantFormat::Q6K, PIN_Q6K),
@@ -366,6 +371,8 @@ fn value_stability_outputs_are_pinned_bit_for_bit() {
 }
 const PIN_Q4_0: u64 = 0xcfcf50d1ee0c8745;
 const PIN_Q5_0: u64 = 0xbef7423efb7e7bc9;
+const PIN_Q4_1: u64 = 0x5235542d182cf893;
+const PIN_Q5_1: u64 = 0x7f3b6fb46953b9a1;
 const PIN_Q8_0: u64 = 0x97888e8cc4606990;
 const PIN_Q4K: u64 = 0xbb79c33cb545ab4e;
 const PIN_Q6K: u64 = 0x0735b39078f10bcb;

@@ -5,7 +5,7 @@
 //! weight row, multiplied by the row's sub-block scale for the k-quants. Then the
 //! reference's f32 steps, 8 rows per instruction.
 
-use super::{PANEL_ROWS, Rows, at, bias, block_bytes};
+use super::{PANEL_ROWS, Rows, at, bias, block_bytes, scales_and_mins};
 use crate::activations::QuantizedActivations;
 use crate::format::QuantFormat;
 use std::arch::x86_64::*;
@@ -73,8 +73,12 @@ unsafe fn rows_of<const R: usize>(
         let c: [__m256; R] = unsafe {
             match format {
                 QuantFormat::Q8_0 => q8_0::<R>(block.as_ptr(), &rows, b),
-                QuantFormat::Q4_0 => nibbles32::<R, false>(block.as_ptr(), &rows, b, bias(format)),
-                QuantFormat::Q5_0 => nibbles32::<R, true>(block.as_ptr(), &rows, b, bias(format)),
+                QuantFormat::Q4_0 | QuantFormat::Q4_1 => {
+                    nibbles32::<R, false>(format, block.as_ptr(), &rows, b)
+                }
+                QuantFormat::Q5_0 | QuantFormat::Q5_1 => {
+                    nibbles32::<R, true>(format, block.as_ptr(), &rows, b)
+                }
                 QuantFormat::Q4K => q4k::<R>(block.as_ptr(), &rows, b),
                 QuantFormat::Q6K => q6k::<R>(block.as_ptr(), &rows, b),
             }
@@ -230,16 +234,16 @@ unsafe fn q8_0<const R: usize>(block: *const u8, rows: &Rows, b: usize) -> [__m2
     }
 }
 
-/// Q4_0 (`HIGH` false) and Q5_0: unsigned nibbles (and a fifth bit), the bias taken back
-/// out through the block's activation sum. 16-bit sums over 4 quads stay below 2¹⁵
-/// (8 products of at most 31 · 127).
+/// Q4_0 and Q4_1 (`HIGH` false), Q5_0 and Q5_1: unsigned nibbles (and a fifth bit), the
+/// bias taken back out (or the minimum added) through the block's activation sum. 16-bit
+/// sums over 4 quads stay below 2¹⁵ (8 products of at most 31 · 127).
 #[inline]
 #[target_feature(enable = "avx2,f16c")]
 unsafe fn nibbles32<const R: usize, const HIGH: bool>(
+    format: QuantFormat,
     block: *const u8,
     rows: &Rows,
     b: usize,
-    bias: i32,
 ) -> [__m256; R] {
     unsafe {
         let ones = _mm256_set1_epi16(1);
@@ -265,17 +269,24 @@ unsafe fn nibbles32<const R: usize, const HIGH: bool>(
                 *d = _mm256_add_epi32(*d, widen(p, ones));
             }
         }
-        let scales_at = if HIGH {
-            at::Q5_0_SCALES
-        } else {
-            at::Q4_0_SCALES
-        };
+        let (scales_at, mins_at) = scales_and_mins(format);
         let scales = f16x8(block.add(scales_at));
-        std::array::from_fn(|r| {
-            let unbiased =
-                _mm256_sub_epi32(dot[r], _mm256_set1_epi32(bias * rows.sum(r, 2 * b, 2)));
-            term(scales, rows.scale(r, b), unbiased)
-        })
+        let bias = bias(format);
+        match mins_at {
+            None => std::array::from_fn(|r| {
+                let unbiased =
+                    _mm256_sub_epi32(dot[r], _mm256_set1_epi32(bias * rows.sum(r, 2 * b, 2)));
+                term(scales, rows.scale(r, b), unbiased)
+            }),
+            Some(mins_at) => {
+                let mins = f16x8(block.add(mins_at));
+                std::array::from_fn(|r| {
+                    let big_d = rows.scale(r, b);
+                    let sum = _mm256_set1_epi32(rows.sum(r, 2 * b, 2));
+                    _mm256_add_ps(term(scales, big_d, dot[r]), term(mins, big_d, sum))
+                })
+            }
+        }
     }
 }
 

@@ -10,11 +10,14 @@
 //! |---|---|---|
 //! | Q8_0 | 272 | 8 quad vectors of signed weights; 8 × f16 scale |
 //! | Q4_0 | 144 | 4 nibble vectors (vector `v`: quad `v` in the low nibbles, quad `v + 4` in the high ones) of `q + 8`; 8 × f16 scale |
+//! | Q4_1 | 160 | 4 nibble vectors of `q`; 8 × f16 scale; 8 × f16 minimum |
 //! | Q5_0 | 176 | 4 nibble vectors of the low 4 bits of `q + 16`; 1 vector whose byte bit `j` is bit 4 of quad `j`; 8 × f16 scale |
+//! | Q5_1 | 192 | as Q5_0, of `q`; 8 × f16 scale; 8 × f16 minimum |
 //! | Q4_K | 1184 | per sub-block 4 nibble vectors; scales `[sub][row]`; mins `[pair][row][2]`; 8 × f16 `d`, 8 × f16 `dmin` |
 //! | Q6_K | 1680 | per 32 values 4 nibble vectors of the low bits of `q + 32` and 2 vectors of their 2 high bits (quads 0–3 and 4–7, quad `j` at bits `2j`); scales `[group][row]`; 8 × f16 `d` |
 //!
-//! Stored weights are unsigned (the format's bias added; Q8_0 and Q4_K have none), so the
+//! Stored weights are unsigned (the format's bias added; Q8_0, Q4_1, Q5_1 and Q4_K have
+//! none), so the
 //! x86 kernels multiply them by signed activations with `vpmaddubsw`, without saturation
 //! (|w| ≤ 63, |x| ≤ 127; Q8_0 moves the sign onto the activations), and take the bias
 //! back out with the activations' sums. Every integer sum is exact, so each lane's result
@@ -41,8 +44,12 @@ pub(crate) mod at {
     /// 32-value formats: the f16 scales after the weights.
     pub const Q8_0_SCALES: usize = 256;
     pub const Q4_0_SCALES: usize = 128;
+    pub const Q4_1_SCALES: usize = 128;
+    pub const Q4_1_MINS: usize = 144;
     pub const Q5_0_HIGH: usize = 128;
     pub const Q5_0_SCALES: usize = 160;
+    pub const Q5_1_SCALES: usize = 160;
+    pub const Q5_1_MINS: usize = 176;
     /// Q4_K: nibbles of sub-block `j` at `128 j`.
     pub const Q4K_SCALES: usize = 1024;
     pub const Q4K_MINS: usize = 1088;
@@ -60,16 +67,30 @@ pub(crate) fn block_bytes(format: QuantFormat) -> usize {
     match format {
         QuantFormat::Q8_0 => 272,
         QuantFormat::Q4_0 => 144,
+        QuantFormat::Q4_1 => 160,
         QuantFormat::Q5_0 => 176,
+        QuantFormat::Q5_1 => 192,
         QuantFormat::Q4K => 1184,
         QuantFormat::Q6K => 1680,
+    }
+}
+
+/// Where a 32-value format's f16 scales (and minimums, for Q4_1 and Q5_1) lie in its
+/// panel block.
+pub(crate) fn scales_and_mins(format: QuantFormat) -> (usize, Option<usize>) {
+    match format {
+        QuantFormat::Q4_0 => (at::Q4_0_SCALES, None),
+        QuantFormat::Q4_1 => (at::Q4_1_SCALES, Some(at::Q4_1_MINS)),
+        QuantFormat::Q5_0 => (at::Q5_0_SCALES, None),
+        QuantFormat::Q5_1 => (at::Q5_1_SCALES, Some(at::Q5_1_MINS)),
+        _ => (at::Q8_0_SCALES, None),
     }
 }
 
 /// What the layout adds to each signed weight to store it unsigned.
 pub(crate) fn bias(format: QuantFormat) -> i32 {
     match format {
-        QuantFormat::Q8_0 | QuantFormat::Q4K => 0,
+        QuantFormat::Q8_0 | QuantFormat::Q4K | QuantFormat::Q4_1 | QuantFormat::Q5_1 => 0,
         QuantFormat::Q4_0 => 8,
         QuantFormat::Q5_0 => 16,
         QuantFormat::Q6K => 32,
@@ -343,7 +364,12 @@ fn lay_out_block(format: QuantFormat, blocks: &[&[u8]], out: &mut [u8]) {
             nibbles(&w, 0, &mut out[..128]);
             f16_scales(0, &mut out[at::Q4_0_SCALES..]);
         }
-        QuantFormat::Q5_0 => {
+        QuantFormat::Q4_1 => {
+            nibbles(&w, 0, &mut out[..128]);
+            f16_scales(0, &mut out[at::Q4_1_SCALES..]);
+            f16_scales(2, &mut out[at::Q4_1_MINS..]);
+        }
+        QuantFormat::Q5_0 | QuantFormat::Q5_1 => {
             nibbles(&w, 0, &mut out[..128]);
             for (r, row) in w.iter().enumerate() {
                 for i in 0..4 {
@@ -351,7 +377,12 @@ fn lay_out_block(format: QuantFormat, blocks: &[&[u8]], out: &mut [u8]) {
                         (0..8).map(|q| ((row[4 * q + i] >> 4) & 1) << q).sum();
                 }
             }
-            f16_scales(0, &mut out[at::Q5_0_SCALES..]);
+            if format == QuantFormat::Q5_0 {
+                f16_scales(0, &mut out[at::Q5_0_SCALES..]);
+            } else {
+                f16_scales(0, &mut out[at::Q5_1_SCALES..]);
+                f16_scales(2, &mut out[at::Q5_1_MINS..]);
+            }
         }
         QuantFormat::Q4K => {
             for j in 0..8 {

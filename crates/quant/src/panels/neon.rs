@@ -12,7 +12,7 @@
 //! Then the reference's f32 steps, 4 rows per instruction. Everything but the engine is
 //! shared, written once: the two entry points differ only in the features they enable.
 
-use super::{PANEL_ROWS, Rows, at, bias, block_bytes};
+use super::{PANEL_ROWS, Rows, at, bias, block_bytes, scales_and_mins};
 use crate::activations::QuantizedActivations;
 use crate::format::QuantFormat;
 use std::arch::aarch64::*;
@@ -95,9 +95,11 @@ unsafe fn rows_of<const R: usize, E: Engine>(
         let mut acc = [[zero; 2]; R];
         for (b, block) in panel.chunks_exact(block_bytes(format)).enumerate() {
             let c: [Pair<float32x4_t>; R] = match format {
-                QuantFormat::Q8_0 | QuantFormat::Q4_0 | QuantFormat::Q5_0 => {
-                    format32::<R, E>(format, block.as_ptr(), &rows, b)
-                }
+                QuantFormat::Q8_0
+                | QuantFormat::Q4_0
+                | QuantFormat::Q4_1
+                | QuantFormat::Q5_0
+                | QuantFormat::Q5_1 => format32::<R, E>(format, block.as_ptr(), &rows, b),
                 QuantFormat::Q4K => q4k::<R, E>(block.as_ptr(), &rows, b),
                 QuantFormat::Q6K => q6k::<R, E>(block.as_ptr(), &rows, b),
             };
@@ -403,7 +405,7 @@ fn sub_lanes(a: Pair<int32x4_t>, v: int32x4_t) -> Pair<int32x4_t> {
     [vsubq_s32(a[0], v), vsubq_s32(a[1], v)]
 }
 
-/// Q8_0, Q4_0 and Q5_0.
+/// Q8_0, Q4_0, Q4_1, Q5_0 and Q5_1.
 #[inline(always)]
 unsafe fn format32<const R: usize, E: Engine>(
     format: QuantFormat,
@@ -413,7 +415,8 @@ unsafe fn format32<const R: usize, E: Engine>(
 ) -> [Pair<float32x4_t>; R] {
     // SAFETY: every read lies inside the panel block and block b of each row.
     unsafe {
-        let high = (format == QuantFormat::Q5_0).then(|| load(block.add(at::Q5_0_HIGH)));
+        let high = matches!(format, QuantFormat::Q5_0 | QuantFormat::Q5_1)
+            .then(|| load(block.add(at::Q5_0_HIGH)));
         let weight = |q: usize| match format {
             QuantFormat::Q8_0 => load(block.add(32 * q)),
             _ => {
@@ -429,17 +432,24 @@ unsafe fn format32<const R: usize, E: Engine>(
             acc = E::pair::<R>(acc, [weight(q), weight(q + 1)], rows, 32 * b + 4 * q);
         }
         let dot = E::lanes::<R>(acc);
-        let scales_at = match format {
-            QuantFormat::Q8_0 => at::Q8_0_SCALES,
-            QuantFormat::Q4_0 => at::Q4_0_SCALES,
-            _ => at::Q5_0_SCALES,
-        };
+        let (scales_at, mins_at) = scales_and_mins(format);
         let scales = f16x8(block.add(scales_at));
         let bias = bias(format);
-        std::array::from_fn(|r| {
-            let unbiased = sub_lanes(dot[r], vdupq_n_s32(bias * rows.sum(r, 2 * b, 2)));
-            term(scales, rows.scale(r, b), unbiased)
-        })
+        match mins_at {
+            None => std::array::from_fn(|r| {
+                let unbiased = sub_lanes(dot[r], vdupq_n_s32(bias * rows.sum(r, 2 * b, 2)));
+                term(scales, rows.scale(r, b), unbiased)
+            }),
+            Some(mins_at) => {
+                let mins = f16x8(block.add(mins_at));
+                std::array::from_fn(|r| {
+                    let big_d = rows.scale(r, b);
+                    let sum = vdupq_n_s32(rows.sum(r, 2 * b, 2));
+                    let (dot, min) = (term(scales, big_d, dot[r]), term(mins, big_d, [sum, sum]));
+                    [0, 1].map(|h| vaddq_f32(dot[h], min[h]))
+                })
+            }
+        }
     }
 }
 

@@ -2,7 +2,7 @@
 //! arrays that LLVM vectorizes. Each block's weights are unpacked once for all activation
 //! rows; the sums are the reference's, lane by lane.
 
-use super::{PANEL_ROWS, at, bias, block_bytes};
+use super::{PANEL_ROWS, at, bias, block_bytes, scales_and_mins};
 use crate::activations::QuantizedActivations;
 use crate::format::QuantFormat;
 use half::f16;
@@ -31,11 +31,17 @@ pub(super) fn panel(
     sums.iter_mut().for_each(|s| *s = [0.0; PANEL_ROWS]);
     let blocks = panel.chunks_exact(block_bytes(format)).enumerate();
     match format {
-        QuantFormat::Q4_0 | QuantFormat::Q5_0 | QuantFormat::Q8_0 => {
+        QuantFormat::Q4_0
+        | QuantFormat::Q4_1
+        | QuantFormat::Q5_0
+        | QuantFormat::Q5_1
+        | QuantFormat::Q8_0 => {
             let mut octet = [[0i16; 4 * PANEL_ROWS]; 8];
+            let (scales_at, mins_at) = scales_and_mins(format);
             for (b, block) in blocks {
                 unpack(format, block, &mut octet);
-                let scales = f16_lanes(&block[block_bytes(format) - 16..]);
+                let scales = f16_lanes(&block[scales_at..]);
+                let mins = mins_at.map(|at| f16_lanes(&block[at..]));
                 for (r, acc) in sums.iter_mut().enumerate() {
                     let xq = &x.quants(r)[32 * b..][..32];
                     let slots = if format == QuantFormat::Q8_0 {
@@ -45,8 +51,20 @@ pub(super) fn panel(
                     };
                     let dot = lane_sums(&slots);
                     let big_d = x.scales(r)[b];
-                    for j in 0..PANEL_ROWS {
-                        acc[j] += (scales[j] * big_d) * dot[j] as f32;
+                    match &mins {
+                        None => {
+                            for j in 0..PANEL_ROWS {
+                                acc[j] += (scales[j] * big_d) * dot[j] as f32;
+                            }
+                        }
+                        Some(mins) => {
+                            let sums16 = &x.sums16(r)[2 * b..];
+                            let sum = (sums16[0] + sums16[1]) as f32;
+                            for j in 0..PANEL_ROWS {
+                                acc[j] +=
+                                    (scales[j] * big_d) * dot[j] as f32 + (mins[j] * big_d) * sum;
+                            }
+                        }
                     }
                 }
             }
@@ -258,13 +276,13 @@ fn unpack(format: QuantFormat, block: &[u8], quads: &mut [Quad]) {
                 }
             }
         }
-        QuantFormat::Q4_0 | QuantFormat::Q4K => {
+        QuantFormat::Q4_0 | QuantFormat::Q4_1 | QuantFormat::Q4K => {
             for (piece, quads) in quads.chunks_exact_mut(8).enumerate() {
                 nibble_piece(&block[128 * piece..], quads);
                 quads.iter_mut().flatten().for_each(|w| *w -= bias);
             }
         }
-        QuantFormat::Q5_0 => {
+        QuantFormat::Q5_0 | QuantFormat::Q5_1 => {
             nibble_piece(block, quads);
             let high = &block[at::Q5_0_HIGH..at::Q5_0_HIGH + 32];
             for (q, quad) in quads.iter_mut().enumerate() {
