@@ -22,11 +22,13 @@ fn round_half_away(y: f32) -> f32 {
 }
 
 /// Rows of activations as int8 blocks of [`ACT_BLOCK`] (or [`K_ACT_BLOCK`]) values with
-/// one f32 scale each.
+/// one scale each.
 ///
 /// For a block `x`: `d = max|x| / 127`, `q_i = round(x_i / d)` (halves away from zero; 0
-/// when `d = 0`), and `x_i ≈ d · q_i`. Each row is quantized alone, so a row's blocks do
-/// not depend on the batch.
+/// when `d = 0`), and `x_i ≈ d · q_i`. A 32-value block keeps `d` rounded to f16 and a
+/// 256-value block keeps it in f32, as ggml's Q8_0/Q8_1 and Q8_K do, so dial's rounding
+/// matches llama.cpp's. Each row is quantized alone, so a row's blocks do not depend on
+/// the batch.
 #[derive(Debug, Clone, PartialEq)]
 pub struct QuantizedActivations {
     rows: usize,
@@ -84,7 +86,11 @@ impl QuantizedActivations {
             for (q, v) in out.iter_mut().zip(values) {
                 *q = round_half_away(v * inverse).clamp(-127.0, 127.0) as i8;
             }
-            scales.push(d);
+            scales.push(if block == ACT_BLOCK {
+                half::f16::from_f32(d).to_f32()
+            } else {
+                d
+            });
         }
         let sums16 = quants
             .chunks_exact(16)

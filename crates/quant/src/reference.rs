@@ -1,8 +1,9 @@
 //! The definition of every output, written plainly over the file's own bytes. The kernels
 //! (`panels`, `tiles`) must give these bits; nothing fast runs here.
 //!
-//! For an activation row with block scales `D` and a weight row, in block order, from
-//! `acc = 0`, with every integer sum exact in `i32` and no multiply-add fused:
+//! For an activation row with block scales `D` (f16-rounded for 32-value blocks) and a
+//! weight row, in block order, from `acc = 0`, with every integer sum exact in `i32` and
+//! no multiply-add fused:
 //!
 //! ```text
 //! Q4_0, Q5_0, Q8_0, per 32 values (scale s, weights w):

@@ -231,7 +231,11 @@ fn activation_quantization_is_per_block_and_exact_at_the_grid() {
     x[1] = -0.635;
     x[40] = 2.0;
     let q = QuantizedActivations::new(&x, 64).unwrap();
-    assert_eq!(q.scales(0)[0], 1.27 / 127.0);
+    // A 32-value block keeps its scale in f16, as ggml's Q8_0 does.
+    assert_eq!(q.scales(0)[0], half::f16::from_f32(1.27 / 127.0).to_f32());
+    assert_ne!(q.scales(0)[0], 1.27 / 127.0);
+    let k_block = QuantizedActivations::with_block(&[1.27; 256], 256, 256).unwrap();
+    assert_eq!(k_block.scales(0)[0], 1.27 / 127.0);
     assert_eq!(&q.quants(0)[..2], &[127, -64]);
     assert_eq!(q.quants(0)[40], 127);
     // An all-zero block has scale 0 and zero quants, not NaN.
@@ -369,10 +373,10 @@ fn value_stability_outputs_are_pinned_bit_for_bit() {
     let expected: Vec<(&str, u64)> = pinned.iter().map(|(f, h)| (f.name(), *h)).collect();
     assert_eq!(got, expected);
 }
-const PIN_Q4_0: u64 = 0xcfcf50d1ee0c8745;
-const PIN_Q5_0: u64 = 0xbef7423efb7e7bc9;
-const PIN_Q4_1: u64 = 0x5235542d182cf893;
-const PIN_Q5_1: u64 = 0x7f3b6fb46953b9a1;
-const PIN_Q8_0: u64 = 0x97888e8cc4606990;
+const PIN_Q4_0: u64 = 0x0c21dcb05bc5a082;
+const PIN_Q5_0: u64 = 0x2a1e9349dccb72d8;
+const PIN_Q4_1: u64 = 0x82b7105cf0399370;
+const PIN_Q5_1: u64 = 0x0f88c3323ed32c76;
+const PIN_Q8_0: u64 = 0x8907339b4b9fb718;
 const PIN_Q4K: u64 = 0xbb79c33cb545ab4e;
 const PIN_Q6K: u64 = 0x0735b39078f10bcb;
