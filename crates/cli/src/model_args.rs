@@ -27,7 +27,15 @@ impl ModelArgs {
             None => &fetch::MODELS[0],
             Some(p) => match p.to_str().and_then(fetch::named_model) {
                 Some(named) if !p.exists() => named,
-                _ => return Ok(p.clone()),
+                _ if p.exists() => return Ok(p.clone()),
+                _ => {
+                    let names: Vec<_> = fetch::MODELS.iter().map(|m| m.name).collect();
+                    return Err(format!(
+                        "no file {}, and dial fetches no model by that name (it fetches {})",
+                        p.display(),
+                        names.join(", ")
+                    ));
+                }
             },
         };
         let options = FetchOptions {

@@ -23,6 +23,33 @@ fn fetch_then_generate_greedy_streams_llama_cpp_s_text() {
     assert_eq!(out, format!("{GREEDY}\n"));
 }
 
+/// A second model by name: fetched, then run natively, as llama.cpp runs it.
+#[test]
+#[cfg_attr(debug_assertions, ignore = "release only")]
+fn a_named_model_is_fetched_and_answers_as_llama_cpp_does() {
+    let path = ok(&dial(&["fetch", "--model", "smollm2"]));
+    assert!(
+        path.trim().ends_with("SmolLM2-135M-Instruct.Q4_1.gguf"),
+        "{path}"
+    );
+    let greedy = |model: &str| {
+        ok(&dial(&[
+            "generate",
+            "The capital of France is",
+            "--model",
+            model,
+            "--temperature",
+            "0",
+            "--max-tokens",
+            "2",
+        ]))
+    };
+    // llama.cpp's greedy continuation (crates/model/tests/data/smollm2/greedy.jsonl).
+    assert_eq!(greedy("smollm2"), " Paris.\n");
+    // The fetched file by its path answers the same.
+    assert_eq!(greedy(path.trim()), " Paris.\n");
+}
+
 #[test]
 #[cfg_attr(debug_assertions, ignore = "release only")]
 fn generate_json_has_logprobs_trace_and_usage() {
@@ -157,6 +184,10 @@ fn bad_model_input_is_one_line() {
     one_line_error(
         &dial(&["generate", "hi", "--model", "/nonexistent/model.gguf"]),
         "/nonexistent/model.gguf",
+    );
+    one_line_error(
+        &dial(&["generate", "hi", "--model", "smollm3"]),
+        "no model by that name (it fetches gemma3-270m, smollm2)",
     );
     let junk = std::env::temp_dir().join(format!("dial-junk-{}.gguf", std::process::id()));
     std::fs::write(&junk, b"not a gguf").unwrap();
