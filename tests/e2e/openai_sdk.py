@@ -1,9 +1,12 @@
-"""The official `openai` package against a running `dial serve` on the real default model.
+"""The official `openai` package against a running `dial serve` on the real default model
+and SmolLM2-135M-Instruct, served side by side.
 
 Run by scripts/test, which starts the server; by hand:
-    dial serve --port 8080 & DIAL_URL=http://127.0.0.1:8080/v1 python3 tests/e2e/openai_sdk.py
+    dial serve --port 8080 --model gemma3-270m --model smollm2 &
+    DIAL_URL=http://127.0.0.1:8080/v1 python3 tests/e2e/openai_sdk.py
 """
 
+import json
 import os
 import sys
 import threading
@@ -13,7 +16,10 @@ from openai import OpenAI
 
 URL = os.environ.get("DIAL_URL", "http://127.0.0.1:8080/v1")
 client = OpenAI(base_url=URL, api_key=os.environ.get("DIAL_API_KEY", "unused"), max_retries=0)
-MODEL = client.models.list().data[0].id
+MODELS = [m.id for m in client.models.list().data]
+MODEL = MODELS[0]
+SMOLLM2 = "SmolLM2-135M-Instruct.Q4_1"
+HERE = os.path.dirname(os.path.abspath(__file__))
 PROMPT = "The three primary colours are"
 
 
@@ -208,6 +214,23 @@ def test_eight_concurrent_seeded_streams_match_their_solo_runs():
     for t in threads:
         t.join(timeout=300)
     assert together == solo, (together, solo)
+
+
+def test_smollm2_chats_through_its_own_template_as_llama_cpp_does():
+    # llama.cpp's greedy answers through the same file's ChatML template, recorded by
+    # scripts/llama-cpp-references.
+    assert MODELS == ["gemma-3-270m-q4_k_m", SMOLLM2], MODELS
+    with open(os.path.join(HERE, "../../crates/model/tests/data/smollm2/chat.jsonl")) as f:
+        cases = [json.loads(line) for line in f]
+    assert len(cases) >= 2
+    for case in cases:
+        r = client.chat.completions.create(
+            model=SMOLLM2, messages=case["messages"], temperature=0, max_tokens=case["max_tokens"]
+        )
+        assert r.model == SMOLLM2
+        assert r.choices[0].message.content == case["content"], (r.choices[0].message, case)
+        # The template's end of turn ends the answer, before max_tokens.
+        assert r.choices[0].finish_reason == "stop"
 
 
 def main():

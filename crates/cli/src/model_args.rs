@@ -5,7 +5,7 @@ use clap::Args;
 use dial_fetch::{self as fetch, FetchOptions};
 use dial_model::Model;
 use indicatif::{ProgressBar, ProgressStyle};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 #[derive(Debug, Clone, Args)]
 pub struct ModelArgs {
@@ -23,26 +23,7 @@ impl ModelArgs {
     /// The model's path, fetching a named model (or the default) when needed. A file
     /// wins over a name it happens to share.
     pub fn path(&self) -> Result<PathBuf, String> {
-        let named = match &self.model {
-            None => &fetch::MODELS[0],
-            Some(p) => match p.to_str().and_then(fetch::named_model) {
-                Some(named) if !p.exists() => named,
-                _ if p.exists() => return Ok(p.clone()),
-                _ => {
-                    let names: Vec<_> = fetch::MODELS.iter().map(|m| m.name).collect();
-                    return Err(format!(
-                        "no file {}, and dial fetches no model by that name (it fetches {})",
-                        p.display(),
-                        names.join(", ")
-                    ));
-                }
-            },
-        };
-        let options = FetchOptions {
-            cache: fetch::cache_dir(self.cache_dir.as_deref()),
-            ..FetchOptions::default()
-        };
-        fetch::ensure(named.artifact, &options).map_err(|e| e.to_string())
+        resolve(self.model.as_deref(), self.cache_dir.as_deref())
     }
 
     /// Whether `--model` names a local file rather than a model dial fetches.
@@ -54,22 +35,77 @@ impl ModelArgs {
 
     /// Loads the model with a progress bar on stderr.
     pub fn load(&self) -> Result<Model, String> {
-        let path = self.path()?;
-        let bar = ProgressBar::new(0).with_style(
-            ProgressStyle::with_template("loading {msg} [{bar:30}] {pos}/{len} tensors")
-                .unwrap_or_else(|_| ProgressStyle::default_bar()),
-        );
-        bar.set_message(
-            path.file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default(),
-        );
-        let model = Model::load(&path, |done, total| {
-            bar.set_length(total as u64);
-            bar.set_position(done as u64);
-        })
-        .map_err(|e| e.to_string());
-        bar.finish_and_clear();
-        model
+        load_file(&self.path()?)
     }
+}
+
+/// `dial serve`'s models: `--model` as often as there are models to serve.
+#[derive(Debug, Clone, Args)]
+pub struct ServedModelArgs {
+    /// A local GGUF file, or a model dial fetches by name: gemma3-270m (the default) or
+    /// smollm2. Repeat it to serve several models, chosen per request by `model`; the
+    /// first is the default.
+    #[arg(long = "model")]
+    pub models: Vec<PathBuf>,
+    /// Where fetched models live (default: $DIAL_CACHE_DIR, else $XDG_CACHE_HOME/dial,
+    /// else ~/.cache/dial).
+    #[arg(long)]
+    pub cache_dir: Option<PathBuf>,
+}
+
+impl ServedModelArgs {
+    /// Loads every model (the default when none is named), in order.
+    pub fn load(&self) -> Result<Vec<Model>, String> {
+        if self.models.is_empty() {
+            return Ok(vec![load_file(&resolve(None, self.cache_dir.as_deref())?)?]);
+        }
+        self.models
+            .iter()
+            .map(|m| load_file(&resolve(Some(m), self.cache_dir.as_deref())?))
+            .collect()
+    }
+}
+
+/// A model's path: a file as it is, a name fetched into the cache, or the default.
+fn resolve(model: Option<&Path>, cache_dir: Option<&Path>) -> Result<PathBuf, String> {
+    let named = match model {
+        None => &fetch::MODELS[0],
+        Some(p) => match p.to_str().and_then(fetch::named_model) {
+            Some(named) if !p.exists() => named,
+            _ if p.exists() => return Ok(p.to_path_buf()),
+            _ => {
+                let names: Vec<_> = fetch::MODELS.iter().map(|m| m.name).collect();
+                return Err(format!(
+                    "no file {}, and dial fetches no model by that name (it fetches {})",
+                    p.display(),
+                    names.join(", ")
+                ));
+            }
+        },
+    };
+    let options = FetchOptions {
+        cache: fetch::cache_dir(cache_dir),
+        ..FetchOptions::default()
+    };
+    fetch::ensure(named.artifact, &options).map_err(|e| e.to_string())
+}
+
+/// Loads a GGUF file with a progress bar on stderr.
+fn load_file(path: &Path) -> Result<Model, String> {
+    let bar = ProgressBar::new(0).with_style(
+        ProgressStyle::with_template("loading {msg} [{bar:30}] {pos}/{len} tensors")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    bar.set_message(
+        path.file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+    );
+    let model = Model::load(path, |done, total| {
+        bar.set_length(total as u64);
+        bar.set_position(done as u64);
+    })
+    .map_err(|e| e.to_string());
+    bar.finish_and_clear();
+    model
 }

@@ -1,6 +1,6 @@
-//! `dial serve`: the OpenAI-compatible server on one model.
+//! `dial serve`: the OpenAI- and ElevenLabs-compatible server on one model or several.
 
-use crate::model_args::ModelArgs;
+use crate::model_args::ServedModelArgs;
 use crate::voice_args::VoiceArgs;
 use clap::Args;
 use dial_server::{AppState, ServerConfig};
@@ -10,7 +10,7 @@ use std::time::Duration;
 #[derive(Debug, Args)]
 pub struct ServeArgs {
     #[command(flatten)]
-    pub model: ModelArgs,
+    pub model: ServedModelArgs,
     #[command(flatten)]
     pub voice: VoiceArgs,
     /// Serve no voice: the ElevenLabs routes then answer 404 voice_not_found.
@@ -90,10 +90,13 @@ pub fn run(args: &ServeArgs) -> Result<String, String> {
             return Err(format!("{flag} must be at least 1"));
         }
     }
-    let model = if args.no_model {
-        None
+    if args.no_model && !args.model.models.is_empty() {
+        return Err("--no-model and --model contradict each other: give one".into());
+    }
+    let models = if args.no_model {
+        Vec::new()
     } else {
-        Some(args.model.load()?)
+        args.model.load()?
     };
     let voices = if args.no_voice {
         Vec::new()
@@ -128,11 +131,11 @@ pub fn run(args: &ServeArgs) -> Result<String, String> {
         .enable_all()
         .build()
         .map_err(|e| format!("cannot start the runtime: {e}"))?;
-    runtime.block_on(serve(model, voices, config, args))
+    runtime.block_on(serve(models, voices, config, args))
 }
 
 async fn serve(
-    model: Option<dial_model::Model>,
+    models: Vec<dial_model::Model>,
     voices: Vec<std::sync::Arc<dial_voice::Voice>>,
     config: ServerConfig,
     args: &ServeArgs,
@@ -145,10 +148,7 @@ async fn serve(
         .local_addr()
         .map_err(|e| format!("cannot read the bound address: {e}"))?;
     let voice_ids: Vec<String> = voices.iter().map(|v| v.id().to_string()).collect();
-    let state = match model {
-        Some(model) => AppState::with_voices(model, voices, config),
-        None => AppState::voice_only(voices, config),
-    };
+    let state = AppState::with_models(models, voices, config).map_err(|e| e.to_string())?;
     state.warm_playground();
     let host = if local.ip().is_unspecified() {
         "127.0.0.1".to_string()
@@ -158,12 +158,15 @@ async fn serve(
     // The URL goes to stdout, so scripts can wait for it; logs go to stderr. One write,
     // and a closed stdout is not an error: a reader that stops after the first line must
     // not bring the server down.
-    let mut banner = match state.model_id() {
-        Some(id) => format!(
-            "dial serve: {id} at http://{host}:{}/v1 (Ctrl-C to stop)\n",
+    let ids = state.model_ids();
+    let mut banner = if ids.is_empty() {
+        "dial serve: no language model (Ctrl-C to stop)\n".to_string()
+    } else {
+        format!(
+            "dial serve: {} at http://{host}:{}/v1 (Ctrl-C to stop)\n",
+            ids.join(", "),
             local.port()
-        ),
-        None => "dial serve: no language model (Ctrl-C to stop)\n".to_string(),
+        )
     };
     if let Some(first) = voice_ids.first() {
         banner.push_str(&format!(

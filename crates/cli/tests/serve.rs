@@ -7,14 +7,19 @@ use std::net::TcpStream;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+/// Written once per process: the tests run in parallel and must not read a half-written file.
 fn tiny_model() -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("dial-serve-cli-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join("tiny.gguf");
-    dial_model::tiny::TinyGemma3::default()
-        .write(&path)
-        .unwrap();
-    path
+    static PATH: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+    PATH.get_or_init(|| {
+        let dir = std::env::temp_dir().join(format!("dial-serve-cli-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("tiny.gguf");
+        dial_model::tiny::TinyGemma3::default()
+            .write(&path)
+            .unwrap();
+        path
+    })
+    .clone()
 }
 
 #[test]
@@ -88,4 +93,35 @@ fn sigterm_lets_the_stream_in_flight_finish_then_exits_cleanly() {
         .unwrap();
     assert!(log.contains("shutting down"), "{log}");
     assert!(log.contains("request_id"), "{log}");
+}
+
+#[test]
+fn the_same_model_twice_or_a_model_with_no_model_is_a_one_line_error() {
+    let model = tiny_model();
+    let run = |extra: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_dial"))
+            .args(["serve", "--port", "0", "--no-voice", "--model"])
+            .arg(&model)
+            .args(extra)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2));
+        let err = String::from_utf8(out.stderr).unwrap();
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert!(out.stdout.is_empty(), "it never listened");
+        err
+    };
+    let twice = run(&["--model", model.to_str().unwrap()]);
+    assert!(
+        twice.contains("two models would both be served as `tiny`"),
+        "{twice}"
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_dial"))
+        .args(["serve", "--port", "0", "--no-model", "--model"])
+        .arg(&model)
+        .output()
+        .unwrap();
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("--no-model and --model contradict"), "{err}");
 }

@@ -19,7 +19,7 @@
 //! panic inside the shared pass fails the sequences in that pass.
 
 use crate::error::ApiError;
-use crate::metrics::Metrics;
+use crate::metrics::{EngineGauges, Metrics};
 use dial_model::{FinishReason, GenerateOptions, Generation, Model, Step};
 use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Mutex};
@@ -163,7 +163,8 @@ impl Engine {
             step_tokens: config.step_tokens,
             ..EngineStatus::default()
         }));
-        metrics.set_kv(config.kv_cache_bytes, 0, 0);
+        let gauges = metrics.engine_gauges();
+        gauges.set_kv(config.kv_cache_bytes, 0, 0);
         let pool = config.threads.and_then(|n| {
             rayon::ThreadPoolBuilder::new()
                 .num_threads(n.max(1))
@@ -182,6 +183,7 @@ impl Engine {
             kv_capacity: config.kv_cache_bytes,
             kv_reserved: 0,
             metrics,
+            gauges,
             hook,
             pool,
             status: status.clone(),
@@ -332,6 +334,7 @@ struct Runner {
     kv_capacity: usize,
     kv_reserved: usize,
     metrics: Arc<Metrics>,
+    gauges: Arc<EngineGauges>,
     hook: Option<StepHook>,
     pool: Option<rayon::ThreadPool>,
     status: Arc<Mutex<EngineStatus>>,
@@ -519,7 +522,7 @@ impl Runner {
             }
         }
         self.active = kept;
-        self.metrics.set_active(self.active.len());
+        self.gauges.set_active(self.active.len());
         self.publish();
         for seq in ended {
             seq.conclude();
@@ -582,8 +585,7 @@ impl Runner {
     fn publish(&self) {
         let sequences: Vec<SequenceStatus> = self.active.iter().map(Sequence::status).collect();
         let used = sequences.iter().map(|s| s.kv_cache_bytes).sum();
-        self.metrics
-            .set_kv(self.kv_capacity, self.kv_reserved, used);
+        self.gauges.set_kv(self.kv_capacity, self.kv_reserved, used);
         if let Ok(mut status) = self.status.lock() {
             status.kv_cache_reserved_bytes = self.kv_reserved;
             status.kv_cache_used_bytes = used;

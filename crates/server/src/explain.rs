@@ -99,32 +99,31 @@ impl Lm {
 }
 
 impl AppState {
-    /// Computes the logits after the playground's default prompt in the background, so the
-    /// page's first chart is a cache hit rather than a prefill.
+    /// Computes each model's logits after the playground's default prompt in the
+    /// background, so the page's first chart is a cache hit rather than a prefill.
     pub fn warm_playground(&self) {
-        let Some(inner) = self.inner.lm.clone() else {
-            return;
-        };
         let message =
             serde_json::json!([{"role": "user", "content": crate::playground::DEFAULT_PROMPT}]);
         let Ok(messages) = serde_json::from_value::<Vec<Message>>(message) else {
             return;
         };
-        let Ok(text) = inner.template.render(&messages, "messages") else {
-            return;
-        };
-        let prompt = inner.encode_rendered(&text);
-        let (reply, rx) = oneshot::channel();
-        let job = Job::Logits {
-            prompt: prompt.clone(),
-            reply,
-        };
-        if inner.engine.submit(job).is_ok() {
-            std::thread::spawn(move || {
-                if let Ok(Ok(logits)) = rx.blocking_recv() {
-                    inner.logits_cache.put(prompt, Arc::new(logits));
-                }
-            });
+        for inner in self.inner.lms.iter().cloned() {
+            let Ok(text) = inner.template.render(&messages, "messages") else {
+                continue;
+            };
+            let prompt = inner.encode_rendered(&text);
+            let (reply, rx) = oneshot::channel();
+            let job = Job::Logits {
+                prompt: prompt.clone(),
+                reply,
+            };
+            if inner.engine.submit(job).is_ok() {
+                std::thread::spawn(move || {
+                    if let Ok(Ok(logits)) = rx.blocking_recv() {
+                        inner.logits_cache.put(prompt, Arc::new(logits));
+                    }
+                });
+            }
         }
     }
 }
@@ -146,14 +145,16 @@ pub(crate) async fn explain(
     }
     if let (Some(logits), None, None) = (&req.logits, &req.prompt, &req.messages) {
         // A row of logits needs no model; a `model` it names must still be this one.
-        if let (Some(m), Some(_)) = (&req.model, &state.inner.lm) {
+        if let Some(m) = &req.model
+            && !state.inner.lms.is_empty()
+        {
             state.inner.lm(m)?;
         }
         return explain_row(logits, req.tokens.as_deref(), &body.params, rows);
     }
     let s = match &req.model {
         Some(m) => state.inner.lm(m)?.clone(),
-        None => state.inner.lm.clone().ok_or_else(ApiError::no_model)?,
+        None => state.inner.default_lm()?.clone(),
     };
     let (prompt, param) = match (&req.prompt, &req.messages, &req.logits) {
         (Some(p), None, None) => (s.model.tokenizer().encode(p, true), "prompt"),

@@ -1,10 +1,11 @@
 //! `dial serve`: the OpenAI Responses, Chat Completions and Completions APIs and dial's
-//! explain, over one model shared by concurrent requests; ElevenLabs' text-to-speech
-//! routes over dial's voices; and the playground at `/`.
+//! explain, over one or more models, each shared by concurrent requests; ElevenLabs'
+//! text-to-speech routes over dial's voices; and the playground at `/`.
 //!
 //! [`app`] builds the router; [`AppState::new`] loads nothing itself: it takes a loaded
 //! [`dial_model::Model`] and starts the [`engine`] that steps every request's sequence.
-//! [`AppState::voice_only`] serves voices with no language model.
+//! [`AppState::with_models`] serves several, an engine and KV pool each, chosen by a
+//! request's `model`; [`AppState::voice_only`] serves voices with no language model.
 //!
 //! ```no_run
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
@@ -41,7 +42,7 @@ pub use eleven_error::{ElevenError, FieldError};
 pub use error::ApiError;
 pub use metrics::Metrics;
 pub use openapi::openapi;
-pub use state::{AppState, ServerConfig};
+pub use state::{AppState, DuplicateModelId, ServerConfig};
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, State};
@@ -117,19 +118,28 @@ pub fn app(state: AppState) -> Router {
 }
 
 impl Inner {
-    /// The language model, when `asked` names it; a 404 otherwise, or on a voice-only
-    /// server.
+    /// The language model `asked` names; a 404 otherwise, or on a voice-only server.
     pub(crate) fn lm(&self, asked: &str) -> Result<&Arc<Lm>, ApiError> {
-        match &self.lm {
-            Some(lm) if asked == lm.model_id => Ok(lm),
-            Some(lm) => Err(ApiError::model_not_found(asked, &lm.model_id)),
-            None => Err(ApiError::no_model()),
+        if self.lms.is_empty() {
+            return Err(ApiError::no_model());
         }
+        self.lms
+            .iter()
+            .find(|lm| lm.model_id == asked)
+            .ok_or_else(|| {
+                let served: Vec<&str> = self.lms.iter().map(|lm| lm.model_id.as_str()).collect();
+                ApiError::model_not_found(asked, &served.join("`, `"))
+            })
     }
 
-    /// Requests waiting for the engine (none without a model).
+    /// The default model: the first served.
+    pub(crate) fn default_lm(&self) -> Result<&Arc<Lm>, ApiError> {
+        self.lms.first().ok_or_else(ApiError::no_model)
+    }
+
+    /// Requests waiting for the engines.
     fn queued(&self) -> usize {
-        self.lm.as_ref().map_or(0, |lm| lm.engine.queued())
+        self.lms.iter().map(|lm| lm.engine.queued()).sum()
     }
 }
 
@@ -165,7 +175,7 @@ impl Lm {
 }
 
 async fn models(State(state): State<AppState>) -> Response {
-    let data: Vec<_> = state.inner.lm.iter().map(|lm| lm.model_object()).collect();
+    let data: Vec<_> = state.inner.lms.iter().map(|lm| lm.model_object()).collect();
     axum::Json(json!({"object": "list", "data": data})).into_response()
 }
 
@@ -180,12 +190,20 @@ async fn model(
 }
 
 async fn health(State(state): State<AppState>) -> Response {
+    let engines: serde_json::Map<String, serde_json::Value> = state
+        .inner
+        .lms
+        .iter()
+        .map(|lm| (lm.model_id.clone(), json!(lm.engine.status())))
+        .collect();
     axum::Json(json!({
         "status": "ok",
         "model": state.model_id(),
+        "models": state.model_ids(),
         "voices": speech::served_voice_ids(&state),
         "queued": state.inner.queued(),
-        "engine": state.inner.lm.as_ref().map(|lm| lm.engine.status()),
+        "engine": state.inner.lms.first().map(|lm| lm.engine.status()),
+        "engines": engines,
     }))
     .into_response()
 }

@@ -3,8 +3,8 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// Upper bounds (seconds) of the latency histograms' buckets.
@@ -40,6 +40,27 @@ impl Histogram {
     }
 }
 
+/// What one engine reports of itself, as it is now.
+#[derive(Debug, Default)]
+pub(crate) struct EngineGauges {
+    active: AtomicU64,
+    kv_capacity: AtomicU64,
+    kv_reserved: AtomicU64,
+    kv_used: AtomicU64,
+}
+
+impl EngineGauges {
+    pub(crate) fn set_active(&self, n: usize) {
+        self.active.store(n as u64, Ordering::Relaxed);
+    }
+
+    pub(crate) fn set_kv(&self, capacity: usize, reserved: usize, used: usize) {
+        self.kv_capacity.store(capacity as u64, Ordering::Relaxed);
+        self.kv_reserved.store(reserved as u64, Ordering::Relaxed);
+        self.kv_used.store(used as u64, Ordering::Relaxed);
+    }
+}
+
 /// The server's counters.
 #[derive(Debug, Default)]
 pub struct Metrics {
@@ -48,12 +69,10 @@ pub struct Metrics {
     tokens_out: AtomicU64,
     cancelled: AtomicU64,
     panics: AtomicU64,
-    active: AtomicU64,
     steps: AtomicU64,
     step_rows: AtomicU64,
-    kv_capacity: AtomicU64,
-    kv_reserved: AtomicU64,
-    kv_used: AtomicU64,
+    /// One per engine (a model each); the gauges are their sums.
+    engines: Mutex<Vec<Arc<EngineGauges>>>,
     ttft: Mutex<Histogram>,
     itl: Mutex<Histogram>,
 }
@@ -81,19 +100,25 @@ impl Metrics {
         self.panics.fetch_add(1, Ordering::Relaxed);
     }
 
-    pub(crate) fn set_active(&self, n: usize) {
-        self.active.store(n as u64, Ordering::Relaxed);
-    }
-
     pub(crate) fn add_step(&self, rows: usize) {
         self.steps.fetch_add(1, Ordering::Relaxed);
         self.step_rows.fetch_add(rows as u64, Ordering::Relaxed);
     }
 
-    pub(crate) fn set_kv(&self, capacity: usize, reserved: usize, used: usize) {
-        self.kv_capacity.store(capacity as u64, Ordering::Relaxed);
-        self.kv_reserved.store(reserved as u64, Ordering::Relaxed);
-        self.kv_used.store(used as u64, Ordering::Relaxed);
+    /// Gauges for one more engine, counted into the totals.
+    pub(crate) fn engine_gauges(&self) -> Arc<EngineGauges> {
+        let gauges = Arc::new(EngineGauges::default());
+        let mut engines = self.engines.lock().unwrap_or_else(|e| e.into_inner());
+        engines.push(gauges.clone());
+        gauges
+    }
+
+    fn engine_total(&self, gauge: fn(&EngineGauges) -> &AtomicU64) -> u64 {
+        let engines = self.engines.lock().unwrap_or_else(|e| e.into_inner());
+        engines
+            .iter()
+            .map(|e| gauge(e).load(Ordering::Relaxed))
+            .sum()
     }
 
     pub(crate) fn observe_ttft(&self, d: Duration) {
@@ -169,30 +194,30 @@ impl Metrics {
         );
         let _ = writeln!(
             out,
-            "# HELP dial_active_sequences Sequences the engine is stepping.\n# TYPE dial_active_sequences gauge\ndial_active_sequences {}",
-            self.active.load(Ordering::Relaxed)
+            "# HELP dial_active_sequences Sequences the engines are stepping.\n# TYPE dial_active_sequences gauge\ndial_active_sequences {}",
+            self.engine_total(|e| &e.active)
         );
         for (name, help, value) in [
             (
                 "dial_kv_cache_capacity_bytes",
-                "The KV cache pool (--kv-cache-mb).",
-                &self.kv_capacity,
+                "The KV cache pools (--kv-cache-mb per model).",
+                (|e| &e.kv_capacity) as fn(&EngineGauges) -> &AtomicU64,
             ),
             (
                 "dial_kv_cache_reserved_bytes",
                 "KV cache set aside for the active sequences' worst case.",
-                &self.kv_reserved,
+                |e| &e.kv_reserved,
             ),
             (
                 "dial_kv_cache_used_bytes",
                 "KV cache the active sequences hold now.",
-                &self.kv_used,
+                |e| &e.kv_used,
             ),
         ] {
             let _ = writeln!(
                 out,
                 "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {}",
-                value.load(Ordering::Relaxed)
+                self.engine_total(value)
             );
         }
         self.ttft.lock().unwrap_or_else(|e| e.into_inner()).render(

@@ -83,15 +83,16 @@ pub struct AppState {
 
 #[derive(Debug)]
 pub(crate) struct Inner {
-    /// The language model and its engine; `None` on a voice-only server.
-    pub lm: Option<Arc<Lm>>,
+    /// The language models, each with its own engine; the first is the default. Empty on
+    /// a voice-only server.
+    pub lms: Vec<Arc<Lm>>,
     pub config: ServerConfig,
     pub metrics: Arc<Metrics>,
     pub voices: Vec<Arc<Voice>>,
     pub speech_slots: Arc<tokio::sync::Semaphore>,
 }
 
-/// The language model and what serves it.
+/// A language model and what serves it.
 #[derive(Debug)]
 pub(crate) struct Lm {
     pub model: Model,
@@ -103,6 +104,11 @@ pub(crate) struct Lm {
     pub logits_cache: LogitsCache,
 }
 
+/// Two served models would share an id: the same file name twice.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("two models would both be served as `{0}`: give each model a file of its own name")]
+pub struct DuplicateModelId(pub String);
+
 impl AppState {
     /// Starts the engine on `model` and builds the state. The model's id in the API is its
     /// file name without `.gguf`.
@@ -112,50 +118,67 @@ impl AppState {
 
     /// As [`AppState::new`], with voices for the ElevenLabs routes.
     pub fn with_voices(model: Model, voices: Vec<Arc<Voice>>, config: ServerConfig) -> Self {
-        Self::build(Some(model), voices, config)
+        Self::build(vec![(model_id(&model), model)], voices, config)
+    }
+
+    /// Several models, each with its own engine and KV pool of `config.kv_cache_bytes`,
+    /// chosen per request by `model`; the first is the default (explain, the playground).
+    /// With none, this is [`AppState::voice_only`].
+    pub fn with_models(
+        models: Vec<Model>,
+        voices: Vec<Arc<Voice>>,
+        config: ServerConfig,
+    ) -> Result<Self, DuplicateModelId> {
+        let mut named: Vec<(String, Model)> = Vec::with_capacity(models.len());
+        for model in models {
+            let id = model_id(&model);
+            if named.iter().any(|(seen, _)| *seen == id) {
+                return Err(DuplicateModelId(id));
+            }
+            named.push((id, model));
+        }
+        Ok(Self::build(named, voices, config))
     }
 
     /// Voices only: the OpenAI routes answer 404 `no_model`, `/v1/models` lists none, and
     /// explain takes only rows of logits.
     pub fn voice_only(voices: Vec<Arc<Voice>>, config: ServerConfig) -> Self {
-        Self::build(None, voices, config)
+        Self::build(Vec::new(), voices, config)
     }
 
-    fn build(model: Option<Model>, voices: Vec<Arc<Voice>>, config: ServerConfig) -> Self {
+    fn build(models: Vec<(String, Model)>, voices: Vec<Arc<Voice>>, config: ServerConfig) -> Self {
         let metrics = Arc::new(Metrics::default());
         let created = crate::generation::now();
-        let lm = model.map(|model| {
-            let engine = Engine::start(
-                model.clone(),
-                &EngineConfig {
-                    max_concurrency: config.max_concurrency,
-                    max_queue: config.max_queue,
-                    step_tokens: config.step_tokens,
-                    kv_cache_bytes: config.kv_cache_bytes,
-                    threads: config.threads,
-                },
-                metrics.clone(),
-                config.step_hook.clone(),
-            );
-            let model_id = model
-                .path()
-                .file_stem()
-                .map(|s| s.to_string_lossy().into_owned())
-                .unwrap_or_else(|| "model".into());
-            let template = ChatTemplate::for_model(&model);
-            Arc::new(Lm {
-                model,
-                model_id,
-                created,
-                engine,
-                config: config.clone(),
-                template,
-                logits_cache: LogitsCache::default(),
+        let lms = models
+            .into_iter()
+            .map(|(model_id, model)| {
+                let engine = Engine::start(
+                    model.clone(),
+                    &EngineConfig {
+                        max_concurrency: config.max_concurrency,
+                        max_queue: config.max_queue,
+                        step_tokens: config.step_tokens,
+                        kv_cache_bytes: config.kv_cache_bytes,
+                        threads: config.threads,
+                    },
+                    metrics.clone(),
+                    config.step_hook.clone(),
+                );
+                let template = ChatTemplate::for_model(&model);
+                Arc::new(Lm {
+                    model,
+                    model_id,
+                    created,
+                    engine,
+                    config: config.clone(),
+                    template,
+                    logits_cache: LogitsCache::default(),
+                })
             })
-        });
+            .collect();
         AppState {
             inner: Arc::new(Inner {
-                lm,
+                lms,
                 metrics,
                 speech_slots: Arc::new(tokio::sync::Semaphore::new(config.max_speech_queue)),
                 voices,
@@ -164,13 +187,31 @@ impl AppState {
         }
     }
 
-    /// The model's id in the API; `None` on a voice-only server.
+    /// The default model's id in the API; `None` on a voice-only server.
     pub fn model_id(&self) -> Option<&str> {
-        self.inner.lm.as_ref().map(|lm| lm.model_id.as_str())
+        self.inner.lms.first().map(|lm| lm.model_id.as_str())
+    }
+
+    /// Every served model's id, the default first.
+    pub fn model_ids(&self) -> Vec<&str> {
+        self.inner
+            .lms
+            .iter()
+            .map(|lm| lm.model_id.as_str())
+            .collect()
     }
 
     /// The counters.
     pub fn metrics(&self) -> &Metrics {
         &self.inner.metrics
     }
+}
+
+/// A model's id in the API: its file name without `.gguf`.
+fn model_id(model: &Model) -> String {
+    model
+        .path()
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "model".into())
 }

@@ -888,6 +888,79 @@ async fn the_playgrounds_first_explain_is_warmed_at_start() {
     );
 }
 
+/// Two models on one server, each with its own engine: a request's `model` picks one, and
+/// it answers exactly as a server of that model alone.
+#[tokio::test]
+async fn several_models_are_served_side_by_side_and_chosen_by_model() {
+    use dial_server::AppState;
+    let both = dial_server::app(
+        AppState::with_models(vec![model(), other_model()], Vec::new(), config()).unwrap(),
+    );
+    let ids: Vec<Value> = get(&both, "/v1/models").await.json()["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["id"].clone())
+        .collect();
+    assert_eq!(ids, [json!(MODEL), json!("dial-tiny-other")]);
+    assert_eq!(get(&both, "/v1/models/dial-tiny-other").await.status, 200);
+    let health = get(&both, "/health").await.json();
+    assert_eq!(health["model"], MODEL, "the first is the default");
+    assert_eq!(health["models"], json!([MODEL, "dial-tiny-other"]));
+    assert!(health["engines"]["dial-tiny-other"]["kv_cache_capacity_bytes"].is_u64());
+
+    let request = |model: &str| {
+        json!({"model": model, "prompt": "the cat", "max_tokens": 6, "seed": 11,
+               "temperature": 0.9, "logprobs": 2})
+    };
+    let alone = [
+        dial_server::app(AppState::new(model(), config())),
+        dial_server::app(AppState::new(other_model(), config())),
+    ];
+    let mut texts = Vec::new();
+    for (id, single) in [MODEL, "dial-tiny-other"].into_iter().zip(&alone) {
+        let shared = post_json(&both, "/v1/completions", &request(id)).await;
+        assert_eq!(shared.status, 200, "{}", shared.text);
+        let own = post_json(single, "/v1/completions", &request(id)).await;
+        let (shared, own) = (shared.json(), own.json());
+        assert_eq!(shared["model"], id);
+        assert_eq!(shared["choices"], own["choices"], "{id}");
+        texts.push(shared["choices"][0]["logprobs"].clone());
+    }
+    assert_ne!(texts[0], texts[1], "the two models are different models");
+
+    // Explain without `model` uses the default; with one, that model.
+    let explain = |model: Option<&str>| {
+        let mut body = json!({"prompt": "the cat", "top": 3});
+        if let Some(m) = model {
+            body["model"] = json!(m);
+        }
+        body
+    };
+    let default = post_json(&both, "/v1/explain", &explain(None)).await.json();
+    let first = post_json(&both, "/v1/explain", &explain(Some(MODEL)))
+        .await
+        .json();
+    let second = post_json(&both, "/v1/explain", &explain(Some("dial-tiny-other")))
+        .await
+        .json();
+    assert_eq!(default, first);
+    assert_ne!(first["rows"], second["rows"]);
+
+    let missing = post_json(&both, "/v1/completions", &request("gpt-4o")).await;
+    assert_eq!(missing.status, 404);
+    let message = missing.error()["message"].as_str().unwrap().to_string();
+    assert!(
+        message.contains(MODEL) && message.contains("dial-tiny-other"),
+        "{message}"
+    );
+    let twice = AppState::with_models(vec![model(), model()], Vec::new(), config());
+    assert_eq!(
+        twice.err(),
+        Some(dial_server::DuplicateModelId(MODEL.into()))
+    );
+}
+
 #[tokio::test]
 async fn a_server_with_no_model_says_so_and_still_explains_rows_of_logits() {
     let app = dial_server::app(dial_server::AppState::voice_only(Vec::new(), config()));

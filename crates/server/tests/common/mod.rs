@@ -38,6 +38,24 @@ pub fn model_path(chat_template: Option<&str>) -> PathBuf {
     path
 }
 
+/// A second tiny model of other weights, under its own name (`dial-tiny-other`).
+pub fn other_model() -> Model {
+    let dir = std::env::temp_dir().join(format!("dial-server-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("dial-tiny-other.gguf");
+    if !path.exists() {
+        let partial = dir.join(format!("other.{:?}", std::thread::current().id()));
+        TinyGemma3 {
+            seed: TinyGemma3::default().seed + 1,
+            ..TinyGemma3::default()
+        }
+        .write(&partial)
+        .unwrap();
+        std::fs::rename(&partial, &path).unwrap();
+    }
+    Model::load(&path, |_, _| {}).unwrap()
+}
+
 pub fn model() -> Model {
     Model::load(&model_path(None), |_, _| {}).unwrap()
 }
