@@ -354,6 +354,7 @@ function writeUrl() {
   const q = new URLSearchParams();
   q.set('source', document.querySelector('input[name=source]:checked').value);
   q.set('prompt', $('prompt').value);
+  if (doc.modelId && $('model').options.length > 1) q.set('model', doc.modelId);
   for (const [name, text] of values) q.set(name, text);
   if ($('order').value !== doc.knobs.order.default) q.set('order', $('order').value);
   if ($('seed').value.trim() !== '') q.set('seed', $('seed').value.trim());
@@ -370,6 +371,10 @@ function readUrl() {
   const q = new URLSearchParams(location.search);
   if (q.get('source') === 'note') document.querySelector('input[name=source][value=note]').checked = true;
   if (q.has('prompt')) $('prompt').value = q.get('prompt');
+  if (q.has('model') && [...$('model').options].some((o) => o.value === q.get('model'))) {
+    $('model').value = q.get('model');
+    doc.modelId = q.get('model');
+  }
   for (const [name, c] of lm) {
     if (!q.has(name)) continue;
     values.set(name, q.get(name));
@@ -412,6 +417,7 @@ function explainBody() {
     body.logits = doc.knobs.note_example.logits;
     body.tokens = doc.knobs.note_example.tokens;
   } else {
+    body.model = doc.modelId;
     body.messages = [{ role: 'user', content: $('prompt').value }];
   }
   return body;
@@ -814,10 +820,16 @@ async function start() {
     const m = models.ok ? await models.json() : { data: [] };
     const v = voices.ok ? await voices.json() : { voices: [] };
     doc.modelId = m.data[0] ? m.data[0].id : undefined;
+    for (const model of m.data) {
+      const option = document.createElement('option');
+      option.value = model.id;
+      option.textContent = `${model.id} (${model.dial.architecture})`;
+      $('model').append(option);
+    }
     const voice = v.voices[0];
     doc.voiceId = voice ? voice.voice_id : null;
     doc.voiceRate = voice ? voice.labels.sample_rate : null;
-    $('served').textContent = `model ${doc.modelId || 'none'} · voice ${doc.voiceId || 'none'}`;
+    $('served').textContent = `${m.data.length > 1 ? `${m.data.length} models` : `model ${doc.modelId || 'none'}`} · voice ${doc.voiceId || 'none'}`;
   } catch (e) {
     pageError(`Cannot reach the server: ${e.message}`);
     return;
@@ -832,6 +844,7 @@ async function start() {
     document.querySelector('input[name=source][value=note]').checked = true;
     document.querySelector('input[name=source][value=model]').disabled = true;
     $('prompt').disabled = true;
+    $('model').disabled = true;
     $('run').disabled = true;
     $('prompt-help').textContent = "This server runs with no language model (dial serve --no-model): the chart explains the note's six tokens.";
     $('gen-status').textContent = 'no language model on this server';
@@ -843,6 +856,10 @@ async function start() {
   }
   for (const [name, c] of lm) if (!c.box && !values.has(name)) syncControl(c, '', false);
   $('prompt').addEventListener('input', changed);
+  $('model').addEventListener('change', () => {
+    doc.modelId = $('model').value;
+    changed();
+  });
   for (const r of document.querySelectorAll('input[name=source]')) r.addEventListener('change', changed);
   $('seed').addEventListener('input', changed);
   $('seed-pinned').addEventListener('change', writeUrl);

@@ -368,3 +368,35 @@ test('with no model loaded, the page explains the note and can still speak', asy
     voiceOnly.child.kill('SIGTERM');
   }
 });
+
+test('with two models served, the picker chooses the one explained, and the link keeps it', async () => {
+  const two = await startServer(['--model', 'gemma3-270m', '--model', 'smollm2', '--no-voice']);
+  try {
+    const page = await browser.newPage({ viewport: { width: 1300, height: 1400 } });
+    const problems = [];
+    page.on('console', (m) => { if (m.type() === 'error') problems.push(m.text()); });
+    page.on('pageerror', (e) => problems.push(e.message));
+    await page.goto(`${two.url}/`);
+    await page.waitForSelector('body[data-ready="1"]', { timeout: 60_000 });
+    const options = await page.locator('#model option').allTextContents();
+    assert.deepEqual(options, ['gemma-3-270m-q4_k_m (gemma3)', 'SmolLM2-135M-Instruct.Q4_1 (llama)']);
+    assert.match(await page.locator('#served').textContent(), /2 models/);
+    const gemmaRows = await page.locator('#chart tbody tr').allTextContents();
+    const seq = await explainSeq(page);
+    const sent = page.waitForRequest((r) => r.url().endsWith('/v1/explain'));
+    await page.locator('#model').selectOption('SmolLM2-135M-Instruct.Q4_1');
+    assert.equal(JSON.parse((await sent).postData()).model, 'SmolLM2-135M-Instruct.Q4_1');
+    await nextExplain(page, seq);
+    const smolRows = await page.locator('#chart tbody tr').allTextContents();
+    assert.notDeepEqual(smolRows, gemmaRows, 'another model gives another distribution');
+    assert.equal(new URL(page.url()).searchParams.get('model'), 'SmolLM2-135M-Instruct.Q4_1');
+    await page.reload();
+    await page.waitForSelector('body[data-ready="1"]', { timeout: 60_000 });
+    assert.equal(await page.locator('#model').inputValue(), 'SmolLM2-135M-Instruct.Q4_1');
+    assert.deepEqual(await page.locator('#chart tbody tr').allTextContents(), smolRows);
+    assert.deepEqual(problems, []);
+    await page.close();
+  } finally {
+    two.child.kill('SIGTERM');
+  }
+});
