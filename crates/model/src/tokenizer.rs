@@ -17,6 +17,47 @@ use crate::error::ModelError;
 use candle_core::quantized::gguf_file::{Content, Value};
 use std::collections::{BinaryHeap, HashMap};
 
+/// Token texts that end generation wherever they are in a vocabulary, as llama.cpp's
+/// vocabulary lists them (`llama-vocab.cpp`), besides the file's eos, eot and eom ids.
+const END_OF_GENERATION: &[&str] = &[
+    "<|eot_id|>",
+    "<|im_end|>",
+    "<|end|>",
+    "<|return|>",
+    "<|call|>",
+    "<|flush|>",
+    "<|calls|>",
+    "<end_of_turn>",
+    "<|endoftext|>",
+    "</s>",
+    "<|eom_id|>",
+    "<EOT>",
+    "_<EOT>",
+    "[EOT]",
+    "[EOS]",
+    "<|end_of_text|>",
+    "<end_of_utterance>",
+    "<eos>",
+    "<turn|>",
+    "<|tool_response>",
+    "<｜end▁of▁sentence｜>",
+    "[e~[",
+];
+
+/// The fill-in-the-middle pad, repository and file-separator tokens, by their names in
+/// llama.cpp; the first present of each ends generation there too.
+const FILL_IN_THE_MIDDLE_ENDS: &[&[&str]] = &[
+    &["<|fim_pad|>", "<fim-pad>", "<fim_pad>", "<PAD>", "[PAD]"],
+    &[
+        "<|fim_repo|>",
+        "<|repo_name|>",
+        "<fim-repo>",
+        "<REPO>",
+        "<reponame>",
+    ],
+    &["<|file_sep|>"],
+];
+
 /// llama.cpp's token types.
 const TYPE_CONTROL: i32 = 3;
 const TYPE_USER_DEFINED: i32 = 4;
@@ -208,12 +249,34 @@ impl Tokenizer {
         specials.sort_by(|a, b| b.0.len().cmp(&a.0.len()).then(a.1.cmp(&b.1)));
         let bos = id_of(md, "tokenizer.ggml.bos_token_id");
         let eos = id_of(md, "tokenizer.ggml.eos_token_id");
-        let mut stops: Vec<u32> = eos.into_iter().collect();
-        for marker in ["<end_of_turn>", "<|im_end|>", "<|eot_id|>", "<|endoftext|>"] {
-            if let Some(&id) = index.get(marker)
-                && !stops.contains(&id)
-            {
+        let mut stops: Vec<u32> = Vec::new();
+        let mut stop_at = |id: u32| {
+            if !stops.contains(&id) {
                 stops.push(id);
+            }
+        };
+        eos.into_iter().for_each(&mut stop_at);
+        for key in ["tokenizer.ggml.eot_token_id", "tokenizer.ggml.eom_token_id"] {
+            id_of(md, key).into_iter().for_each(&mut stop_at);
+        }
+        // As llama.cpp's vocabulary decides: by the token's text, and for each
+        // fill-in-the-middle role the first of its names in byte order.
+        for marker in END_OF_GENERATION {
+            index
+                .get(*marker)
+                .copied()
+                .into_iter()
+                .for_each(&mut stop_at);
+        }
+        for role in FILL_IN_THE_MIDDLE_ENDS {
+            let mut present: Vec<&&str> = role.iter().filter(|n| index.contains_key(**n)).collect();
+            present.sort();
+            if let Some(first) = present.first() {
+                index
+                    .get(**first)
+                    .copied()
+                    .into_iter()
+                    .for_each(&mut stop_at);
             }
         }
         let bpe = if model == "gpt2" {
