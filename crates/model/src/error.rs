@@ -4,9 +4,7 @@ use std::path::PathBuf;
 
 /// Every architecture dial runs, for messages.
 pub(crate) fn architectures() -> String {
-    let mut names: Vec<&str> = crate::arch::names().collect();
-    names.extend(crate::candle_net::ARCHITECTURES);
-    names.join(", ")
+    crate::arch::names().collect::<Vec<_>>().join(", ")
 }
 
 /// What went wrong loading or running a model.

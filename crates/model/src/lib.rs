@@ -2,15 +2,13 @@
 //!
 //! Real language models for dial: a GGUF file mapped into memory, its tokenizer rebuilt
 //! from the file's metadata, generation through dial's sampler, batched steps for the
-//! server's engine, and llama.cpp's perplexity protocol. Gemma 3 (the default, 270M) and
-//! llama files run on dial's own forward pass and quantized kernels (dial-quant),
-//! batch-invariant, each architecture one implementation of a trait (`arch/`) over a
-//! shared transformer; qwen2 and qwen3 files still run on candle-transformers' quantized
-//! models, one sequence at a time.
+//! server's engine, and llama.cpp's perplexity protocol. Every architecture (Gemma 3, the
+//! default 270M; llama; qwen2; qwen3) runs on dial's own forward pass and quantized
+//! kernels (dial-quant), batched and batch-invariant, each one implementation of a trait
+//! (`arch/`) over a shared transformer.
 
 mod arch;
 mod batch;
-mod candle_net;
 mod error;
 mod explain;
 mod generate;

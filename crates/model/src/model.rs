@@ -1,30 +1,20 @@
 //! A loaded model, shared by every sequence, and the per-sequence [`Session`].
 
-use crate::candle_net::{self, CandleNet};
 use crate::error::ModelError;
 use crate::hidden::Hidden;
 use crate::tokenizer::Tokenizer;
 use crate::transformer::{KvCache, Transformer};
-use candle_core::Device;
 use candle_core::quantized::gguf_file;
 use dial_sampling::{Knobs, SamplingParams};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 
-/// The network's weights, immutable once loaded.
-#[derive(Debug)]
-enum Net {
-    /// dial's own engine (`arch/`).
-    Native(Box<Transformer>),
-    /// A never-run template; each session works on a [`CandleNet::fresh`] copy.
-    Candle(Box<CandleNet>),
-}
-
 #[derive(Debug)]
 struct Shared {
     path: PathBuf,
     arch: String,
-    net: Net,
+    /// The weights, immutable once loaded.
+    net: Transformer,
     tokenizer: Tokenizer,
     /// `tokenizer.chat_template`, when the file has one.
     chat_template: Option<String>,
@@ -84,29 +74,16 @@ impl Model {
             done += 1;
             on_progress(done, total);
         };
-        let net = match crate::arch::find(&arch) {
-            Some(native) => {
-                let blueprint =
-                    native.blueprint(&crate::arch::Metadata::new(&content, native.name()))?;
-                let mut source = crate::linear::Source {
-                    content: &content,
-                    reader: &mut file,
-                    map,
-                };
-                Net::Native(Box::new(Transformer::load(
-                    native.name(),
-                    blueprint,
-                    &mut source,
-                    &mut on_tensor,
-                )?))
-            }
-            None if candle_net::supports(&arch) => {
-                let net = CandleNet::load(&arch, content, &mut file, &Device::Cpu)?;
-                (0..total).for_each(|_| on_tensor());
-                Net::Candle(Box::new(net))
-            }
-            None => return Err(ModelError::UnsupportedArchitecture(arch)),
+        let architecture = crate::arch::find(&arch)
+            .ok_or_else(|| ModelError::UnsupportedArchitecture(arch.clone()))?;
+        let blueprint =
+            architecture.blueprint(&crate::arch::Metadata::new(&content, architecture.name()))?;
+        let mut source = crate::linear::Source {
+            content: &content,
+            reader: &mut file,
+            map,
         };
+        let net = Transformer::load(architecture.name(), blueprint, &mut source, &mut on_tensor)?;
         let model = Model {
             shared: Arc::new(Shared {
                 path: path.to_path_buf(),
@@ -147,18 +124,12 @@ impl Model {
 
     /// Vocabulary size.
     pub fn vocab_size(&self) -> usize {
-        match &self.shared.net {
-            Net::Native(n) => n.vocab_size(),
-            Net::Candle(n) => n.vocab_size(),
-        }
+        self.shared.net.vocab_size()
     }
 
     /// The context the model can use.
     pub fn context_length(&self) -> usize {
-        match &self.shared.net {
-            Net::Native(n) => n.config().context,
-            Net::Candle(n) => n.context(),
-        }
+        self.shared.net.config().context
     }
 
     /// The Jinja chat template in the file's `tokenizer.chat_template`, if any.
@@ -185,38 +156,19 @@ impl Model {
 
     /// A new, empty sequence.
     pub fn session(&self) -> Result<Session, ModelError> {
-        let state = match &self.shared.net {
-            Net::Native(n) => State::Native(n.new_cache()),
-            Net::Candle(n) => State::Candle(Box::new(n.fresh())),
-        };
         Ok(Session {
             model: self.clone(),
-            state,
+            cache: self.shared.net.new_cache(),
         })
     }
 
-    /// Whether [`Session::hidden_states`] works (a whole chunk in one pass).
-    pub(crate) fn scores_in_one_pass(&self) -> bool {
-        matches!(self.shared.net, Net::Native(_))
-    }
-
-    /// Whether [`Model::step`] runs its sequences in one forward pass (the native architectures) rather
-    /// than one after another (the candle-transformers architectures).
-    pub fn batches(&self) -> bool {
-        matches!(self.shared.net, Net::Native(_))
-    }
-
-    /// Bytes of KV cache one sequence of `positions` tokens needs at most (an estimate from
-    /// the metadata for the candle-transformers architectures).
+    /// Bytes of KV cache one sequence of `positions` tokens needs at most.
     pub fn kv_bytes(&self, positions: usize) -> usize {
-        match &self.shared.net {
-            Net::Native(n) => n.kv_bytes(positions),
-            Net::Candle(n) => n.kv_bytes(positions),
-        }
+        self.shared.net.kv_bytes(positions)
     }
 
-    /// One engine step: runs each sequence's `tokens` after its cache, all native-architecture
-    /// sequences in one forward pass, and returns the next-token logits of those that ask
+    /// One engine step: runs each sequence's `tokens` after its cache, all of them in one
+    /// forward pass, and returns the next-token logits of those that ask
     /// for them (`want_logits`). A sequence whose input is bad (out-of-range ids, no room)
     /// gets its own error and the others still run; an error inside the shared pass fails
     /// them all.
@@ -225,76 +177,55 @@ impl Model {
             .iter()
             .map(|i| i.check(self).map(|()| None))
             .collect();
-        match &self.shared.net {
-            Net::Native(net) => {
-                let mut batch = Vec::new();
-                let mut which = Vec::new();
-                for (n, input) in inputs.iter_mut().enumerate() {
-                    if results[n].is_err() {
-                        continue;
-                    }
-                    if let State::Native(cache) = &mut input.session.state {
-                        batch.push((cache, input.tokens));
-                        which.push((n, input.want_logits));
-                    }
-                }
-                if batch.is_empty() {
-                    return results;
-                }
-                // The whole pass on one of rayon's threads: its many small parallel
-                // loops then split by work stealing, not by a cross-thread hand-off each.
-                let outcome = rayon::scope(|_| {
-                    let hidden = net.forward_batch(&mut batch)?;
-                    let width = net.config().hidden;
-                    let mut last_rows = Vec::new();
-                    let mut end = 0;
-                    for ((_, tokens), (_, want)) in batch.iter().zip(&which) {
-                        end += tokens.len();
-                        if *want {
-                            last_rows.extend_from_slice(&hidden[(end - 1) * width..end * width]);
-                        }
-                    }
-                    if last_rows.is_empty() {
-                        return Ok(Vec::new());
-                    }
-                    net.logits(&last_rows)
-                });
-                match outcome {
-                    Ok(logits) => {
-                        let vocab = net.vocab_size();
-                        let mut rows = logits.chunks_exact(vocab);
-                        for (n, want) in which {
-                            results[n] = Ok(if want {
-                                rows.next().map(<[f32]>::to_vec)
-                            } else {
-                                None
-                            });
-                        }
-                    }
-                    Err(e) => {
-                        let message = e.to_string();
-                        let mut error = Some(e);
-                        for (n, _) in which {
-                            results[n] = Err(error
-                                .take()
-                                .unwrap_or_else(|| ModelError::Compute(message.clone())));
-                        }
-                    }
+        let net = &self.shared.net;
+        let mut batch = Vec::new();
+        let mut which = Vec::new();
+        for (n, input) in inputs.iter_mut().enumerate() {
+            if results[n].is_err() {
+                continue;
+            }
+            batch.push((&mut input.session.cache, input.tokens));
+            which.push((n, input.want_logits));
+        }
+        if batch.is_empty() {
+            return results;
+        }
+        // The whole pass on one of rayon's threads: its many small parallel loops then
+        // split by work stealing, not by a cross-thread hand-off each.
+        let outcome = rayon::scope(|_| {
+            let hidden = net.forward_batch(&mut batch)?;
+            let width = net.config().hidden;
+            let mut last_rows = Vec::new();
+            let mut end = 0;
+            for ((_, tokens), (_, want)) in batch.iter().zip(&which) {
+                end += tokens.len();
+                if *want {
+                    last_rows.extend_from_slice(&hidden[(end - 1) * width..end * width]);
                 }
             }
-            Net::Candle(_) => {
-                for (input, result) in inputs.iter_mut().zip(&mut results) {
-                    if result.is_ok() {
-                        let want = input.want_logits;
-                        *result = match &mut input.session.state {
-                            State::Candle(net) => {
-                                net.next_logits(input.tokens).map(|l| want.then_some(l))
-                            }
-                            State::Native(_) => {
-                                Err(ModelError::Compute("session and model disagree".into()))
-                            }
-                        };
-                    }
+            if last_rows.is_empty() {
+                return Ok(Vec::new());
+            }
+            net.logits(&last_rows)
+        });
+        match outcome {
+            Ok(logits) => {
+                let mut rows = logits.chunks_exact(net.vocab_size());
+                for (n, want) in which {
+                    results[n] = Ok(if want {
+                        rows.next().map(<[f32]>::to_vec)
+                    } else {
+                        None
+                    });
+                }
+            }
+            Err(e) => {
+                let message = e.to_string();
+                let mut error = Some(e);
+                for (n, _) in which {
+                    results[n] = Err(error
+                        .take()
+                        .unwrap_or_else(|| ModelError::Compute(message.clone())));
                 }
             }
         }
@@ -326,17 +257,11 @@ impl StepInput<'_> {
     }
 }
 
-#[derive(Debug)]
-enum State {
-    Native(KvCache),
-    Candle(Box<CandleNet>),
-}
-
 /// One sequence on a shared [`Model`]: its KV cache and position.
 #[derive(Debug)]
 pub struct Session {
     model: Model,
-    state: State,
+    cache: KvCache,
 }
 
 impl Session {
@@ -347,22 +272,12 @@ impl Session {
 
     /// Tokens in the KV cache.
     pub fn position(&self) -> usize {
-        match &self.state {
-            State::Native(c) => c.position(),
-            State::Candle(n) => n.position(),
-        }
+        self.cache.position()
     }
 
     /// Empties the KV cache.
     pub fn reset(&mut self) -> Result<(), ModelError> {
-        match &mut self.state {
-            State::Native(c) => {
-                if let Net::Native(n) = &self.model.shared.net {
-                    *c = n.new_cache();
-                }
-            }
-            State::Candle(n) => n.reset(),
-        }
+        self.cache = self.model.shared.net.new_cache();
         Ok(())
     }
 
@@ -390,18 +305,12 @@ impl Session {
     /// Sets aside KV cache for `positions` tokens in all, so the cache takes what
     /// [`Model::kv_bytes`] promised and never grows past it on the way.
     pub fn reserve(&mut self, positions: usize) {
-        if let (State::Native(cache), Net::Native(net)) = (&mut self.state, &self.model.shared.net)
-        {
-            net.reserve(cache, positions);
-        }
+        self.model.shared.net.reserve(&mut self.cache, positions);
     }
 
-    /// Bytes its KV cache takes now (native architectures; an estimate for the other architectures).
+    /// Bytes its KV cache takes now.
     pub fn kv_bytes(&self) -> usize {
-        match &self.state {
-            State::Native(c) => c.bytes(),
-            State::Candle(_) => self.model.kv_bytes(self.position()),
-        }
+        self.cache.bytes()
     }
 
     /// Runs `tokens` after the cache in chunks of [`PREFILL_CHUNK`], asking `cancelled`
@@ -424,37 +333,26 @@ impl Session {
     }
 
     /// Runs `tokens` after the cache and returns the final hidden states, one row per
-    /// token; [`Session::logits`] turns rows of it into logits. Native architectures only:
-    /// candle-transformers' models return the last position alone.
+    /// token; [`Session::logits`] turns rows of it into logits.
     pub fn hidden_states(&mut self, tokens: &[u32]) -> Result<Hidden, ModelError> {
         self.check_room(tokens.len())?;
-        match (&mut self.state, &self.model.shared.net) {
-            (State::Native(cache), Net::Native(net)) => {
-                let mut all = Hidden::new(net.config().hidden, Vec::new());
-                for chunk in tokens.chunks(PREFILL_CHUNK) {
-                    let values = net.forward_batch(&mut [(cache, chunk)])?;
-                    all.append(Hidden::new(net.config().hidden, values));
-                }
-                Ok(all)
-            }
-            _ => Err(ModelError::Unsupported(
-                "hidden states of every position (this architecture gives the last one)",
-            )),
+        let net = &self.model.shared.net;
+        let mut all = Hidden::new(net.config().hidden, Vec::new());
+        for chunk in tokens.chunks(PREFILL_CHUNK) {
+            let values = net.forward_batch(&mut [(&mut self.cache, chunk)])?;
+            all.append(Hidden::new(net.config().hidden, values));
         }
+        Ok(all)
     }
 
     /// Logits of each row of `hidden`.
     pub fn logits(&self, hidden: &Hidden) -> Result<Vec<Vec<f32>>, ModelError> {
-        match &self.model.shared.net {
-            Net::Native(net) => Ok(net
-                .logits(hidden.values())?
-                .chunks_exact(net.vocab_size())
-                .map(<[f32]>::to_vec)
-                .collect()),
-            Net::Candle(_) => Err(ModelError::Unsupported(
-                "logits of hidden states (this architecture gives the last position only)",
-            )),
-        }
+        let net = &self.model.shared.net;
+        Ok(net
+            .logits(hidden.values())?
+            .chunks_exact(net.vocab_size())
+            .map(<[f32]>::to_vec)
+            .collect())
     }
 
     pub(crate) fn check_room(&self, n: usize) -> Result<(), ModelError> {

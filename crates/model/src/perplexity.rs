@@ -128,24 +128,13 @@ impl Model {
     ) -> Result<Vec<f64>, ModelError> {
         session.reset()?;
         let mut out = Vec::with_capacity(chunk.len() - 1 - first);
-        if self.scores_in_one_pass() {
-            let hidden = session.hidden_states(chunk)?;
-            let mut row = first;
-            while row < chunk.len() - 1 {
-                let rows = ROWS_PER_BATCH.min(chunk.len() - 1 - row);
-                let logits = session.logits(&hidden.narrow(row, rows))?;
-                out.extend(nlls(&logits, &chunk[row + 1..row + 1 + rows])?);
-                row += rows;
-            }
-        } else {
-            // One position at a time: the first half only fills the cache.
-            let mut logits = session.next_logits(&chunk[..=first])?;
-            for i in first..chunk.len() - 1 {
-                out.push(token_nll(&logits, chunk[i + 1]));
-                if i + 2 < chunk.len() {
-                    logits = session.next_logits(&chunk[i + 1..=i + 1])?;
-                }
-            }
+        let hidden = session.hidden_states(chunk)?;
+        let mut row = first;
+        while row < chunk.len() - 1 {
+            let rows = ROWS_PER_BATCH.min(chunk.len() - 1 - row);
+            let logits = session.logits(&hidden.narrow(row, rows))?;
+            out.extend(nlls(&logits, &chunk[row + 1..row + 1 + rows])?);
+            row += rows;
         }
         Ok(out)
     }

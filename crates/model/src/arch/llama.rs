@@ -20,26 +20,10 @@ impl Architecture for Llama {
         let hidden = md.int("embedding_length")?;
         let n_head = md.int("attention.head_count")?;
         let head_dim = md.int_or("attention.key_length", hidden / n_head.max(1))?;
-        let scale = match md.text("rope.scaling.type") {
-            None | Some("none") => 1.0,
-            Some("linear") => md.float_or("rope.scaling.factor", 1.0)?.max(1.0),
-            // Llama 3.1's scaling comes as the `rope_freqs` tensor, which the transformer
-            // applies; the metadata names it `llama3` or leaves it out.
-            Some("llama3") => 1.0,
-            Some(other) => {
-                return Err(ModelError::BadMetadata(
-                    "llama.rope.scaling.type".into(),
-                    format!("{other:?}; dial knows none, linear and llama3"),
-                ));
-            }
-        };
-        let rotated = md.int_or("rope.dimension_count", head_dim)?;
-        if rotated != head_dim {
-            return Err(ModelError::BadMetadata(
-                "llama.rope.dimension_count".into(),
-                format!("{rotated} of {head_dim} values rotated; dial rotates whole heads"),
-            ));
-        }
+        // Llama 3.1's scaling comes as the `rope_freqs` tensor, which the transformer
+        // applies; the metadata names it `llama3` or leaves it out.
+        let scale = md.linear_rope_scale(&["llama3"])?;
+        md.whole_head_rotation(head_dim)?;
         let windows = match md.int_or("attention.sliding_window", 0)? {
             0 => Windows::None,
             window => Windows::Every { window },

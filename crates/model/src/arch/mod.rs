@@ -4,6 +4,8 @@
 
 mod gemma3;
 mod llama;
+mod qwen2;
+mod qwen3;
 
 use crate::error::ModelError;
 use crate::transformer::Blueprint;
@@ -19,7 +21,8 @@ pub(crate) trait Architecture: Sync {
 }
 
 /// Every architecture dial runs natively.
-const NATIVE: &[&dyn Architecture] = &[&gemma3::Gemma3, &llama::Llama];
+const NATIVE: &[&dyn Architecture] =
+    &[&gemma3::Gemma3, &llama::Llama, &qwen2::Qwen2, &qwen3::Qwen3];
 
 /// The architecture named `name`, if dial runs it.
 pub(crate) fn find(name: &str) -> Option<&'static dyn Architecture> {
@@ -88,6 +91,40 @@ impl<'a> Metadata<'a> {
         self.value(key)
             .and_then(|v| v.to_string().ok())
             .map(String::as_str)
+    }
+
+    /// RoPE's linear position scale from `rope.scaling.type` and `.factor`: 1 for `none`
+    /// (or no key) and for the types in `applied_elsewhere` (Llama 3's comes as the
+    /// `rope_freqs` tensor); any other type (YaRN, LongRoPE) is an error, not a guess.
+    pub(crate) fn linear_rope_scale(&self, applied_elsewhere: &[&str]) -> Result<f64, ModelError> {
+        match self.text("rope.scaling.type") {
+            None | Some("none") => Ok(1.0),
+            Some("linear") => Ok(self.float_or("rope.scaling.factor", 1.0)?.max(1.0)),
+            Some(t) if applied_elsewhere.contains(&t) => Ok(1.0),
+            Some(other) => Err(ModelError::BadMetadata(
+                self.key("rope.scaling.type"),
+                format!(
+                    "{other:?}; dial knows none, linear{}",
+                    applied_elsewhere
+                        .iter()
+                        .map(|t| format!(", {t}"))
+                        .collect::<String>()
+                ),
+            )),
+        }
+    }
+
+    /// The head width every value of which RoPE rotates: partial rotation is refused.
+    pub(crate) fn whole_head_rotation(&self, head_dim: usize) -> Result<(), ModelError> {
+        let rotated = self.int_or("rope.dimension_count", head_dim)?;
+        if rotated == head_dim {
+            Ok(())
+        } else {
+            Err(ModelError::BadMetadata(
+                self.key("rope.dimension_count"),
+                format!("{rotated} of {head_dim} values rotated; dial rotates whole heads"),
+            ))
+        }
     }
 }
 
