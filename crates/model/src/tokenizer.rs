@@ -59,6 +59,7 @@ const FILL_IN_THE_MIDDLE_ENDS: &[&[&str]] = &[
 ];
 
 /// llama.cpp's token types.
+const TYPE_UNKNOWN: i32 = 2;
 const TYPE_CONTROL: i32 = 3;
 const TYPE_USER_DEFINED: i32 = 4;
 const TYPE_BYTE: i32 = 6;
@@ -70,8 +71,10 @@ pub struct Tokenizer {
     scores: Vec<f32>,
     types: Vec<i32>,
     index: HashMap<String, u32>,
-    /// Control and user-defined tokens, longest first: matched on raw text.
+    /// Control, user-defined and unknown tokens, longest first: matched on raw text.
     specials: Vec<(String, u32)>,
+    /// Specials that swallow the whitespace after them (llama.cpp's `RSTRIP`).
+    rstrip: Vec<u32>,
     bytes: [Option<u32>; 256],
     bos: Option<u32>,
     eos: Option<u32>,
@@ -233,7 +236,7 @@ impl Tokenizer {
         for (id, (text, &ty)) in tokens.iter().zip(&types).enumerate() {
             let id = id as u32;
             index.entry(text.clone()).or_insert(id);
-            if (ty == TYPE_CONTROL || ty == TYPE_USER_DEFINED) && !text.is_empty() {
+            if matches!(ty, TYPE_CONTROL | TYPE_USER_DEFINED | TYPE_UNKNOWN) && !text.is_empty() {
                 specials.push((text.clone(), id));
             }
             if ty == TYPE_BYTE
@@ -247,6 +250,22 @@ impl Tokenizer {
         }
         // Longest first, as llama.cpp partitions; ties by id for determinism.
         specials.sort_by(|a, b| b.0.len().cmp(&a.0.len()).then(a.1.cmp(&b.1)));
+        // llama.cpp gives Phi-3's specials, known by the model's name, `RSTRIP`, all but
+        // these three.
+        let name = md
+            .get("general.name")
+            .and_then(|v| v.to_string().ok())
+            .map(|n| n.to_lowercase())
+            .unwrap_or_default();
+        let rstrip = if name.contains("phi-3") || name.contains("phi3") {
+            specials
+                .iter()
+                .filter(|(t, _)| !matches!(t.as_str(), "<unk>" | "<s>" | "<|endoftext|>"))
+                .map(|&(_, id)| id)
+                .collect()
+        } else {
+            Vec::new()
+        };
         let bos = id_of(md, "tokenizer.ggml.bos_token_id");
         let eos = id_of(md, "tokenizer.ggml.eos_token_id");
         let mut stops: Vec<u32> = Vec::new();
@@ -312,6 +331,7 @@ impl Tokenizer {
             types,
             index,
             specials,
+            rstrip,
             bytes,
             bos,
             eos,
@@ -365,19 +385,24 @@ impl Tokenizer {
         {
             out.push(bos);
         }
-        let mut first_text = true;
+        // SentencePiece's prefix space goes before the first text and, as llama.cpp does
+        // it, before every text that follows a special token.
+        let mut after_special = true;
         for piece in self.partition(text) {
             match piece {
-                Piece::Special(id) => out.push(id),
+                Piece::Special(id) => {
+                    out.push(id);
+                    after_special = true;
+                }
                 Piece::Text(s) => {
                     match &self.bpe {
                         Some(bpe) => self.encode_bpe(bpe, s, &mut out),
                         None => {
-                            let prefix = self.add_space_prefix && first_text;
+                            let prefix = self.add_space_prefix && after_special;
                             self.encode_piece(s, prefix, &mut out);
                         }
                     }
-                    first_text = false;
+                    after_special = false;
                 }
             }
         }
@@ -386,7 +411,12 @@ impl Tokenizer {
 
     /// Splits raw text around special tokens, longest token first (llama.cpp's order).
     fn partition<'a>(&self, text: &'a str) -> Vec<Piece<'a>> {
-        let mut pieces = vec![Piece::Text(text)];
+        // No text, no piece: not even SentencePiece's prefix space.
+        let mut pieces = if text.is_empty() {
+            Vec::new()
+        } else {
+            vec![Piece::Text(text)]
+        };
         for (special, id) in &self.specials {
             if !text.contains(special.as_str()) {
                 continue;
@@ -403,6 +433,10 @@ impl Tokenizer {
                     }
                     next.push(Piece::Special(*id));
                     s = &s[at + special.len()..];
+                    if self.rstrip.contains(id) {
+                        // C's isspace: space, \t, \n, \v, \f, \r.
+                        s = s.trim_start_matches([' ', '\t', '\n', '\x0b', '\x0c', '\r']);
+                    }
                 }
                 if !s.is_empty() {
                     next.push(Piece::Text(s));
