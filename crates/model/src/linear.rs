@@ -118,6 +118,14 @@ impl Linear {
         }
     }
 
+    /// Inputs per row.
+    pub fn k(&self) -> usize {
+        match self {
+            Linear::Quant(m) => m.k(),
+            Linear::Dense { k, .. } => *k,
+        }
+    }
+
     /// `rows × n` outputs of `rows × k` inputs (`x.len()` a multiple of `k`); `quantized`
     /// is `x` quantized once, shared by the matrices that take the same input.
     pub fn forward(&self, x: &Input<'_>) -> Result<Vec<f32>, ModelError> {

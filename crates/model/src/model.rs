@@ -78,6 +78,14 @@ impl Model {
             .ok_or_else(|| ModelError::UnsupportedArchitecture(arch.clone()))?;
         let blueprint =
             architecture.blueprint(&crate::arch::Metadata::new(&content, architecture.name()))?;
+        for (tensor, reason) in architecture.refused_tensors() {
+            if content.tensor_infos.contains_key(*tensor) {
+                return Err(ModelError::Tensor {
+                    name: (*tensor).into(),
+                    reason: (*reason).into(),
+                });
+            }
+        }
         let mut source = crate::linear::Source {
             content: &content,
             reader: &mut file,

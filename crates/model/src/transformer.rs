@@ -128,6 +128,10 @@ pub struct Blueprint {
     pub embed_scale: bool,
     /// Multiplier on queries (`head_dim^−½` unless the family says otherwise).
     pub attn_scale: f64,
+    /// `c` of `s ← c·tanh(s / c)` on every attention score before the softmax (Gemma 2).
+    pub attn_softcap: Option<f32>,
+    /// `c` of `x ← c·tanh(x / c)` on every output logit (Gemma 2).
+    pub final_softcap: Option<f32>,
 }
 
 impl Blueprint {
@@ -217,6 +221,58 @@ impl Projection {
     }
 }
 
+/// Queries, keys and values: three matrices, or one whose rows are all three, in that
+/// order (Phi-3's `attn_qkv`).
+// One per layer: the variants' sizes do not matter.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug)]
+enum QkvWeights {
+    Separate {
+        q: Projection,
+        k: Projection,
+        v: Projection,
+    },
+    Fused(Projection),
+}
+
+impl QkvWeights {
+    /// `[q, k, v]` for the rows of `x`.
+    fn forward(
+        &self,
+        x: &Input<'_>,
+        q_width: usize,
+        kv_width: usize,
+    ) -> Result<[Vec<f32>; 3], ModelError> {
+        match self {
+            QkvWeights::Separate { q, k, v } => Ok([q.forward(x)?, k.forward(x)?, v.forward(x)?]),
+            QkvWeights::Fused(qkv) => {
+                let all = qkv.forward(x)?;
+                let width = q_width + 2 * kv_width;
+                let rows = all.len() / width;
+                let (mut q, mut k, mut v) = (
+                    Vec::with_capacity(rows * q_width),
+                    Vec::with_capacity(rows * kv_width),
+                    Vec::with_capacity(rows * kv_width),
+                );
+                for row in all.chunks_exact(width) {
+                    q.extend_from_slice(&row[..q_width]);
+                    k.extend_from_slice(&row[q_width..q_width + kv_width]);
+                    v.extend_from_slice(&row[q_width + kv_width..]);
+                }
+                Ok([q, k, v])
+            }
+        }
+    }
+
+    /// Output widths of q, k and v as loaded.
+    fn widths(&self) -> Vec<usize> {
+        match self {
+            QkvWeights::Separate { q, k, v } => vec![q.weight.n(), k.weight.n(), v.weight.n()],
+            QkvWeights::Fused(qkv) => vec![qkv.weight.n()],
+        }
+    }
+}
+
 #[derive(Debug)]
 struct Layer {
     attn_norm: Vec<f32>,
@@ -225,11 +281,10 @@ struct Layer {
     /// Attention and MLP output norms, with [`Blueprint::post_norms`].
     post_norms: Option<(Vec<f32>, Vec<f32>)>,
     ffn_norm: Vec<f32>,
-    wq: Projection,
-    wk: Projection,
-    wv: Projection,
+    qkv: QkvWeights,
     wo: Linear,
-    gate: Linear,
+    /// `None`: the gate is the first half of each row of `up` (Phi-3's fused `ffn_up`).
+    gate: Option<Linear>,
     up: Linear,
     down: Linear,
     window: Option<usize>,
@@ -373,11 +428,16 @@ impl Transformer {
                 };
                 Ok(Projection { weight, bias })
             };
-            let (wq, wk, wv) = (
-                projection("attn_q")?,
-                projection("attn_k")?,
-                projection("attn_v")?,
-            );
+            let qkv = if has(&name("attn_qkv.weight")) {
+                QkvWeights::Fused(projection("attn_qkv")?)
+            } else {
+                QkvWeights::Separate {
+                    q: projection("attn_q")?,
+                    k: projection("attn_k")?,
+                    v: projection("attn_v")?,
+                }
+            };
+            let fused_gate = !has(&name("ffn_gate.weight"));
             let mut linear = |suffix: &str| {
                 on_tensor();
                 source.linear(&name(&format!("{suffix}.weight")))
@@ -387,30 +447,36 @@ impl Transformer {
                 qk_norm,
                 post_norms: post_attn_norm.zip(post_ffn_norm),
                 ffn_norm,
-                wq,
-                wk,
-                wv,
+                qkv,
                 wo: linear("attn_output")?,
-                gate: linear("ffn_gate")?,
+                gate: if fused_gate {
+                    None
+                } else {
+                    Some(linear("ffn_gate")?)
+                },
                 up: linear("ffn_up")?,
                 down: linear("ffn_down")?,
                 window: cfg.windows.of(i),
             };
             let q_width = cfg.n_head * cfg.head_dim;
             let kv_width = cfg.n_kv_head * cfg.head_dim;
+            let qkv_fits = match &layer.qkv {
+                QkvWeights::Separate { .. } => layer.qkv.widths() == [q_width, kv_width, kv_width],
+                QkvWeights::Fused(_) => layer.qkv.widths() == [q_width + 2 * kv_width],
+            };
+            let ffn = layer.down.k();
+            let up_width = if layer.gate.is_some() { ffn } else { 2 * ffn };
+            let gate_fits = layer.gate.as_ref().is_none_or(|g| g.n() == ffn);
             let shapes = [
-                (&layer.wq.weight, q_width),
-                (&layer.wk.weight, kv_width),
-                (&layer.wv.weight, kv_width),
                 (&layer.wo, cfg.hidden),
                 (&layer.down, cfg.hidden),
-                (&layer.up, layer.gate.n()),
+                (&layer.up, up_width),
             ];
             let norms_fit = layer
                 .qk_norm
                 .as_ref()
                 .is_none_or(|(q, k)| q.len() == cfg.head_dim && k.len() == cfg.head_dim);
-            if shapes.iter().any(|(m, n)| m.n() != *n) || !norms_fit {
+            if shapes.iter().any(|(m, n)| m.n() != *n) || !qkv_fits || !gate_fits || !norms_fit {
                 return Err(ModelError::Tensor {
                     name: format!("blk.{i}"),
                     reason: "matrix shapes disagree with the metadata".into(),
@@ -534,9 +600,7 @@ impl Transformer {
             let mut h = x.clone();
             math::rms_norm(&mut h, &layer.attn_norm, eps);
             let input = Input::new(&h, hidden);
-            let mut q = layer.wq.forward(&input)?;
-            let mut k = layer.wk.forward(&input)?;
-            let v = layer.wv.forward(&input)?;
+            let [mut q, mut k, v] = layer.qkv.forward(&input, q_width, kv_width)?;
             let (rope, angles) = if layer.window.is_some() {
                 (&self.rope_local, 0)
             } else {
@@ -595,13 +659,31 @@ impl Transformer {
             let mut h = x.clone();
             math::rms_norm(&mut h, &layer.ffn_norm, eps);
             let input = Input::new(&h, hidden);
-            let mut gate = layer.gate.forward(&input)?;
-            let up = layer.up.forward(&input)?;
+            let ffn = layer.down.k();
             let activation = cfg.activation;
-            gate.par_iter_mut()
-                .zip(&up)
-                .for_each(|(g, u)| *g = activation.apply(*g) * u);
-            let ffn = gate.len() / rows.len().max(1);
+            let gate = match &layer.gate {
+                Some(gate) => {
+                    let mut gate = gate.forward(&input)?;
+                    let up = layer.up.forward(&input)?;
+                    gate.par_iter_mut()
+                        .zip(&up)
+                        .for_each(|(g, u)| *g = activation.apply(*g) * u);
+                    gate
+                }
+                None => {
+                    let fused = layer.up.forward(&input)?;
+                    let mut gate = vec![0f32; rows.len() * ffn];
+                    gate.par_chunks_mut(ffn)
+                        .zip(fused.par_chunks(2 * ffn))
+                        .for_each(|(out, row)| {
+                            let (g, u) = row.split_at(ffn);
+                            for ((o, g), u) in out.iter_mut().zip(g).zip(u) {
+                                *o = activation.apply(*g) * u;
+                            }
+                        });
+                    gate
+                }
+            };
             let mut down = layer.down.forward(&Input::new(&gate, ffn))?;
             if let Some((_, post_ffn)) = &layer.post_norms {
                 math::rms_norm(&mut down, post_ffn, eps);
@@ -663,6 +745,12 @@ impl Transformer {
         let per_head: Vec<&[f32]> = q.chunks_exact(hd).collect();
         let starts: Vec<usize> = (first..=position).map(at).collect();
         math::scores(&per_head, &kv.keys, &starts, &mut scores);
+        if let Some(cap) = cfg.attn_softcap {
+            let inverse = 1.0 / cap;
+            scores
+                .iter_mut()
+                .for_each(|s| *s = (*s * inverse).tanh() * cap);
+        }
         let mut totals = Vec::with_capacity(heads);
         for head in scores.chunks_exact_mut(seen) {
             let max = head.iter().copied().fold(f32::NEG_INFINITY, f32::max);
@@ -679,6 +767,13 @@ impl Transformer {
     /// Logits `rows × vocab` for hidden states `rows × hidden`.
     pub fn logits(&self, hidden: &[f32]) -> Result<Vec<f32>, ModelError> {
         let output = self.output.as_ref().unwrap_or(&self.embed);
-        output.forward(&Input::new(hidden, self.cfg.hidden))
+        let mut logits = output.forward(&Input::new(hidden, self.cfg.hidden))?;
+        if let Some(cap) = self.cfg.final_softcap {
+            let inverse = 1.0 / cap;
+            logits
+                .par_iter_mut()
+                .for_each(|x| *x = (*x * inverse).tanh() * cap);
+        }
+        Ok(logits)
     }
 }

@@ -477,6 +477,12 @@ fn bad_requests_are_typed_errors() {
         matches!(err, ModelError::UnsupportedArchitecture(ref a) if a == "llama4"),
         "{err}"
     );
+    // The message names the file's architecture and every one dial runs.
+    assert!(
+        err.to_string()
+            .contains("\"llama4\": dial runs llama, qwen2, qwen3, gemma2, gemma3, phi3"),
+        "{err}"
+    );
     let missing = std::env::temp_dir().join("dial-no-such-model.gguf");
     assert!(matches!(
         Model::load(&missing, |_, _| {}),

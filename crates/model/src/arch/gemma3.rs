@@ -44,6 +44,8 @@ impl Architecture for Gemma3 {
             embed_scale: true,
             // Gemma 3 sets query_pre_attn_scalar to the head width (llama.cpp does too).
             attn_scale: 1.0 / (head_dim as f64).sqrt(),
+            attn_softcap: None,
+            final_softcap: None,
         })
     }
 }

@@ -2,8 +2,10 @@
 //! [`Architecture`]: it reads its family's GGUF metadata into a [`Blueprint`] for the shared
 //! [`Transformer`](crate::transformer::Transformer).
 
+mod gemma2;
 mod gemma3;
 mod llama;
+mod phi3;
 mod qwen2;
 mod qwen3;
 
@@ -18,11 +20,22 @@ pub(crate) trait Architecture: Sync {
 
     /// The family's choices for this file.
     fn blueprint(&self, metadata: &Metadata<'_>) -> Result<Blueprint, ModelError>;
+
+    /// Tensors whose presence means a variant dial does not run, with the reason.
+    fn refused_tensors(&self) -> &'static [(&'static str, &'static str)] {
+        &[]
+    }
 }
 
 /// Every architecture dial runs natively.
-const NATIVE: &[&dyn Architecture] =
-    &[&gemma3::Gemma3, &llama::Llama, &qwen2::Qwen2, &qwen3::Qwen3];
+const NATIVE: &[&dyn Architecture] = &[
+    &llama::Llama,
+    &qwen2::Qwen2,
+    &qwen3::Qwen3,
+    &gemma2::Gemma2,
+    &gemma3::Gemma3,
+    &phi3::Phi3,
+];
 
 /// The architecture named `name`, if dial runs it.
 pub(crate) fn find(name: &str) -> Option<&'static dyn Architecture> {

@@ -41,6 +41,8 @@ impl Architecture for Qwen2 {
             post_norms: false,
             embed_scale: false,
             attn_scale: 1.0 / (head_dim as f64).sqrt(),
+            attn_softcap: None,
+            final_softcap: None,
         })
     }
 }
