@@ -12,6 +12,7 @@ mod batch;
 mod error;
 mod explain;
 mod generate;
+mod gguf_probe;
 mod hidden;
 mod linear;
 mod math;

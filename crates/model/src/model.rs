@@ -54,9 +54,26 @@ impl Model {
         // SAFETY: the map is read-only; like llama.cpp, dial expects the model file not to
         // be rewritten while it is loaded.
         let map = std::sync::Arc::new(unsafe { memmap2::Mmap::map(&file) }.map_err(io)?);
-        let content = gguf_file::Content::read(&mut file).map_err(|e| ModelError::NotGguf {
-            path: path.to_path_buf(),
-            reason: crate::error::candle_message(&e),
+        let content = gguf_file::Content::read(&mut file).map_err(|e| {
+            // A type the reader does not know stops it at that tensor: name it and its type.
+            let unknown = crate::gguf_probe::tensor_types(&map[..]).and_then(|tensors| {
+                tensors
+                    .into_iter()
+                    .find(|(_, ty)| !crate::gguf_probe::readable(*ty))
+            });
+            match unknown {
+                Some((name, ty)) => ModelError::Tensor {
+                    name,
+                    reason: format!(
+                        "its type {} is not one dial reads",
+                        crate::gguf_probe::type_name(ty)
+                    ),
+                },
+                None => ModelError::NotGguf {
+                    path: path.to_path_buf(),
+                    reason: crate::error::candle_message(&e),
+                },
+            }
         })?;
         let arch = content
             .metadata

@@ -483,6 +483,26 @@ fn bad_requests_are_typed_errors() {
             .contains("\"llama4\": dial runs llama, qwen2, qwen3, gemma2, gemma3, phi3"),
         "{err}"
     );
+    // A tensor type dial does not read is named, with its tensor.
+    let mut iq4 = b"GGUF".to_vec();
+    iq4.extend(3u32.to_le_bytes());
+    iq4.extend(1u64.to_le_bytes()); // tensors
+    iq4.extend(0u64.to_le_bytes()); // metadata
+    iq4.extend(17u64.to_le_bytes());
+    iq4.extend(b"token_embd.weight");
+    iq4.extend(2u32.to_le_bytes());
+    iq4.extend(32u64.to_le_bytes());
+    iq4.extend(4u64.to_le_bytes());
+    iq4.extend(20u32.to_le_bytes()); // IQ4_NL
+    iq4.extend(0u64.to_le_bytes());
+    iq4.resize(iq4.len().next_multiple_of(32) + 4 * 18, 0);
+    let iq4_path = std::env::temp_dir().join(format!("dial-iq4-{}.gguf", std::process::id()));
+    std::fs::write(&iq4_path, &iq4).unwrap();
+    let err = Model::load(&iq4_path, |_, _| {}).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "tensor token_embd.weight: its type IQ4_NL is not one dial reads"
+    );
     let missing = std::env::temp_dir().join("dial-no-such-model.gguf");
     assert!(matches!(
         Model::load(&missing, |_, _| {}),
