@@ -9,6 +9,7 @@
 //! | Q5_1 | 32 | 24 | f16 `d`, f16 `m`, u32 high bits, 16 bytes of nibbles; `x = d · q + m` |
 //! | Q8_0 | 32 | 34 | f16 `d`, 32 × i8; `x = d · q` |
 //! | Q4_K | 256 | 144 | f16 `d`, f16 `dmin`, 12 bytes of 6-bit scales and mins, 128 bytes of nibbles; `x = d·sc_j · q − dmin·m_j` per 32 |
+//! | Q5_K | 256 | 176 | as Q4_K, with 32 bytes of fifth bits (piece `j`'s at bit `j`) before the nibbles; `q` in 0..32 |
 //! | Q6_K | 256 | 210 | 128 bytes low nibbles, 64 bytes high 2-bit pairs, 16 × i8 scales, f16 `d`; `x = d·sc_g · (q − 32)` per 16 |
 
 use crate::activations::{ACT_BLOCK, K_ACT_BLOCK};
@@ -29,6 +30,8 @@ pub enum QuantFormat {
     Q8_0,
     /// 4-bit k-quant: super-blocks of 256, 6-bit scales and mins per 32.
     Q4K,
+    /// 5-bit k-quant: Q4_K with a fifth bit per weight.
+    Q5K,
     /// 6-bit k-quant: super-blocks of 256, 8-bit scales per 16.
     Q6K,
 }
@@ -51,13 +54,14 @@ pub(crate) fn scale_min_k4(j: usize, q: &[u8]) -> (u8, u8) {
 
 impl QuantFormat {
     /// Every format.
-    pub const ALL: [QuantFormat; 7] = [
+    pub const ALL: [QuantFormat; 8] = [
         QuantFormat::Q4_0,
         QuantFormat::Q4_1,
         QuantFormat::Q5_0,
         QuantFormat::Q5_1,
         QuantFormat::Q8_0,
         QuantFormat::Q4K,
+        QuantFormat::Q5K,
         QuantFormat::Q6K,
     ];
 
@@ -70,6 +74,7 @@ impl QuantFormat {
             7 => Some(QuantFormat::Q5_1),
             8 => Some(QuantFormat::Q8_0),
             12 => Some(QuantFormat::Q4K),
+            13 => Some(QuantFormat::Q5K),
             14 => Some(QuantFormat::Q6K),
             _ => None,
         }
@@ -84,6 +89,7 @@ impl QuantFormat {
             QuantFormat::Q5_1 => "Q5_1",
             QuantFormat::Q8_0 => "Q8_0",
             QuantFormat::Q4K => "Q4_K",
+            QuantFormat::Q5K => "Q5_K",
             QuantFormat::Q6K => "Q6_K",
         }
     }
@@ -91,7 +97,7 @@ impl QuantFormat {
     /// Values per block.
     pub fn block_values(self) -> usize {
         match self {
-            QuantFormat::Q4K | QuantFormat::Q6K => 256,
+            QuantFormat::Q4K | QuantFormat::Q5K | QuantFormat::Q6K => 256,
             _ => 32,
         }
     }
@@ -110,6 +116,7 @@ impl QuantFormat {
             QuantFormat::Q5_1 => 24,
             QuantFormat::Q8_0 => 34,
             QuantFormat::Q4K => 144,
+            QuantFormat::Q5K => 176,
             QuantFormat::Q6K => 210,
         }
     }
@@ -118,7 +125,7 @@ impl QuantFormat {
     /// [`K_ACT_BLOCK`] for the k-quants, whose sub-block scales fold in integers over it.
     pub fn activation_block(self) -> usize {
         match self {
-            QuantFormat::Q4K | QuantFormat::Q6K => K_ACT_BLOCK,
+            QuantFormat::Q4K | QuantFormat::Q5K | QuantFormat::Q6K => K_ACT_BLOCK,
             _ => ACT_BLOCK,
         }
     }
@@ -168,6 +175,14 @@ impl QuantFormat {
                     *o = if p.is_multiple_of(2) { b & 0xF } else { b >> 4 } as i8;
                 }
             }
+            QuantFormat::Q5K => {
+                let qs = &block[48 + 32 * (p / 2)..48 + 32 * (p / 2) + 32];
+                let qh = &block[16..48];
+                for ((o, b), h) in out.iter_mut().zip(qs).zip(qh) {
+                    let low = if p.is_multiple_of(2) { b & 0xF } else { b >> 4 };
+                    *o = (low | (((h >> p) & 1) << 4)) as i8;
+                }
+            }
             QuantFormat::Q6K => {
                 // Piece p covers values 32p..32p+32: half h = p / 4, quarter g = p % 4.
                 let (h, g) = (p / 4, p % 4);
@@ -205,7 +220,7 @@ impl QuantFormat {
                     *o = f32::from(v) * d + m;
                 }
             }
-            QuantFormat::Q4K => {
+            QuantFormat::Q4K | QuantFormat::Q5K => {
                 let (d, dmin) = (f16_at(block, 0), f16_at(block, 2));
                 for p in 0..8 {
                     let (sc, m) = scale_min_k4(p, &block[4..16]);
@@ -243,7 +258,7 @@ impl QuantFormat {
                 piece.lane_scales = [f16_at(block, 0); 8];
                 piece.offset = -f16_at(block, 2);
             }
-            QuantFormat::Q4K => {
+            QuantFormat::Q4K | QuantFormat::Q5K => {
                 let (sc, m) = scale_min_k4(p, &block[4..16]);
                 piece.lane_scales = [f16_at(block, 0) * f32::from(sc); 8];
                 piece.offset = f16_at(block, 2) * f32::from(m);
@@ -260,7 +275,7 @@ impl QuantFormat {
 
     /// Whether pieces carry an offset (Q4_K's mins, Q4_1's and Q5_1's minimums).
     pub(crate) fn has_offset(self) -> bool {
-        self == QuantFormat::Q4K || self.has_min()
+        matches!(self, QuantFormat::Q4K | QuantFormat::Q5K) || self.has_min()
     }
 }
 

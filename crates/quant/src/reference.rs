@@ -10,7 +10,8 @@
 //!     acc += (s · D) · f32(Σ w·x)
 //! Q4_1, Q5_1, per 32 values (scale s, minimum m, unsigned weights q):
 //!     acc += (s · D) · f32(Σ q·x) + (m · D) · f32(Σ x)
-//! Q4_K, per 256 (d, dmin; sub-blocks j of 32 with 6-bit scale sc_j, min m_j, nibbles q):
+//! Q4_K and Q5_K, per 256 (d, dmin; sub-blocks j of 32 with 6-bit scale sc_j, min m_j,
+//! unsigned q of 4 or 5 bits):
 //!     dot  = Σ_j sc_j · Σ_{i∈j} q_i·x_i
 //!     mins = Σ_j m_j · Σ_{i∈j} x_i
 //!     acc += (d · D) · f32(dot) − (dmin · D) · f32(mins)
@@ -52,7 +53,7 @@ pub(crate) fn dot(format: QuantFormat, row: &[u8], x: &QuantizedActivations, r: 
                 let (s, m) = (f16_at(block, 0), f16_at(block, 2));
                 acc += (s * big_d) * piece_dot(&w, x) as f32 + (m * big_d) * sum as f32;
             }
-            QuantFormat::Q4K => {
+            QuantFormat::Q4K | QuantFormat::Q5K => {
                 let (mut dot, mut mins) = (0i32, 0i32);
                 for j in 0..8 {
                     let (sc, m) = scale_min_k4(j, &block[4..16]);

@@ -182,6 +182,23 @@ mod x86 {
                     }
                 }
             }
+            QuantFormat::Q5K => {
+                // Never tiled: the plain unpacking, piece by piece.
+                let mut piece = crate::format::Piece::default();
+                for (b, block) in blocks {
+                    for p in 0..8 {
+                        format.unpack_piece(block, p, &mut piece);
+                        let bytes = piece.weights.map(|w| w as u8);
+                        store(
+                            row,
+                            8 * b + p,
+                            load32(&bytes),
+                            piece.lane_scales,
+                            piece.offset,
+                        );
+                    }
+                }
+            }
             QuantFormat::Q6K => {
                 let (low_mask, high_mask) = (_mm256_set1_epi8(0xF), _mm256_set1_epi8(3));
                 for (b, block) in blocks {

@@ -5,7 +5,7 @@
 //! weight row, multiplied by the row's sub-block scale for the k-quants. Then the
 //! reference's f32 steps, 8 rows per instruction.
 
-use super::{PANEL_ROWS, Rows, at, bias, block_bytes, scales_and_mins};
+use super::{PANEL_ROWS, Rows, at, bias, block_bytes, k_layout, scales_and_mins};
 use crate::activations::QuantizedActivations;
 use crate::format::QuantFormat;
 use std::arch::x86_64::*;
@@ -79,7 +79,8 @@ unsafe fn rows_of<const R: usize>(
                 QuantFormat::Q5_0 | QuantFormat::Q5_1 => {
                     nibbles32::<R, true>(format, block.as_ptr(), &rows, b)
                 }
-                QuantFormat::Q4K => q4k::<R>(block.as_ptr(), &rows, b),
+                QuantFormat::Q4K => q4k::<R, false>(block.as_ptr(), &rows, b),
+                QuantFormat::Q5K => q4k::<R, true>(block.as_ptr(), &rows, b),
                 QuantFormat::Q6K => q6k::<R>(block.as_ptr(), &rows, b),
             }
         };
@@ -290,21 +291,42 @@ unsafe fn nibbles32<const R: usize, const HIGH: bool>(
     }
 }
 
-/// Q4_K: per sub-block a 16-bit sum over its 8 quads (16 products of at most 15 · 127),
-/// widened by the sub-block's scale; the mins by pairs of sub-blocks.
+/// Q4_K (`FIVE` false) and Q5_K: per sub-block 16-bit sums, widened by the sub-block's
+/// scale: over its 8 quads for Q4_K (16 products of at most 15 · 127), over each half of
+/// 4 quads for Q5_K (8 of at most 31 · 127); the mins by pairs of sub-blocks.
 #[inline]
 #[target_feature(enable = "avx2,f16c")]
-unsafe fn q4k<const R: usize>(block: *const u8, rows: &Rows, b: usize) -> [__m256; R] {
+unsafe fn q4k<const R: usize, const FIVE: bool>(
+    block: *const u8,
+    rows: &Rows,
+    b: usize,
+) -> [__m256; R] {
+    let layout = k_layout(if FIVE {
+        QuantFormat::Q5K
+    } else {
+        QuantFormat::Q4K
+    });
     unsafe {
         let mut dot = [_mm256_setzero_si256(); R];
         for sub in 0..8 {
-            let scales = scale_pairs(block.add(at::Q4K_SCALES + 8 * sub), false);
+            let scales = scale_pairs(block.add(layout.scales + 8 * sub), false);
+            let piece = block.add(layout.piece * sub);
+            let high = layout.high.map(|h| load(piece.add(h)));
             let mut pairs = [_mm256_setzero_si256(); R];
             for q in 0..8 {
-                let w = nibble_quad(block.add(128 * sub), q);
+                let mut w = nibble_quad(piece, q);
+                if let Some(high) = high {
+                    w = _mm256_or_si256(w, bit_to_4(high, q));
+                }
                 for (r, p) in pairs.iter_mut().enumerate() {
                     let x = rows.quad(r, 256 * b + 32 * sub + 4 * q);
                     *p = _mm256_add_epi16(*p, _mm256_maddubs_epi16(w, x));
+                }
+                if FIVE && q == 3 {
+                    for (d, p) in dot.iter_mut().zip(&mut pairs) {
+                        *d = _mm256_add_epi32(*d, widen(*p, scales));
+                        *p = _mm256_setzero_si256();
+                    }
                 }
             }
             for (d, p) in dot.iter_mut().zip(pairs) {
@@ -314,12 +336,12 @@ unsafe fn q4k<const R: usize>(block: *const u8, rows: &Rows, b: usize) -> [__m25
         let mut mins = [_mm256_setzero_si256(); R];
         for pair in 0..4 {
             let m =
-                _mm256_cvtepu8_epi16(_mm_loadu_si128(block.add(at::Q4K_MINS + 16 * pair).cast()));
+                _mm256_cvtepu8_epi16(_mm_loadu_si128(block.add(layout.mins + 16 * pair).cast()));
             for (r, s) in mins.iter_mut().enumerate() {
                 *s = _mm256_add_epi32(*s, widen(m, rows.sum_pair(r, 16 * b + 4 * pair, 32)));
             }
         }
-        let (d, dmin) = (f16x8(block.add(at::Q4K_D)), f16x8(block.add(at::Q4K_DMIN)));
+        let (d, dmin) = (f16x8(block.add(layout.d)), f16x8(block.add(layout.dmin)));
         std::array::from_fn(|r| {
             let big_d = rows.scale(r, b);
             _mm256_sub_ps(term(d, big_d, dot[r]), term(dmin, big_d, mins[r]))

@@ -14,10 +14,11 @@
 //! | Q5_0 | 176 | 4 nibble vectors of the low 4 bits of `q + 16`; 1 vector whose byte bit `j` is bit 4 of quad `j`; 8 × f16 scale |
 //! | Q5_1 | 192 | as Q5_0, of `q`; 8 × f16 scale; 8 × f16 minimum |
 //! | Q4_K | 1184 | per sub-block 4 nibble vectors; scales `[sub][row]`; mins `[pair][row][2]`; 8 × f16 `d`, 8 × f16 `dmin` |
+//! | Q5_K | 1440 | per sub-block 4 nibble vectors and 1 vector of fifth bits (as Q5_0); then as Q4_K |
 //! | Q6_K | 1680 | per 32 values 4 nibble vectors of the low bits of `q + 32` and 2 vectors of their 2 high bits (quads 0–3 and 4–7, quad `j` at bits `2j`); scales `[group][row]`; 8 × f16 `d` |
 //!
-//! Stored weights are unsigned (the format's bias added; Q8_0, Q4_1, Q5_1 and Q4_K have
-//! none), so the
+//! Stored weights are unsigned (the format's bias added; Q8_0, Q4_1, Q5_1, Q4_K and Q5_K
+//! have none), so the
 //! x86 kernels multiply them by signed activations with `vpmaddubsw`, without saturation
 //! (|w| ≤ 63, |x| ≤ 127; Q8_0 moves the sign onto the activations), and take the bias
 //! back out with the activations' sums. Every integer sum is exact, so each lane's result
@@ -55,6 +56,13 @@ pub(crate) mod at {
     pub const Q4K_MINS: usize = 1088;
     pub const Q4K_D: usize = 1152;
     pub const Q4K_DMIN: usize = 1168;
+    /// Q5_K: sub-block `j` at `160 j`: nibbles, then its fifth bits at `+ 128`.
+    pub const Q5K_PIECE: usize = 160;
+    pub const Q5K_HIGH: usize = 128;
+    pub const Q5K_SCALES: usize = 1280;
+    pub const Q5K_MINS: usize = 1344;
+    pub const Q5K_D: usize = 1408;
+    pub const Q5K_DMIN: usize = 1424;
     /// Q6_K: 32 values at `192 p`: nibbles, then the high pairs at `+ 128`.
     pub const Q6K_PIECE: usize = 192;
     pub const Q6K_HIGH: usize = 128;
@@ -71,6 +79,7 @@ pub(crate) fn block_bytes(format: QuantFormat) -> usize {
         QuantFormat::Q5_0 => 176,
         QuantFormat::Q5_1 => 192,
         QuantFormat::Q4K => 1184,
+        QuantFormat::Q5K => 1440,
         QuantFormat::Q6K => 1680,
     }
 }
@@ -90,10 +99,62 @@ pub(crate) fn scales_and_mins(format: QuantFormat) -> (usize, Option<usize>) {
 /// What the layout adds to each signed weight to store it unsigned.
 pub(crate) fn bias(format: QuantFormat) -> i32 {
     match format {
-        QuantFormat::Q8_0 | QuantFormat::Q4K | QuantFormat::Q4_1 | QuantFormat::Q5_1 => 0,
+        QuantFormat::Q8_0
+        | QuantFormat::Q4K
+        | QuantFormat::Q5K
+        | QuantFormat::Q4_1
+        | QuantFormat::Q5_1 => 0,
         QuantFormat::Q4_0 => 8,
         QuantFormat::Q5_0 => 16,
         QuantFormat::Q6K => 32,
+    }
+}
+
+/// Where a 4- or 5-bit k-quant's pieces lie in its panel block.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct KLayout {
+    /// Bytes from one sub-block's weights to the next.
+    pub piece: usize,
+    /// The fifth bits' vector within a sub-block (Q5_K).
+    pub high: Option<usize>,
+    pub scales: usize,
+    pub mins: usize,
+    pub d: usize,
+    pub dmin: usize,
+}
+
+/// Q4_K's and Q5_K's panel layouts.
+pub(crate) fn k_layout(format: QuantFormat) -> KLayout {
+    if format == QuantFormat::Q5K {
+        KLayout {
+            piece: at::Q5K_PIECE,
+            high: Some(at::Q5K_HIGH),
+            scales: at::Q5K_SCALES,
+            mins: at::Q5K_MINS,
+            d: at::Q5K_D,
+            dmin: at::Q5K_DMIN,
+        }
+    } else {
+        KLayout {
+            piece: 128,
+            high: None,
+            scales: at::Q4K_SCALES,
+            mins: at::Q4K_MINS,
+            d: at::Q4K_D,
+            dmin: at::Q4K_DMIN,
+        }
+    }
+}
+
+/// Each row's fifth bits of 32-value piece `p` as one vector: byte `4r + i`'s bit `q` is
+/// bit 4 of quad `q`'s value `i` in row `r`.
+fn fifth_bits(w: &[[u8; 256]; PANEL_ROWS], p: usize, out: &mut [u8]) {
+    for (r, row) in w.iter().enumerate() {
+        for i in 0..4 {
+            out[4 * r + i] = (0..8)
+                .map(|q| ((row[32 * p + 4 * q + i] >> 4) & 1) << q)
+                .sum();
+        }
     }
 }
 
@@ -371,12 +432,7 @@ fn lay_out_block(format: QuantFormat, blocks: &[&[u8]], out: &mut [u8]) {
         }
         QuantFormat::Q5_0 | QuantFormat::Q5_1 => {
             nibbles(&w, 0, &mut out[..128]);
-            for (r, row) in w.iter().enumerate() {
-                for i in 0..4 {
-                    out[at::Q5_0_HIGH + 4 * r + i] =
-                        (0..8).map(|q| ((row[4 * q + i] >> 4) & 1) << q).sum();
-                }
-            }
+            fifth_bits(&w, 0, &mut out[at::Q5_0_HIGH..at::Q5_0_HIGH + 32]);
             if format == QuantFormat::Q5_0 {
                 f16_scales(0, &mut out[at::Q5_0_SCALES..]);
             } else {
@@ -384,19 +440,24 @@ fn lay_out_block(format: QuantFormat, blocks: &[&[u8]], out: &mut [u8]) {
                 f16_scales(2, &mut out[at::Q5_1_MINS..]);
             }
         }
-        QuantFormat::Q4K => {
+        QuantFormat::Q4K | QuantFormat::Q5K => {
+            let layout = k_layout(format);
             for j in 0..8 {
-                nibbles(&w, j, &mut out[128 * j..128 * j + 128]);
+                let piece = &mut out[layout.piece * j..layout.piece * (j + 1)];
+                nibbles(&w, j, &mut piece[..128]);
+                if let Some(high) = layout.high {
+                    fifth_bits(&w, j, &mut piece[high..high + 32]);
+                }
             }
             for (r, block) in blocks.iter().enumerate() {
                 for j in 0..8 {
                     let (sc, m) = scale_min_k4(j, &block[4..16]);
-                    out[at::Q4K_SCALES + 8 * j + r] = sc;
-                    out[at::Q4K_MINS + 16 * (j / 2) + 2 * r + j % 2] = m;
+                    out[layout.scales + 8 * j + r] = sc;
+                    out[layout.mins + 16 * (j / 2) + 2 * r + j % 2] = m;
                 }
             }
-            f16_scales(0, &mut out[at::Q4K_D..]);
-            f16_scales(2, &mut out[at::Q4K_DMIN..]);
+            f16_scales(0, &mut out[layout.d..]);
+            f16_scales(2, &mut out[layout.dmin..]);
         }
         QuantFormat::Q6K => {
             for p in 0..8 {

@@ -12,7 +12,7 @@
 //! Then the reference's f32 steps, 4 rows per instruction. Everything but the engine is
 //! shared, written once: the two entry points differ only in the features they enable.
 
-use super::{PANEL_ROWS, Rows, at, bias, block_bytes, scales_and_mins};
+use super::{PANEL_ROWS, Rows, at, bias, block_bytes, k_layout, scales_and_mins};
 use crate::activations::QuantizedActivations;
 use crate::format::QuantFormat;
 use std::arch::aarch64::*;
@@ -100,7 +100,9 @@ unsafe fn rows_of<const R: usize, E: Engine>(
                 | QuantFormat::Q4_1
                 | QuantFormat::Q5_0
                 | QuantFormat::Q5_1 => format32::<R, E>(format, block.as_ptr(), &rows, b),
-                QuantFormat::Q4K => q4k::<R, E>(block.as_ptr(), &rows, b),
+                QuantFormat::Q4K | QuantFormat::Q5K => {
+                    q4k::<R, E>(format, block.as_ptr(), &rows, b)
+                }
                 QuantFormat::Q6K => q6k::<R, E>(block.as_ptr(), &rows, b),
             };
             for (a, c) in acc.iter_mut().zip(c) {
@@ -453,13 +455,16 @@ unsafe fn format32<const R: usize, E: Engine>(
     }
 }
 
-/// Q4_K: per sub-block an exact dot, times the sub-block's scale; the mins per sub-block.
+/// Q4_K and Q5_K: per sub-block an exact dot, times the sub-block's scale; the mins per
+/// sub-block.
 #[inline(always)]
 unsafe fn q4k<const R: usize, E: Engine>(
+    format: QuantFormat,
     block: *const u8,
     rows: &Rows,
     b: usize,
 ) -> [Pair<float32x4_t>; R] {
+    let layout = k_layout(format);
     // SAFETY: NEON is part of every AArch64 target.
     let zero = unsafe { vdupq_n_s32(0) };
     let mut dot = [[zero; 2]; R];
@@ -467,15 +472,24 @@ unsafe fn q4k<const R: usize, E: Engine>(
     // SAFETY: every read lies inside the panel block and block b of each row.
     unsafe {
         for sub in 0..8 {
-            let scales = byte_lanes(block.add(at::Q4K_SCALES + 8 * sub), false);
+            let scales = byte_lanes(block.add(layout.scales + 8 * sub), false);
+            let piece = block.add(layout.piece * sub);
+            let high = layout.high.map(|h| load(piece.add(h)));
+            let weight = |q: usize| {
+                let w = nibble_quad(piece, q);
+                match high {
+                    Some(h) => or(w, shift_mask(h, 4 - q as i8, 0x10)),
+                    None => w,
+                }
+            };
             let mut acc = E::zero();
             for q in (0..8).step_by(2) {
-                let w = [q, q + 1].map(|q| nibble_quad(block.add(128 * sub), q));
+                let w = [weight(q), weight(q + 1)];
                 acc = E::pair::<R>(acc, w, rows, 256 * b + 32 * sub + 4 * q);
             }
             let inner = E::lanes::<R>(acc);
             let m: [i32; 8] = std::array::from_fn(|j| {
-                i32::from(*block.add(at::Q4K_MINS + 16 * (sub / 2) + 2 * j + sub % 2))
+                i32::from(*block.add(layout.mins + 16 * (sub / 2) + 2 * j + sub % 2))
             });
             let m = [vld1q_s32(m.as_ptr()), vld1q_s32(m.as_ptr().add(4))];
             for r in 0..R {
@@ -486,7 +500,7 @@ unsafe fn q4k<const R: usize, E: Engine>(
                 }
             }
         }
-        let (d, dmin) = (f16x8(block.add(at::Q4K_D)), f16x8(block.add(at::Q4K_DMIN)));
+        let (d, dmin) = (f16x8(block.add(layout.d)), f16x8(block.add(layout.dmin)));
         std::array::from_fn(|r| {
             let big_d = rows.scale(r, b);
             let (a, m) = (term(d, big_d, dot[r]), term(dmin, big_d, mins[r]));

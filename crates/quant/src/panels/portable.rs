@@ -2,7 +2,7 @@
 //! arrays that LLVM vectorizes. Each block's weights are unpacked once for all activation
 //! rows; the sums are the reference's, lane by lane.
 
-use super::{PANEL_ROWS, at, bias, block_bytes, scales_and_mins};
+use super::{PANEL_ROWS, at, bias, block_bytes, k_layout, scales_and_mins};
 use crate::activations::QuantizedActivations;
 use crate::format::QuantFormat;
 use half::f16;
@@ -69,14 +69,15 @@ pub(super) fn panel(
                 }
             }
         }
-        QuantFormat::Q4K => {
+        QuantFormat::Q4K | QuantFormat::Q5K => {
+            let layout = k_layout(format);
             let mut octets = [[[0i16; 4 * PANEL_ROWS]; 8]; 8];
             for (b, block) in blocks {
                 unpack(format, block, octets.as_flattened_mut());
-                let d = f16_lanes(&block[at::Q4K_D..]);
-                let dmin = f16_lanes(&block[at::Q4K_DMIN..]);
+                let d = f16_lanes(&block[layout.d..]);
+                let dmin = f16_lanes(&block[layout.dmin..]);
                 let scales: [Slots; 8] = std::array::from_fn(|sub| {
-                    slot_scales(&block[at::Q4K_SCALES + 8 * sub..][..PANEL_ROWS], false)
+                    slot_scales(&block[layout.scales + 8 * sub..][..PANEL_ROWS], false)
                 });
                 for (r, acc) in sums.iter_mut().enumerate() {
                     let xq = &x.quants(r)[256 * b..];
@@ -93,7 +94,7 @@ pub(super) fn panel(
                             &octet_slots::<4>(octet, &xq[32 * sub..][..32]),
                         );
                         let sum = sums16[2 * sub] + sums16[2 * sub + 1];
-                        let pair = &block[at::Q4K_MINS + 16 * (sub / 2)..][..2 * PANEL_ROWS];
+                        let pair = &block[layout.mins + 16 * (sub / 2)..][..2 * PANEL_ROWS];
                         for j in 0..PANEL_ROWS {
                             mins[j] += i32::from(pair[2 * j + sub % 2]) * sum;
                         }
@@ -212,7 +213,7 @@ fn words(xq: &[i8]) -> [u64; 8] {
 /// (quads `FIRST, FIRST + 1` and `FIRST + 2, FIRST + 3`): exact, because `|x| ≤ 127` and
 /// the signed weights bound a chain of 2 below `2^15` even for Q8_0 (`2·128·127`), and a
 /// chain of 4 ([`join`]) for the other formats (Q4_0 `4·8·127`, Q5_0 `4·16·127`, Q4_K
-/// `4·15·127`; Q6_K's groups are 2 + 2 quads, `2·32·127` each). Loops of two, so that
+/// `4·15·127`, Q5_K `4·31·127`; Q6_K's groups are 2 + 2 quads, `2·32·127` each). Loops of two, so that
 /// LLVM unrolls them whole before it vectorizes.
 #[inline(always)]
 fn dots<const FIRST: usize>(quads: &Octet, words: &[u64; 8]) -> [Quad; 2] {
@@ -288,6 +289,18 @@ fn unpack(format: QuantFormat, block: &[u8], quads: &mut [Quad]) {
             for (q, quad) in quads.iter_mut().enumerate() {
                 for (w, h) in quad.iter_mut().zip(high) {
                     *w = (*w | (i16::from((h >> q) & 1) << 4)) - bias;
+                }
+            }
+        }
+        QuantFormat::Q5K => {
+            for (p, quads) in quads.chunks_exact_mut(8).enumerate() {
+                let piece = &block[at::Q5K_PIECE * p..at::Q5K_PIECE * (p + 1)];
+                nibble_piece(piece, quads);
+                let high = &piece[at::Q5K_HIGH..at::Q5K_HIGH + 32];
+                for (q, quad) in quads.iter_mut().enumerate() {
+                    for (w, h) in quad.iter_mut().zip(high) {
+                        *w |= i16::from((h >> q) & 1) << 4;
+                    }
                 }
             }
         }
