@@ -8,6 +8,7 @@
 //! | Q5_0 | 32 | 22 | f16 `d`, u32 high bits, 16 bytes of nibbles; `x = d · (q − 16)` |
 //! | Q5_1 | 32 | 24 | f16 `d`, f16 `m`, u32 high bits, 16 bytes of nibbles; `x = d · q + m` |
 //! | Q8_0 | 32 | 34 | f16 `d`, 32 × i8; `x = d · q` |
+//! | Q3_K | 256 | 110 | 32 bytes of third bits, 64 bytes of 2-bit pairs, 12 bytes of 16 packed 6-bit scales, f16 `d`; `x = d·(sc_g − 32) · (q − 4)` per 16 |
 //! | Q4_K | 256 | 144 | f16 `d`, f16 `dmin`, 12 bytes of 6-bit scales and mins, 128 bytes of nibbles; `x = d·sc_j · q − dmin·m_j` per 32 |
 //! | Q5_K | 256 | 176 | as Q4_K, with 32 bytes of fifth bits (piece `j`'s at bit `j`) before the nibbles; `q` in 0..32 |
 //! | Q6_K | 256 | 210 | 128 bytes low nibbles, 64 bytes high 2-bit pairs, 16 × i8 scales, f16 `d`; `x = d·sc_g · (q − 32)` per 16 |
@@ -28,6 +29,8 @@ pub enum QuantFormat {
     Q5_1,
     /// 8-bit, one scale per 32.
     Q8_0,
+    /// 3-bit k-quant: super-blocks of 256, 6-bit scales per 16.
+    Q3K,
     /// 4-bit k-quant: super-blocks of 256, 6-bit scales and mins per 32.
     Q4K,
     /// 5-bit k-quant: Q4_K with a fifth bit per weight.
@@ -54,12 +57,13 @@ pub(crate) fn scale_min_k4(j: usize, q: &[u8]) -> (u8, u8) {
 
 impl QuantFormat {
     /// Every format.
-    pub const ALL: [QuantFormat; 8] = [
+    pub const ALL: [QuantFormat; 9] = [
         QuantFormat::Q4_0,
         QuantFormat::Q4_1,
         QuantFormat::Q5_0,
         QuantFormat::Q5_1,
         QuantFormat::Q8_0,
+        QuantFormat::Q3K,
         QuantFormat::Q4K,
         QuantFormat::Q5K,
         QuantFormat::Q6K,
@@ -73,6 +77,7 @@ impl QuantFormat {
             6 => Some(QuantFormat::Q5_0),
             7 => Some(QuantFormat::Q5_1),
             8 => Some(QuantFormat::Q8_0),
+            11 => Some(QuantFormat::Q3K),
             12 => Some(QuantFormat::Q4K),
             13 => Some(QuantFormat::Q5K),
             14 => Some(QuantFormat::Q6K),
@@ -88,6 +93,7 @@ impl QuantFormat {
             QuantFormat::Q5_0 => "Q5_0",
             QuantFormat::Q5_1 => "Q5_1",
             QuantFormat::Q8_0 => "Q8_0",
+            QuantFormat::Q3K => "Q3_K",
             QuantFormat::Q4K => "Q4_K",
             QuantFormat::Q5K => "Q5_K",
             QuantFormat::Q6K => "Q6_K",
@@ -97,7 +103,7 @@ impl QuantFormat {
     /// Values per block.
     pub fn block_values(self) -> usize {
         match self {
-            QuantFormat::Q4K | QuantFormat::Q5K | QuantFormat::Q6K => 256,
+            QuantFormat::Q3K | QuantFormat::Q4K | QuantFormat::Q5K | QuantFormat::Q6K => 256,
             _ => 32,
         }
     }
@@ -115,6 +121,7 @@ impl QuantFormat {
             QuantFormat::Q5_0 => 22,
             QuantFormat::Q5_1 => 24,
             QuantFormat::Q8_0 => 34,
+            QuantFormat::Q3K => 110,
             QuantFormat::Q4K => 144,
             QuantFormat::Q5K => 176,
             QuantFormat::Q6K => 210,
@@ -125,7 +132,9 @@ impl QuantFormat {
     /// [`K_ACT_BLOCK`] for the k-quants, whose sub-block scales fold in integers over it.
     pub fn activation_block(self) -> usize {
         match self {
-            QuantFormat::Q4K | QuantFormat::Q5K | QuantFormat::Q6K => K_ACT_BLOCK,
+            QuantFormat::Q3K | QuantFormat::Q4K | QuantFormat::Q5K | QuantFormat::Q6K => {
+                K_ACT_BLOCK
+            }
             _ => ACT_BLOCK,
         }
     }
@@ -173,6 +182,16 @@ impl QuantFormat {
                 let qs = &block[16 + 32 * (p / 2)..16 + 32 * (p / 2) + 32];
                 for (o, b) in out.iter_mut().zip(qs) {
                     *o = if p.is_multiple_of(2) { b & 0xF } else { b >> 4 } as i8;
+                }
+            }
+            QuantFormat::Q3K => {
+                // Piece p: 2-bit pairs at bits 2(p mod 4) of the 32 bytes of half p / 4,
+                // the third bit at bit p of the high-bit bytes; stored off by 4.
+                let qs = &block[32 + 32 * (p / 4)..32 + 32 * (p / 4) + 32];
+                let hm = &block[..32];
+                for ((o, q), h) in out.iter_mut().zip(qs).zip(hm) {
+                    let low = (q >> (2 * (p % 4))) & 3;
+                    *o = (low | (((h >> p) & 1) << 2)) as i8 - 4;
                 }
             }
             QuantFormat::Q5K => {
@@ -231,12 +250,12 @@ impl QuantFormat {
                     }
                 }
             }
-            QuantFormat::Q6K => {
-                let d = f16_at(block, 208);
+            QuantFormat::Q3K | QuantFormat::Q6K => {
+                let d = f16_at(block, self.k_scale_d());
                 for p in 0..8 {
                     self.unpack(block, p, &mut q);
                     for (i, (o, v)) in out[32 * p..32 * p + 32].iter_mut().zip(q).enumerate() {
-                        let sc = block[192 + (32 * p + i) / 16] as i8;
+                        let sc = self.group_scale(block, (32 * p + i) / 16);
                         *o = d * f32::from(sc) * f32::from(v);
                     }
                 }
@@ -263,14 +282,32 @@ impl QuantFormat {
                 piece.lane_scales = [f16_at(block, 0) * f32::from(sc); 8];
                 piece.offset = f16_at(block, 2) * f32::from(m);
             }
-            QuantFormat::Q6K => {
-                let d = f16_at(block, 208);
-                let first = d * f32::from(block[192 + 2 * p] as i8);
-                let second = d * f32::from(block[193 + 2 * p] as i8);
+            QuantFormat::Q3K | QuantFormat::Q6K => {
+                let d = f16_at(block, self.k_scale_d());
+                let first = d * f32::from(self.group_scale(block, 2 * p));
+                let second = d * f32::from(self.group_scale(block, 2 * p + 1));
                 piece.lane_scales = [first, first, first, first, second, second, second, second];
                 piece.offset = 0.0;
             }
         }
+    }
+
+    /// Q3_K's and Q6_K's signed scale of 16-value group `g` (0..16): Q6_K's bytes as
+    /// they are; Q3_K's 6-bit values unpacked as ggml does, less 32.
+    pub(crate) fn group_scale(self, block: &[u8], g: usize) -> i8 {
+        if self == QuantFormat::Q3K {
+            let s = &block[96..108];
+            let low = if g < 8 { s[g] & 0xF } else { s[g - 8] >> 4 };
+            let high = (s[8 + g % 4] >> (2 * (g / 4))) & 3;
+            (low | (high << 4)) as i8 - 32
+        } else {
+            block[192 + g] as i8
+        }
+    }
+
+    /// Where Q3_K's and Q6_K's f16 `d` lies in a block.
+    pub(crate) fn k_scale_d(self) -> usize {
+        if self == QuantFormat::Q3K { 108 } else { 208 }
     }
 
     /// Whether pieces carry an offset (Q4_K's mins, Q4_1's and Q5_1's minimums).

@@ -15,8 +15,9 @@
 //!     dot  = Σ_j sc_j · Σ_{i∈j} q_i·x_i
 //!     mins = Σ_j m_j · Σ_{i∈j} x_i
 //!     acc += (d · D) · f32(dot) − (dmin · D) · f32(mins)
-//! Q6_K, per 256 (d; groups g of 16 with int8 scale sc_g, 6-bit q):
-//!     dot  = Σ_g sc_g · Σ_{i∈g} (q_i − 32)·x_i
+//! Q3_K and Q6_K, per 256 (d; groups g of 16 with signed scale sc_g, unsigned q of 3 or
+//! 6 bits, centred by c = 4 or 32):
+//!     dot  = Σ_g sc_g · Σ_{i∈g} (q_i − c)·x_i
 //!     acc += (d · D) · f32(dot)
 //! ```
 //!
@@ -65,17 +66,17 @@ pub(crate) fn dot(format: QuantFormat, row: &[u8], x: &QuantizedActivations, r: 
                 let (d, dmin) = (f16_at(block, 0), f16_at(block, 2));
                 acc += (d * big_d) * dot as f32 - (dmin * big_d) * mins as f32;
             }
-            QuantFormat::Q6K => {
+            QuantFormat::Q3K | QuantFormat::Q6K => {
                 let mut dot = 0i32;
                 for p in 0..8 {
                     format.unpack(block, p, &mut w);
                     for h in 0..2 {
                         let g = 2 * p + h;
-                        let sc = i32::from(block[192 + g] as i8);
+                        let sc = i32::from(format.group_scale(block, g));
                         dot += sc * piece_dot(&w[16 * h..16 * h + 16], &x[16 * g..16 * g + 16]);
                     }
                 }
-                acc += (f16_at(block, 208) * big_d) * dot as f32;
+                acc += (f16_at(block, format.k_scale_d()) * big_d) * dot as f32;
             }
         }
     }

@@ -182,7 +182,7 @@ mod x86 {
                     }
                 }
             }
-            QuantFormat::Q5K => {
+            QuantFormat::Q3K | QuantFormat::Q5K => {
                 // Never tiled: the plain unpacking, piece by piece.
                 let mut piece = crate::format::Piece::default();
                 for (b, block) in blocks {

@@ -81,7 +81,8 @@ unsafe fn rows_of<const R: usize>(
                 }
                 QuantFormat::Q4K => q4k::<R, false>(block.as_ptr(), &rows, b),
                 QuantFormat::Q5K => q4k::<R, true>(block.as_ptr(), &rows, b),
-                QuantFormat::Q6K => q6k::<R>(block.as_ptr(), &rows, b),
+                QuantFormat::Q3K => q6k::<R, true>(block.as_ptr(), &rows, b),
+                QuantFormat::Q6K => q6k::<R, false>(block.as_ptr(), &rows, b),
             }
         };
         for (a, c) in acc.iter_mut().zip(c) {
@@ -181,6 +182,36 @@ fn pair_to_4(v: __m256i, j: usize) -> __m256i {
         _ => _mm256_srli_epi16(v, 2),
     };
     _mm256_and_si256(moved, _mm256_set1_epi8(0x30))
+}
+
+/// Each 8-bit lane's bits `2j, 2j + 1` moved to bits 0, 1, the rest cleared.
+#[inline]
+#[target_feature(enable = "avx2,f16c")]
+fn pair_to_0(v: __m256i, j: usize) -> __m256i {
+    let moved = match j {
+        0 => v,
+        1 => _mm256_srli_epi16(v, 2),
+        2 => _mm256_srli_epi16(v, 4),
+        _ => _mm256_srli_epi16(v, 6),
+    };
+    _mm256_and_si256(moved, _mm256_set1_epi8(0x03))
+}
+
+/// Each 8-bit lane's bit `q` moved to bit 2 (0x04), the rest cleared.
+#[inline]
+#[target_feature(enable = "avx2,f16c")]
+fn bit_to_2(v: __m256i, q: usize) -> __m256i {
+    let moved = match q {
+        0 => _mm256_slli_epi16(v, 2),
+        1 => _mm256_slli_epi16(v, 1),
+        2 => v,
+        3 => _mm256_srli_epi16(v, 1),
+        4 => _mm256_srli_epi16(v, 2),
+        5 => _mm256_srli_epi16(v, 3),
+        6 => _mm256_srli_epi16(v, 4),
+        _ => _mm256_srli_epi16(v, 5),
+    };
+    _mm256_and_si256(moved, _mm256_set1_epi8(0x04))
 }
 
 /// 8 bytes at `p` (one per weight row) as 32-bit lanes holding the value in both 16-bit
@@ -349,26 +380,46 @@ unsafe fn q4k<const R: usize, const FIVE: bool>(
     }
 }
 
-/// Q6_K: per group of 16, two 16-bit sums over 2 quads each (4 products of at most
-/// 63 · 127), widened by the group's scale; the bias 32 taken back out through the
-/// groups' activation sums, by pairs of groups.
+/// Q6_K (`THREE` false) and Q3_K: per group of 16, two 16-bit sums over 2 quads each (4
+/// products of at most 63 · 127), widened by the group's scale; the bias (32, or 4) taken
+/// back out through the groups' activation sums, by pairs of groups.
 #[inline]
 #[target_feature(enable = "avx2,f16c")]
-unsafe fn q6k<const R: usize>(block: *const u8, rows: &Rows, b: usize) -> [__m256; R] {
+unsafe fn q6k<const R: usize, const THREE: bool>(
+    block: *const u8,
+    rows: &Rows,
+    b: usize,
+) -> [__m256; R] {
+    let (piece_bytes, scales_at, d_at, bias_shift) = if THREE {
+        (at::Q3K_PIECE, at::Q3K_SCALES, at::Q3K_D, 2)
+    } else {
+        (at::Q6K_PIECE, at::Q6K_SCALES, at::Q6K_D, 5)
+    };
     unsafe {
         let mut dot = [_mm256_setzero_si256(); R];
         for piece in 0..8 {
-            let base = block.add(at::Q6K_PIECE * piece);
-            let highs = [
-                load(base.add(at::Q6K_HIGH)),
-                load(base.add(at::Q6K_HIGH + 32)),
-            ];
-            for (half, high) in highs.iter().enumerate() {
-                let scales = scale_pairs(block.add(at::Q6K_SCALES + 8 * (2 * piece + half)), true);
+            let base = block.add(piece_bytes * piece);
+            // Q6_K: nibbles and the high pairs of quads 0-3 and 4-7; Q3_K: the low pairs
+            // of quads 0-3 and 4-7, and the third bits.
+            let (pairs_at, third) = if THREE {
+                (0, load(base.add(at::Q3K_HIGH)))
+            } else {
+                (at::Q6K_HIGH, _mm256_setzero_si256())
+            };
+            let vectors = [load(base.add(pairs_at)), load(base.add(pairs_at + 32))];
+            let weight = |q: usize| {
+                if THREE {
+                    _mm256_or_si256(pair_to_0(vectors[q / 4], q % 4), bit_to_2(third, q))
+                } else {
+                    _mm256_or_si256(nibble_quad(base, q), pair_to_4(vectors[q / 4], q % 4))
+                }
+            };
+            for half in 0..2 {
+                let scales = scale_pairs(block.add(scales_at + 8 * (2 * piece + half)), true);
                 for two in 0..2 {
                     let mut pairs = [_mm256_setzero_si256(); R];
                     for q in 4 * half + 2 * two..4 * half + 2 * two + 2 {
-                        let w = _mm256_or_si256(nibble_quad(base, q), pair_to_4(*high, q % 4));
+                        let w = weight(q);
                         for (r, p) in pairs.iter_mut().enumerate() {
                             let x = rows.quad(r, 256 * b + 32 * piece + 4 * q);
                             *p = _mm256_add_epi16(*p, _mm256_maddubs_epi16(w, x));
@@ -382,7 +433,7 @@ unsafe fn q6k<const R: usize>(block: *const u8, rows: &Rows, b: usize) -> [__m25
         }
         let mut bias_sums = [_mm256_setzero_si256(); R];
         for pair in 0..8 {
-            let s = block.add(at::Q6K_SCALES + 16 * pair);
+            let s = block.add(scales_at + 16 * pair);
             let even = _mm256_cvtepi8_epi32(_mm_loadl_epi64(s.cast()));
             let odd = _mm256_cvtepi8_epi32(_mm_loadl_epi64(s.add(8).cast()));
             let scales = _mm256_or_si256(
@@ -393,10 +444,10 @@ unsafe fn q6k<const R: usize>(block: *const u8, rows: &Rows, b: usize) -> [__m25
                 *s = _mm256_add_epi32(*s, widen(scales, rows.sum_pair(r, 16 * b + 2 * pair, 16)));
             }
         }
-        let d = f16x8(block.add(at::Q6K_D));
+        let d = f16x8(block.add(d_at));
         std::array::from_fn(|r| {
-            let unbiased = _mm256_sub_epi32(dot[r], _mm256_slli_epi32(bias_sums[r], 5));
-            term(d, rows.scale(r, b), unbiased)
+            let bias = _mm256_sll_epi32(bias_sums[r], _mm_cvtsi32_si128(bias_shift));
+            term(d, rows.scale(r, b), _mm256_sub_epi32(dot[r], bias))
         })
     }
 }

@@ -13,6 +13,7 @@
 //! | Q4_1 | 160 | 4 nibble vectors of `q`; 8 × f16 scale; 8 × f16 minimum |
 //! | Q5_0 | 176 | 4 nibble vectors of the low 4 bits of `q + 16`; 1 vector whose byte bit `j` is bit 4 of quad `j`; 8 × f16 scale |
 //! | Q5_1 | 192 | as Q5_0, of `q`; 8 × f16 scale; 8 × f16 minimum |
+//! | Q3_K | 912 | per 32 values 2 vectors of the low bit pairs of `q + 4` (quads 0–3 and 4–7, quad `j` at bits `2j`) and 1 of their third bits (as Q5_0's fifth); scales `[group][row]`; 8 × f16 `d` |
 //! | Q4_K | 1184 | per sub-block 4 nibble vectors; scales `[sub][row]`; mins `[pair][row][2]`; 8 × f16 `d`, 8 × f16 `dmin` |
 //! | Q5_K | 1440 | per sub-block 4 nibble vectors and 1 vector of fifth bits (as Q5_0); then as Q4_K |
 //! | Q6_K | 1680 | per 32 values 4 nibble vectors of the low bits of `q + 32` and 2 vectors of their 2 high bits (quads 0–3 and 4–7, quad `j` at bits `2j`); scales `[group][row]`; 8 × f16 `d` |
@@ -56,6 +57,11 @@ pub(crate) mod at {
     pub const Q4K_MINS: usize = 1088;
     pub const Q4K_D: usize = 1152;
     pub const Q4K_DMIN: usize = 1168;
+    /// Q3_K: 32 values at `96 p`: low pairs, then the third bits at `+ 64`.
+    pub const Q3K_PIECE: usize = 96;
+    pub const Q3K_HIGH: usize = 64;
+    pub const Q3K_SCALES: usize = 768;
+    pub const Q3K_D: usize = 896;
     /// Q5_K: sub-block `j` at `160 j`: nibbles, then its fifth bits at `+ 128`.
     pub const Q5K_PIECE: usize = 160;
     pub const Q5K_HIGH: usize = 128;
@@ -78,6 +84,7 @@ pub(crate) fn block_bytes(format: QuantFormat) -> usize {
         QuantFormat::Q4_1 => 160,
         QuantFormat::Q5_0 => 176,
         QuantFormat::Q5_1 => 192,
+        QuantFormat::Q3K => 912,
         QuantFormat::Q4K => 1184,
         QuantFormat::Q5K => 1440,
         QuantFormat::Q6K => 1680,
@@ -104,6 +111,7 @@ pub(crate) fn bias(format: QuantFormat) -> i32 {
         | QuantFormat::Q5K
         | QuantFormat::Q4_1
         | QuantFormat::Q5_1 => 0,
+        QuantFormat::Q3K => 4,
         QuantFormat::Q4_0 => 8,
         QuantFormat::Q5_0 => 16,
         QuantFormat::Q6K => 32,
@@ -146,14 +154,28 @@ pub(crate) fn k_layout(format: QuantFormat) -> KLayout {
     }
 }
 
-/// Each row's fifth bits of 32-value piece `p` as one vector: byte `4r + i`'s bit `q` is
-/// bit 4 of quad `q`'s value `i` in row `r`.
-fn fifth_bits(w: &[[u8; 256]; PANEL_ROWS], p: usize, out: &mut [u8]) {
+/// Each row's bit `bit` of 32-value piece `p` as one vector: byte `4r + i`'s bit `q` is
+/// bit `bit` of quad `q`'s value `i` in row `r` (Q5's fifth bits, Q3_K's third).
+fn bit_vector(w: &[[u8; 256]; PANEL_ROWS], p: usize, bit: u8, out: &mut [u8]) {
     for (r, row) in w.iter().enumerate() {
         for i in 0..4 {
             out[4 * r + i] = (0..8)
-                .map(|q| ((row[32 * p + 4 * q + i] >> 4) & 1) << q)
+                .map(|q| ((row[32 * p + 4 * q + i] >> bit) & 1) << q)
                 .sum();
+        }
+    }
+}
+
+/// Each row's bits `shift, shift + 1` of piece `p` as 2 vectors (quads 0–3, then 4–7):
+/// byte `4r + i`'s bits `2j, 2j + 1` hold quad `4·half + j`'s value `i` in row `r`.
+fn pair_vectors(w: &[[u8; 256]; PANEL_ROWS], p: usize, shift: u8, out: &mut [u8]) {
+    for (r, row) in w.iter().enumerate() {
+        for half in 0..2 {
+            for i in 0..4 {
+                out[32 * half + 4 * r + i] = (0..4)
+                    .map(|j| ((row[32 * p + 4 * (4 * half + j) + i] >> shift) & 3) << (2 * j))
+                    .sum();
+            }
         }
     }
 }
@@ -432,7 +454,7 @@ fn lay_out_block(format: QuantFormat, blocks: &[&[u8]], out: &mut [u8]) {
         }
         QuantFormat::Q5_0 | QuantFormat::Q5_1 => {
             nibbles(&w, 0, &mut out[..128]);
-            fifth_bits(&w, 0, &mut out[at::Q5_0_HIGH..at::Q5_0_HIGH + 32]);
+            bit_vector(&w, 0, 4, &mut out[at::Q5_0_HIGH..at::Q5_0_HIGH + 32]);
             if format == QuantFormat::Q5_0 {
                 f16_scales(0, &mut out[at::Q5_0_SCALES..]);
             } else {
@@ -446,7 +468,7 @@ fn lay_out_block(format: QuantFormat, blocks: &[&[u8]], out: &mut [u8]) {
                 let piece = &mut out[layout.piece * j..layout.piece * (j + 1)];
                 nibbles(&w, j, &mut piece[..128]);
                 if let Some(high) = layout.high {
-                    fifth_bits(&w, j, &mut piece[high..high + 32]);
+                    bit_vector(&w, j, 4, &mut piece[high..high + 32]);
                 }
             }
             for (r, block) in blocks.iter().enumerate() {
@@ -459,21 +481,24 @@ fn lay_out_block(format: QuantFormat, blocks: &[&[u8]], out: &mut [u8]) {
             f16_scales(0, &mut out[layout.d..]);
             f16_scales(2, &mut out[layout.dmin..]);
         }
+        QuantFormat::Q3K => {
+            for p in 0..8 {
+                let piece = &mut out[at::Q3K_PIECE * p..at::Q3K_PIECE * (p + 1)];
+                pair_vectors(&w, p, 0, &mut piece[..64]);
+                bit_vector(&w, p, 2, &mut piece[at::Q3K_HIGH..at::Q3K_HIGH + 32]);
+            }
+            for (r, block) in blocks.iter().enumerate() {
+                for g in 0..16 {
+                    out[at::Q3K_SCALES + 8 * g + r] = format.group_scale(block, g) as u8;
+                }
+            }
+            f16_scales(108, &mut out[at::Q3K_D..]);
+        }
         QuantFormat::Q6K => {
             for p in 0..8 {
                 let piece = &mut out[at::Q6K_PIECE * p..at::Q6K_PIECE * (p + 1)];
                 nibbles(&w, p, &mut piece[..128]);
-                for (r, row) in w.iter().enumerate() {
-                    for half in 0..2 {
-                        for i in 0..4 {
-                            piece[at::Q6K_HIGH + 32 * half + 4 * r + i] = (0..4)
-                                .map(|j| {
-                                    ((row[32 * p + 4 * (4 * half + j) + i] >> 4) & 3) << (2 * j)
-                                })
-                                .sum();
-                        }
-                    }
-                }
+                pair_vectors(&w, p, 4, &mut piece[at::Q6K_HIGH..at::Q6K_HIGH + 64]);
             }
             for (r, block) in blocks.iter().enumerate() {
                 for g in 0..16 {

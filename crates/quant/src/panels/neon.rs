@@ -103,7 +103,9 @@ unsafe fn rows_of<const R: usize, E: Engine>(
                 QuantFormat::Q4K | QuantFormat::Q5K => {
                     q4k::<R, E>(format, block.as_ptr(), &rows, b)
                 }
-                QuantFormat::Q6K => q6k::<R, E>(block.as_ptr(), &rows, b),
+                QuantFormat::Q3K | QuantFormat::Q6K => {
+                    q6k::<R, E>(format, block.as_ptr(), &rows, b)
+                }
             };
             for (a, c) in acc.iter_mut().zip(c) {
                 a[0] = vaddq_f32(a[0], c[0]);
@@ -509,14 +511,21 @@ unsafe fn q4k<const R: usize, E: Engine>(
     }
 }
 
-/// Q6_K: per group of 16 an exact dot, times the group's scale; the bias 32 back out
-/// through the groups' activation sums.
+/// Q6_K and Q3_K: per group of 16 an exact dot, times the group's scale; the bias (32,
+/// or 4) back out through the groups' activation sums.
 #[inline(always)]
 unsafe fn q6k<const R: usize, E: Engine>(
+    format: QuantFormat,
     block: *const u8,
     rows: &Rows,
     b: usize,
 ) -> [Pair<float32x4_t>; R] {
+    let three = format == QuantFormat::Q3K;
+    let (piece_bytes, scales_at, d_at) = if three {
+        (at::Q3K_PIECE, at::Q3K_SCALES, at::Q3K_D)
+    } else {
+        (at::Q6K_PIECE, at::Q6K_SCALES, at::Q6K_D)
+    };
     // SAFETY: NEON is part of every AArch64 target.
     let zero = unsafe { vdupq_n_s32(0) };
     let mut dot = [[zero; 2]; R];
@@ -524,17 +533,23 @@ unsafe fn q6k<const R: usize, E: Engine>(
     // SAFETY: every read lies inside the panel block and block b of each row.
     unsafe {
         for piece in 0..8 {
-            let base = block.add(at::Q6K_PIECE * piece);
-            let highs = [
-                load(base.add(at::Q6K_HIGH)),
-                load(base.add(at::Q6K_HIGH + 32)),
-            ];
-            for (half, high) in highs.iter().enumerate() {
+            let base = block.add(piece_bytes * piece);
+            // Q6_K: nibbles and the high pairs of quads 0-3 and 4-7; Q3_K: the low pairs
+            // of quads 0-3 and 4-7, and the third bits.
+            let pairs_at = if three { 0 } else { at::Q6K_HIGH };
+            let vectors = [load(base.add(pairs_at)), load(base.add(pairs_at + 32))];
+            let third = load(base.add(if three { at::Q3K_HIGH } else { 0 }));
+            for (half, pairs) in vectors.iter().enumerate() {
                 let g = 2 * piece + half;
-                let scales = byte_lanes(block.add(at::Q6K_SCALES + 8 * g), true);
+                let scales = byte_lanes(block.add(scales_at + 8 * g), true);
                 let weight = |q: usize| {
-                    let high = shift_mask(*high, 4 - 2 * (q % 4) as i8, 0x30);
-                    or(nibble_quad(base, q), high)
+                    if three {
+                        let low = shift_mask(*pairs, -2 * (q % 4) as i8, 0x03);
+                        or(low, shift_mask(third, 2 - q as i8, 0x04))
+                    } else {
+                        let high = shift_mask(*pairs, 4 - 2 * (q % 4) as i8, 0x30);
+                        or(nibble_quad(base, q), high)
+                    }
                 };
                 let mut acc = E::zero();
                 for q in (4 * half..4 * half + 4).step_by(2) {
@@ -551,9 +566,10 @@ unsafe fn q6k<const R: usize, E: Engine>(
                 }
             }
         }
-        let d = f16x8(block.add(at::Q6K_D));
+        let d = f16x8(block.add(d_at));
+        let bias = vdupq_n_s32(if three { 4 } else { 32 });
         std::array::from_fn(|r| {
-            let unbiased = [0, 1].map(|h| vsubq_s32(dot[r][h], vshlq_n_s32::<5>(bias_sums[r][h])));
+            let unbiased = [0, 1].map(|h| vmlsq_s32(dot[r][h], bias_sums[r][h], bias));
             term(d, rows.scale(r, b), unbiased)
         })
     }

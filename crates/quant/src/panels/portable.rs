@@ -107,13 +107,18 @@ pub(super) fn panel(
                 }
             }
         }
-        QuantFormat::Q6K => {
+        QuantFormat::Q3K | QuantFormat::Q6K => {
+            let (scales_at, d_at) = if format == QuantFormat::Q3K {
+                (at::Q3K_SCALES, at::Q3K_D)
+            } else {
+                (at::Q6K_SCALES, at::Q6K_D)
+            };
             let mut octets = [[[0i16; 4 * PANEL_ROWS]; 8]; 8];
             for (b, block) in blocks {
                 unpack(format, block, octets.as_flattened_mut());
-                let d = f16_lanes(&block[at::Q6K_D..]);
+                let d = f16_lanes(&block[d_at..]);
                 let scales: [Slots; 16] = std::array::from_fn(|g| {
-                    slot_scales(&block[at::Q6K_SCALES + 8 * g..][..PANEL_ROWS], true)
+                    slot_scales(&block[scales_at + 8 * g..][..PANEL_ROWS], true)
                 });
                 for (r, acc) in sums.iter_mut().enumerate() {
                     let xq = &x.quants(r)[256 * b..];
@@ -300,6 +305,19 @@ fn unpack(format: QuantFormat, block: &[u8], quads: &mut [Quad]) {
                 for (q, quad) in quads.iter_mut().enumerate() {
                     for (w, h) in quad.iter_mut().zip(high) {
                         *w |= i16::from((h >> q) & 1) << 4;
+                    }
+                }
+            }
+        }
+        QuantFormat::Q3K => {
+            for (p, quads) in quads.chunks_exact_mut(8).enumerate() {
+                let piece = &block[at::Q3K_PIECE * p..at::Q3K_PIECE * (p + 1)];
+                let third = &piece[at::Q3K_HIGH..at::Q3K_HIGH + 32];
+                for (q, quad) in quads.iter_mut().enumerate() {
+                    let pairs = &piece[32 * (q / 4)..32 * (q / 4) + 32];
+                    for ((w, l), h) in quad.iter_mut().zip(pairs).zip(third) {
+                        let low = (l >> (2 * (q % 4))) & 3;
+                        *w = i16::from(low | (((h >> q) & 1) << 2)) - bias;
                     }
                 }
             }
