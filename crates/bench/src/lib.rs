@@ -148,6 +148,7 @@ pub fn ggml_type(format: dial_quant::QuantFormat) -> candle_core::quantized::Ggm
         QuantFormat::Q5_0 => GgmlDType::Q5_0,
         QuantFormat::Q5_1 => GgmlDType::Q5_1,
         QuantFormat::Q8_0 => GgmlDType::Q8_0,
+        QuantFormat::Q2K => GgmlDType::Q2K,
         QuantFormat::Q3K => GgmlDType::Q3K,
         QuantFormat::Q4K => GgmlDType::Q4K,
         QuantFormat::Q5K => GgmlDType::Q5K,

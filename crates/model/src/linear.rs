@@ -28,6 +28,7 @@ fn quant_format(dtype: GgmlDType) -> Option<QuantFormat> {
         GgmlDType::Q5_0 => Some(QuantFormat::Q5_0),
         GgmlDType::Q5_1 => Some(QuantFormat::Q5_1),
         GgmlDType::Q8_0 => Some(QuantFormat::Q8_0),
+        GgmlDType::Q2K => Some(QuantFormat::Q2K),
         GgmlDType::Q3K => Some(QuantFormat::Q3K),
         GgmlDType::Q4K => Some(QuantFormat::Q4K),
         GgmlDType::Q5K => Some(QuantFormat::Q5K),

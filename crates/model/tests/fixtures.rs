@@ -23,6 +23,7 @@ const FIXTURES: &[(&str, &str)] = &[
     ("llama", "Q5_0"),
     ("llama", "Q5_K_M"),
     ("llama", "Q3_K_M"),
+    ("llama", "Q2_K"),
     ("llama", "F16"),
     ("llama", "BF16"),
     ("qwen2", "F32"),

@@ -8,6 +8,7 @@
 //! | Q5_0 | 32 | 22 | f16 `d`, u32 high bits, 16 bytes of nibbles; `x = d · (q − 16)` |
 //! | Q5_1 | 32 | 24 | f16 `d`, f16 `m`, u32 high bits, 16 bytes of nibbles; `x = d · q + m` |
 //! | Q8_0 | 32 | 34 | f16 `d`, 32 × i8; `x = d · q` |
+//! | Q2_K | 256 | 84 | 16 bytes of 4-bit scales and mins (one byte per 16), 64 bytes of 2-bit pairs, f16 `d`, f16 `dmin`; `x = d·sc_g · q − dmin·m_g` per 16 |
 //! | Q3_K | 256 | 110 | 32 bytes of third bits, 64 bytes of 2-bit pairs, 12 bytes of 16 packed 6-bit scales, f16 `d`; `x = d·(sc_g − 32) · (q − 4)` per 16 |
 //! | Q4_K | 256 | 144 | f16 `d`, f16 `dmin`, 12 bytes of 6-bit scales and mins, 128 bytes of nibbles; `x = d·sc_j · q − dmin·m_j` per 32 |
 //! | Q5_K | 256 | 176 | as Q4_K, with 32 bytes of fifth bits (piece `j`'s at bit `j`) before the nibbles; `q` in 0..32 |
@@ -29,6 +30,8 @@ pub enum QuantFormat {
     Q5_1,
     /// 8-bit, one scale per 32.
     Q8_0,
+    /// 2-bit k-quant: super-blocks of 256, 4-bit scales and mins per 16.
+    Q2K,
     /// 3-bit k-quant: super-blocks of 256, 6-bit scales per 16.
     Q3K,
     /// 4-bit k-quant: super-blocks of 256, 6-bit scales and mins per 32.
@@ -57,12 +60,13 @@ pub(crate) fn scale_min_k4(j: usize, q: &[u8]) -> (u8, u8) {
 
 impl QuantFormat {
     /// Every format.
-    pub const ALL: [QuantFormat; 9] = [
+    pub const ALL: [QuantFormat; 10] = [
         QuantFormat::Q4_0,
         QuantFormat::Q4_1,
         QuantFormat::Q5_0,
         QuantFormat::Q5_1,
         QuantFormat::Q8_0,
+        QuantFormat::Q2K,
         QuantFormat::Q3K,
         QuantFormat::Q4K,
         QuantFormat::Q5K,
@@ -77,6 +81,7 @@ impl QuantFormat {
             6 => Some(QuantFormat::Q5_0),
             7 => Some(QuantFormat::Q5_1),
             8 => Some(QuantFormat::Q8_0),
+            10 => Some(QuantFormat::Q2K),
             11 => Some(QuantFormat::Q3K),
             12 => Some(QuantFormat::Q4K),
             13 => Some(QuantFormat::Q5K),
@@ -93,6 +98,7 @@ impl QuantFormat {
             QuantFormat::Q5_0 => "Q5_0",
             QuantFormat::Q5_1 => "Q5_1",
             QuantFormat::Q8_0 => "Q8_0",
+            QuantFormat::Q2K => "Q2_K",
             QuantFormat::Q3K => "Q3_K",
             QuantFormat::Q4K => "Q4_K",
             QuantFormat::Q5K => "Q5_K",
@@ -103,7 +109,11 @@ impl QuantFormat {
     /// Values per block.
     pub fn block_values(self) -> usize {
         match self {
-            QuantFormat::Q3K | QuantFormat::Q4K | QuantFormat::Q5K | QuantFormat::Q6K => 256,
+            QuantFormat::Q2K
+            | QuantFormat::Q3K
+            | QuantFormat::Q4K
+            | QuantFormat::Q5K
+            | QuantFormat::Q6K => 256,
             _ => 32,
         }
     }
@@ -121,6 +131,7 @@ impl QuantFormat {
             QuantFormat::Q5_0 => 22,
             QuantFormat::Q5_1 => 24,
             QuantFormat::Q8_0 => 34,
+            QuantFormat::Q2K => 84,
             QuantFormat::Q3K => 110,
             QuantFormat::Q4K => 144,
             QuantFormat::Q5K => 176,
@@ -132,15 +143,18 @@ impl QuantFormat {
     /// [`K_ACT_BLOCK`] for the k-quants, whose sub-block scales fold in integers over it.
     pub fn activation_block(self) -> usize {
         match self {
-            QuantFormat::Q3K | QuantFormat::Q4K | QuantFormat::Q5K | QuantFormat::Q6K => {
-                K_ACT_BLOCK
-            }
+            QuantFormat::Q2K
+            | QuantFormat::Q3K
+            | QuantFormat::Q4K
+            | QuantFormat::Q5K
+            | QuantFormat::Q6K => K_ACT_BLOCK,
             _ => ACT_BLOCK,
         }
     }
 
     /// The signed integer weights of 32-value piece `p` of `block` (`p < block_values / 32`),
-    /// with the offset of the 32-value formats and Q6_K applied; for Q4_K, Q4_1 and Q5_1
+    /// with the offset of the 32-value formats, Q3_K and Q6_K applied; for Q2_K, Q4_K, Q5_K,
+    /// Q4_1 and Q5_1
     /// the raw unsigned values (their minimums are added apart).
     pub(crate) fn unpack(self, block: &[u8], p: usize, out: &mut [i8; ACT_BLOCK]) {
         match self {
@@ -182,6 +196,12 @@ impl QuantFormat {
                 let qs = &block[16 + 32 * (p / 2)..16 + 32 * (p / 2) + 32];
                 for (o, b) in out.iter_mut().zip(qs) {
                     *o = if p.is_multiple_of(2) { b & 0xF } else { b >> 4 } as i8;
+                }
+            }
+            QuantFormat::Q2K => {
+                let qs = &block[16 + 32 * (p / 4)..16 + 32 * (p / 4) + 32];
+                for (o, q) in out.iter_mut().zip(qs) {
+                    *o = ((q >> (2 * (p % 4))) & 3) as i8;
                 }
             }
             QuantFormat::Q3K => {
@@ -239,6 +259,16 @@ impl QuantFormat {
                     *o = f32::from(v) * d + m;
                 }
             }
+            QuantFormat::Q2K => {
+                let (d, dmin) = (f16_at(block, 80), f16_at(block, 82));
+                for p in 0..8 {
+                    self.unpack(block, p, &mut q);
+                    for (i, (o, v)) in out[32 * p..32 * p + 32].iter_mut().zip(q).enumerate() {
+                        let sc = block[(32 * p + i) / 16];
+                        *o = d * f32::from(sc & 0xF) * f32::from(v) - dmin * f32::from(sc >> 4);
+                    }
+                }
+            }
             QuantFormat::Q4K | QuantFormat::Q5K => {
                 let (d, dmin) = (f16_at(block, 0), f16_at(block, 2));
                 for p in 0..8 {
@@ -263,31 +293,40 @@ impl QuantFormat {
         }
     }
 
-    /// Piece `p` of `block` in the kernels' form: 32 signed integer weights, the scale of
-    /// each 4-value lane, and the offset per unit of activation (Q4_K's min; 0 otherwise),
-    /// so that value `j` is `lane_scales[j / 4] · weights[j] − offset`.
+    /// Piece `p` of `block` in the kernels' form: 32 signed integer weights, and the scale
+    /// and the offset per unit of activation of each 4-value lane (the k-quants' mins, Q4_1's
+    /// and Q5_1's negated minimums; 0 otherwise), so that value `j` is
+    /// `lane_scales[j / 4] · weights[j] − offsets[j / 4]`.
     pub(crate) fn unpack_piece(self, block: &[u8], p: usize, piece: &mut Piece) {
         self.unpack(block, p, &mut piece.weights);
         match self {
             QuantFormat::Q4_0 | QuantFormat::Q5_0 | QuantFormat::Q8_0 => {
                 piece.lane_scales = [f16_at(block, 0); 8];
-                piece.offset = 0.0;
+                piece.offsets = [0.0; 8];
             }
             QuantFormat::Q4_1 | QuantFormat::Q5_1 => {
                 piece.lane_scales = [f16_at(block, 0); 8];
-                piece.offset = -f16_at(block, 2);
+                piece.offsets = [-f16_at(block, 2); 8];
             }
             QuantFormat::Q4K | QuantFormat::Q5K => {
                 let (sc, m) = scale_min_k4(p, &block[4..16]);
                 piece.lane_scales = [f16_at(block, 0) * f32::from(sc); 8];
-                piece.offset = f16_at(block, 2) * f32::from(m);
+                piece.offsets = [f16_at(block, 2) * f32::from(m); 8];
+            }
+            QuantFormat::Q2K => {
+                let (d, dmin) = (f16_at(block, 80), f16_at(block, 82));
+                let (first, second) = (block[2 * p], block[2 * p + 1]);
+                let (a, b) = (d * f32::from(first & 0xF), d * f32::from(second & 0xF));
+                piece.lane_scales = [a, a, a, a, b, b, b, b];
+                let (a, b) = (dmin * f32::from(first >> 4), dmin * f32::from(second >> 4));
+                piece.offsets = [a, a, a, a, b, b, b, b];
             }
             QuantFormat::Q3K | QuantFormat::Q6K => {
                 let d = f16_at(block, self.k_scale_d());
                 let first = d * f32::from(self.group_scale(block, 2 * p));
                 let second = d * f32::from(self.group_scale(block, 2 * p + 1));
                 piece.lane_scales = [first, first, first, first, second, second, second, second];
-                piece.offset = 0.0;
+                piece.offsets = [0.0; 8];
             }
         }
     }
@@ -310,9 +349,9 @@ impl QuantFormat {
         if self == QuantFormat::Q3K { 108 } else { 208 }
     }
 
-    /// Whether pieces carry an offset (Q4_K's mins, Q4_1's and Q5_1's minimums).
+    /// Whether pieces carry an offset (the k-quants' mins, Q4_1's and Q5_1's minimums).
     pub(crate) fn has_offset(self) -> bool {
-        matches!(self, QuantFormat::Q4K | QuantFormat::Q5K) || self.has_min()
+        matches!(self, QuantFormat::Q2K | QuantFormat::Q4K | QuantFormat::Q5K) || self.has_min()
     }
 }
 
@@ -321,5 +360,5 @@ impl QuantFormat {
 pub(crate) struct Piece {
     pub weights: [i8; ACT_BLOCK],
     pub lane_scales: [f32; 8],
-    pub offset: f32,
+    pub offsets: [f32; 8],
 }

@@ -15,6 +15,10 @@
 //!     dot  = Σ_j sc_j · Σ_{i∈j} q_i·x_i
 //!     mins = Σ_j m_j · Σ_{i∈j} x_i
 //!     acc += (d · D) · f32(dot) − (dmin · D) · f32(mins)
+//! Q2_K, per 256 (d, dmin; groups g of 16 with 4-bit scale sc_g and min m_g, 2-bit q):
+//!     dot  = Σ_g sc_g · Σ_{i∈g} q_i·x_i
+//!     mins = Σ_g m_g · Σ_{i∈g} x_i
+//!     acc += (d · D) · f32(dot) − (dmin · D) · f32(mins)
 //! Q3_K and Q6_K, per 256 (d; groups g of 16 with signed scale sc_g, unsigned q of 3 or
 //! 6 bits, centred by c = 4 or 32):
 //!     dot  = Σ_g sc_g · Σ_{i∈g} (q_i − c)·x_i
@@ -64,6 +68,21 @@ pub(crate) fn dot(format: QuantFormat, row: &[u8], x: &QuantizedActivations, r: 
                     mins += i32::from(m) * xj.iter().map(|v| i32::from(*v)).sum::<i32>();
                 }
                 let (d, dmin) = (f16_at(block, 0), f16_at(block, 2));
+                acc += (d * big_d) * dot as f32 - (dmin * big_d) * mins as f32;
+            }
+            QuantFormat::Q2K => {
+                let (mut dot, mut mins) = (0i32, 0i32);
+                for p in 0..8 {
+                    format.unpack(block, p, &mut w);
+                    for h in 0..2 {
+                        let g = 2 * p + h;
+                        let (sc, m) = (i32::from(block[g] & 0xF), i32::from(block[g] >> 4));
+                        let xg = &x[16 * g..16 * g + 16];
+                        dot += sc * piece_dot(&w[16 * h..16 * h + 16], xg);
+                        mins += m * xg.iter().map(|v| i32::from(*v)).sum::<i32>();
+                    }
+                }
+                let (d, dmin) = (f16_at(block, 80), f16_at(block, 82));
                 acc += (d * big_d) * dot as f32 - (dmin * big_d) * mins as f32;
             }
             QuantFormat::Q3K | QuantFormat::Q6K => {

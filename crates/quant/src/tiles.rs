@@ -58,7 +58,11 @@ impl Tiles {
             QuantFormat::Q6K => 32,
             QuantFormat::Q4K => 0,
             // Never tiled (`takes`).
-            QuantFormat::Q4_1 | QuantFormat::Q5_1 | QuantFormat::Q3K | QuantFormat::Q5K => 0,
+            QuantFormat::Q4_1
+            | QuantFormat::Q5_1
+            | QuantFormat::Q2K
+            | QuantFormat::Q3K
+            | QuantFormat::Q5K => 0,
         };
         let row_bytes = k / format.block_values() * format.block_bytes();
         let tiles = n.div_ceil(TILE_ROWS);

@@ -27,7 +27,7 @@ impl Unpacked {
     fn set(&mut self, p: usize, piece: &Piece) {
         self.weights[32 * p..32 * p + 32].copy_from_slice(&piece.weights);
         self.lane_scales[8 * p..8 * p + 8].copy_from_slice(&piece.lane_scales);
-        self.offset_lanes[8 * p..8 * p + 8].copy_from_slice(&[piece.offset; 8]);
+        self.offset_lanes[8 * p..8 * p + 8].copy_from_slice(&piece.offsets);
     }
 }
 
@@ -182,20 +182,16 @@ mod x86 {
                     }
                 }
             }
-            QuantFormat::Q3K | QuantFormat::Q5K => {
+            QuantFormat::Q2K | QuantFormat::Q3K | QuantFormat::Q5K => {
                 // Never tiled: the plain unpacking, piece by piece.
                 let mut piece = crate::format::Piece::default();
                 for (b, block) in blocks {
                     for p in 0..8 {
                         format.unpack_piece(block, p, &mut piece);
                         let bytes = piece.weights.map(|w| w as u8);
-                        store(
-                            row,
-                            8 * b + p,
-                            load32(&bytes),
-                            piece.lane_scales,
-                            piece.offset,
-                        );
+                        store(row, 8 * b + p, load32(&bytes), piece.lane_scales, 0.0);
+                        let lanes = 8 * (8 * b + p);
+                        row.offset_lanes[lanes..lanes + 8].copy_from_slice(&piece.offsets);
                     }
                 }
             }

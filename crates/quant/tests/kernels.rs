@@ -15,6 +15,7 @@ fn candle_type(f: QuantFormat) -> GgmlDType {
         QuantFormat::Q5_0 => GgmlDType::Q5_0,
         QuantFormat::Q5_1 => GgmlDType::Q5_1,
         QuantFormat::Q8_0 => GgmlDType::Q8_0,
+        QuantFormat::Q2K => GgmlDType::Q2K,
         QuantFormat::Q3K => GgmlDType::Q3K,
         QuantFormat::Q4K => GgmlDType::Q4K,
         QuantFormat::Q5K => GgmlDType::Q5K,
@@ -334,6 +335,10 @@ fn set_scales(format: QuantFormat, bytes: &mut [u8], scale: f32) {
         match format {
             QuantFormat::Q6K => block[208..210].copy_from_slice(&scale),
             QuantFormat::Q3K => block[108..110].copy_from_slice(&scale),
+            QuantFormat::Q2K => {
+                block[80..82].copy_from_slice(&scale);
+                block[82..84].copy_from_slice(&scale);
+            }
             QuantFormat::Q4K | QuantFormat::Q5K | QuantFormat::Q4_1 | QuantFormat::Q5_1 => {
                 block[0..2].copy_from_slice(&scale);
                 block[2..4].copy_from_slice(&scale);
@@ -353,6 +358,7 @@ fn value_stability_outputs_are_pinned_bit_for_bit() {
         (QuantFormat::Q5_0, PIN_Q5_0),
         (QuantFormat::Q5_1, PIN_Q5_1),
         (QuantFormat::Q8_0, PIN_Q8_0),
+        (QuantFormat::Q2K, PIN_Q2K),
         (QuantFormat::Q3K, PIN_Q3K),
         (QuantFormat::Q4K, PIN_Q4K),
         (QuantFormat::Q5K, PIN_Q5K),
@@ -383,6 +389,7 @@ const PIN_Q5_0: u64 = 0x2a1e9349dccb72d8;
 const PIN_Q4_1: u64 = 0x82b7105cf0399370;
 const PIN_Q5_1: u64 = 0x0f88c3323ed32c76;
 const PIN_Q8_0: u64 = 0x8907339b4b9fb718;
+const PIN_Q2K: u64 = 0x16ca573e9e2f23fc;
 const PIN_Q3K: u64 = 0x92a29c6b6e851264;
 const PIN_Q4K: u64 = 0xbb79c33cb545ab4e;
 const PIN_Q5K: u64 = 0x762c731a8bbe289e;

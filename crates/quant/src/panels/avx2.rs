@@ -81,6 +81,7 @@ unsafe fn rows_of<const R: usize>(
                 }
                 QuantFormat::Q4K => q4k::<R, false>(block.as_ptr(), &rows, b),
                 QuantFormat::Q5K => q4k::<R, true>(block.as_ptr(), &rows, b),
+                QuantFormat::Q2K => q2k::<R>(block.as_ptr(), &rows, b),
                 QuantFormat::Q3K => q6k::<R, true>(block.as_ptr(), &rows, b),
                 QuantFormat::Q6K => q6k::<R, false>(block.as_ptr(), &rows, b),
             }
@@ -373,6 +374,53 @@ unsafe fn q4k<const R: usize, const FIVE: bool>(
             }
         }
         let (d, dmin) = (f16x8(block.add(layout.d)), f16x8(block.add(layout.dmin)));
+        std::array::from_fn(|r| {
+            let big_d = rows.scale(r, b);
+            _mm256_sub_ps(term(d, big_d, dot[r]), term(dmin, big_d, mins[r]))
+        })
+    }
+}
+
+/// Q2_K: per group of 16, two 16-bit sums over 2 quads each (4 products of at most
+/// 3 · 127), widened by the group's scale; the mins by pairs of groups, through the
+/// groups' activation sums.
+#[inline]
+#[target_feature(enable = "avx2,f16c")]
+unsafe fn q2k<const R: usize>(block: *const u8, rows: &Rows, b: usize) -> [__m256; R] {
+    unsafe {
+        let mut dot = [_mm256_setzero_si256(); R];
+        for piece in 0..8 {
+            let base = block.add(at::Q2K_PIECE * piece);
+            let vectors = [load(base), load(base.add(32))];
+            for half in 0..2 {
+                let g = 2 * piece + half;
+                let scales = scale_pairs(block.add(at::Q2K_SCALES + 8 * g), false);
+                for two in 0..2 {
+                    let mut pairs = [_mm256_setzero_si256(); R];
+                    for q in 4 * half + 2 * two..4 * half + 2 * two + 2 {
+                        let w = pair_to_0(vectors[q / 4], q % 4);
+                        for (r, p) in pairs.iter_mut().enumerate() {
+                            let x = rows.quad(r, 256 * b + 32 * piece + 4 * q);
+                            *p = _mm256_add_epi16(*p, _mm256_maddubs_epi16(w, x));
+                        }
+                    }
+                    for (d, p) in dot.iter_mut().zip(pairs) {
+                        *d = _mm256_add_epi32(*d, widen(p, scales));
+                    }
+                }
+            }
+        }
+        let mut mins = [_mm256_setzero_si256(); R];
+        for pair in 0..8 {
+            let m = block.add(at::Q2K_MINS + 16 * pair);
+            let even = _mm256_cvtepu8_epi32(_mm_loadl_epi64(m.cast()));
+            let odd = _mm256_cvtepu8_epi32(_mm_loadl_epi64(m.add(8).cast()));
+            let m = _mm256_or_si256(even, _mm256_slli_epi32(odd, 16));
+            for (r, s) in mins.iter_mut().enumerate() {
+                *s = _mm256_add_epi32(*s, widen(m, rows.sum_pair(r, 16 * b + 2 * pair, 16)));
+            }
+        }
+        let (d, dmin) = (f16x8(block.add(at::Q2K_D)), f16x8(block.add(at::Q2K_DMIN)));
         std::array::from_fn(|r| {
             let big_d = rows.scale(r, b);
             _mm256_sub_ps(term(d, big_d, dot[r]), term(dmin, big_d, mins[r]))

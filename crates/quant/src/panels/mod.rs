@@ -13,13 +13,14 @@
 //! | Q4_1 | 160 | 4 nibble vectors of `q`; 8 × f16 scale; 8 × f16 minimum |
 //! | Q5_0 | 176 | 4 nibble vectors of the low 4 bits of `q + 16`; 1 vector whose byte bit `j` is bit 4 of quad `j`; 8 × f16 scale |
 //! | Q5_1 | 192 | as Q5_0, of `q`; 8 × f16 scale; 8 × f16 minimum |
+//! | Q2_K | 800 | per 32 values 2 vectors of bit pairs (as Q3_K's); scales `[group][row]`; mins `[group][row]`; 8 × f16 `d`, 8 × f16 `dmin` |
 //! | Q3_K | 912 | per 32 values 2 vectors of the low bit pairs of `q + 4` (quads 0–3 and 4–7, quad `j` at bits `2j`) and 1 of their third bits (as Q5_0's fifth); scales `[group][row]`; 8 × f16 `d` |
 //! | Q4_K | 1184 | per sub-block 4 nibble vectors; scales `[sub][row]`; mins `[pair][row][2]`; 8 × f16 `d`, 8 × f16 `dmin` |
 //! | Q5_K | 1440 | per sub-block 4 nibble vectors and 1 vector of fifth bits (as Q5_0); then as Q4_K |
 //! | Q6_K | 1680 | per 32 values 4 nibble vectors of the low bits of `q + 32` and 2 vectors of their 2 high bits (quads 0–3 and 4–7, quad `j` at bits `2j`); scales `[group][row]`; 8 × f16 `d` |
 //!
-//! Stored weights are unsigned (the format's bias added; Q8_0, Q4_1, Q5_1, Q4_K and Q5_K
-//! have none), so the
+//! Stored weights are unsigned (the format's bias added; Q8_0, Q4_1, Q5_1, Q2_K, Q4_K and
+//! Q5_K have none), so the
 //! x86 kernels multiply them by signed activations with `vpmaddubsw`, without saturation
 //! (|w| ≤ 63, |x| ≤ 127; Q8_0 moves the sign onto the activations), and take the bias
 //! back out with the activations' sums. Every integer sum is exact, so each lane's result
@@ -57,6 +58,12 @@ pub(crate) mod at {
     pub const Q4K_MINS: usize = 1088;
     pub const Q4K_D: usize = 1152;
     pub const Q4K_DMIN: usize = 1168;
+    /// Q2_K: 32 values at `64 p`: bit pairs.
+    pub const Q2K_PIECE: usize = 64;
+    pub const Q2K_SCALES: usize = 512;
+    pub const Q2K_MINS: usize = 640;
+    pub const Q2K_D: usize = 768;
+    pub const Q2K_DMIN: usize = 784;
     /// Q3_K: 32 values at `96 p`: low pairs, then the third bits at `+ 64`.
     pub const Q3K_PIECE: usize = 96;
     pub const Q3K_HIGH: usize = 64;
@@ -84,6 +91,7 @@ pub(crate) fn block_bytes(format: QuantFormat) -> usize {
         QuantFormat::Q4_1 => 160,
         QuantFormat::Q5_0 => 176,
         QuantFormat::Q5_1 => 192,
+        QuantFormat::Q2K => 800,
         QuantFormat::Q3K => 912,
         QuantFormat::Q4K => 1184,
         QuantFormat::Q5K => 1440,
@@ -107,6 +115,7 @@ pub(crate) fn scales_and_mins(format: QuantFormat) -> (usize, Option<usize>) {
 pub(crate) fn bias(format: QuantFormat) -> i32 {
     match format {
         QuantFormat::Q8_0
+        | QuantFormat::Q2K
         | QuantFormat::Q4K
         | QuantFormat::Q5K
         | QuantFormat::Q4_1
@@ -480,6 +489,24 @@ fn lay_out_block(format: QuantFormat, blocks: &[&[u8]], out: &mut [u8]) {
             }
             f16_scales(0, &mut out[layout.d..]);
             f16_scales(2, &mut out[layout.dmin..]);
+        }
+        QuantFormat::Q2K => {
+            for p in 0..8 {
+                pair_vectors(
+                    &w,
+                    p,
+                    0,
+                    &mut out[at::Q2K_PIECE * p..at::Q2K_PIECE * (p + 1)],
+                );
+            }
+            for (r, block) in blocks.iter().enumerate() {
+                for g in 0..16 {
+                    out[at::Q2K_SCALES + 8 * g + r] = block[g] & 0xF;
+                    out[at::Q2K_MINS + 8 * g + r] = block[g] >> 4;
+                }
+            }
+            f16_scales(80, &mut out[at::Q2K_D..]);
+            f16_scales(82, &mut out[at::Q2K_DMIN..]);
         }
         QuantFormat::Q3K => {
             for p in 0..8 {

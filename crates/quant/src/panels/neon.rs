@@ -103,6 +103,7 @@ unsafe fn rows_of<const R: usize, E: Engine>(
                 QuantFormat::Q4K | QuantFormat::Q5K => {
                     q4k::<R, E>(format, block.as_ptr(), &rows, b)
                 }
+                QuantFormat::Q2K => q2k::<R, E>(block.as_ptr(), &rows, b),
                 QuantFormat::Q3K | QuantFormat::Q6K => {
                     q6k::<R, E>(format, block.as_ptr(), &rows, b)
                 }
@@ -503,6 +504,52 @@ unsafe fn q4k<const R: usize, E: Engine>(
             }
         }
         let (d, dmin) = (f16x8(block.add(layout.d)), f16x8(block.add(layout.dmin)));
+        std::array::from_fn(|r| {
+            let big_d = rows.scale(r, b);
+            let (a, m) = (term(d, big_d, dot[r]), term(dmin, big_d, mins[r]));
+            [vsubq_f32(a[0], m[0]), vsubq_f32(a[1], m[1])]
+        })
+    }
+}
+
+/// Q2_K: per group of 16 an exact dot, times the group's scale; the mins through the
+/// groups' activation sums.
+#[inline(always)]
+unsafe fn q2k<const R: usize, E: Engine>(
+    block: *const u8,
+    rows: &Rows,
+    b: usize,
+) -> [Pair<float32x4_t>; R] {
+    // SAFETY: NEON is part of every AArch64 target.
+    let zero = unsafe { vdupq_n_s32(0) };
+    let mut dot = [[zero; 2]; R];
+    let mut mins = [[zero; 2]; R];
+    // SAFETY: every read lies inside the panel block and block b of each row.
+    unsafe {
+        for piece in 0..8 {
+            let base = block.add(at::Q2K_PIECE * piece);
+            let vectors = [load(base), load(base.add(32))];
+            for (half, pairs) in vectors.iter().enumerate() {
+                let g = 2 * piece + half;
+                let scales = byte_lanes(block.add(at::Q2K_SCALES + 8 * g), false);
+                let m = byte_lanes(block.add(at::Q2K_MINS + 8 * g), false);
+                let weight = |q: usize| shift_mask(*pairs, -2 * (q % 4) as i8, 0x03);
+                let mut acc = E::zero();
+                for q in (4 * half..4 * half + 4).step_by(2) {
+                    let at = 256 * b + 32 * piece + 4 * q;
+                    acc = E::pair::<R>(acc, [weight(q), weight(q + 1)], rows, at);
+                }
+                let inner = E::lanes::<R>(acc);
+                for r in 0..R {
+                    let sum = vdupq_n_s32(rows.sum(r, 16 * b + g, 1));
+                    for h in 0..2 {
+                        dot[r][h] = vmlaq_s32(dot[r][h], inner[r][h], scales[h]);
+                        mins[r][h] = vmlaq_s32(mins[r][h], m[h], sum);
+                    }
+                }
+            }
+        }
+        let (d, dmin) = (f16x8(block.add(at::Q2K_D)), f16x8(block.add(at::Q2K_DMIN)));
         std::array::from_fn(|r| {
             let big_d = rows.scale(r, b);
             let (a, m) = (term(d, big_d, dot[r]), term(dmin, big_d, mins[r]));

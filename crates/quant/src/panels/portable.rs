@@ -107,6 +107,40 @@ pub(super) fn panel(
                 }
             }
         }
+        QuantFormat::Q2K => {
+            let mut octets = [[[0i16; 4 * PANEL_ROWS]; 8]; 8];
+            for (b, block) in blocks {
+                unpack(format, block, octets.as_flattened_mut());
+                let d = f16_lanes(&block[at::Q2K_D..]);
+                let dmin = f16_lanes(&block[at::Q2K_DMIN..]);
+                let scales: [Slots; 16] = std::array::from_fn(|g| {
+                    slot_scales(&block[at::Q2K_SCALES + 8 * g..][..PANEL_ROWS], false)
+                });
+                for (r, acc) in sums.iter_mut().enumerate() {
+                    let xq = &x.quants(r)[256 * b..];
+                    let sums16 = &x.sums16(r)[16 * b..];
+                    let big_d = x.scales(r)[b];
+                    let mut scaled = [0i32; 4 * PANEL_ROWS];
+                    let mut mins = [0i32; PANEL_ROWS];
+                    for (o, octet) in octets.iter().enumerate() {
+                        let halves = half_slots(octet, &xq[32 * o..][..32]);
+                        for (h, slots) in halves.iter().enumerate() {
+                            let g = 2 * o + h;
+                            add_scaled(&mut scaled, &scales[g], slots);
+                            let m = &block[at::Q2K_MINS + 8 * g..][..PANEL_ROWS];
+                            for j in 0..PANEL_ROWS {
+                                mins[j] += i32::from(m[j]) * sums16[g];
+                            }
+                        }
+                    }
+                    let dot = lane_sums(&scaled);
+                    for j in 0..PANEL_ROWS {
+                        acc[j] +=
+                            (d[j] * big_d) * dot[j] as f32 - (dmin[j] * big_d) * mins[j] as f32;
+                    }
+                }
+            }
+        }
         QuantFormat::Q3K | QuantFormat::Q6K => {
             let (scales_at, d_at) = if format == QuantFormat::Q3K {
                 (at::Q3K_SCALES, at::Q3K_D)
@@ -305,6 +339,17 @@ fn unpack(format: QuantFormat, block: &[u8], quads: &mut [Quad]) {
                 for (q, quad) in quads.iter_mut().enumerate() {
                     for (w, h) in quad.iter_mut().zip(high) {
                         *w |= i16::from((h >> q) & 1) << 4;
+                    }
+                }
+            }
+        }
+        QuantFormat::Q2K => {
+            for (p, quads) in quads.chunks_exact_mut(8).enumerate() {
+                let piece = &block[at::Q2K_PIECE * p..at::Q2K_PIECE * (p + 1)];
+                for (q, quad) in quads.iter_mut().enumerate() {
+                    let pairs = &piece[32 * (q / 4)..32 * (q / 4) + 32];
+                    for (w, l) in quad.iter_mut().zip(pairs) {
+                        *w = i16::from((l >> (2 * (q % 4))) & 3);
                     }
                 }
             }
