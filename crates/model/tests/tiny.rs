@@ -693,6 +693,9 @@ fn write_causal(cfg: &CausalCfg) -> (PathBuf, CausalW, Vec<Vec<f32>>, Vec<String
         ),
         (format!("{a}.rope.freq_base"), Value::F32(10_000.0)),
         (format!("{a}.context_length"), Value::U32(CONTEXT as u32)),
+        // A window llama.cpp ignores for these three families (Mistral's files carry one):
+        // the full-attention references below fail if dial applied it.
+        (format!("{a}.attention.sliding_window"), Value::U32(2)),
         (
             format!("{a}.rope.dimension_count"),
             Value::U32(cfg.head_dim as u32),

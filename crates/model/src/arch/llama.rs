@@ -1,7 +1,7 @@
 //! Llama (2, 3, 3.1, 3.2), and the families that share its file layout: Mistral, SmolLM2,
 //! TinyLlama. SiLU MLP, RoPE on adjacent pairs (llama.cpp's converter permutes Q and K
-//! for it), Llama 3.1's frequency factors from the `rope_freqs` tensor, and Mistral's
-//! sliding window where the file sets one.
+//! for it), and Llama 3.1's frequency factors from the `rope_freqs` tensor. Full attention
+//! on every layer, as llama.cpp runs these files.
 
 use super::{Architecture, Metadata};
 use crate::error::ModelError;
@@ -24,10 +24,6 @@ impl Architecture for Llama {
         // applies; the metadata names it `llama3` or leaves it out.
         let scale = md.linear_rope_scale(&["llama3"])?;
         md.whole_head_rotation(head_dim)?;
-        let windows = match md.int_or("attention.sliding_window", 0)? {
-            0 => Windows::None,
-            window => Windows::Every { window },
-        };
         Ok(Blueprint {
             hidden,
             n_head,
@@ -42,7 +38,9 @@ impl Architecture for Llama {
                 scale,
             },
             rope_local: None,
-            windows,
+            // llama.cpp runs `llama` files on full attention even where the metadata
+            // names a window (Mistral 7B v0.1's 4096), and so does dial.
+            windows: Windows::None,
             activation: Activation::Silu,
             qk_norm: false,
             post_norms: false,
