@@ -1,10 +1,13 @@
-//! A weight matrix of a GGUF file, run by dial's kernels: the quantized formats dial-quant
-//! reads straight from the mapped file, anything else dequantized to f32 at load.
+//! A weight matrix of a GGUF file, run by dial's kernels: the quantized formats and F16
+//! and BF16 dial-quant reads straight from the mapped file, F32 (and anything else)
+//! as f32 values.
 
 use crate::error::ModelError;
 use candle_core::Device;
 use candle_core::quantized::{GgmlDType, gguf_file};
-use dial_quant::{QuantFormat, QuantMatrix, QuantizedActivations, WeightBytes};
+use dial_quant::{
+    HalfFormat, HalfMatrix, QuantFormat, QuantMatrix, QuantizedActivations, WeightBytes,
+};
 use rayon::prelude::*;
 use std::sync::Arc;
 
@@ -13,7 +16,9 @@ use std::sync::Arc;
 pub(crate) enum Linear {
     /// A block format of dial-quant, on the mapped file's bytes.
     Quant(QuantMatrix),
-    /// f32 weights, `n × k`, row major (F32/F16/BF16 and formats dial has no kernel for).
+    /// F16 or BF16 weights, on the mapped file's bytes.
+    Half(HalfMatrix),
+    /// f32 weights, `n × k`, row major (F32, and formats dial has no kernel for).
     Dense {
         n: usize,
         k: usize,
@@ -107,6 +112,19 @@ impl<R: std::io::Read + std::io::Seek> Source<'_, R> {
                 .map(Linear::Quant)
                 .map_err(|e| bad(e.to_string()));
         }
+        let half = match info.ggml_dtype {
+            GgmlDType::F16 => Some(HalfFormat::F16),
+            GgmlDType::BF16 => Some(HalfFormat::Bf16),
+            _ => None,
+        };
+        if let Some(format) = half {
+            let start = self.content.tensor_data_offset as usize + info.offset as usize;
+            let bytes = WeightBytes::mapped(self.map.clone(), start..start + 2 * n * k)
+                .ok_or_else(|| bad("its data runs past the end of the file".into()))?;
+            return HalfMatrix::new(format, n, k, bytes)
+                .map(Linear::Half)
+                .map_err(|e| bad(e.to_string()));
+        }
         let weights = self.dense(name)?;
         Ok(Linear::Dense { n, k, weights })
     }
@@ -117,6 +135,7 @@ impl Linear {
     pub fn n(&self) -> usize {
         match self {
             Linear::Quant(m) => m.n(),
+            Linear::Half(m) => m.n(),
             Linear::Dense { n, .. } => *n,
         }
     }
@@ -125,6 +144,7 @@ impl Linear {
     pub fn k(&self) -> usize {
         match self {
             Linear::Quant(m) => m.k(),
+            Linear::Half(m) => m.k(),
             Linear::Dense { k, .. } => *k,
         }
     }
@@ -139,6 +159,7 @@ impl Linear {
                 m.matmul(q, &mut out).map_err(quant_error)?;
                 Ok(out)
             }
+            Linear::Half(m) => m.matmul_f32(x.values).map_err(quant_error),
             Linear::Dense { n, k, weights } => {
                 let rows = x.values.len() / k;
                 let mut out = vec![0f32; rows * n];

@@ -709,6 +709,7 @@ impl Transformer {
         for &id in ids {
             let row = match &self.embed {
                 Linear::Quant(m) => m.dequantize_row(id as usize),
+                Linear::Half(m) => m.row(id as usize),
                 Linear::Dense { weights, k, .. } => {
                     weights[id as usize * k..(id as usize + 1) * k].to_vec()
                 }

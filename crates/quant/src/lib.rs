@@ -1,5 +1,5 @@
-//! dial's quantized matmul, for the GGML block formats of the default model (Q4_K, Q5_0,
-//! Q6_K, Q8_0) and Q4_0.
+//! dial's quantized matmul, for GGML's block formats (Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, and
+//! the k-quants Q2_K to Q6_K), and F16 and BF16 weights ([`HalfMatrix`]).
 //!
 //! `y[r][n] = Σ_k x[r][k] · W[n][k]`, with `W` stored as GGUF stores it: `n` rows of `k`
 //! values, block-quantized along `k`. What makes it dial's:
@@ -25,6 +25,7 @@ mod activations;
 mod bytes;
 mod error;
 mod format;
+mod half_matrix;
 mod isa;
 mod matrix;
 mod panels;
@@ -37,6 +38,7 @@ pub use activations::{ACT_BLOCK, K_ACT_BLOCK, QuantizedActivations};
 pub use bytes::WeightBytes;
 pub use error::QuantError;
 pub use format::QuantFormat;
+pub use half_matrix::{HalfFormat, HalfMatrix};
 pub use isa::Isa;
 pub use matrix::QuantMatrix;
 

@@ -4,7 +4,9 @@
 
 use candle_core::quantized::{GgmlDType, QTensor};
 use candle_core::{Device, Tensor};
-use dial_quant::{Isa, QuantError, QuantFormat, QuantMatrix, QuantizedActivations};
+use dial_quant::{
+    HalfFormat, HalfMatrix, Isa, QuantError, QuantFormat, QuantMatrix, QuantizedActivations,
+};
 use rand_chacha::ChaCha8Rng;
 use rand_core::{Rng, SeedableRng};
 
@@ -394,3 +396,80 @@ const PIN_Q3K: u64 = 0x92a29c6b6e851264;
 const PIN_Q4K: u64 = 0xbb79c33cb545ab4e;
 const PIN_Q5K: u64 = 0x762c731a8bbe289e;
 const PIN_Q6K: u64 = 0x0735b39078f10bcb;
+
+/// F16 and BF16: `n × k` weights drawn like activations, kept in 16 bits.
+fn half_matrix(format: HalfFormat, n: usize, k: usize, seed: u64) -> (HalfMatrix, Vec<f32>) {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let w = values(&mut rng, n * k, 0.5);
+    let bits: Vec<u8> = w
+        .iter()
+        .flat_map(|&v| match format {
+            HalfFormat::F16 => half::f16::from_f32(v).to_le_bytes(),
+            HalfFormat::Bf16 => half::bf16::from_f32(v).to_le_bytes(),
+        })
+        .collect();
+    let widened = bits
+        .chunks_exact(2)
+        .map(|b| {
+            let b = u16::from_le_bytes([b[0], b[1]]);
+            match format {
+                HalfFormat::F16 => half::f16::from_bits(b).to_f32(),
+                HalfFormat::Bf16 => half::bf16::from_bits(b).to_f32(),
+            }
+        })
+        .collect();
+    (HalfMatrix::new(format, n, k, bits).unwrap(), widened)
+}
+
+#[test]
+fn half_precision_weights_give_the_definition_s_bits_on_every_isa_batch_and_thread_count() {
+    // k = 67: whole groups of 8 and a tail.
+    let (n, k) = (13, 67);
+    for format in [HalfFormat::F16, HalfFormat::Bf16] {
+        let (m, w) = half_matrix(format, n, k, 3);
+        let mut rng = ChaCha8Rng::seed_from_u64(4);
+        let x = values(&mut rng, 5 * k, 2.0);
+        // The definition (half_matrix.rs), written out: activations rounded to the format,
+        // 8 lanes in order, a fixed tree.
+        let round = |v: f32| match format {
+            HalfFormat::F16 => half::f16::from_f32(v).to_f32(),
+            HalfFormat::Bf16 => half::bf16::from_f32(v).to_f32(),
+        };
+        let mut want = vec![0f32; 5 * n];
+        for r in 0..5 {
+            for j in 0..n {
+                let mut a = [0f32; 8];
+                for i in 0..k {
+                    a[i % 8] += w[j * k + i] * round(x[r * k + i]);
+                }
+                want[r * n + j] = ((a[0] + a[4]) + (a[2] + a[6])) + ((a[1] + a[5]) + (a[3] + a[7]));
+                let exact: f64 = (0..k)
+                    .map(|i| f64::from(w[j * k + i]) * f64::from(x[r * k + i]))
+                    .sum();
+                let scale: f64 = (0..k)
+                    .map(|i| (f64::from(w[j * k + i]) * f64::from(x[r * k + i])).abs())
+                    .sum();
+                let bound = if format == HalfFormat::F16 {
+                    2e-3
+                } else {
+                    1e-2
+                };
+                assert!((f64::from(want[r * n + j]) - exact).abs() <= bound * scale);
+            }
+        }
+        for isa in Isa::available() {
+            for threads in [1, 2] {
+                let got = rayon::ThreadPoolBuilder::new()
+                    .num_threads(threads)
+                    .build()
+                    .unwrap()
+                    .install(|| m.matmul_f32_on(isa, &x).unwrap());
+                assert_eq!(got, want, "{} on {isa:?}, {threads} threads", format.name());
+                // Any one row alone gives its row of the batch.
+                let alone = m.matmul_f32_on(isa, &x[3 * k..4 * k]).unwrap();
+                assert_eq!(alone, want[3 * n..4 * n]);
+            }
+        }
+        assert_eq!(m.row(2), w[2 * k..3 * k]);
+    }
+}
