@@ -3,9 +3,9 @@
 //! attention score and each output logit passes through `c·tanh(x / c)`. (GGUF stores
 //! Gemma's RMSNorm weights with its `+1` already added.)
 
-use super::{Architecture, Metadata};
+use super::{Architecture, Defaults, Metadata, decoder};
 use crate::error::ModelError;
-use crate::transformer::{Activation, Blueprint, RopeFrequencies, RopeLayout, Windows};
+use crate::transformer::{Activation, Blueprint, RopeLayout, Windows};
 
 /// `gemma2`.
 #[derive(Debug)]
@@ -17,44 +17,32 @@ impl Architecture for Gemma2 {
     }
 
     fn blueprint(&self, md: &Metadata<'_>) -> Result<Blueprint, ModelError> {
-        let hidden = md.int("embedding_length")?;
-        let n_head = md.int("attention.head_count")?;
-        let head_dim = md.int_or("attention.key_length", hidden / n_head.max(1))?;
-        let n_layer = md.int("block_count")?;
-        md.whole_head_rotation(head_dim)?;
+        let defaults = Defaults {
+            eps: 1e-6,
+            context: 8192,
+            rope_base: 1e4,
+        };
+        let base = decoder(md, defaults, RopeLayout::Halves, &[])?;
         // Gemma 2 27B scales queries by (hidden / heads)^−½, the others by head_dim^−½;
         // GGUF does not carry `query_pre_attn_scalar`, so llama.cpp tells 27B by its 46
         // layers, and so does dial.
-        let query_width = if n_layer == 46 {
-            hidden / n_head.max(1)
+        let query_width = if base.n_layer == 46 {
+            base.hidden / base.n_head.max(1)
         } else {
-            head_dim
+            base.head_dim
         };
         Ok(Blueprint {
-            hidden,
-            n_head,
-            n_kv_head: md.int_or("attention.head_count_kv", n_head)?,
-            head_dim,
-            n_layer,
-            eps: md.float_or("attention.layer_norm_rms_epsilon", 1e-6)?,
-            context: md.int_or("context_length", 8192)?,
-            rope_layout: RopeLayout::Halves,
-            rope: RopeFrequencies {
-                base: md.float_or("rope.freq_base", 1e4)?,
-                scale: md.linear_rope_scale(&[])?,
-            },
-            rope_local: None,
             windows: Windows::GlobalEvery {
                 window: md.int_or("attention.sliding_window", 4096)?.max(1),
                 every: 2,
             },
             activation: Activation::GeluTanh,
-            qk_norm: false,
             post_norms: true,
             embed_scale: true,
             attn_scale: 1.0 / (query_width as f64).sqrt(),
             attn_softcap: Some(md.float_or("attn_logit_softcapping", 50.0)? as f32),
             final_softcap: Some(md.float_or("final_logit_softcapping", 30.0)? as f32),
+            ..base
         })
     }
 }

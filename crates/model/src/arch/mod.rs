@@ -10,7 +10,7 @@ mod qwen2;
 mod qwen3;
 
 use crate::error::ModelError;
-use crate::transformer::Blueprint;
+use crate::transformer::{Activation, Blueprint, RopeFrequencies, RopeLayout, Windows};
 use candle_core::quantized::gguf_file::{Content, Value};
 
 /// One transformer family, as GGUF names it in `general.architecture`.
@@ -45,6 +45,54 @@ pub(crate) fn find(name: &str) -> Option<&'static dyn Architecture> {
 /// The names of the architectures dial runs natively.
 pub(crate) fn names() -> impl Iterator<Item = &'static str> {
     NATIVE.iter().map(|a| a.name())
+}
+
+/// A family's defaults for keys its files may leave out.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Defaults {
+    pub eps: f64,
+    pub context: usize,
+    pub rope_base: f64,
+}
+
+/// The decoder most families start from, read the way llama.cpp reads them: widths,
+/// heads (`key_length`, else hidden / heads), layers, epsilon, context, RoPE base and
+/// linear scale (the types in `scaling_elsewhere` applied apart); full attention, a SiLU
+/// MLP, queries scaled by `head_dim^−½`, and nothing else. Each family changes what
+/// differs.
+pub(crate) fn decoder(
+    md: &Metadata<'_>,
+    defaults: Defaults,
+    rope_layout: RopeLayout,
+    scaling_elsewhere: &[&str],
+) -> Result<Blueprint, ModelError> {
+    let hidden = md.int("embedding_length")?;
+    let n_head = md.int("attention.head_count")?;
+    let head_dim = md.int_or("attention.key_length", hidden / n_head.max(1))?;
+    md.whole_head_rotation(head_dim)?;
+    Ok(Blueprint {
+        hidden,
+        n_head,
+        n_kv_head: md.int_or("attention.head_count_kv", n_head)?,
+        head_dim,
+        n_layer: md.int("block_count")?,
+        eps: md.float_or("attention.layer_norm_rms_epsilon", defaults.eps)?,
+        context: md.int_or("context_length", defaults.context)?,
+        rope_layout,
+        rope: RopeFrequencies {
+            base: md.float_or("rope.freq_base", defaults.rope_base)?,
+            scale: md.linear_rope_scale(scaling_elsewhere)?,
+        },
+        rope_local: None,
+        windows: Windows::None,
+        activation: Activation::Silu,
+        qk_norm: false,
+        post_norms: false,
+        embed_scale: false,
+        attn_scale: 1.0 / (head_dim as f64).sqrt(),
+        attn_softcap: None,
+        final_softcap: None,
+    })
 }
 
 /// A file's metadata under its architecture's prefix (`llama.block_count`, …).
