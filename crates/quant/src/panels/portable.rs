@@ -343,26 +343,20 @@ fn unpack(format: QuantFormat, block: &[u8], quads: &mut [Quad]) {
                 }
             }
         }
-        QuantFormat::Q2K => {
+        QuantFormat::Q2K | QuantFormat::Q3K => {
+            // Bit pairs of quads 0-3 and 4-7; Q3_K adds a third bit.
+            let (piece_bytes, third_at) = if format == QuantFormat::Q3K {
+                (at::Q3K_PIECE, Some(at::Q3K_HIGH))
+            } else {
+                (at::Q2K_PIECE, None)
+            };
             for (p, quads) in quads.chunks_exact_mut(8).enumerate() {
-                let piece = &block[at::Q2K_PIECE * p..at::Q2K_PIECE * (p + 1)];
+                let piece = &block[piece_bytes * p..piece_bytes * (p + 1)];
                 for (q, quad) in quads.iter_mut().enumerate() {
                     let pairs = &piece[32 * (q / 4)..32 * (q / 4) + 32];
-                    for (w, l) in quad.iter_mut().zip(pairs) {
-                        *w = i16::from((l >> (2 * (q % 4))) & 3);
-                    }
-                }
-            }
-        }
-        QuantFormat::Q3K => {
-            for (p, quads) in quads.chunks_exact_mut(8).enumerate() {
-                let piece = &block[at::Q3K_PIECE * p..at::Q3K_PIECE * (p + 1)];
-                let third = &piece[at::Q3K_HIGH..at::Q3K_HIGH + 32];
-                for (q, quad) in quads.iter_mut().enumerate() {
-                    let pairs = &piece[32 * (q / 4)..32 * (q / 4) + 32];
-                    for ((w, l), h) in quad.iter_mut().zip(pairs).zip(third) {
-                        let low = (l >> (2 * (q % 4))) & 3;
-                        *w = i16::from(low | (((h >> q) & 1) << 2)) - bias;
+                    for (i, (w, l)) in quad.iter_mut().zip(pairs).enumerate() {
+                        let third = third_at.map_or(0, |at| (piece[at + i] >> q) & 1);
+                        *w = i16::from(((l >> (2 * (q % 4))) & 3) | (third << 2)) - bias;
                     }
                 }
             }
