@@ -223,9 +223,10 @@ def test_smollm2_chats_through_its_own_template_as_llama_cpp_does():
     with open(os.path.join(HERE, "../../crates/model/tests/data/smollm2/chat.jsonl")) as f:
         cases = [json.loads(line) for line in f]
     assert len(cases) >= 2
-    for case in cases:
+    # By its id, and by the name it was fetched by.
+    for case, name in zip(cases, [SMOLLM2, "smollm2"]):
         r = client.chat.completions.create(
-            model=SMOLLM2, messages=case["messages"], temperature=0, max_tokens=case["max_tokens"]
+            model=name, messages=case["messages"], temperature=0, max_tokens=case["max_tokens"]
         )
         assert r.model == SMOLLM2
         assert r.choices[0].message.content == case["content"], (r.choices[0].message, case)

@@ -4,6 +4,7 @@
 use clap::Args;
 use dial_fetch::{self as fetch, FetchOptions};
 use dial_model::Model;
+use dial_server::ServedModel;
 use indicatif::{ProgressBar, ProgressStyle};
 use std::path::{Path, PathBuf};
 
@@ -54,14 +55,25 @@ pub struct ServedModelArgs {
 }
 
 impl ServedModelArgs {
-    /// Loads every model (the default when none is named), in order.
-    pub fn load(&self) -> Result<Vec<Model>, String> {
+    /// Loads every model (the default when none is named), in order; a model fetched by
+    /// name may be asked for by that name too.
+    pub fn load(&self) -> Result<Vec<ServedModel>, String> {
+        let cache = self.cache_dir.as_deref();
         if self.models.is_empty() {
-            return Ok(vec![load_file(&resolve(None, self.cache_dir.as_deref())?)?]);
+            let model = load_file(&resolve(None, cache)?)?;
+            let aliases = vec![fetch::MODELS[0].name.to_string()];
+            return Ok(vec![ServedModel { model, aliases }]);
         }
         self.models
             .iter()
-            .map(|m| load_file(&resolve(Some(m), self.cache_dir.as_deref())?))
+            .map(|m| {
+                let model = load_file(&resolve(Some(m), cache)?)?;
+                let aliases = match m.to_str().and_then(fetch::named_model) {
+                    Some(named) if !m.exists() => vec![named.name.to_string()],
+                    _ => Vec::new(),
+                };
+                Ok(ServedModel { model, aliases })
+            })
             .collect()
     }
 }

@@ -135,7 +135,7 @@ pub fn run(args: &ServeArgs) -> Result<String, String> {
 }
 
 async fn serve(
-    models: Vec<dial_model::Model>,
+    models: Vec<dial_server::ServedModel>,
     voices: Vec<std::sync::Arc<dial_voice::Voice>>,
     config: ServerConfig,
     args: &ServeArgs,

@@ -42,7 +42,7 @@ pub use eleven_error::{ElevenError, FieldError};
 pub use error::ApiError;
 pub use metrics::Metrics;
 pub use openapi::openapi;
-pub use state::{AppState, DuplicateModelId, ServerConfig};
+pub use state::{AppState, DuplicateModelId, ServedModel, ServerConfig};
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, State};
@@ -125,7 +125,7 @@ impl Inner {
         }
         self.lms
             .iter()
-            .find(|lm| lm.model_id == asked)
+            .find(|lm| lm.model_id == asked || lm.aliases.iter().any(|a| a == asked))
             .ok_or_else(|| {
                 let served: Vec<&str> = self.lms.iter().map(|lm| lm.model_id.as_str()).collect();
                 ApiError::model_not_found(asked, &served.join("`, `"))
@@ -169,6 +169,7 @@ impl Lm {
                 "context_length": self.model.context_length(),
                 "vocab_size": self.model.vocab_size(),
                 "chat_template": if self.template.is_plain() { "dial plain" } else { "gguf" },
+                "aliases": self.aliases,
             },
         })
     }

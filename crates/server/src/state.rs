@@ -97,6 +97,8 @@ pub(crate) struct Inner {
 pub(crate) struct Lm {
     pub model: Model,
     pub model_id: String,
+    /// Other names a request's `model` may use (the name it was fetched by).
+    pub aliases: Vec<String>,
     pub created: u64,
     pub engine: Engine,
     pub config: ServerConfig,
@@ -104,10 +106,28 @@ pub(crate) struct Lm {
     pub logits_cache: LogitsCache,
 }
 
-/// Two served models would share an id: the same file name twice.
+/// Two served models would share an id or an alias: the same file name twice.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("two models would both be served as `{0}`: give each model a file of its own name")]
 pub struct DuplicateModelId(pub String);
+
+/// A model to serve, and the other names a request may call it by.
+#[derive(Debug, Clone)]
+pub struct ServedModel {
+    /// The model; its id in the API is its file name without `.gguf`.
+    pub model: Model,
+    /// Other names for it (`smollm2` for the file `dial fetch --model smollm2` brings).
+    pub aliases: Vec<String>,
+}
+
+impl From<Model> for ServedModel {
+    fn from(model: Model) -> Self {
+        ServedModel {
+            model,
+            aliases: Vec::new(),
+        }
+    }
+}
 
 impl AppState {
     /// Starts the engine on `model` and builds the state. The model's id in the API is its
@@ -118,24 +138,28 @@ impl AppState {
 
     /// As [`AppState::new`], with voices for the ElevenLabs routes.
     pub fn with_voices(model: Model, voices: Vec<Arc<Voice>>, config: ServerConfig) -> Self {
-        Self::build(vec![(model_id(&model), model)], voices, config)
+        Self::build(vec![(model_id(&model), model.into())], voices, config)
     }
 
     /// Several models, each with its own engine and KV pool of `config.kv_cache_bytes`,
-    /// chosen per request by `model`; the first is the default (explain, the playground).
-    /// With none, this is [`AppState::voice_only`].
+    /// chosen per request by `model` (its id or an alias); the first is the default
+    /// (explain, the playground). With none, this is [`AppState::voice_only`].
     pub fn with_models(
-        models: Vec<Model>,
+        models: Vec<ServedModel>,
         voices: Vec<Arc<Voice>>,
         config: ServerConfig,
     ) -> Result<Self, DuplicateModelId> {
-        let mut named: Vec<(String, Model)> = Vec::with_capacity(models.len());
-        for model in models {
-            let id = model_id(&model);
-            if named.iter().any(|(seen, _)| *seen == id) {
-                return Err(DuplicateModelId(id));
+        let mut named: Vec<(String, ServedModel)> = Vec::with_capacity(models.len());
+        let mut taken: Vec<String> = Vec::new();
+        for served in models {
+            let id = model_id(&served.model);
+            for name in std::iter::once(&id).chain(&served.aliases) {
+                if taken.contains(name) {
+                    return Err(DuplicateModelId(name.clone()));
+                }
+                taken.push(name.clone());
             }
-            named.push((id, model));
+            named.push((id, served));
         }
         Ok(Self::build(named, voices, config))
     }
@@ -146,12 +170,16 @@ impl AppState {
         Self::build(Vec::new(), voices, config)
     }
 
-    fn build(models: Vec<(String, Model)>, voices: Vec<Arc<Voice>>, config: ServerConfig) -> Self {
+    fn build(
+        models: Vec<(String, ServedModel)>,
+        voices: Vec<Arc<Voice>>,
+        config: ServerConfig,
+    ) -> Self {
         let metrics = Arc::new(Metrics::default());
         let created = crate::generation::now();
         let lms = models
             .into_iter()
-            .map(|(model_id, model)| {
+            .map(|(model_id, ServedModel { model, aliases })| {
                 let engine = Engine::start(
                     model.clone(),
                     &EngineConfig {
@@ -168,6 +196,7 @@ impl AppState {
                 Arc::new(Lm {
                     model,
                     model_id,
+                    aliases,
                     created,
                     engine,
                     config: config.clone(),

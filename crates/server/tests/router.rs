@@ -894,7 +894,18 @@ async fn the_playgrounds_first_explain_is_warmed_at_start() {
 async fn several_models_are_served_side_by_side_and_chosen_by_model() {
     use dial_server::AppState;
     let both = dial_server::app(
-        AppState::with_models(vec![model(), other_model()], Vec::new(), config()).unwrap(),
+        AppState::with_models(
+            vec![
+                model().into(),
+                dial_server::ServedModel {
+                    model: other_model(),
+                    aliases: vec!["other".into()],
+                },
+            ],
+            Vec::new(),
+            config(),
+        )
+        .unwrap(),
     );
     let ids: Vec<Value> = get(&both, "/v1/models").await.json()["data"]
         .as_array()
@@ -904,6 +915,9 @@ async fn several_models_are_served_side_by_side_and_chosen_by_model() {
         .collect();
     assert_eq!(ids, [json!(MODEL), json!("dial-tiny-other")]);
     assert_eq!(get(&both, "/v1/models/dial-tiny-other").await.status, 200);
+    let by_alias = get(&both, "/v1/models/other").await.json();
+    assert_eq!(by_alias["id"], "dial-tiny-other");
+    assert_eq!(by_alias["dial"]["aliases"], json!(["other"]));
     let health = get(&both, "/health").await.json();
     assert_eq!(health["model"], MODEL, "the first is the default");
     assert_eq!(health["models"], json!([MODEL, "dial-tiny-other"]));
@@ -928,6 +942,12 @@ async fn several_models_are_served_side_by_side_and_chosen_by_model() {
         texts.push(shared["choices"][0]["logprobs"].clone());
     }
     assert_ne!(texts[0], texts[1], "the two models are different models");
+    // An alias reaches the same engine, and the answer names the model's id.
+    let aliased = post_json(&both, "/v1/completions", &request("other"))
+        .await
+        .json();
+    assert_eq!(aliased["model"], "dial-tiny-other");
+    assert_eq!(aliased["choices"][0]["logprobs"], texts[1]);
 
     // Explain without `model` uses the default; with one, that model.
     let explain = |model: Option<&str>| {
@@ -954,9 +974,18 @@ async fn several_models_are_served_side_by_side_and_chosen_by_model() {
         message.contains(MODEL) && message.contains("dial-tiny-other"),
         "{message}"
     );
-    let twice = AppState::with_models(vec![model(), model()], Vec::new(), config());
+    let twice = AppState::with_models(vec![model().into(), model().into()], Vec::new(), config());
     assert_eq!(
         twice.err(),
+        Some(dial_server::DuplicateModelId(MODEL.into()))
+    );
+    let clash = dial_server::ServedModel {
+        model: other_model(),
+        aliases: vec![MODEL.into()],
+    };
+    let clashing = AppState::with_models(vec![model().into(), clash], Vec::new(), config());
+    assert_eq!(
+        clashing.err(),
         Some(dial_server::DuplicateModelId(MODEL.into()))
     );
 }
