@@ -1,17 +1,14 @@
 //! Prints a GGUF file's metadata and tensor types: `cargo run -p dial-model --example inspect -- FILE`.
 #![allow(clippy::unwrap_used)]
-use candle_core::quantized::gguf_file;
+use dial_gguf::{Gguf, Value};
 
 fn main() {
     let path = std::env::args().nth(1).unwrap();
-    let mut f = std::fs::File::open(&path).unwrap();
-    let c = gguf_file::Content::read(&mut f).unwrap();
-    let mut keys: Vec<_> = c.metadata.keys().collect();
-    keys.sort();
-    for k in keys {
-        let v = &c.metadata[k];
+    let bytes = std::fs::read(&path).unwrap();
+    let c = Gguf::parse(&bytes).unwrap();
+    for (k, v) in c.metadata() {
         let s = match v {
-            gguf_file::Value::Array(a) => format!(
+            Value::Array(a) => format!(
                 "array[{}] first {:?}",
                 a.len(),
                 a.iter().take(3).collect::<Vec<_>>()
@@ -21,12 +18,10 @@ fn main() {
         println!("{k} = {}", s.chars().take(160).collect::<String>());
     }
     let mut types = std::collections::BTreeMap::new();
-    for (name, info) in &c.tensor_infos {
-        *types
-            .entry(format!("{:?}", info.ggml_dtype))
-            .or_insert(0usize) += 1;
-        if name.starts_with("blk.0.") || !name.starts_with("blk.") {
-            println!("{name}: {:?} {:?}", info.ggml_dtype, info.shape);
+    for t in c.tensors() {
+        *types.entry(t.ggml_type().name()).or_insert(0usize) += 1;
+        if t.name().starts_with("blk.0.") || !t.name().starts_with("blk.") {
+            println!("{}: {} {:?}", t.name(), t.ggml_type(), t.dims());
         }
     }
     println!("{types:?}");

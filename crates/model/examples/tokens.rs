@@ -1,22 +1,23 @@
-//! Prints tokens of a GGUF vocabulary by id: `cargo run -p dial-model --example tokens -- FILE ID...`.
+//! Prints tokens of a GGUF vocabulary by id: `cargo run -p dial-model --example tokens -- FILE ID...`,
+//! or a count of each token type with `types` for the ids.
 #![allow(clippy::unwrap_used)]
-use candle_core::quantized::gguf_file;
+use dial_gguf::{Gguf, Value};
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    let mut f = std::fs::File::open(&args[1]).unwrap();
-    let c = gguf_file::Content::read(&mut f).unwrap();
-    let toks = c.metadata["tokenizer.ggml.tokens"].to_vec().unwrap();
-    let types = c.metadata["tokenizer.ggml.token_type"].to_vec().unwrap();
-    let scores = c.metadata["tokenizer.ggml.scores"].to_vec().unwrap();
+    let bytes = std::fs::read(&args[1]).unwrap();
+    let c = Gguf::parse(&bytes).unwrap();
+    let list = |key: &str| c.get(key).and_then(Value::as_array).unwrap_or(&[]).to_vec();
+    let toks = list("tokenizer.ggml.tokens");
+    let types = list("tokenizer.ggml.token_type");
+    let scores = list("tokenizer.ggml.scores");
     if args.len() > 2 && args[2] == "types" {
         let mut counts = std::collections::BTreeMap::new();
         for (i, t) in types.iter().enumerate() {
-            let ty = t.to_i32().unwrap();
-            let e = counts.entry(ty).or_insert((0, Vec::new()));
+            let e = counts.entry(t.as_i64().unwrap()).or_insert((0, Vec::new()));
             e.0 += 1;
             if e.1.len() < 12 {
-                e.1.push((i, toks[i].to_string().unwrap().clone()));
+                e.1.push((i, toks[i].as_str().unwrap().to_owned()));
             }
         }
         for (k, v) in counts {
@@ -28,9 +29,9 @@ fn main() {
         let i: usize = a.parse().unwrap();
         println!(
             "{i}: {:?} type {:?} score {:?}",
-            toks[i].to_string().unwrap(),
-            types[i],
-            scores[i]
+            toks[i].as_str(),
+            types.get(i),
+            scores.get(i)
         );
     }
 }

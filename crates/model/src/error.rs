@@ -80,9 +80,12 @@ pub enum ModelError {
         /// The chunk length asked for.
         n_ctx: usize,
     },
-    /// A computation failed inside candle.
+    /// A computation failed.
     #[error("model computation failed: {0}")]
     Compute(String),
+    /// Writing a GGUF file failed.
+    #[error(transparent)]
+    WriteGguf(dial_gguf::GgufError),
     /// Sampling failed.
     #[error(transparent)]
     Sample(#[from] dial_sampling::SampleError),
@@ -118,22 +121,6 @@ impl ModelError {
             ),
             _ => false,
         }
-    }
-}
-
-/// candle's message without the backtrace it appends when `RUST_BACKTRACE` is set.
-pub(crate) fn candle_message(e: &candle_core::Error) -> String {
-    e.to_string()
-        .lines()
-        .next()
-        .unwrap_or("unknown error")
-        .trim()
-        .to_string()
-}
-
-impl From<candle_core::Error> for ModelError {
-    fn from(e: candle_core::Error) -> Self {
-        ModelError::Compute(candle_message(&e))
     }
 }
 

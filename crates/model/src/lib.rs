@@ -12,7 +12,6 @@ mod batch;
 mod error;
 mod explain;
 mod generate;
-mod gguf_probe;
 mod hidden;
 mod linear;
 mod math;

@@ -3,8 +3,7 @@
 //! as f32 values.
 
 use crate::error::ModelError;
-use candle_core::Device;
-use candle_core::quantized::{GgmlDType, gguf_file};
+use dial_gguf::{GgmlType, Gguf, TensorInfo};
 use dial_quant::{
     HalfFormat, HalfMatrix, QuantFormat, QuantMatrix, QuantizedActivations, WeightBytes,
 };
@@ -26,107 +25,110 @@ pub(crate) enum Linear {
     },
 }
 
-fn quant_format(dtype: GgmlDType) -> Option<QuantFormat> {
-    match dtype {
-        GgmlDType::Q4_0 => Some(QuantFormat::Q4_0),
-        GgmlDType::Q4_1 => Some(QuantFormat::Q4_1),
-        GgmlDType::Q5_0 => Some(QuantFormat::Q5_0),
-        GgmlDType::Q5_1 => Some(QuantFormat::Q5_1),
-        GgmlDType::Q8_0 => Some(QuantFormat::Q8_0),
-        GgmlDType::Q2K => Some(QuantFormat::Q2K),
-        GgmlDType::Q3K => Some(QuantFormat::Q3K),
-        GgmlDType::Q4K => Some(QuantFormat::Q4K),
-        GgmlDType::Q5K => Some(QuantFormat::Q5K),
-        GgmlDType::Q6K => Some(QuantFormat::Q6K),
-        _ => None,
-    }
-}
-
-/// The model file: its parsed header, a reader and its memory map.
-pub(crate) struct Source<'a, R> {
-    pub content: &'a gguf_file::Content,
-    pub reader: &'a mut R,
+/// The model file: its parsed header and its memory map.
+pub(crate) struct Source<'a> {
+    pub content: &'a Gguf,
     pub map: Arc<memmap2::Mmap>,
 }
 
-impl<R> std::fmt::Debug for Source<'_, R> {
+impl std::fmt::Debug for Source<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Source").finish_non_exhaustive()
     }
 }
 
-impl<R: std::io::Read + std::io::Seek> Source<'_, R> {
-    fn info(&self, name: &str) -> Result<&gguf_file::TensorInfo, ModelError> {
-        self.content
-            .tensor_infos
-            .get(name)
-            .ok_or_else(|| ModelError::Tensor {
-                name: name.into(),
-                reason: "missing".into(),
-            })
+impl Source<'_> {
+    fn info(&self, name: &str) -> Result<&TensorInfo, ModelError> {
+        self.content.tensor(name).ok_or_else(|| ModelError::Tensor {
+            name: name.into(),
+            reason: "missing".into(),
+        })
     }
 
-    /// A tensor of any type as f32 values.
-    pub fn dense(&mut self, name: &str) -> Result<Vec<f32>, ModelError> {
-        let tensor = self
-            .content
-            .tensor(self.reader, name, &Device::Cpu)
-            .map_err(|e| ModelError::Tensor {
-                name: name.into(),
-                reason: crate::error::candle_message(&e),
-            })?;
-        Ok(tensor
-            .dequantize(&Device::Cpu)?
-            .flatten_all()?
-            .to_vec1::<f32>()?)
+    /// Whether the file has a tensor named `name`.
+    pub fn has(&self, name: &str) -> bool {
+        self.content.tensor(name).is_some()
     }
 
-    /// Dimensions `(n, k)` of a matrix (candle lists them row major).
-    pub fn dims(&self, name: &str) -> Result<(usize, usize), ModelError> {
-        match self.info(name)?.shape.dims() {
-            [n, k] => Ok((*n, *k)),
-            other => Err(ModelError::Tensor {
-                name: name.into(),
-                reason: format!("shape {other:?}, expected a matrix"),
-            }),
+    /// A tensor of any type dial decodes, as f32 values in ggml's order.
+    pub fn dense(&self, name: &str) -> Result<Vec<f32>, ModelError> {
+        let info = self.info(name)?;
+        let bytes = &self.map[info.data()];
+        let ty = info.ggml_type();
+        let widen =
+            |f: fn([u8; 2]) -> f32| bytes.chunks_exact(2).map(|b| f([b[0], b[1]])).collect();
+        if ty == GgmlType::F32 {
+            return Ok(bytes
+                .chunks_exact(4)
+                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                .collect());
         }
+        if ty == GgmlType::F16 {
+            return Ok(widen(|b| half::f16::from_le_bytes(b).to_f32()));
+        }
+        if ty == GgmlType::BF16 {
+            return Ok(widen(|b| half::bf16::from_le_bytes(b).to_f32()));
+        }
+        let format = QuantFormat::from_ggml(ty.id()).ok_or_else(|| unreadable(name, ty))?;
+        // The values as one row of blocks (GGUF has checked they are whole blocks).
+        let elements = usize::try_from(info.elements()).map_err(|_| unreadable(name, ty))?;
+        let bytes = WeightBytes::mapped(self.map.clone(), info.data())
+            .ok_or_else(|| unreadable(name, ty))?;
+        let row = QuantMatrix::new(format, 1, elements, bytes).map_err(|e| ModelError::Tensor {
+            name: name.into(),
+            reason: e.to_string(),
+        })?;
+        Ok(row.dequantize_row(0))
+    }
+
+    /// Dimensions `(n, k)` of a matrix: `n` rows of `k`.
+    pub fn dims(&self, name: &str) -> Result<(usize, usize), ModelError> {
+        let info = self.info(name)?;
+        info.matrix().ok_or_else(|| ModelError::Tensor {
+            name: name.into(),
+            reason: format!("shape {:?}, expected a matrix", info.dims()),
+        })
     }
 
     /// A matrix, on the mapped bytes when dial has a kernel for its type.
-    pub fn linear(&mut self, name: &str) -> Result<Linear, ModelError> {
+    pub fn linear(&self, name: &str) -> Result<Linear, ModelError> {
         let (n, k) = self.dims(name)?;
         let info = self.info(name)?;
+        let ty = info.ggml_type();
         let bad = |reason: String| ModelError::Tensor {
             name: name.into(),
             reason,
         };
-        if let Some(format) = quant_format(info.ggml_dtype)
-            && k.is_multiple_of(format.block_values())
-        {
-            let dtype = info.ggml_dtype;
-            let len = n * k / dtype.block_size() * dtype.type_size();
-            let start = self.content.tensor_data_offset as usize + info.offset as usize;
-            let bytes = WeightBytes::mapped(self.map.clone(), start..start + len)
-                .ok_or_else(|| bad("its data runs past the end of the file".into()))?;
-            return QuantMatrix::new(format, n, k, bytes)
+        let bytes = || {
+            WeightBytes::mapped(self.map.clone(), info.data())
+                .ok_or_else(|| bad("its data runs past the end of the file".into()))
+        };
+        if let Some(format) = QuantFormat::from_ggml(ty.id()) {
+            return QuantMatrix::new(format, n, k, bytes()?)
                 .map(Linear::Quant)
                 .map_err(|e| bad(e.to_string()));
         }
-        let half = match info.ggml_dtype {
-            GgmlDType::F16 => Some(HalfFormat::F16),
-            GgmlDType::BF16 => Some(HalfFormat::Bf16),
-            _ => None,
-        };
-        if let Some(format) = half {
-            let start = self.content.tensor_data_offset as usize + info.offset as usize;
-            let bytes = WeightBytes::mapped(self.map.clone(), start..start + 2 * n * k)
-                .ok_or_else(|| bad("its data runs past the end of the file".into()))?;
-            return HalfMatrix::new(format, n, k, bytes)
+        if let Some(format) = HalfFormat::from_ggml(ty.id()) {
+            return HalfMatrix::new(format, n, k, bytes()?)
                 .map(Linear::Half)
                 .map_err(|e| bad(e.to_string()));
         }
         let weights = self.dense(name)?;
         Ok(Linear::Dense { n, k, weights })
+    }
+}
+
+/// Whether dial decodes tensors of type `ty`.
+pub(crate) fn decodable(ty: GgmlType) -> bool {
+    [GgmlType::F32, GgmlType::F16, GgmlType::BF16].contains(&ty)
+        || QuantFormat::from_ggml(ty.id()).is_some()
+}
+
+/// A tensor of a type dial has no decoder for.
+fn unreadable(name: &str, ty: GgmlType) -> ModelError {
+    ModelError::Tensor {
+        name: name.into(),
+        reason: format!("its type {ty} is not one dial reads"),
     }
 }
 

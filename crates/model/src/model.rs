@@ -4,7 +4,7 @@ use crate::error::ModelError;
 use crate::hidden::Hidden;
 use crate::tokenizer::Tokenizer;
 use crate::transformer::{KvCache, Transformer};
-use candle_core::quantized::gguf_file;
+use dial_gguf::Gguf;
 use dial_sampling::{Knobs, SamplingParams};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
@@ -50,42 +50,37 @@ impl Model {
             path: path.to_path_buf(),
             source,
         };
-        let mut file = std::fs::File::open(path).map_err(io)?;
+        let file = std::fs::File::open(path).map_err(io)?;
         // SAFETY: the map is read-only; like llama.cpp, dial expects the model file not to
         // be rewritten while it is loaded.
         let map = std::sync::Arc::new(unsafe { memmap2::Mmap::map(&file) }.map_err(io)?);
-        let content = gguf_file::Content::read(&mut file).map_err(|e| {
-            // A type the reader does not know stops it at that tensor: name it and its type.
-            let unknown = crate::gguf_probe::tensor_types(&map[..]).and_then(|tensors| {
-                tensors
-                    .into_iter()
-                    .find(|(_, ty)| !crate::gguf_probe::readable(*ty))
-            });
-            match unknown {
-                Some((name, ty)) => ModelError::Tensor {
-                    name,
-                    reason: format!(
-                        "its type {} is not one dial reads",
-                        crate::gguf_probe::type_name(ty)
-                    ),
-                },
-                None => ModelError::NotGguf {
-                    path: path.to_path_buf(),
-                    reason: crate::error::candle_message(&e),
-                },
-            }
+        let content = Gguf::parse(&map[..]).map_err(|e| match e {
+            dial_gguf::GgufError::Tensor { name, reason } => ModelError::Tensor { name, reason },
+            other => ModelError::NotGguf {
+                path: path.to_path_buf(),
+                reason: other.to_string(),
+            },
         })?;
+        // A type dial cannot decode is named with its tensor before anything else.
+        if let Some(t) = content
+            .tensors()
+            .iter()
+            .find(|t| !crate::linear::decodable(t.ggml_type()))
+        {
+            return Err(ModelError::Tensor {
+                name: t.name().into(),
+                reason: format!("its type {} is not one dial reads", t.ggml_type()),
+            });
+        }
         let arch = content
-            .metadata
             .get("general.architecture")
-            .and_then(|v| v.to_string().ok().cloned())
+            .and_then(|v| v.as_str().map(str::to_owned))
             .ok_or_else(|| ModelError::MissingMetadata("general.architecture".into()))?;
         let tokenizer = Tokenizer::from_gguf(&content)?;
         let chat_template = content
-            .metadata
             .get("tokenizer.chat_template")
-            .and_then(|v| v.to_string().ok().cloned());
-        let total = content.tensor_infos.len();
+            .and_then(|v| v.as_str().map(str::to_owned));
+        let total = content.tensors().len();
         let mut done = 0;
         let mut on_tensor = || {
             done += 1;
@@ -96,19 +91,18 @@ impl Model {
         let blueprint =
             architecture.blueprint(&crate::arch::Metadata::new(&content, architecture.name()))?;
         for (tensor, reason) in architecture.refused_tensors() {
-            if content.tensor_infos.contains_key(*tensor) {
+            if content.tensor(tensor).is_some() {
                 return Err(ModelError::Tensor {
                     name: (*tensor).into(),
                     reason: (*reason).into(),
                 });
             }
         }
-        let mut source = crate::linear::Source {
+        let source = crate::linear::Source {
             content: &content,
-            reader: &mut file,
             map,
         };
-        let net = Transformer::load(architecture.name(), blueprint, &mut source, &mut on_tensor)?;
+        let net = Transformer::load(architecture.name(), blueprint, &source, &mut on_tensor)?;
         let model = Model {
             shared: Arc::new(Shared {
                 path: path.to_path_buf(),

@@ -2,8 +2,7 @@
 //! model (the server, the CLI) that need real weights but not a real language.
 
 use crate::error::ModelError;
-use candle_core::quantized::{GgmlDType, QTensor, gguf_file};
-use candle_core::{Device, Tensor};
+use dial_gguf::{TensorData, Value};
 use dial_sampling::DialRng;
 use std::path::Path;
 
@@ -87,10 +86,11 @@ impl TinyGemma3 {
         let (tokens, scores, types) = vocabulary();
         let vocab = tokens.len();
         let mut rng = DialRng::new(self.seed);
-        let mut tensors: Vec<(String, QTensor)> = Vec::new();
+        let mut tensors: Vec<TensorData> = Vec::new();
+        // `shape` row major, as `[rows, row length]`; GGUF lists it the other way round.
         let mut add = |name: String, data: Vec<f32>, shape: &[usize]| -> Result<(), ModelError> {
-            let t = Tensor::from_vec(data, shape, &Device::Cpu)?;
-            tensors.push((name, QTensor::quantize(&t, GgmlDType::F32)?));
+            let dims: Vec<u64> = shape.iter().rev().map(|&d| d as u64).collect();
+            tensors.push(TensorData::f32(name, &dims, &data).map_err(ModelError::WriteGguf)?);
             Ok(())
         };
         add(
@@ -131,7 +131,6 @@ impl TinyGemma3 {
                 )?;
             }
         }
-        use gguf_file::Value;
         let u32_of = |n: usize| Value::U32(n as u32);
         let mut metadata: Vec<(&str, Value)> = vec![
             ("general.architecture", Value::String("gemma3".into())),
@@ -172,9 +171,7 @@ impl TinyGemma3 {
             source,
         };
         let mut file = std::fs::File::create(path).map_err(io)?;
-        let md: Vec<(&str, &Value)> = metadata.iter().map(|(k, v)| (*k, v)).collect();
-        let ts: Vec<(&str, &QTensor)> = tensors.iter().map(|(k, v)| (k.as_str(), v)).collect();
-        gguf_file::write(&mut file, &md, &ts)?;
-        Ok(())
+        dial_gguf::write(&mut std::io::BufWriter::new(&mut file), &metadata, &tensors)
+            .map_err(ModelError::WriteGguf)
     }
 }

@@ -14,7 +14,8 @@
 //! printable characters, and merge pairs in the order of `tokenizer.ggml.merges`.
 
 use crate::error::ModelError;
-use candle_core::quantized::gguf_file::{Content, Value};
+use dial_gguf::{Gguf, Value};
+use std::collections::BTreeMap;
 use std::collections::{BinaryHeap, HashMap};
 
 /// Token texts that end generation wherever they are in a vocabulary, as llama.cpp's
@@ -120,25 +121,23 @@ fn byte_chars() -> ([char; 256], HashMap<char, u8>) {
     (table, inverse)
 }
 
-fn strings(md: &HashMap<String, Value>, key: &str) -> Result<Vec<String>, ModelError> {
+fn strings(md: &BTreeMap<String, Value>, key: &str) -> Result<Vec<String>, ModelError> {
     let v = md
         .get(key)
         .ok_or_else(|| ModelError::MissingMetadata(key.into()))?;
-    let items = v
-        .to_vec()
-        .map_err(|e| ModelError::BadMetadata(key.into(), crate::error::candle_message(&e)))?;
+    let items = v.as_array().ok_or_else(|| not_a(key, "an array", v))?;
     items
         .iter()
         .map(|s| {
-            s.to_string()
-                .cloned()
-                .map_err(|e| ModelError::BadMetadata(key.into(), crate::error::candle_message(&e)))
+            s.as_str()
+                .map(str::to_owned)
+                .ok_or_else(|| not_a(key, "an array of strings", v))
         })
         .collect()
 }
 
 fn number_list<T>(
-    md: &HashMap<String, Value>,
+    md: &BTreeMap<String, Value>,
     key: &str,
     n: usize,
     default: T,
@@ -150,9 +149,7 @@ where
     match md.get(key) {
         None => Ok(vec![default; n]),
         Some(v) => {
-            let items = v.to_vec().map_err(|e| {
-                ModelError::BadMetadata(key.into(), crate::error::candle_message(&e))
-            })?;
+            let items = v.as_array().ok_or_else(|| not_a(key, "an array", v))?;
             if items.len() != n {
                 return Err(ModelError::BadMetadata(
                     key.into(),
@@ -169,14 +166,17 @@ where
     }
 }
 
-fn id_of(md: &HashMap<String, Value>, key: &str) -> Option<u32> {
-    md.get(key).and_then(|v| v.to_u32().ok())
+/// A metadata value that is not what its key holds.
+fn not_a(key: &str, expected: &str, v: &Value) -> ModelError {
+    ModelError::BadMetadata(key.into(), format!("a {}, not {expected}", v.type_name()))
 }
 
-fn flag(md: &HashMap<String, Value>, key: &str, default: bool) -> bool {
-    md.get(key)
-        .and_then(|v| v.to_bool().ok())
-        .unwrap_or(default)
+fn id_of(md: &BTreeMap<String, Value>, key: &str) -> Option<u32> {
+    md.get(key).and_then(Value::as_u32)
+}
+
+fn flag(md: &BTreeMap<String, Value>, key: &str, default: bool) -> bool {
+    md.get(key).and_then(Value::as_bool).unwrap_or(default)
 }
 
 /// One symbol of the merge loop: a byte range of the piece, linked to its neighbours.
@@ -217,19 +217,21 @@ impl PartialOrd for Bigram {
 impl Tokenizer {
     /// Builds the tokenizer from `tokenizer.ggml.*` metadata. Only the SentencePiece
     /// (`llama`) model is supported.
-    pub fn from_gguf(content: &Content) -> Result<Self, ModelError> {
-        let md = &content.metadata;
+    pub fn from_gguf(content: &Gguf) -> Result<Self, ModelError> {
+        let md = content.metadata();
         let model = md
             .get("tokenizer.ggml.model")
-            .and_then(|v| v.to_string().ok().cloned())
+            .and_then(|v| v.as_str().map(str::to_owned))
             .unwrap_or_default();
         if model != "llama" && model != "gpt2" {
             return Err(ModelError::UnsupportedTokenizer(format!("model {model:?}")));
         }
         let tokens = strings(md, "tokenizer.ggml.tokens")?;
         let n = tokens.len();
-        let scores = number_list(md, "tokenizer.ggml.scores", n, 0.0, |v| v.to_f32().ok())?;
-        let types = number_list(md, "tokenizer.ggml.token_type", n, 1, |v| v.to_i32().ok())?;
+        let scores = number_list(md, "tokenizer.ggml.scores", n, 0.0, Value::as_f32)?;
+        let types = number_list(md, "tokenizer.ggml.token_type", n, 1, |v| {
+            v.as_i64().and_then(|t| i32::try_from(t).ok())
+        })?;
         let mut index = HashMap::with_capacity(n);
         let mut specials = Vec::new();
         let mut bytes = [None; 256];
@@ -254,7 +256,7 @@ impl Tokenizer {
         // these three.
         let name = md
             .get("general.name")
-            .and_then(|v| v.to_string().ok())
+            .and_then(Value::as_str)
             .map(|n| n.to_lowercase())
             .unwrap_or_default();
         let rstrip = if name.contains("phi-3") || name.contains("phi3") {
@@ -301,7 +303,7 @@ impl Tokenizer {
         let bpe = if model == "gpt2" {
             let pre = md
                 .get("tokenizer.ggml.pre")
-                .and_then(|v| v.to_string().ok().cloned())
+                .and_then(|v| v.as_str().map(str::to_owned))
                 .unwrap_or_default();
             let splitter = crate::pre_tokenizer::Splitter::new(crate::pre_tokenizer::named(&pre)?)?;
             let merges = strings(md, "tokenizer.ggml.merges")?;

@@ -356,14 +356,14 @@ pub struct Transformer {
 impl Transformer {
     /// Loads the weights of `blueprint`'s layers from GGUF's usual tensor names; the
     /// quantized matrices stay in `source`'s memory map.
-    pub(crate) fn load<R: std::io::Read + std::io::Seek>(
+    pub(crate) fn load(
         arch: &'static str,
         cfg: Blueprint,
-        source: &mut Source<'_, R>,
+        source: &Source<'_>,
         on_tensor: &mut impl FnMut(),
     ) -> Result<Self, ModelError> {
         cfg.check(arch)?;
-        let has = |name: &str| source.content.tensor_infos.contains_key(name);
+        let has = |name: &str| source.has(name);
         let (vocab, width) = source.dims("token_embd.weight")?;
         if width != cfg.hidden {
             return Err(ModelError::Tensor {
@@ -413,7 +413,7 @@ impl Transformer {
                 on_tensor();
                 let weight = source.linear(&name(&format!("{which}.weight")))?;
                 let bias_name = name(&format!("{which}.bias"));
-                let bias = if source.content.tensor_infos.contains_key(&bias_name) {
+                let bias = if source.has(&bias_name) {
                     on_tensor();
                     let bias = source.dense(&bias_name)?;
                     if bias.len() != weight.n() {

@@ -4,8 +4,7 @@
 //! token, past the sliding window.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use candle_core::quantized::{GgmlDType, QTensor, gguf_file};
-use candle_core::{Device, Tensor};
+use dial_gguf::{GgmlType, TensorData, Value};
 use dial_model::{GenerateOptions, Model, ModelError};
 use dial_sampling::{DialRng, Knobs, Temperature, TopK};
 use std::path::PathBuf;
@@ -112,54 +111,30 @@ fn weights(vocab: usize, seed: u64) -> Weights {
 }
 
 /// Writes the tiny model; `dtype` is the type of the matrices (norms stay f32).
-fn write_model(name: &str, arch: &str, dtype: GgmlDType) -> (PathBuf, Weights, Vec<String>) {
+fn write_model(name: &str, arch: &str, dtype: GgmlType) -> (PathBuf, Weights, Vec<String>) {
     let (tokens, scores, types) = vocab();
     let w = weights(tokens.len(), 7);
-    let q = |data: &[f32], shape: (usize, usize), dtype: GgmlDType| {
-        let t = Tensor::from_slice(data, shape, &Device::Cpu).unwrap();
-        QTensor::quantize(&t, dtype).unwrap()
-    };
-    let mut tensors: Vec<(String, QTensor)> = vec![
-        (
-            "token_embd.weight".into(),
-            q(&w.embed, (tokens.len(), HIDDEN), dtype),
-        ),
-        (
-            "output_norm.weight".into(),
-            QTensor::quantize(
-                &Tensor::from_slice(&w.norm, HIDDEN, &Device::Cpu).unwrap(),
-                GgmlDType::F32,
-            )
-            .unwrap(),
-        ),
+    let q = |name: String, data: &[f32], shape: (usize, usize)| matrix(name, data, shape, dtype);
+    let mut tensors = vec![
+        q("token_embd.weight".into(), &w.embed, (tokens.len(), HIDDEN)),
+        vector("output_norm.weight".into(), &w.norm),
     ];
     for (i, l) in w.layers.iter().enumerate() {
         let p = |s: &str| format!("blk.{i}.{s}.weight");
-        let vec1 = |d: &[f32]| {
-            QTensor::quantize(
-                &Tensor::from_slice(d, d.len(), &Device::Cpu).unwrap(),
-                GgmlDType::F32,
-            )
-            .unwrap()
-        };
-        tensors.push((p("attn_norm"), vec1(&l.attn_norm)));
-        tensors.push((p("attn_q_norm"), vec1(&l.q_norm)));
-        tensors.push((p("attn_k_norm"), vec1(&l.k_norm)));
-        tensors.push((p("post_attention_norm"), vec1(&l.post_attn_norm)));
-        tensors.push((p("ffn_norm"), vec1(&l.ffn_norm)));
-        tensors.push((p("post_ffw_norm"), vec1(&l.post_ffn_norm)));
-        tensors.push((p("attn_q"), q(&l.wq, (HEADS * HEAD_DIM, HIDDEN), dtype)));
-        tensors.push((p("attn_k"), q(&l.wk, (KV_HEADS * HEAD_DIM, HIDDEN), dtype)));
-        tensors.push((p("attn_v"), q(&l.wv, (KV_HEADS * HEAD_DIM, HIDDEN), dtype)));
-        tensors.push((
-            p("attn_output"),
-            q(&l.wo, (HIDDEN, HEADS * HEAD_DIM), dtype),
-        ));
-        tensors.push((p("ffn_gate"), q(&l.gate, (FFN, HIDDEN), dtype)));
-        tensors.push((p("ffn_up"), q(&l.up, (FFN, HIDDEN), dtype)));
-        tensors.push((p("ffn_down"), q(&l.down, (HIDDEN, FFN), dtype)));
+        tensors.push(vector(p("attn_norm"), &l.attn_norm));
+        tensors.push(vector(p("attn_q_norm"), &l.q_norm));
+        tensors.push(vector(p("attn_k_norm"), &l.k_norm));
+        tensors.push(vector(p("post_attention_norm"), &l.post_attn_norm));
+        tensors.push(vector(p("ffn_norm"), &l.ffn_norm));
+        tensors.push(vector(p("post_ffw_norm"), &l.post_ffn_norm));
+        tensors.push(q(p("attn_q"), &l.wq, (HEADS * HEAD_DIM, HIDDEN)));
+        tensors.push(q(p("attn_k"), &l.wk, (KV_HEADS * HEAD_DIM, HIDDEN)));
+        tensors.push(q(p("attn_v"), &l.wv, (KV_HEADS * HEAD_DIM, HIDDEN)));
+        tensors.push(q(p("attn_output"), &l.wo, (HIDDEN, HEADS * HEAD_DIM)));
+        tensors.push(q(p("ffn_gate"), &l.gate, (FFN, HIDDEN)));
+        tensors.push(q(p("ffn_up"), &l.up, (FFN, HIDDEN)));
+        tensors.push(q(p("ffn_down"), &l.down, (HIDDEN, FFN)));
     }
-    use gguf_file::Value;
     let strings = |v: &[String]| Value::Array(v.iter().map(|s| Value::String(s.clone())).collect());
     let md: Vec<(String, Value)> = vec![
         ("general.architecture".into(), Value::String(arch.into())),
@@ -211,19 +186,41 @@ fn write_model(name: &str, arch: &str, dtype: GgmlDType) -> (PathBuf, Weights, V
     (path, w, tokens)
 }
 
+/// A `rows × cols` matrix of `ty` (F32, or Q8_0 by ggml's `quantize_row_q8_0_ref`).
+fn matrix(name: String, data: &[f32], (rows, cols): (usize, usize), ty: GgmlType) -> TensorData {
+    assert_eq!(data.len(), rows * cols);
+    let dims = [cols as u64, rows as u64];
+    if ty == GgmlType::F32 {
+        return TensorData::f32(name, &dims, data).unwrap();
+    }
+    assert_eq!(ty, GgmlType::Q8_0, "the tests write F32 and Q8_0");
+    let bytes = data
+        .chunks_exact(32)
+        .flat_map(|block| {
+            let amax = block.iter().fold(0f32, |a, v| a.max(v.abs()));
+            let d = amax / 127.0;
+            let inverse = if d == 0.0 { 0.0 } else { 1.0 / d };
+            let mut out = half::f16::from_f32(d).to_le_bytes().to_vec();
+            out.extend(block.iter().map(|v| (v * inverse).round() as i8 as u8));
+            out
+        })
+        .collect();
+    TensorData::new(name, &dims, ty, bytes).unwrap()
+}
+
+/// An F32 vector.
+fn vector(name: String, data: &[f32]) -> TensorData {
+    TensorData::f32(name, &[data.len() as u64], data).unwrap()
+}
+
 /// Writes a GGUF file into this test run's temporary directory.
-fn write_gguf(
-    name: &str,
-    md: &[(String, gguf_file::Value)],
-    tensors: &[(String, QTensor)],
-) -> PathBuf {
+fn write_gguf(name: &str, md: &[(String, Value)], tensors: &[TensorData]) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("dial-tiny-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join(name);
     let mut f = std::fs::File::create(&path).unwrap();
-    let md_refs: Vec<(&str, &gguf_file::Value)> = md.iter().map(|(k, v)| (k.as_str(), v)).collect();
-    let t_refs: Vec<(&str, &QTensor)> = tensors.iter().map(|(k, v)| (k.as_str(), v)).collect();
-    gguf_file::write(&mut f, &md_refs, &t_refs).unwrap();
+    let md_refs: Vec<(&str, Value)> = md.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
+    dial_gguf::write(&mut f, &md_refs, tensors).unwrap();
     path
 }
 
@@ -323,7 +320,7 @@ fn max_diff(a: &[f32], b: &[f32]) -> f32 {
 
 #[test]
 fn the_tokenizer_comes_from_the_metadata() {
-    let (path, _, tokens) = write_model("tok.gguf", "gemma3", GgmlDType::F32);
+    let (path, _, tokens) = write_model("tok.gguf", "gemma3", GgmlType::F32);
     let m = Model::load(&path, |_, _| {}).unwrap();
     let t = m.tokenizer();
     let ids = |s: &[&str]| -> Vec<u32> { s.iter().map(|x| id(&tokens, x)).collect() };
@@ -344,7 +341,7 @@ fn the_tokenizer_comes_from_the_metadata() {
 
 #[test]
 fn the_forward_pass_matches_the_reference_in_prefill_and_decode() {
-    let (path, w, tokens) = write_model("fwd.gguf", "gemma3", GgmlDType::F32);
+    let (path, w, tokens) = write_model("fwd.gguf", "gemma3", GgmlType::F32);
     let m = Model::load(&path, |_, _| {}).unwrap();
     let mut s = m.session().unwrap();
     let seq: Vec<u32> = [2u32, 270, 271, 272, 273, 274, 275, 276, 277, 278, 279, 280]
@@ -388,7 +385,7 @@ fn the_forward_pass_matches_the_reference_in_prefill_and_decode() {
 
 #[test]
 fn quantized_weights_load_and_stay_close() {
-    let (path, w, tokens) = write_model("q8.gguf", "gemma3", GgmlDType::Q8_0);
+    let (path, w, tokens) = write_model("q8.gguf", "gemma3", GgmlType::Q8_0);
     let m = Model::load(&path, |_, _| {}).unwrap();
     let mut s = m.session().unwrap();
     let seq = [2u32, 270, 271, 272, 273, 274];
@@ -405,7 +402,7 @@ fn quantized_weights_load_and_stay_close() {
 
 #[test]
 fn generation_is_reproducible_and_greedy_matches_top_k_1() {
-    let (path, _, _) = write_model("gen.gguf", "gemma3", GgmlDType::F32);
+    let (path, _, _) = write_model("gen.gguf", "gemma3", GgmlType::F32);
     let m = Model::load(&path, |_, _| {}).unwrap();
     let run = |m: &Model, knobs: Knobs, seed: u64| -> Vec<u32> {
         let opts = GenerateOptions {
@@ -441,7 +438,7 @@ fn generation_is_reproducible_and_greedy_matches_top_k_1() {
 
 #[test]
 fn bad_requests_are_typed_errors() {
-    let (path, _, tokens) = write_model("bad.gguf", "gemma3", GgmlDType::F32);
+    let (path, _, tokens) = write_model("bad.gguf", "gemma3", GgmlType::F32);
     let m = Model::load(&path, |_, _| {}).unwrap();
     let mut s = m.session().unwrap();
     assert!(matches!(s.next_logits(&[]), Err(ModelError::EmptyPrompt)));
@@ -471,7 +468,7 @@ fn bad_requests_are_typed_errors() {
         n += 1;
     }
     assert!(n <= CONTEXT);
-    let (other, _, _) = write_model("llama4.gguf", "llama4", GgmlDType::F32);
+    let (other, _, _) = write_model("llama4.gguf", "llama4", GgmlType::F32);
     let err = Model::load(&other, |_, _| {}).unwrap_err();
     assert!(
         matches!(err, ModelError::UnsupportedArchitecture(ref a) if a == "llama4"),
@@ -624,47 +621,35 @@ fn write_causal(cfg: &CausalCfg) -> (PathBuf, CausalW, Vec<Vec<f32>>, Vec<String
     let biases: Vec<Vec<f32>> = (0..SMALL_LAYERS * 3)
         .map(|i| random(&mut r, if i % 3 == 0 { q_out } else { kv_out }, 0.2))
         .collect();
-    let q = |data: &[f32], shape: (usize, usize)| {
-        QTensor::quantize(
-            &Tensor::from_slice(data, shape, &Device::Cpu).unwrap(),
-            GgmlDType::F32,
-        )
-        .unwrap()
+    let q = |name: String, data: &[f32], shape: (usize, usize)| {
+        matrix(name, data, shape, GgmlType::F32)
     };
-    let vec1 = |d: &[f32]| {
-        QTensor::quantize(
-            &Tensor::from_slice(d, d.len(), &Device::Cpu).unwrap(),
-            GgmlDType::F32,
-        )
-        .unwrap()
-    };
-    let mut tensors: Vec<(String, QTensor)> = vec![
-        ("token_embd.weight".into(), q(&w.embed, (v, HIDDEN))),
-        ("output.weight".into(), q(&w.output, (v, HIDDEN))),
-        ("output_norm.weight".into(), vec1(&w.norm)),
+    let mut tensors = vec![
+        q("token_embd.weight".into(), &w.embed, (v, HIDDEN)),
+        q("output.weight".into(), &w.output, (v, HIDDEN)),
+        vector("output_norm.weight".into(), &w.norm),
     ];
     for (i, l) in w.layers.iter().enumerate() {
         let p = |s: &str| format!("blk.{i}.{s}");
-        tensors.push((p("attn_norm.weight"), vec1(&l.attn_norm)));
-        tensors.push((p("ffn_norm.weight"), vec1(&l.ffn_norm)));
-        tensors.push((p("attn_q.weight"), q(&l.wq, (q_out, HIDDEN))));
-        tensors.push((p("attn_k.weight"), q(&l.wk, (kv_out, HIDDEN))));
-        tensors.push((p("attn_v.weight"), q(&l.wv, (kv_out, HIDDEN))));
-        tensors.push((p("attn_output.weight"), q(&l.wo, (HIDDEN, q_out))));
-        tensors.push((p("ffn_gate.weight"), q(&l.gate, (FFN, HIDDEN))));
-        tensors.push((p("ffn_up.weight"), q(&l.up, (FFN, HIDDEN))));
-        tensors.push((p("ffn_down.weight"), q(&l.down, (HIDDEN, FFN))));
+        tensors.push(vector(p("attn_norm.weight"), &l.attn_norm));
+        tensors.push(vector(p("ffn_norm.weight"), &l.ffn_norm));
+        tensors.push(q(p("attn_q.weight"), &l.wq, (q_out, HIDDEN)));
+        tensors.push(q(p("attn_k.weight"), &l.wk, (kv_out, HIDDEN)));
+        tensors.push(q(p("attn_v.weight"), &l.wv, (kv_out, HIDDEN)));
+        tensors.push(q(p("attn_output.weight"), &l.wo, (HIDDEN, q_out)));
+        tensors.push(q(p("ffn_gate.weight"), &l.gate, (FFN, HIDDEN)));
+        tensors.push(q(p("ffn_up.weight"), &l.up, (FFN, HIDDEN)));
+        tensors.push(q(p("ffn_down.weight"), &l.down, (HIDDEN, FFN)));
         if cfg.bias {
-            tensors.push((p("attn_q.bias"), vec1(&biases[3 * i])));
-            tensors.push((p("attn_k.bias"), vec1(&biases[3 * i + 1])));
-            tensors.push((p("attn_v.bias"), vec1(&biases[3 * i + 2])));
+            tensors.push(vector(p("attn_q.bias"), &biases[3 * i]));
+            tensors.push(vector(p("attn_k.bias"), &biases[3 * i + 1]));
+            tensors.push(vector(p("attn_v.bias"), &biases[3 * i + 2]));
         }
         if cfg.qk_norm {
-            tensors.push((p("attn_q_norm.weight"), vec1(&l.q_norm)));
-            tensors.push((p("attn_k_norm.weight"), vec1(&l.k_norm)));
+            tensors.push(vector(p("attn_q_norm.weight"), &l.q_norm));
+            tensors.push(vector(p("attn_k_norm.weight"), &l.k_norm));
         }
     }
-    use gguf_file::Value;
     let a = cfg.arch;
     let md: Vec<(String, Value)> = vec![
         ("general.architecture".into(), Value::String(a.into())),

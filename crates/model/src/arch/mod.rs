@@ -11,7 +11,7 @@ mod qwen3;
 
 use crate::error::ModelError;
 use crate::transformer::{Activation, Blueprint, RopeFrequencies, RopeLayout, Windows};
-use candle_core::quantized::gguf_file::{Content, Value};
+use dial_gguf::{Gguf, Value};
 
 /// One transformer family, as GGUF names it in `general.architecture`.
 pub(crate) trait Architecture: Sync {
@@ -98,12 +98,12 @@ pub(crate) fn decoder(
 /// A file's metadata under its architecture's prefix (`llama.block_count`, …).
 #[derive(Debug)]
 pub(crate) struct Metadata<'a> {
-    content: &'a Content,
+    content: &'a Gguf,
     prefix: &'static str,
 }
 
 impl<'a> Metadata<'a> {
-    pub(crate) fn new(content: &'a Content, prefix: &'static str) -> Self {
+    pub(crate) fn new(content: &'a Gguf, prefix: &'static str) -> Self {
         Metadata { content, prefix }
     }
 
@@ -112,7 +112,7 @@ impl<'a> Metadata<'a> {
     }
 
     fn value(&self, key: &str) -> Option<&Value> {
-        self.content.metadata.get(&self.key(key))
+        self.content.get(&self.key(key))
     }
 
     /// A required integer.
@@ -120,7 +120,7 @@ impl<'a> Metadata<'a> {
         let value = self
             .value(key)
             .ok_or_else(|| ModelError::MissingMetadata(self.key(key)))?;
-        integer(value).ok_or_else(|| {
+        value.as_usize().ok_or_else(|| {
             ModelError::BadMetadata(self.key(key), format!("{value:?} is not a count"))
         })
     }
@@ -137,21 +137,15 @@ impl<'a> Metadata<'a> {
     pub(crate) fn float_or(&self, key: &str, default: f64) -> Result<f64, ModelError> {
         match self.value(key) {
             None => Ok(default),
-            Some(v) => v
-                .to_f32()
-                .map(f64::from)
-                .or_else(|_| v.to_f64())
-                .map_err(|_| {
-                    ModelError::BadMetadata(self.key(key), format!("{v:?} is not a number"))
-                }),
+            Some(v) => v.as_f64().ok_or_else(|| {
+                ModelError::BadMetadata(self.key(key), format!("{v:?} is not a number"))
+            }),
         }
     }
 
     /// An optional string.
     pub(crate) fn text(&self, key: &str) -> Option<&str> {
-        self.value(key)
-            .and_then(|v| v.to_string().ok())
-            .map(String::as_str)
+        self.value(key).and_then(Value::as_str)
     }
 
     /// RoPE's linear position scale from `rope.scaling.type` and `.factor`: 1 for `none`
@@ -186,19 +180,5 @@ impl<'a> Metadata<'a> {
                 format!("{rotated} of {head_dim} values rotated; dial rotates whole heads"),
             ))
         }
-    }
-}
-
-fn integer(value: &Value) -> Option<usize> {
-    match value {
-        Value::U8(v) => Some(usize::from(*v)),
-        Value::U16(v) => Some(usize::from(*v)),
-        Value::U32(v) => usize::try_from(*v).ok(),
-        Value::U64(v) => usize::try_from(*v).ok(),
-        Value::I8(v) => usize::try_from(*v).ok(),
-        Value::I16(v) => usize::try_from(*v).ok(),
-        Value::I32(v) => usize::try_from(*v).ok(),
-        Value::I64(v) => usize::try_from(*v).ok(),
-        _ => None,
     }
 }
