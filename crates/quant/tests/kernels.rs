@@ -1,29 +1,13 @@
-//! dial's quantized kernels against ggml's formats as candle writes them, against a
-//! dequantized f32 matmul, and across batch shapes and thread counts.
+//! dial's quantized kernels: decoding against ggml's own dequantization (recorded by
+//! `scripts/ggml-dequantized`), the matmul against the dequantized f32 matmul, and the
+//! same bits across batch shapes, thread counts and ISA paths.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use candle_core::quantized::{GgmlDType, QTensor};
-use candle_core::{Device, Tensor};
 use dial_quant::{
     HalfFormat, HalfMatrix, Isa, QuantError, QuantFormat, QuantMatrix, QuantizedActivations,
 };
 use rand_chacha::ChaCha8Rng;
 use rand_core::{Rng, SeedableRng};
-
-fn candle_type(f: QuantFormat) -> GgmlDType {
-    match f {
-        QuantFormat::Q4_0 => GgmlDType::Q4_0,
-        QuantFormat::Q4_1 => GgmlDType::Q4_1,
-        QuantFormat::Q5_0 => GgmlDType::Q5_0,
-        QuantFormat::Q5_1 => GgmlDType::Q5_1,
-        QuantFormat::Q8_0 => GgmlDType::Q8_0,
-        QuantFormat::Q2K => GgmlDType::Q2K,
-        QuantFormat::Q3K => GgmlDType::Q3K,
-        QuantFormat::Q4K => GgmlDType::Q4K,
-        QuantFormat::Q5K => GgmlDType::Q5K,
-        QuantFormat::Q6K => GgmlDType::Q6K,
-    }
-}
 
 /// Uniform in [-scale, scale), with a few larger values, as real weights have.
 fn values(rng: &mut ChaCha8Rng, len: usize, scale: f32) -> Vec<f32> {
@@ -36,40 +20,65 @@ fn values(rng: &mut ChaCha8Rng, len: usize, scale: f32) -> Vec<f32> {
         .collect()
 }
 
-/// An `n × k` matrix of `format`, quantized by candle (ggml's reference code), and
-/// candle's own dequantization of it.
+/// An `n × k` matrix of `format` made of random bytes, each block with its own finite
+/// f16 scales, and its dequantized values.
 fn matrix(format: QuantFormat, n: usize, k: usize, seed: u64) -> (QuantMatrix, Vec<f32>) {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let w = Tensor::from_vec(values(&mut rng, n * k, 0.05), (n, k), &Device::Cpu).unwrap();
-    let q = QTensor::quantize(&w, candle_type(format)).unwrap();
-    let dequantized = q
-        .dequantize(&Device::Cpu)
-        .unwrap()
-        .flatten_all()
-        .unwrap()
-        .to_vec1::<f32>()
-        .unwrap();
-    let bytes = q.data().unwrap().into_owned();
-    (QuantMatrix::new(format, n, k, bytes).unwrap(), dequantized)
+    let blocks = n * k / format.block_values();
+    let mut bytes = vec![0u8; blocks * format.block_bytes()];
+    rng.fill_bytes(&mut bytes);
+    for block in bytes.chunks_exact_mut(format.block_bytes()) {
+        let u = (rng.next_u32() >> 8) as f32 / (1u32 << 24) as f32;
+        set_block_scales(format, block, 0.0005 + 0.005 * u);
+    }
+    let m = QuantMatrix::new(format, n, k, bytes).unwrap();
+    let dequantized = (0..n).flat_map(|i| m.dequantize_row(i)).collect();
+    (m, dequantized)
+}
+
+fn unhex(hex: &str) -> Vec<u8> {
+    (0..hex.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
+        .collect()
 }
 
 #[test]
 fn dequantization_matches_ggml_bit_for_bit() {
-    for format in QuantFormat::ALL {
-        let (m, reference) = matrix(format, 6, 512, 1);
-        for i in 0..6 {
-            let row = m.dequantize_row(i);
-            let expected = &reference[i * 512..(i + 1) * 512];
-            for (j, (a, b)) in row.iter().zip(expected).enumerate() {
-                assert_eq!(
-                    a.to_bits(),
-                    b.to_bits(),
-                    "{} row {i} col {j}: {a} vs {b}",
-                    format.name()
-                );
-            }
+    let recorded = include_str!("data/ggml-dequantized.txt");
+    let mut checked = Vec::new();
+    for line in recorded.lines().filter(|l| !l.starts_with('#')) {
+        let mut parts = line.split(' ');
+        let (name, blocks, values) = (
+            parts.next().unwrap(),
+            unhex(parts.next().unwrap()),
+            unhex(parts.next().unwrap()),
+        );
+        let format = QuantFormat::ALL
+            .into_iter()
+            .find(|f| f.name() == name)
+            .unwrap();
+        let k = blocks.len() / format.block_bytes() * format.block_values();
+        let m = QuantMatrix::new(format, 1, k, blocks).unwrap();
+        let expected: Vec<u32> = values
+            .chunks_exact(4)
+            .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            .collect();
+        let got: Vec<u32> = m.dequantize_row(0).iter().map(|v| v.to_bits()).collect();
+        assert_eq!(got.len(), expected.len(), "{name}");
+        for (j, (a, b)) in got.iter().zip(&expected).enumerate() {
+            assert_eq!(
+                a,
+                b,
+                "{name} value {j}: {} vs ggml's {}",
+                f32::from_bits(*a),
+                f32::from_bits(*b)
+            );
         }
+        checked.push(name);
     }
+    let every: Vec<&str> = QuantFormat::ALL.iter().map(|f| f.name()).collect();
+    assert_eq!(checked, every, "every format is recorded");
 }
 
 #[test]
@@ -332,8 +341,15 @@ fn raw_matrix(format: QuantFormat, n: usize, k: usize, seed: u64) -> QuantMatrix
 /// Sets every block's f16 scales (Q4_K's `d` and `dmin`, Q4_1's and Q5_1's minimum) to
 /// `scale`, finite.
 fn set_scales(format: QuantFormat, bytes: &mut [u8], scale: f32) {
-    let scale = half::f16::from_f32(scale).to_le_bytes();
     for block in bytes.chunks_exact_mut(format.block_bytes()) {
+        set_block_scales(format, block, scale);
+    }
+}
+
+/// Sets one block's f16 scales to `scale`.
+fn set_block_scales(format: QuantFormat, block: &mut [u8], scale: f32) {
+    let scale = half::f16::from_f32(scale).to_le_bytes();
+    {
         match format {
             QuantFormat::Q6K => block[208..210].copy_from_slice(&scale),
             QuantFormat::Q3K => block[108..110].copy_from_slice(&scale),
