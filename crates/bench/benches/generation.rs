@@ -3,13 +3,10 @@
 //! `quantized_gemma3` with its `LogitsProcessor`) with the same knobs, in the same run;
 //! plus both samplers alone on one real step's logits.
 //!
-//! `cargo bench -p dial-bench --bench generation` (fetches the model on first use).
+//! `cargo bench -p dial-bench --features candle --bench generation` (fetches the model on
+//! first use; without `--features candle`, dial alone).
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-use candle_core::quantized::gguf_file;
-use candle_core::{Device, Tensor};
-use candle_transformers::generation::{LogitsProcessor, Sampling};
-use candle_transformers::models::quantized_gemma3::ModelWeights;
 use criterion::{BenchmarkId, Criterion, SamplingMode, Throughput};
 use dial_fetch::{self as fetch, FetchOptions};
 use dial_model::{GenerateOptions, Model};
@@ -82,68 +79,90 @@ fn benches(c: &mut Criterion) {
         })
     });
 
-    // candle's example loop: its quantized_gemma3 and LogitsProcessor.
-    let mut file = std::fs::File::open(&path).unwrap();
-    let content = gguf_file::Content::read(&mut file).unwrap();
-    let mut candle = ModelWeights::from_gguf(content, &mut file, &Device::Cpu).unwrap();
-    g.bench_function(BenchmarkId::new("generate", "candle example loop"), |b| {
-        b.iter_custom(|iters| {
-            let mut total = Duration::ZERO;
-            for i in 0..iters {
-                let mut sampler = LogitsProcessor::from_sampling(
-                    i,
-                    Sampling::TopP {
-                        p: 0.9,
-                        temperature: 0.8,
-                    },
-                );
-                let input = Tensor::new(prompt.as_slice(), &Device::Cpu)
-                    .unwrap()
-                    .unsqueeze(0)
-                    .unwrap();
-                let logits = candle.forward(&input, 0).unwrap().squeeze(0).unwrap();
-                let mut next = sampler.sample(&logits).unwrap();
-                let start = Instant::now();
-                for step in 0..GEN_TOKENS {
-                    let input = Tensor::new(&[next], &Device::Cpu)
-                        .unwrap()
-                        .unsqueeze(0)
-                        .unwrap();
-                    let logits = candle
-                        .forward(&input, prompt.len() + step)
-                        .unwrap()
-                        .squeeze(0)
-                        .unwrap();
-                    next = sampler.sample(&logits).unwrap();
-                }
-                total += start.elapsed();
-            }
-            total
-        })
-    });
-    drop(candle);
+    #[cfg(feature = "candle")]
+    candle_baseline::generate(&mut g, &path, &prompt);
 
     // The samplers alone, on the logits of one real step (262,144 tokens).
     session.reset().unwrap();
     let logits = session.next_logits(&prompt).unwrap();
-    let tensor = Tensor::from_slice(&logits, logits.len(), &Device::Cpu).unwrap();
     g.throughput(Throughput::Elements(1));
     let mut dial = Sampler::new(knobs(), 1).unwrap();
     g.bench_function(BenchmarkId::new("sample one step", "dial"), |b| {
         b.iter(|| dial.sample_token(black_box(&logits)).unwrap())
     });
-    let mut lp = LogitsProcessor::from_sampling(
-        1,
-        Sampling::TopP {
-            p: 0.9,
-            temperature: 0.8,
-        },
-    );
-    g.bench_function(
-        BenchmarkId::new("sample one step", "candle LogitsProcessor"),
-        |b| b.iter(|| lp.sample(black_box(&tensor)).unwrap()),
-    );
+    #[cfg(feature = "candle")]
+    candle_baseline::sample(&mut g, &logits);
     g.finish();
+}
+
+/// candle's example loop (its `quantized_gemma3` and `LogitsProcessor`), the baseline.
+#[cfg(feature = "candle")]
+mod candle_baseline {
+    use super::GEN_TOKENS;
+    use candle_core::quantized::gguf_file;
+    use candle_core::{Device, Tensor};
+    use candle_transformers::generation::{LogitsProcessor, Sampling};
+    use candle_transformers::models::quantized_gemma3::ModelWeights;
+    use criterion::{BenchmarkGroup, BenchmarkId, measurement::WallTime};
+    use std::hint::black_box;
+    use std::time::{Duration, Instant};
+
+    pub fn generate(g: &mut BenchmarkGroup<'_, WallTime>, path: &std::path::Path, prompt: &[u32]) {
+        let mut file = std::fs::File::open(path).unwrap();
+        let content = gguf_file::Content::read(&mut file).unwrap();
+        let mut candle = ModelWeights::from_gguf(content, &mut file, &Device::Cpu).unwrap();
+        g.bench_function(BenchmarkId::new("generate", "candle example loop"), |b| {
+            b.iter_custom(|iters| {
+                let mut total = Duration::ZERO;
+                for i in 0..iters {
+                    let mut sampler = LogitsProcessor::from_sampling(
+                        i,
+                        Sampling::TopP {
+                            p: 0.9,
+                            temperature: 0.8,
+                        },
+                    );
+                    let input = Tensor::new(prompt, &Device::Cpu)
+                        .unwrap()
+                        .unsqueeze(0)
+                        .unwrap();
+                    let logits = candle.forward(&input, 0).unwrap().squeeze(0).unwrap();
+                    let mut next = sampler.sample(&logits).unwrap();
+                    let start = Instant::now();
+                    for step in 0..GEN_TOKENS {
+                        let input = Tensor::new(&[next], &Device::Cpu)
+                            .unwrap()
+                            .unsqueeze(0)
+                            .unwrap();
+                        let logits = candle
+                            .forward(&input, prompt.len() + step)
+                            .unwrap()
+                            .squeeze(0)
+                            .unwrap();
+                        next = sampler.sample(&logits).unwrap();
+                    }
+                    total += start.elapsed();
+                }
+                total
+            })
+        });
+        drop(candle);
+    }
+
+    pub fn sample(g: &mut BenchmarkGroup<'_, WallTime>, logits: &[f32]) {
+        let tensor = Tensor::from_slice(logits, logits.len(), &Device::Cpu).unwrap();
+        let mut lp = LogitsProcessor::from_sampling(
+            1,
+            Sampling::TopP {
+                p: 0.9,
+                temperature: 0.8,
+            },
+        );
+        g.bench_function(
+            BenchmarkId::new("sample one step", "candle LogitsProcessor"),
+            |b| b.iter(|| lp.sample(black_box(&tensor)).unwrap()),
+        );
+    }
 }
 
 criterion::criterion_group!(generation, benches);

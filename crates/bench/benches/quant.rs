@@ -2,7 +2,7 @@
 //! model's shapes and formats, for 1, 8 and 32 activation rows, same weights, same run.
 //! dial's time includes quantizing the activations.
 //!
-//! `cargo bench -p dial-bench --bench quant`.
+//! `cargo bench -p dial-bench --features candle --bench quant`.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 use candle_core::quantized::{QMatMul, QTensor};

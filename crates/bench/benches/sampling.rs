@@ -1,12 +1,15 @@
 //! One draw per iteration, every contender on the same rows.
 //!
-//! `cargo bench -p dial-bench --bench sampling`, then `scripts/bench-table` for the table.
+//! `cargo bench -p dial-bench --features candle --bench sampling`, then `scripts/bench-table`
+//! for the table (without `--features candle`, candle's column is left out).
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 use std::hint::black_box;
 use std::time::Duration;
 
+#[cfg(feature = "candle")]
 use candle_core::{Device, Tensor};
+#[cfg(feature = "candle")]
 use candle_transformers::generation::{LogitsProcessor, Sampling};
 use criterion::{BenchmarkGroup, BenchmarkId, Criterion, SamplingMode, measurement::WallTime};
 use dial_bench::{Naive, Shape, VOCABS, cephes_log_sum_exp, naive_sample, read_max, row};
@@ -65,6 +68,7 @@ fn knobs(s: &Setting) -> Knobs {
 }
 
 /// candle's equivalent, where it has one (it has no min_p).
+#[cfg(feature = "candle")]
 fn candle_sampling(s: &Setting) -> Option<Sampling> {
     let temperature = f64::from(T);
     match (s.top_k, s.top_p < 1.0, s.min_p > 0.0) {
@@ -143,6 +147,7 @@ fn benches(c: &mut Criterion) {
                     b.iter(|| scalar.sample_token(black_box(r)).unwrap())
                 });
             }
+            #[cfg(feature = "candle")]
             if let Some(sampling) = candle_sampling(s) {
                 let mut candle = LogitsProcessor::from_sampling(1, sampling);
                 let tensor = Tensor::from_slice(r, *v, &Device::Cpu).unwrap();

@@ -5,7 +5,6 @@
 //!
 //! `cargo run --release -p dial-bench --example bandwidth -- MODEL [THREADS]`
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
-use candle_core::quantized::gguf_file;
 use std::hint::black_box;
 use std::time::Instant;
 
@@ -18,13 +17,9 @@ fn main() {
     let threads: usize = args
         .next()
         .map_or(2, |t| t.parse().expect("a thread count"));
-    let mut file = std::fs::File::open(&path).unwrap();
-    let content = gguf_file::Content::read(&mut file).unwrap();
-    let bytes_per_token: usize = content
-        .tensor_infos
-        .values()
-        .map(|t| t.shape.elem_count() / t.ggml_dtype.block_size() * t.ggml_dtype.type_size())
-        .sum();
+    let file = std::fs::read(&path).unwrap();
+    let content = dial_gguf::Gguf::parse(&file).unwrap();
+    let bytes_per_token: usize = content.tensors().iter().map(|t| t.data().len()).sum();
 
     let words = BYTES / 8;
     let sources: Vec<Vec<u64>> = (0..threads).map(|t| vec![t as u64 + 1; words]).collect();

@@ -1,6 +1,6 @@
 //! Times dial-quant's matmul on the default model's shapes, for 1, 8 and 32 rows, with
 //! the weight bytes read per second (a quick look while tuning; `benches/quant.rs` has
-//! the figures). `cargo run --release -p dial-bench --example matmul_times [ISA]`, ISA as `DIAL_ISA` names it.
+//! the figures). `cargo run --release -p dial-bench --features candle --example matmul_times [ISA]`, ISA as `DIAL_ISA` names it.
 #![allow(clippy::unwrap_used, missing_docs)]
 use candle_core::quantized::QTensor;
 use candle_core::{Device, Tensor};

@@ -139,6 +139,7 @@ pub const GEMMA3_SHAPES: &[(&str, dial_quant::QuantFormat, usize, usize)] = &[
 ];
 
 /// candle's name for a dial-quant format (the benchmarks quantize with candle).
+#[cfg(feature = "candle")]
 pub fn ggml_type(format: dial_quant::QuantFormat) -> candle_core::quantized::GgmlDType {
     use candle_core::quantized::GgmlDType;
     use dial_quant::QuantFormat;
