@@ -4,7 +4,7 @@
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum GgufError {
     /// The file does not start with `GGUF`.
-    #[error("not a GGUF file: it starts with {0:02x?}, not \"GGUF\"")]
+    #[error("it starts with the bytes {0:02x?}, not \"GGUF\"")]
     NotGguf(Vec<u8>),
     /// A version this reader does not know (GGUF 1 had 32-bit counts; dial reads 2 and 3).
     #[error("GGUF version {0} is not one dial reads (2 and 3 are){hint}", hint = if *.0 > 0xffff { "; a big-endian file?" } else { "" })]

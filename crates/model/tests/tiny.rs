@@ -500,6 +500,21 @@ fn bad_requests_are_typed_errors() {
         err.to_string(),
         "tensor token_embd.weight: its type IQ4_NL is not one dial reads"
     );
+    // A partly downloaded file: its header names tensors whose data is not there.
+    let whole = std::fs::read(&path).unwrap();
+    let cut = std::env::temp_dir().join(format!("dial-cut-{}.gguf", std::process::id()));
+    std::fs::write(&cut, &whole[..whole.len() / 2]).unwrap();
+    let err = Model::load(&cut, |_, _| {}).unwrap_err();
+    assert!(
+        matches!(err, ModelError::Tensor { ref reason, .. } if reason == "its data runs past the end of the file"),
+        "{err}"
+    );
+    std::fs::write(&cut, &whole[..40]).unwrap();
+    let err = Model::load(&cut, |_, _| {}).unwrap_err();
+    assert!(
+        matches!(err, ModelError::NotGguf { ref reason, .. } if reason.starts_with("the tensor table: ") && reason.ends_with("items cannot fit in the 16 bytes left")),
+        "{err}"
+    );
     let missing = std::env::temp_dir().join("dial-no-such-model.gguf");
     assert!(matches!(
         Model::load(&missing, |_, _| {}),
@@ -507,10 +522,14 @@ fn bad_requests_are_typed_errors() {
     ));
     let not_gguf = std::env::temp_dir().join(format!("dial-not-gguf-{}", std::process::id()));
     std::fs::write(&not_gguf, b"hello").unwrap();
-    assert!(matches!(
-        Model::load(&not_gguf, |_, _| {}),
-        Err(ModelError::NotGguf { .. })
-    ));
+    let err = Model::load(&not_gguf, |_, _| {}).unwrap_err();
+    assert!(matches!(err, ModelError::NotGguf { .. }), "{err}");
+    assert!(
+        err.to_string().ends_with(
+            "is not a valid GGUF file: it starts with the bytes [68, 65, 6c, 6c], not \"GGUF\""
+        ),
+        "{err}"
+    );
 }
 
 // ---- llama, qwen2 and qwen3, on dial's engine against a plain-Rust reference ----
