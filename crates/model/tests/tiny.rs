@@ -481,24 +481,24 @@ fn bad_requests_are_typed_errors() {
         "{err}"
     );
     // A tensor type dial does not read is named, with its tensor.
-    let mut iq4 = b"GGUF".to_vec();
-    iq4.extend(3u32.to_le_bytes());
-    iq4.extend(1u64.to_le_bytes()); // tensors
-    iq4.extend(0u64.to_le_bytes()); // metadata
-    iq4.extend(17u64.to_le_bytes());
-    iq4.extend(b"token_embd.weight");
-    iq4.extend(2u32.to_le_bytes());
-    iq4.extend(32u64.to_le_bytes());
-    iq4.extend(4u64.to_le_bytes());
-    iq4.extend(20u32.to_le_bytes()); // IQ4_NL
-    iq4.extend(0u64.to_le_bytes());
-    iq4.resize(iq4.len().next_multiple_of(32) + 4 * 18, 0);
-    let iq4_path = std::env::temp_dir().join(format!("dial-iq4-{}.gguf", std::process::id()));
-    std::fs::write(&iq4_path, &iq4).unwrap();
-    let err = Model::load(&iq4_path, |_, _| {}).unwrap_err();
+    let mut iq2 = b"GGUF".to_vec();
+    iq2.extend(3u32.to_le_bytes());
+    iq2.extend(1u64.to_le_bytes()); // tensors
+    iq2.extend(0u64.to_le_bytes()); // metadata
+    iq2.extend(17u64.to_le_bytes());
+    iq2.extend(b"token_embd.weight");
+    iq2.extend(2u32.to_le_bytes());
+    iq2.extend(256u64.to_le_bytes());
+    iq2.extend(1u64.to_le_bytes());
+    iq2.extend(16u32.to_le_bytes()); // IQ2_XXS
+    iq2.extend(0u64.to_le_bytes());
+    iq2.resize(iq2.len().next_multiple_of(32) + 66, 0);
+    let iq2_path = std::env::temp_dir().join(format!("dial-iq2-{}.gguf", std::process::id()));
+    std::fs::write(&iq2_path, &iq2).unwrap();
+    let err = Model::load(&iq2_path, |_, _| {}).unwrap_err();
     assert_eq!(
         err.to_string(),
-        "tensor token_embd.weight: its type IQ4_NL is not one dial reads"
+        "tensor token_embd.weight: its type IQ2_XXS is not one dial reads"
     );
     // A partly downloaded file: its header names tensors whose data is not there.
     let whole = std::fs::read(&path).unwrap();

@@ -5,7 +5,7 @@ use crate::error::QuantError;
 /// Values per activation block for the 32-value formats (Q4_0, Q5_0, Q8_0).
 pub const ACT_BLOCK: usize = 32;
 
-/// Values per activation block for the k-quants (Q2_K to Q6_K): one scale per 256-value
+/// Values per activation block for the k-quants (Q2_K to Q6_K) and IQ4_XS: one scale per 256-value
 /// super-block, so their sub-block scales fold in integers.
 pub const K_ACT_BLOCK: usize = 256;
 

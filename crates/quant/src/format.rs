@@ -8,10 +8,12 @@
 //! | Q5_0 | 32 | 22 | f16 `d`, u32 high bits, 16 bytes of nibbles; `x = d · (q − 16)` |
 //! | Q5_1 | 32 | 24 | f16 `d`, f16 `m`, u32 high bits, 16 bytes of nibbles; `x = d · q + m` |
 //! | Q8_0 | 32 | 34 | f16 `d`, 32 × i8; `x = d · q` |
+//! | IQ4_NL | 32 | 18 | f16 `d`, 16 bytes of nibbles as Q4_0's; `x = d · K[q]`, `K` = [`IQ4_NL_VALUES`] |
 //! | Q2_K | 256 | 84 | 16 bytes of 4-bit scales and mins (one byte per 16), 64 bytes of 2-bit pairs, f16 `d`, f16 `dmin`; `x = d·sc_g · q − dmin·m_g` per 16 |
 //! | Q3_K | 256 | 110 | 32 bytes of third bits, 64 bytes of 2-bit pairs, 12 bytes of 16 packed 6-bit scales, f16 `d`; `x = d·(sc_g − 32) · (q − 4)` per 16 |
 //! | Q4_K | 256 | 144 | f16 `d`, f16 `dmin`, 12 bytes of 6-bit scales and mins, 128 bytes of nibbles; `x = d·sc_j · q − dmin·m_j` per 32 |
 //! | Q5_K | 256 | 176 | as Q4_K, with 32 bytes of fifth bits (piece `j`'s at bit `j`) before the nibbles; `q` in 0..32 |
+//! | IQ4_XS | 256 | 136 | f16 `d`, u16 high scale bits, 4 bytes of low scale nibbles, 128 bytes of nibbles (16 per 32); `x = d·(ls_j − 32) · K[q]` per 32, `ls_j` 6 bits |
 //! | Q6_K | 256 | 210 | 128 bytes low nibbles, 64 bytes high 2-bit pairs, 16 × i8 scales, f16 `d`; `x = d·sc_g · (q − 32)` per 16 |
 
 use crate::activations::{ACT_BLOCK, K_ACT_BLOCK};
@@ -30,6 +32,8 @@ pub enum QuantFormat {
     Q5_1,
     /// 8-bit, one scale per 32.
     Q8_0,
+    /// 4-bit indices into a fixed non-linear table of 16 signed bytes, one scale per 32.
+    IQ4NL,
     /// 2-bit k-quant: super-blocks of 256, 4-bit scales and mins per 16.
     Q2K,
     /// 3-bit k-quant: super-blocks of 256, 6-bit scales per 16.
@@ -40,6 +44,21 @@ pub enum QuantFormat {
     Q5K,
     /// 6-bit k-quant: super-blocks of 256, 8-bit scales per 16.
     Q6K,
+    /// IQ4_NL's values in super-blocks of 256, with a 6-bit scale per 32.
+    IQ4XS,
+}
+
+/// IQ4_NL's 16 values (ggml's `kvalues_iq4nl`): a nibble `q` stands for `IQ4_NL_VALUES[q]`.
+pub const IQ4_NL_VALUES: [i8; 16] = [
+    -127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113,
+];
+
+/// IQ4_XS's signed scale of 32-value piece `p` (0..8): 4 low bits from byte `4 + p / 2`,
+/// 2 high bits from the u16 at 2, less 32 (ggml's `dequantize_row_iq4_xs`).
+pub(crate) fn iq4_xs_scale(block: &[u8], p: usize) -> i8 {
+    let low = (block[4 + p / 2] >> (4 * (p % 2))) & 0xF;
+    let high = (u16::from_le_bytes([block[2], block[3]]) >> (2 * p)) & 3;
+    (low | ((high as u8) << 4)) as i8 - 32
 }
 
 pub(crate) fn f16_at(bytes: &[u8], at: usize) -> f32 {
@@ -60,17 +79,19 @@ pub(crate) fn scale_min_k4(j: usize, q: &[u8]) -> (u8, u8) {
 
 impl QuantFormat {
     /// Every format.
-    pub const ALL: [QuantFormat; 10] = [
+    pub const ALL: [QuantFormat; 12] = [
         QuantFormat::Q4_0,
         QuantFormat::Q4_1,
         QuantFormat::Q5_0,
         QuantFormat::Q5_1,
         QuantFormat::Q8_0,
+        QuantFormat::IQ4NL,
         QuantFormat::Q2K,
         QuantFormat::Q3K,
         QuantFormat::Q4K,
         QuantFormat::Q5K,
         QuantFormat::Q6K,
+        QuantFormat::IQ4XS,
     ];
 
     /// The format of GGML type id `id` (GGUF's tensor type), if dial reads it.
@@ -86,6 +107,8 @@ impl QuantFormat {
             12 => Some(QuantFormat::Q4K),
             13 => Some(QuantFormat::Q5K),
             14 => Some(QuantFormat::Q6K),
+            20 => Some(QuantFormat::IQ4NL),
+            23 => Some(QuantFormat::IQ4XS),
             _ => None,
         }
     }
@@ -98,6 +121,8 @@ impl QuantFormat {
             QuantFormat::Q5_0 => "Q5_0",
             QuantFormat::Q5_1 => "Q5_1",
             QuantFormat::Q8_0 => "Q8_0",
+            QuantFormat::IQ4NL => "IQ4_NL",
+            QuantFormat::IQ4XS => "IQ4_XS",
             QuantFormat::Q2K => "Q2_K",
             QuantFormat::Q3K => "Q3_K",
             QuantFormat::Q4K => "Q4_K",
@@ -113,7 +138,8 @@ impl QuantFormat {
             | QuantFormat::Q3K
             | QuantFormat::Q4K
             | QuantFormat::Q5K
-            | QuantFormat::Q6K => 256,
+            | QuantFormat::Q6K
+            | QuantFormat::IQ4XS => 256,
             _ => 32,
         }
     }
@@ -131,6 +157,8 @@ impl QuantFormat {
             QuantFormat::Q5_0 => 22,
             QuantFormat::Q5_1 => 24,
             QuantFormat::Q8_0 => 34,
+            QuantFormat::IQ4NL => 18,
+            QuantFormat::IQ4XS => 136,
             QuantFormat::Q2K => 84,
             QuantFormat::Q3K => 110,
             QuantFormat::Q4K => 144,
@@ -147,21 +175,35 @@ impl QuantFormat {
             | QuantFormat::Q3K
             | QuantFormat::Q4K
             | QuantFormat::Q5K
-            | QuantFormat::Q6K => K_ACT_BLOCK,
+            | QuantFormat::Q6K
+            | QuantFormat::IQ4XS => K_ACT_BLOCK,
             _ => ACT_BLOCK,
         }
     }
 
     /// The signed integer weights of 32-value piece `p` of `block` (`p < block_values / 32`),
-    /// with the offset of the 32-value formats, Q3_K and Q6_K applied; for Q2_K, Q4_K, Q5_K,
-    /// Q4_1 and Q5_1
-    /// the raw unsigned values (their minimums are added apart).
+    /// with the offset of the 32-value formats, Q3_K and Q6_K applied (IQ4_NL's and IQ4_XS's
+    /// looked up); for Q2_K, Q4_K, Q5_K, Q4_1 and Q5_1 the raw unsigned values (their
+    /// minimums are added apart).
     pub(crate) fn unpack(self, block: &[u8], p: usize, out: &mut [i8; ACT_BLOCK]) {
         match self {
             QuantFormat::Q4_0 => {
                 for j in 0..16 {
                     out[j] = (block[2 + j] & 0xF) as i8 - 8;
                     out[j + 16] = (block[2 + j] >> 4) as i8 - 8;
+                }
+            }
+            QuantFormat::IQ4NL => {
+                for j in 0..16 {
+                    out[j] = IQ4_NL_VALUES[usize::from(block[2 + j] & 0xF)];
+                    out[j + 16] = IQ4_NL_VALUES[usize::from(block[2 + j] >> 4)];
+                }
+            }
+            QuantFormat::IQ4XS => {
+                let qs = &block[8 + 16 * p..8 + 16 * p + 16];
+                for j in 0..16 {
+                    out[j] = IQ4_NL_VALUES[usize::from(qs[j] & 0xF)];
+                    out[j + 16] = IQ4_NL_VALUES[usize::from(qs[j] >> 4)];
                 }
             }
             QuantFormat::Q4_1 => {
@@ -245,7 +287,7 @@ impl QuantFormat {
     pub fn dequantize_block(self, block: &[u8], out: &mut [f32]) {
         let mut q = [0i8; ACT_BLOCK];
         match self {
-            QuantFormat::Q4_0 | QuantFormat::Q5_0 | QuantFormat::Q8_0 => {
+            QuantFormat::Q4_0 | QuantFormat::Q5_0 | QuantFormat::Q8_0 | QuantFormat::IQ4NL => {
                 let d = f16_at(block, 0);
                 self.unpack(block, 0, &mut q);
                 for (o, v) in out.iter_mut().zip(q) {
@@ -280,6 +322,16 @@ impl QuantFormat {
                     }
                 }
             }
+            QuantFormat::IQ4XS => {
+                let d = f16_at(block, 0);
+                for p in 0..8 {
+                    let dl = d * f32::from(iq4_xs_scale(block, p));
+                    self.unpack(block, p, &mut q);
+                    for (o, v) in out[32 * p..32 * p + 32].iter_mut().zip(q) {
+                        *o = dl * f32::from(v);
+                    }
+                }
+            }
             QuantFormat::Q3K | QuantFormat::Q6K => {
                 let d = f16_at(block, self.k_scale_d());
                 for p in 0..8 {
@@ -300,7 +352,7 @@ impl QuantFormat {
     pub(crate) fn unpack_piece(self, block: &[u8], p: usize, piece: &mut Piece) {
         self.unpack(block, p, &mut piece.weights);
         match self {
-            QuantFormat::Q4_0 | QuantFormat::Q5_0 | QuantFormat::Q8_0 => {
+            QuantFormat::Q4_0 | QuantFormat::Q5_0 | QuantFormat::Q8_0 | QuantFormat::IQ4NL => {
                 piece.lane_scales = [f16_at(block, 0); 8];
                 piece.offsets = [0.0; 8];
             }
@@ -326,6 +378,10 @@ impl QuantFormat {
                 let first = d * f32::from(self.group_scale(block, 2 * p));
                 let second = d * f32::from(self.group_scale(block, 2 * p + 1));
                 piece.lane_scales = [first, first, first, first, second, second, second, second];
+                piece.offsets = [0.0; 8];
+            }
+            QuantFormat::IQ4XS => {
+                piece.lane_scales = [f16_at(block, 0) * f32::from(iq4_xs_scale(block, p)); 8];
                 piece.offsets = [0.0; 8];
             }
         }

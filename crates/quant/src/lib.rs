@@ -1,12 +1,12 @@
-//! dial's quantized matmul, for GGML's block formats (Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, and
-//! the k-quants Q2_K to Q6_K), and F16 and BF16 weights ([`HalfMatrix`]).
+//! dial's quantized matmul, for GGML's block formats (Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, the
+//! k-quants Q2_K to Q6_K, IQ4_NL and IQ4_XS), and F16 and BF16 weights ([`HalfMatrix`]).
 //!
 //! `y[r][n] = Σ_k x[r][k] · W[n][k]`, with `W` stored as GGUF stores it: `n` rows of `k`
 //! values, block-quantized along `k`. What makes it dial's:
 //!
 //! - **One activation quantization.** Each activation row is quantized to int8 blocks with
 //!   one f32 scale (`d = max|x| / 127`, `q = round(x / d)`): 32 values a block for the
-//!   32-value formats, 256 for the k-quants ([`QuantizedActivations`]), the same way
+//!   32-value formats, 256 for the k-quants and IQ4_XS ([`QuantizedActivations`]), the same way
 //!   whatever the number of rows in the batch.
 //! - **A fixed reduction order.** Each output is one row's blocks in order: exact integer
 //!   dot products (a k-quant super-block's sub-block scales folded in integers), combined

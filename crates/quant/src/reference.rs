@@ -6,7 +6,7 @@
 //! no multiply-add fused:
 //!
 //! ```text
-//! Q4_0, Q5_0, Q8_0, per 32 values (scale s, weights w):
+//! Q4_0, Q5_0, Q8_0, IQ4_NL, per 32 values (scale s, weights w; IQ4_NL's looked up):
 //!     acc += (s · D) · f32(Σ w·x)
 //! Q4_1, Q5_1, per 32 values (scale s, minimum m, unsigned weights q):
 //!     acc += (s · D) · f32(Σ q·x) + (m · D) · f32(Σ x)
@@ -23,6 +23,9 @@
 //! 6 bits, centred by c = 4 or 32):
 //!     dot  = Σ_g sc_g · Σ_{i∈g} (q_i − c)·x_i
 //!     acc += (d · D) · f32(dot)
+//! IQ4_XS, per 256 (d; pieces j of 32 with signed scale ls_j − 32, looked-up values w):
+//!     dot  = Σ_j (ls_j − 32) · Σ_{i∈j} w_i·x_i
+//!     acc += (d · D) · f32(dot)
 //! ```
 //!
 //! The k-quants' activations are quantized per 256 values ([`crate::K_ACT_BLOCK`]) so that
@@ -30,7 +33,7 @@
 //! nearest when `|dot| > 2²⁴`, the same way everywhere.
 
 use crate::activations::{ACT_BLOCK, QuantizedActivations};
-use crate::format::{QuantFormat, f16_at, scale_min_k4};
+use crate::format::{QuantFormat, f16_at, iq4_xs_scale, scale_min_k4};
 
 /// `W_row · x_r` by the definition; `row` holds whole blocks of `format`.
 pub(crate) fn dot(format: QuantFormat, row: &[u8], x: &QuantizedActivations, r: usize) -> f32 {
@@ -48,7 +51,7 @@ pub(crate) fn dot(format: QuantFormat, row: &[u8], x: &QuantizedActivations, r: 
                 .sum()
         };
         match format {
-            QuantFormat::Q4_0 | QuantFormat::Q5_0 | QuantFormat::Q8_0 => {
+            QuantFormat::Q4_0 | QuantFormat::Q5_0 | QuantFormat::Q8_0 | QuantFormat::IQ4NL => {
                 format.unpack(block, 0, &mut w);
                 acc += (f16_at(block, 0) * big_d) * piece_dot(&w, x) as f32;
             }
@@ -96,6 +99,15 @@ pub(crate) fn dot(format: QuantFormat, row: &[u8], x: &QuantizedActivations, r: 
                     }
                 }
                 acc += (f16_at(block, format.k_scale_d()) * big_d) * dot as f32;
+            }
+            QuantFormat::IQ4XS => {
+                let mut dot = 0i32;
+                for j in 0..8 {
+                    format.unpack(block, j, &mut w);
+                    let scale = i32::from(iq4_xs_scale(block, j));
+                    dot += scale * piece_dot(&w, &x[32 * j..32 * j + 32]);
+                }
+                acc += (f16_at(block, 0) * big_d) * dot as f32;
             }
         }
     }

@@ -58,7 +58,9 @@ impl Tiles {
             QuantFormat::Q6K => 32,
             QuantFormat::Q4K => 0,
             // Never tiled (`takes`).
-            QuantFormat::Q4_1
+            QuantFormat::IQ4NL
+            | QuantFormat::IQ4XS
+            | QuantFormat::Q4_1
             | QuantFormat::Q5_1
             | QuantFormat::Q2K
             | QuantFormat::Q3K

@@ -182,7 +182,16 @@ mod x86 {
                     }
                 }
             }
-            QuantFormat::Q2K | QuantFormat::Q3K | QuantFormat::Q5K => {
+            QuantFormat::IQ4NL => {
+                // Never tiled: the plain unpacking.
+                let mut piece = crate::format::Piece::default();
+                for (b, block) in blocks {
+                    format.unpack_piece(block, 0, &mut piece);
+                    let bytes = piece.weights.map(|w| w as u8);
+                    store(row, b, load32(&bytes), piece.lane_scales, 0.0);
+                }
+            }
+            QuantFormat::Q2K | QuantFormat::Q3K | QuantFormat::Q5K | QuantFormat::IQ4XS => {
                 // Never tiled: the plain unpacking, piece by piece.
                 let mut piece = crate::format::Piece::default();
                 for (b, block) in blocks {

@@ -376,6 +376,8 @@ fn value_stability_outputs_are_pinned_bit_for_bit() {
         (QuantFormat::Q5_0, PIN_Q5_0),
         (QuantFormat::Q5_1, PIN_Q5_1),
         (QuantFormat::Q8_0, PIN_Q8_0),
+        (QuantFormat::IQ4NL, PIN_IQ4NL),
+        (QuantFormat::IQ4XS, PIN_IQ4XS),
         (QuantFormat::Q2K, PIN_Q2K),
         (QuantFormat::Q3K, PIN_Q3K),
         (QuantFormat::Q4K, PIN_Q4K),
@@ -407,6 +409,8 @@ const PIN_Q5_0: u64 = 0x2a1e9349dccb72d8;
 const PIN_Q4_1: u64 = 0x82b7105cf0399370;
 const PIN_Q5_1: u64 = 0x0f88c3323ed32c76;
 const PIN_Q8_0: u64 = 0x8907339b4b9fb718;
+const PIN_IQ4NL: u64 = 0x60ee3a87aa0819bb;
+const PIN_IQ4XS: u64 = 0x946b336948e8f14d;
 const PIN_Q2K: u64 = 0x16ca573e9e2f23fc;
 const PIN_Q3K: u64 = 0x92a29c6b6e851264;
 const PIN_Q4K: u64 = 0xbb79c33cb545ab4e;

@@ -22,8 +22,16 @@ pub(super) unsafe fn panel(
     sums: &mut [[f32; PANEL_ROWS]],
 ) {
     let rows = sums.len();
-    // Q8_0 keeps 32-bit sums only (no 16-bit partials), so 8 rows fit the registers.
-    let widest = if format == QuantFormat::Q8_0 { 8 } else { 4 };
+    // Q8_0 and the IQ4s keep 32-bit sums only (no 16-bit partials), so 8 rows fit the
+    // registers.
+    let widest = if matches!(
+        format,
+        QuantFormat::Q8_0 | QuantFormat::IQ4NL | QuantFormat::IQ4XS
+    ) {
+        8
+    } else {
+        4
+    };
     let mut first = 0;
     // SAFETY: as the caller promises; each group of rows lies inside `x` and `sums`.
     unsafe {
@@ -72,7 +80,7 @@ unsafe fn rows_of<const R: usize>(
         // SAFETY: `block` is a whole panel block; block b's activations lie in every row.
         let c: [__m256; R] = unsafe {
             match format {
-                QuantFormat::Q8_0 => q8_0::<R>(block.as_ptr(), &rows, b),
+                QuantFormat::Q8_0 | QuantFormat::IQ4NL => q8_0::<R>(block.as_ptr(), &rows, b),
                 QuantFormat::Q4_0 | QuantFormat::Q4_1 => {
                     nibbles32::<R, false>(format, block.as_ptr(), &rows, b)
                 }
@@ -84,6 +92,7 @@ unsafe fn rows_of<const R: usize>(
                 QuantFormat::Q2K => q2k::<R>(block.as_ptr(), &rows, b),
                 QuantFormat::Q3K => q6k::<R, true>(block.as_ptr(), &rows, b),
                 QuantFormat::Q6K => q6k::<R, false>(block.as_ptr(), &rows, b),
+                QuantFormat::IQ4XS => iq4xs::<R>(block.as_ptr(), &rows, b),
             }
         };
         for (a, c) in acc.iter_mut().zip(c) {
@@ -264,6 +273,30 @@ unsafe fn q8_0<const R: usize>(block: *const u8, rows: &Rows, b: usize) -> [__m2
         }
         let scales = f16x8(block.add(at::Q8_0_SCALES));
         std::array::from_fn(|r| term(scales, rows.scale(r, b), dot[r]))
+    }
+}
+
+/// IQ4_XS: Q8_0's signed products per piece of 32, each pair of 16-bit sums widened by the
+/// row's piece scale (`|sum| ≤ 2 · 128 · 127`, `|scale| ≤ 32`), added up in 32 bits.
+#[inline]
+#[target_feature(enable = "avx2,f16c")]
+unsafe fn iq4xs<const R: usize>(block: *const u8, rows: &Rows, b: usize) -> [__m256; R] {
+    unsafe {
+        let mut dot = [_mm256_setzero_si256(); R];
+        for piece in 0..8 {
+            let base = block.add(at::IQ4XS_PIECE * piece);
+            let scales = scale_pairs(block.add(at::IQ4XS_SCALES + 8 * piece), true);
+            for q in 0..8 {
+                let w = load(base.add(32 * q));
+                let magnitude = _mm256_abs_epi8(w);
+                for (r, d) in dot.iter_mut().enumerate() {
+                    let x = _mm256_sign_epi8(rows.quad(r, 256 * b + 32 * piece + 4 * q), w);
+                    *d = _mm256_add_epi32(*d, widen(_mm256_maddubs_epi16(magnitude, x), scales));
+                }
+            }
+        }
+        let d = f16x8(block.add(at::IQ4XS_D));
+        std::array::from_fn(|r| term(d, rows.scale(r, b), dot[r]))
     }
 }
 

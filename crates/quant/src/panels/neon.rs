@@ -96,6 +96,7 @@ unsafe fn rows_of<const R: usize, E: Engine>(
         for (b, block) in panel.chunks_exact(block_bytes(format)).enumerate() {
             let c: [Pair<float32x4_t>; R] = match format {
                 QuantFormat::Q8_0
+                | QuantFormat::IQ4NL
                 | QuantFormat::Q4_0
                 | QuantFormat::Q4_1
                 | QuantFormat::Q5_0
@@ -107,6 +108,7 @@ unsafe fn rows_of<const R: usize, E: Engine>(
                 QuantFormat::Q3K | QuantFormat::Q6K => {
                     q6k::<R, E>(format, block.as_ptr(), &rows, b)
                 }
+                QuantFormat::IQ4XS => iq4xs::<R, E>(block.as_ptr(), &rows, b),
             };
             for (a, c) in acc.iter_mut().zip(c) {
                 a[0] = vaddq_f32(a[0], c[0]);
@@ -410,7 +412,7 @@ fn sub_lanes(a: Pair<int32x4_t>, v: int32x4_t) -> Pair<int32x4_t> {
     [vsubq_s32(a[0], v), vsubq_s32(a[1], v)]
 }
 
-/// Q8_0, Q4_0, Q4_1, Q5_0 and Q5_1.
+/// Q8_0 (and IQ4_NL, laid out as Q8_0), Q4_0, Q4_1, Q5_0 and Q5_1.
 #[inline(always)]
 unsafe fn format32<const R: usize, E: Engine>(
     format: QuantFormat,
@@ -423,7 +425,7 @@ unsafe fn format32<const R: usize, E: Engine>(
         let high = matches!(format, QuantFormat::Q5_0 | QuantFormat::Q5_1)
             .then(|| load(block.add(at::Q5_0_HIGH)));
         let weight = |q: usize| match format {
-            QuantFormat::Q8_0 => load(block.add(32 * q)),
+            QuantFormat::Q8_0 | QuantFormat::IQ4NL => load(block.add(32 * q)),
             _ => {
                 let w = nibble_quad(block, q);
                 match high {
@@ -509,6 +511,39 @@ unsafe fn q4k<const R: usize, E: Engine>(
             let (a, m) = (term(d, big_d, dot[r]), term(dmin, big_d, mins[r]));
             [vsubq_f32(a[0], m[0]), vsubq_f32(a[1], m[1])]
         })
+    }
+}
+
+/// IQ4_XS: per piece of 32 an exact dot of signed bytes (as Q8_0's), times the piece's
+/// signed scale.
+#[inline(always)]
+unsafe fn iq4xs<const R: usize, E: Engine>(
+    block: *const u8,
+    rows: &Rows,
+    b: usize,
+) -> [Pair<float32x4_t>; R] {
+    // SAFETY: NEON is part of every AArch64 target.
+    let zero = unsafe { vdupq_n_s32(0) };
+    let mut dot = [[zero; 2]; R];
+    // SAFETY: every read lies inside the panel block and block b of each row.
+    unsafe {
+        for piece in 0..8 {
+            let base = block.add(at::IQ4XS_PIECE * piece);
+            let scales = byte_lanes(block.add(at::IQ4XS_SCALES + 8 * piece), true);
+            let mut acc = E::zero();
+            for q in (0..8).step_by(2) {
+                let w = [load(base.add(32 * q)), load(base.add(32 * q + 32))];
+                acc = E::pair::<R>(acc, w, rows, 256 * b + 32 * piece + 4 * q);
+            }
+            let inner = E::lanes::<R>(acc);
+            for r in 0..R {
+                for h in 0..2 {
+                    dot[r][h] = vmlaq_s32(dot[r][h], inner[r][h], scales[h]);
+                }
+            }
+        }
+        let d = f16x8(block.add(at::IQ4XS_D));
+        std::array::from_fn(|r| term(d, rows.scale(r, b), dot[r]))
     }
 }
 

@@ -35,7 +35,8 @@ pub(super) fn panel(
         | QuantFormat::Q4_1
         | QuantFormat::Q5_0
         | QuantFormat::Q5_1
-        | QuantFormat::Q8_0 => {
+        | QuantFormat::Q8_0
+        | QuantFormat::IQ4NL => {
             let mut octet = [[0i16; 4 * PANEL_ROWS]; 8];
             let (scales_at, mins_at) = scales_and_mins(format);
             for (b, block) in blocks {
@@ -44,7 +45,7 @@ pub(super) fn panel(
                 let mins = mins_at.map(|at| f16_lanes(&block[at..]));
                 for (r, acc) in sums.iter_mut().enumerate() {
                     let xq = &x.quants(r)[32 * b..][..32];
-                    let slots = if format == QuantFormat::Q8_0 {
+                    let slots = if matches!(format, QuantFormat::Q8_0 | QuantFormat::IQ4NL) {
                         octet_slots::<2>(&octet, xq)
                     } else {
                         octet_slots::<4>(&octet, xq)
@@ -141,6 +142,29 @@ pub(super) fn panel(
                 }
             }
         }
+        QuantFormat::IQ4XS => {
+            let mut octets = [[[0i16; 4 * PANEL_ROWS]; 8]; 8];
+            for (b, block) in blocks {
+                unpack(format, block, octets.as_flattened_mut());
+                let d = f16_lanes(&block[at::IQ4XS_D..]);
+                let scales: [Slots; 8] = std::array::from_fn(|p| {
+                    slot_scales(&block[at::IQ4XS_SCALES + 8 * p..][..PANEL_ROWS], true)
+                });
+                for (r, acc) in sums.iter_mut().enumerate() {
+                    let xq = &x.quants(r)[256 * b..];
+                    let big_d = x.scales(r)[b];
+                    let mut scaled = [0i32; 4 * PANEL_ROWS];
+                    for (p, octet) in octets.iter().enumerate() {
+                        let slots = octet_slots::<2>(octet, &xq[32 * p..][..32]);
+                        add_scaled(&mut scaled, &scales[p], &slots);
+                    }
+                    let dot = lane_sums(&scaled);
+                    for j in 0..PANEL_ROWS {
+                        acc[j] += (d[j] * big_d) * dot[j] as f32;
+                    }
+                }
+            }
+        }
         QuantFormat::Q3K | QuantFormat::Q6K => {
             let (scales_at, d_at) = if format == QuantFormat::Q3K {
                 (at::Q3K_SCALES, at::Q3K_D)
@@ -177,7 +201,8 @@ pub(super) fn panel(
 /// 32-bit slots of a quad vector: lane `j`'s 4 at `4j .. 4j + 4`.
 type Slots = [i32; 4 * PANEL_ROWS];
 
-/// Each weight row's scale byte (unsigned, or signed for Q6_K) in its 4 slots.
+/// Each weight row's scale byte (unsigned, or signed for Q3_K, Q6_K and IQ4_XS) in its 4
+/// slots.
 fn slot_scales(bytes: &[u8], signed: bool) -> Slots {
     let mut out = [0i32; 4 * PANEL_ROWS];
     for (t, o) in out.iter_mut().enumerate() {
@@ -192,7 +217,8 @@ fn slot_scales(bytes: &[u8], signed: bool) -> Slots {
 }
 
 /// `scaled += scales · slots`, slot by slot (exact: at most `8 · 63 · 8 · 15 · 127` for
-/// Q4_K and `16 · 128 · 4 · 32 · 127` for Q6_K, far inside `i32`).
+/// Q4_K, `16 · 128 · 4 · 32 · 127` for Q6_K and `8 · 32 · 8 · 127 · 127` for IQ4_XS, far
+/// inside `i32`).
 #[inline(never)]
 fn add_scaled(scaled: &mut Slots, scales: &Slots, slots: &Slots) {
     for t in 0..4 * PANEL_ROWS {
@@ -309,7 +335,8 @@ fn unpack(format: QuantFormat, block: &[u8], quads: &mut [Quad]) {
         }
     };
     match format {
-        QuantFormat::Q8_0 => {
+        // IQ4_XS's pieces lie one after another as Q8_0's blocks do.
+        QuantFormat::Q8_0 | QuantFormat::IQ4NL | QuantFormat::IQ4XS => {
             for (q, quad) in quads.iter_mut().enumerate() {
                 for (w, byte) in quad.iter_mut().zip(&block[32 * q..32 * q + 32]) {
                     *w = i16::from(*byte as i8);
