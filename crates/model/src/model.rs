@@ -90,14 +90,6 @@ impl Model {
             .ok_or_else(|| ModelError::UnsupportedArchitecture(arch.clone()))?;
         let blueprint =
             architecture.blueprint(&crate::arch::Metadata::new(&content, architecture.name()))?;
-        for (tensor, reason) in architecture.refused_tensors() {
-            if content.tensor(tensor).is_some() {
-                return Err(ModelError::Tensor {
-                    name: (*tensor).into(),
-                    reason: (*reason).into(),
-                });
-            }
-        }
         let source = crate::linear::Source {
             content: &content,
             map,

@@ -33,13 +33,17 @@ pub enum RopeLayout {
 }
 
 /// RoPE's frequencies: `θᵢ = base^(−2i/d) / (scale · factorᵢ)`, `factorᵢ` from the file's
-/// `rope_freqs` tensor where it has one (Llama 3.1's scaling, as llama.cpp stores it).
+/// factors tensor where it has one ([`Blueprint::rope_factors`]: Llama 3.1's scaling,
+/// Phi-3's LongRoPE), and the rotation `(cos θ, sin θ)` times `attn_factor`.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct RopeFrequencies {
     /// The base.
     pub base: f64,
     /// Linear position scaling (1 = none).
     pub scale: f64,
+    /// What cos and sin are multiplied by (ggml's `mscale`; LongRoPE's
+    /// `rope.scaling.attn_factor`), so every query·key score is scaled by its square.
+    pub attn_factor: f64,
 }
 
 /// The gated MLP's activation on the gate.
@@ -114,6 +118,9 @@ pub struct Blueprint {
     pub rope_layout: RopeLayout,
     /// RoPE of the global layers.
     pub rope: RopeFrequencies,
+    /// The tensor of per-frequency divisors, used where the file has it (`rope_freqs.weight`;
+    /// Phi-3's long or short LongRoPE factors).
+    pub rope_factors: &'static str,
     /// RoPE of the sliding-window layers, where it differs (Gemma 3).
     pub rope_local: Option<RopeFrequencies>,
     /// Sliding-window layers.
@@ -161,6 +168,7 @@ impl Blueprint {
 #[derive(Debug, Clone)]
 struct Rope {
     layout: RopeLayout,
+    attn_factor: f32,
     inv_freq: Vec<f32>,
 }
 
@@ -173,6 +181,7 @@ impl Rope {
     ) -> Self {
         Rope {
             layout,
+            attn_factor: f.attn_factor as f32,
             inv_freq: (0..head_dim / 2)
                 .map(|i| {
                     let factor = factors
@@ -185,12 +194,13 @@ impl Rope {
         }
     }
 
-    /// cos and sin of `position · θ_i`.
+    /// cos and sin of `position · θ_i`, times the attention factor (as ggml: after the
+    /// cosine, in f32; a factor of 1 changes no bit).
     fn at(&self, position: usize) -> (Vec<f32>, Vec<f32>) {
         let angles = self.inv_freq.iter().map(|f| position as f32 * f);
         (
-            angles.clone().map(f32::cos).collect(),
-            angles.map(f32::sin).collect(),
+            angles.clone().map(|a| a.cos() * self.attn_factor).collect(),
+            angles.map(|a| a.sin() * self.attn_factor).collect(),
         )
     }
 
@@ -381,9 +391,20 @@ impl Transformer {
         };
         on_tensor();
         let norm = source.dense("output_norm.weight")?;
-        let factors = if has("rope_freqs.weight") {
+        let factors = if has(cfg.rope_factors) {
             on_tensor();
-            Some(source.dense("rope_freqs.weight")?)
+            let factors = source.dense(cfg.rope_factors)?;
+            if factors.len() != cfg.head_dim / 2 {
+                return Err(ModelError::Tensor {
+                    name: cfg.rope_factors.into(),
+                    reason: format!(
+                        "{} factors, expected one per frequency ({})",
+                        factors.len(),
+                        cfg.head_dim / 2
+                    ),
+                });
+            }
+            Some(factors)
         } else {
             None
         };

@@ -8,11 +8,12 @@
 mod invariance;
 mod llama_cpp;
 
+use dial_gguf::{Gguf, TensorData, Value};
 use dial_model::Model;
 use std::path::PathBuf;
 
-/// Every fixture: its architecture and tensor type (`Q4_K_M` mixes Q4_K and Q6_K, with
-/// llama.cpp's fallbacks where a row is not a multiple of 256).
+/// Every fixture: its architecture (and variant, after a dash) and tensor type (`Q4_K_M`
+/// mixes Q4_K and Q6_K, with llama.cpp's fallbacks where a row is not a multiple of 256).
 const FIXTURES: &[(&str, &str)] = &[
     ("llama", "F32"),
     ("llama", "Q8_0"),
@@ -26,6 +27,8 @@ const FIXTURES: &[(&str, &str)] = &[
     ("llama", "Q2_K"),
     ("llama", "F16"),
     ("llama", "BF16"),
+    ("llama", "IQ4_NL"),
+    ("llama", "IQ4_XS"),
     ("qwen2", "F32"),
     ("qwen2", "Q8_0"),
     ("qwen2", "Q4_K_M"),
@@ -42,6 +45,8 @@ const FIXTURES: &[(&str, &str)] = &[
     ("phi3", "Q8_0"),
     ("phi3", "Q4_K_M"),
     ("phi3", "Q5_1"),
+    ("phi3-longrope", "F32"),
+    ("phi3-shortrope", "F32"),
 ];
 
 /// Log-probability gaps allowed. F32 weights: dial and llama.cpp do the same f32
@@ -62,7 +67,7 @@ fn each(check: impl Fn(&str, &Model, &PathBuf)) {
         let name = format!("{arch}-{kind}");
         let dir = llama_cpp::data("fixtures").join(&name);
         let m = Model::load(&dir.with_extension("gguf"), |_, _| {}).unwrap();
-        assert_eq!(m.architecture(), *arch);
+        assert_eq!(Some(m.architecture()), arch.split('-').next());
         check(kind, &m, &dir);
     }
 }
@@ -126,4 +131,39 @@ fn sixteen_seeded_generations_give_the_same_bits_alone_and_together() {
 #[cfg_attr(debug_assertions, ignore = "release only")]
 fn a_prompts_logits_do_not_depend_on_the_rest_of_the_batch() {
     each(|_, m, _| invariance::a_prompts_logits_alone_and_in_a_batch(m));
+}
+
+/// A LongRoPE factor tensor that is not one factor per frequency is refused by name, not
+/// read as far as it goes.
+#[test]
+fn a_rope_factor_tensor_of_the_wrong_length_is_refused() {
+    let source = llama_cpp::data("fixtures").join("phi3-longrope-F32.gguf");
+    let bytes = std::fs::read(&source).unwrap();
+    let file = Gguf::parse(&bytes).unwrap();
+    let metadata: Vec<(&str, Value)> = file
+        .metadata()
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.clone()))
+        .collect();
+    let tensors: Vec<TensorData> = file
+        .tensors()
+        .iter()
+        .map(|t| {
+            let data = &bytes[t.data()];
+            if t.name() == "rope_factors_long.weight" {
+                TensorData::f32(t.name(), &[16], &[2.0; 16]).unwrap()
+            } else {
+                TensorData::new(t.name(), t.dims(), t.ggml_type(), data.to_vec()).unwrap()
+            }
+        })
+        .collect();
+    let path = std::env::temp_dir().join(format!("dial-short-factors-{}.gguf", std::process::id()));
+    let mut out = std::fs::File::create(&path).unwrap();
+    dial_gguf::write(&mut out, &metadata, &tensors).unwrap();
+    let err = Model::load(&path, |_, _| {}).unwrap_err();
+    std::fs::remove_file(&path).unwrap();
+    assert_eq!(
+        err.to_string(),
+        "tensor rope_factors_long.weight: 16 factors, expected one per frequency (32)"
+    );
 }

@@ -17,6 +17,7 @@ impl Architecture for Gemma3 {
 
     fn blueprint(&self, md: &Metadata<'_>) -> Result<Blueprint, ModelError> {
         let head_dim = md.int("attention.key_length")?;
+        let attn_factor = md.rope_attn_factor()?;
         Ok(Blueprint {
             hidden: md.int("embedding_length")?,
             n_head: md.int("attention.head_count")?,
@@ -29,10 +30,13 @@ impl Architecture for Gemma3 {
             rope: RopeFrequencies {
                 base: md.float_or("rope.freq_base", 1e6)?,
                 scale: md.float_or("rope.scaling.factor", 1.0)?.max(1.0),
+                attn_factor,
             },
+            rope_factors: "rope_freqs.weight",
             rope_local: Some(RopeFrequencies {
                 base: md.float_or("rope.local_freq_base", 1e4)?,
                 scale: 1.0,
+                attn_factor,
             }),
             windows: Windows::GlobalEvery {
                 window: md.int_or("attention.sliding_window", 512)?.max(1),

@@ -20,11 +20,6 @@ pub(crate) trait Architecture: Sync {
 
     /// The family's choices for this file.
     fn blueprint(&self, metadata: &Metadata<'_>) -> Result<Blueprint, ModelError>;
-
-    /// Tensors whose presence means a variant dial does not run, with the reason.
-    fn refused_tensors(&self) -> &'static [(&'static str, &'static str)] {
-        &[]
-    }
 }
 
 /// Every architecture dial runs natively.
@@ -82,7 +77,9 @@ pub(crate) fn decoder(
         rope: RopeFrequencies {
             base: md.float_or("rope.freq_base", defaults.rope_base)?,
             scale: md.linear_rope_scale(scaling_elsewhere)?,
+            attn_factor: md.rope_attn_factor()?,
         },
+        rope_factors: "rope_freqs.weight",
         rope_local: None,
         windows: Windows::None,
         activation: Activation::Silu,
@@ -150,7 +147,8 @@ impl<'a> Metadata<'a> {
 
     /// RoPE's linear position scale from `rope.scaling.type` and `.factor`: 1 for `none`
     /// (or no key) and for the types in `applied_elsewhere` (Llama 3's comes as the
-    /// `rope_freqs` tensor); any other type (YaRN, LongRoPE) is an error, not a guess.
+    /// `rope_freqs` tensor); any other type (YaRN) is an error, not a guess. Phi-3's
+    /// LongRoPE has no type: its factors are tensors.
     pub(crate) fn linear_rope_scale(&self, applied_elsewhere: &[&str]) -> Result<f64, ModelError> {
         match self.text("rope.scaling.type") {
             None | Some("none") => Ok(1.0),
@@ -166,6 +164,20 @@ impl<'a> Metadata<'a> {
                         .collect::<String>()
                 ),
             )),
+        }
+    }
+
+    /// `rope.scaling.attn_factor` (1 where absent), which llama.cpp applies to every
+    /// family's rotation.
+    pub(crate) fn rope_attn_factor(&self) -> Result<f64, ModelError> {
+        let factor = self.float_or("rope.scaling.attn_factor", 1.0)?;
+        if factor.is_finite() && factor > 0.0 {
+            Ok(factor)
+        } else {
+            Err(ModelError::BadMetadata(
+                self.key("rope.scaling.attn_factor"),
+                format!("{factor} is not a positive number"),
+            ))
         }
     }
 

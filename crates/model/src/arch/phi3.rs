@@ -1,7 +1,13 @@
-//! Phi-3 (mini, medium): Llama's block with queries, keys and values in one matrix
-//! (`attn_qkv`) and the MLP's gate and up in one (`ffn_up`, gate first), and RoPE on the
-//! two halves of each head. llama.cpp runs Phi-3 without its sliding window, and so does
-//! dial. The 128k variants' LongRoPE factors are refused, not approximated.
+//! Phi-3 (mini, medium, Phi-3.5): Llama's block with queries, keys and values in one
+//! matrix (`attn_qkv`) and the MLP's gate and up in one (`ffn_up`, gate first), and RoPE on
+//! the two halves of each head. llama.cpp runs Phi-3 without its sliding window, and so
+//! does dial.
+//!
+//! The 128k variants' LongRoPE divides each frequency by a factor from the file, long or
+//! short, and multiplies the rotation by `rope.scaling.attn_factor`. llama.cpp takes the
+//! long factors when a sequence's context is longer than
+//! `rope.scaling.original_context_length`; dial gives each sequence the file's whole
+//! context, so it takes them whenever `context_length` is longer.
 
 use super::{Architecture, Defaults, Metadata, decoder};
 use crate::error::ModelError;
@@ -22,19 +28,16 @@ impl Architecture for Phi3 {
             context: 4096,
             rope_base: 1e4,
         };
-        decoder(md, defaults, RopeLayout::Halves, &[])
-    }
-
-    fn refused_tensors(&self) -> &'static [(&'static str, &'static str)] {
-        &[
-            (
-                "rope_factors_long.weight",
-                "LongRoPE (Phi-3 128k) is not supported yet",
-            ),
-            (
-                "rope_factors_short.weight",
-                "LongRoPE (Phi-3 128k) is not supported yet",
-            ),
-        ]
+        // A type, where a converter wrote one, names what the factor tensors do.
+        let blueprint = decoder(md, defaults, RopeLayout::Halves, &["longrope", "su"])?;
+        let original = md.int_or("rope.scaling.original_context_length", blueprint.context)?;
+        Ok(Blueprint {
+            rope_factors: if blueprint.context > original {
+                "rope_factors_long.weight"
+            } else {
+                "rope_factors_short.weight"
+            },
+            ..blueprint
+        })
     }
 }
