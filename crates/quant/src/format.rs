@@ -193,17 +193,10 @@ impl QuantFormat {
                     out[j + 16] = (block[2 + j] >> 4) as i8 - 8;
                 }
             }
-            QuantFormat::IQ4NL => {
-                for j in 0..16 {
-                    out[j] = IQ4_NL_VALUES[usize::from(block[2 + j] & 0xF)];
-                    out[j + 16] = IQ4_NL_VALUES[usize::from(block[2 + j] >> 4)];
-                }
-            }
-            QuantFormat::IQ4XS => {
-                let qs = &block[8 + 16 * p..8 + 16 * p + 16];
-                for j in 0..16 {
-                    out[j] = IQ4_NL_VALUES[usize::from(qs[j] & 0xF)];
-                    out[j + 16] = IQ4_NL_VALUES[usize::from(qs[j] >> 4)];
+            QuantFormat::IQ4NL | QuantFormat::IQ4XS => {
+                self.table_indexes(block, p, out);
+                for v in out.iter_mut() {
+                    *v = IQ4_NL_VALUES[*v as usize];
                 }
             }
             QuantFormat::Q4_1 => {
@@ -280,6 +273,20 @@ impl QuantFormat {
                     out[l] = (low | (high << 4)) as i8 - 32;
                 }
             }
+        }
+    }
+
+    /// IQ4_NL's and IQ4_XS's 4-bit table indexes of piece `p` (what [`IQ4_NL_VALUES`] is
+    /// indexed by), in value order; the other formats have none.
+    pub(crate) fn table_indexes(self, block: &[u8], p: usize, out: &mut [i8; ACT_BLOCK]) {
+        let qs = match self {
+            QuantFormat::IQ4NL => &block[2..18],
+            QuantFormat::IQ4XS => &block[8 + 16 * p..8 + 16 * p + 16],
+            _ => return,
+        };
+        for j in 0..16 {
+            out[j] = (qs[j] & 0xF) as i8;
+            out[j + 16] = (qs[j] >> 4) as i8;
         }
     }
 

@@ -1,4 +1,5 @@
-//! The panel kernel on AVX2 (and F16C): up to 4 activation rows at a time (8 for Q8_0), each weight
+//! The panel kernel on AVX2 (and F16C): up to 4 activation rows at a time (8 for Q8_0 and
+//! the IQ4s), each weight
 //! quad vector unpacked once for all of them. `vpmaddubsw` multiplies 32 unsigned weights
 //! by 4 broadcast activations and adds pairs into 16-bit lanes (no saturation, see
 //! `super`), which add up over a few quads; `vpmaddwd` widens them to one 32-bit sum per
@@ -7,7 +8,7 @@
 
 use super::{PANEL_ROWS, Rows, at, bias, block_bytes, k_layout, scales_and_mins};
 use crate::activations::QuantizedActivations;
-use crate::format::QuantFormat;
+use crate::format::{IQ4_NL_VALUES, QuantFormat};
 use std::arch::x86_64::*;
 
 /// `sums[r][j] = W[j] · x_r` for one panel (see `super`).
@@ -80,7 +81,8 @@ unsafe fn rows_of<const R: usize>(
         // SAFETY: `block` is a whole panel block; block b's activations lie in every row.
         let c: [__m256; R] = unsafe {
             match format {
-                QuantFormat::Q8_0 | QuantFormat::IQ4NL => q8_0::<R>(block.as_ptr(), &rows, b),
+                QuantFormat::Q8_0 => q8_0::<R>(block.as_ptr(), &rows, b),
+                QuantFormat::IQ4NL => iq4::<R, false>(block.as_ptr(), &rows, b),
                 QuantFormat::Q4_0 | QuantFormat::Q4_1 => {
                     nibbles32::<R, false>(format, block.as_ptr(), &rows, b)
                 }
@@ -92,7 +94,7 @@ unsafe fn rows_of<const R: usize>(
                 QuantFormat::Q2K => q2k::<R>(block.as_ptr(), &rows, b),
                 QuantFormat::Q3K => q6k::<R, true>(block.as_ptr(), &rows, b),
                 QuantFormat::Q6K => q6k::<R, false>(block.as_ptr(), &rows, b),
-                QuantFormat::IQ4XS => iq4xs::<R>(block.as_ptr(), &rows, b),
+                QuantFormat::IQ4XS => iq4::<R, true>(block.as_ptr(), &rows, b),
             }
         };
         for (a, c) in acc.iter_mut().zip(c) {
@@ -276,26 +278,39 @@ unsafe fn q8_0<const R: usize>(block: *const u8, rows: &Rows, b: usize) -> [__m2
     }
 }
 
-/// IQ4_XS: Q8_0's signed products per piece of 32, each pair of 16-bit sums widened by the
-/// row's piece scale (`|sum| ≤ 2 · 128 · 127`, `|scale| ≤ 32`), added up in 32 bits.
+/// IQ4_NL (`XS` false) and IQ4_XS: each nibble looked up in the 16-value table
+/// (`vpshufb`), then Q8_0's signed products per quad, each pair of 16-bit sums widened by
+/// the piece's scale (1 for IQ4_NL; `|sum| ≤ 2 · 127 · 127`, `|scale| ≤ 32`) and added up
+/// in 32 bits.
 #[inline]
 #[target_feature(enable = "avx2,f16c")]
-unsafe fn iq4xs<const R: usize>(block: *const u8, rows: &Rows, b: usize) -> [__m256; R] {
+unsafe fn iq4<const R: usize, const XS: bool>(
+    block: *const u8,
+    rows: &Rows,
+    b: usize,
+) -> [__m256; R] {
     unsafe {
+        let table = _mm256_broadcastsi128_si256(_mm_loadu_si128(IQ4_NL_VALUES.as_ptr().cast()));
+        let (pieces, values) = if XS { (8, 256) } else { (1, 32) };
         let mut dot = [_mm256_setzero_si256(); R];
-        for piece in 0..8 {
+        for piece in 0..pieces {
             let base = block.add(at::IQ4XS_PIECE * piece);
-            let scales = scale_pairs(block.add(at::IQ4XS_SCALES + 8 * piece), true);
+            let scales = if XS {
+                scale_pairs(block.add(at::IQ4XS_SCALES + 8 * piece), true)
+            } else {
+                _mm256_set1_epi16(1)
+            };
             for q in 0..8 {
-                let w = load(base.add(32 * q));
+                let w = _mm256_shuffle_epi8(table, nibble_quad(base, q));
                 let magnitude = _mm256_abs_epi8(w);
                 for (r, d) in dot.iter_mut().enumerate() {
-                    let x = _mm256_sign_epi8(rows.quad(r, 256 * b + 32 * piece + 4 * q), w);
+                    let x = rows.quad(r, values * b + 32 * piece + 4 * q);
+                    let x = _mm256_sign_epi8(x, w);
                     *d = _mm256_add_epi32(*d, widen(_mm256_maddubs_epi16(magnitude, x), scales));
                 }
             }
         }
-        let d = f16x8(block.add(at::IQ4XS_D));
+        let d = f16x8(block.add(if XS { at::IQ4XS_D } else { at::IQ4NL_SCALES }));
         std::array::from_fn(|r| term(d, rows.scale(r, b), dot[r]))
     }
 }

@@ -8,7 +8,8 @@
 //!
 //! | format | bytes | layout |
 //! |---|---|---|
-//! | Q8_0 | 272 | 8 quad vectors of signed weights; 8 × f16 scale (IQ4_NL too, its table values as bytes) |
+//! | Q8_0 | 272 | 8 quad vectors of signed weights; 8 × f16 scale |
+//! | IQ4_NL | 144 | 4 nibble vectors of the table indexes `q` (as Q4_0's); 8 × f16 scale |
 //! | Q4_0 | 144 | 4 nibble vectors (vector `v`: quad `v` in the low nibbles, quad `v + 4` in the high ones) of `q + 8`; 8 × f16 scale |
 //! | Q4_1 | 160 | 4 nibble vectors of `q`; 8 × f16 scale; 8 × f16 minimum |
 //! | Q5_0 | 176 | 4 nibble vectors of the low 4 bits of `q + 16`; 1 vector whose byte bit `j` is bit 4 of quad `j`; 8 × f16 scale |
@@ -17,13 +18,13 @@
 //! | Q3_K | 912 | per 32 values 2 vectors of the low bit pairs of `q + 4` (quads 0–3 and 4–7, quad `j` at bits `2j`) and 1 of their third bits (as Q5_0's fifth); scales `[group][row]`; 8 × f16 `d` |
 //! | Q4_K | 1184 | per sub-block 4 nibble vectors; scales `[sub][row]`; mins `[pair][row][2]`; 8 × f16 `d`, 8 × f16 `dmin` |
 //! | Q5_K | 1440 | per sub-block 4 nibble vectors and 1 vector of fifth bits (as Q5_0); then as Q4_K |
-//! | IQ4_XS | 2128 | per 32 values 8 quad vectors of its table values as signed bytes (as Q8_0's); scales `ls − 32` `[piece][row]`; 8 × f16 `d` |
+//! | IQ4_XS | 1104 | per 32 values 4 nibble vectors of the table indexes `q`; scales `ls − 32` `[piece][row]`; 8 × f16 `d` |
 //! | Q6_K | 1680 | per 32 values 4 nibble vectors of the low bits of `q + 32` and 2 vectors of their 2 high bits (quads 0–3 and 4–7, quad `j` at bits `2j`); scales `[group][row]`; 8 × f16 `d` |
 //!
-//! Stored weights are unsigned (the format's bias added; Q8_0, the IQ4s, Q4_1, Q5_1, Q2_K,
-//! Q4_K and Q5_K have none), so the
+//! Stored weights are unsigned (the format's bias added; Q8_0, Q4_1, Q5_1, Q2_K, Q4_K and
+//! Q5_K have none; the IQ4s store table indexes, looked up in the kernel), so the
 //! x86 kernels multiply them by signed activations with `vpmaddubsw`, without saturation
-//! (|w| ≤ 63, |x| ≤ 127; Q8_0 and the IQ4s move the sign onto the activations), and take the bias
+//! (|w| ≤ 63, |x| ≤ 127; Q8_0 and the IQ4s' values move the sign onto the activations), and take the bias
 //! back out with the activations' sums. Every integer sum is exact, so each lane's result
 //! is the reference's. The layouts are as compact as the file's blocks.
 
@@ -82,17 +83,19 @@ pub(crate) mod at {
     pub const Q6K_HIGH: usize = 128;
     pub const Q6K_SCALES: usize = 1536;
     pub const Q6K_D: usize = 1664;
-    /// IQ4_XS: 32 values at `256 p`: 8 quad vectors of signed bytes.
-    pub const IQ4XS_PIECE: usize = 256;
-    pub const IQ4XS_SCALES: usize = 2048;
-    pub const IQ4XS_D: usize = 2112;
+    /// IQ4_NL: as Q4_0.
+    pub const IQ4NL_SCALES: usize = 128;
+    /// IQ4_XS: 32 values at `128 p`: 4 nibble vectors.
+    pub const IQ4XS_PIECE: usize = 128;
+    pub const IQ4XS_SCALES: usize = 1024;
+    pub const IQ4XS_D: usize = 1088;
 }
 
 /// Bytes of one format block of a panel.
 pub(crate) fn block_bytes(format: QuantFormat) -> usize {
     match format {
-        QuantFormat::Q8_0 | QuantFormat::IQ4NL => 272,
-        QuantFormat::Q4_0 => 144,
+        QuantFormat::Q8_0 => 272,
+        QuantFormat::Q4_0 | QuantFormat::IQ4NL => 144,
         QuantFormat::Q4_1 => 160,
         QuantFormat::Q5_0 => 176,
         QuantFormat::Q5_1 => 192,
@@ -101,7 +104,7 @@ pub(crate) fn block_bytes(format: QuantFormat) -> usize {
         QuantFormat::Q4K => 1184,
         QuantFormat::Q5K => 1440,
         QuantFormat::Q6K => 1680,
-        QuantFormat::IQ4XS => 2128,
+        QuantFormat::IQ4XS => 1104,
     }
 }
 
@@ -110,6 +113,7 @@ pub(crate) fn block_bytes(format: QuantFormat) -> usize {
 pub(crate) fn scales_and_mins(format: QuantFormat) -> (usize, Option<usize>) {
     match format {
         QuantFormat::Q4_0 => (at::Q4_0_SCALES, None),
+        QuantFormat::IQ4NL => (at::IQ4NL_SCALES, None),
         QuantFormat::Q4_1 => (at::Q4_1_SCALES, Some(at::Q4_1_MINS)),
         QuantFormat::Q5_0 => (at::Q5_0_SCALES, None),
         QuantFormat::Q5_1 => (at::Q5_1_SCALES, Some(at::Q5_1_MINS)),
@@ -439,7 +443,12 @@ fn lay_out_block(format: QuantFormat, blocks: &[&[u8]], out: &mut [u8]) {
     for (r, block) in blocks.iter().enumerate() {
         let mut piece = [0i8; 32];
         for p in 0..values / 32 {
-            format.unpack(block, p, &mut piece);
+            // The IQ4s keep their table indexes: the kernels look the values up.
+            if matches!(format, QuantFormat::IQ4NL | QuantFormat::IQ4XS) {
+                format.table_indexes(block, p, &mut piece);
+            } else {
+                format.unpack(block, p, &mut piece);
+            }
             for (s, v) in w[r][32 * p..32 * p + 32].iter_mut().zip(piece) {
                 // Wrapping: Q8_0 keeps its signed bytes.
                 *s = (i32::from(v) + bias) as u8;
@@ -452,8 +461,7 @@ fn lay_out_block(format: QuantFormat, blocks: &[&[u8]], out: &mut [u8]) {
         }
     };
     match format {
-        // IQ4_NL's looked-up bytes are laid out, and multiplied, as Q8_0's.
-        QuantFormat::Q8_0 | QuantFormat::IQ4NL => {
+        QuantFormat::Q8_0 => {
             for q in 0..8 {
                 for (r, row) in w.iter().enumerate() {
                     out[32 * q + 4 * r..32 * q + 4 * r + 4].copy_from_slice(&row[4 * q..4 * q + 4]);
@@ -461,7 +469,7 @@ fn lay_out_block(format: QuantFormat, blocks: &[&[u8]], out: &mut [u8]) {
             }
             f16_scales(0, &mut out[at::Q8_0_SCALES..]);
         }
-        QuantFormat::Q4_0 => {
+        QuantFormat::Q4_0 | QuantFormat::IQ4NL => {
             nibbles(&w, 0, &mut out[..128]);
             f16_scales(0, &mut out[at::Q4_0_SCALES..]);
         }
@@ -531,10 +539,12 @@ fn lay_out_block(format: QuantFormat, blocks: &[&[u8]], out: &mut [u8]) {
             f16_scales(108, &mut out[at::Q3K_D..]);
         }
         QuantFormat::IQ4XS => {
-            for q in 0..64 {
-                for (r, row) in w.iter().enumerate() {
-                    out[32 * q + 4 * r..32 * q + 4 * r + 4].copy_from_slice(&row[4 * q..4 * q + 4]);
-                }
+            for p in 0..8 {
+                nibbles(
+                    &w,
+                    p,
+                    &mut out[at::IQ4XS_PIECE * p..at::IQ4XS_PIECE * (p + 1)],
+                );
             }
             for (r, block) in blocks.iter().enumerate() {
                 for p in 0..8 {

@@ -14,7 +14,7 @@
 
 use super::{PANEL_ROWS, Rows, at, bias, block_bytes, k_layout, scales_and_mins};
 use crate::activations::QuantizedActivations;
-use crate::format::QuantFormat;
+use crate::format::{IQ4_NL_VALUES, QuantFormat};
 use std::arch::aarch64::*;
 use std::arch::asm;
 
@@ -212,6 +212,15 @@ unsafe fn nibble_quad(p: *const u8, q: usize) -> Pair<uint8x16_t> {
             vshrq_n_u8::<4>(v)
         }
     })
+}
+
+/// Each 4-bit index replaced by its IQ4 table value (a signed byte), with `tbl`.
+#[inline]
+#[target_feature(enable = "neon")]
+fn look_up(indexes: Pair<uint8x16_t>) -> Pair<uint8x16_t> {
+    // SAFETY: 16 readable bytes.
+    let table = unsafe { vld1q_u8(IQ4_NL_VALUES.as_ptr().cast()) };
+    indexes.map(|i| vqtbl1q_u8(table, i))
 }
 
 /// Each byte shifted left by `by` (right when negative) and masked.
@@ -412,7 +421,7 @@ fn sub_lanes(a: Pair<int32x4_t>, v: int32x4_t) -> Pair<int32x4_t> {
     [vsubq_s32(a[0], v), vsubq_s32(a[1], v)]
 }
 
-/// Q8_0 (and IQ4_NL, laid out as Q8_0), Q4_0, Q4_1, Q5_0 and Q5_1.
+/// Q8_0, IQ4_NL (its nibbles looked up), Q4_0, Q4_1, Q5_0 and Q5_1.
 #[inline(always)]
 unsafe fn format32<const R: usize, E: Engine>(
     format: QuantFormat,
@@ -425,7 +434,8 @@ unsafe fn format32<const R: usize, E: Engine>(
         let high = matches!(format, QuantFormat::Q5_0 | QuantFormat::Q5_1)
             .then(|| load(block.add(at::Q5_0_HIGH)));
         let weight = |q: usize| match format {
-            QuantFormat::Q8_0 | QuantFormat::IQ4NL => load(block.add(32 * q)),
+            QuantFormat::Q8_0 => load(block.add(32 * q)),
+            QuantFormat::IQ4NL => look_up(nibble_quad(block, q)),
             _ => {
                 let w = nibble_quad(block, q);
                 match high {
@@ -514,7 +524,7 @@ unsafe fn q4k<const R: usize, E: Engine>(
     }
 }
 
-/// IQ4_XS: per piece of 32 an exact dot of signed bytes (as Q8_0's), times the piece's
+/// IQ4_XS: per piece of 32 an exact dot of the looked-up signed bytes, times the piece's
 /// signed scale.
 #[inline(always)]
 unsafe fn iq4xs<const R: usize, E: Engine>(
@@ -532,7 +542,10 @@ unsafe fn iq4xs<const R: usize, E: Engine>(
             let scales = byte_lanes(block.add(at::IQ4XS_SCALES + 8 * piece), true);
             let mut acc = E::zero();
             for q in (0..8).step_by(2) {
-                let w = [load(base.add(32 * q)), load(base.add(32 * q + 32))];
+                let w = [
+                    look_up(nibble_quad(base, q)),
+                    look_up(nibble_quad(base, q + 1)),
+                ];
                 acc = E::pair::<R>(acc, w, rows, 256 * b + 32 * piece + 4 * q);
             }
             let inner = E::lanes::<R>(acc);

@@ -4,7 +4,7 @@
 
 use super::{PANEL_ROWS, at, bias, block_bytes, k_layout, scales_and_mins};
 use crate::activations::QuantizedActivations;
-use crate::format::QuantFormat;
+use crate::format::{IQ4_NL_VALUES, QuantFormat};
 use half::f16;
 
 /// 8 lanes, one per weight row.
@@ -335,11 +335,18 @@ fn unpack(format: QuantFormat, block: &[u8], quads: &mut [Quad]) {
         }
     };
     match format {
-        // IQ4_XS's pieces lie one after another as Q8_0's blocks do.
-        QuantFormat::Q8_0 | QuantFormat::IQ4NL | QuantFormat::IQ4XS => {
+        QuantFormat::Q8_0 => {
             for (q, quad) in quads.iter_mut().enumerate() {
                 for (w, byte) in quad.iter_mut().zip(&block[32 * q..32 * q + 32]) {
                     *w = i16::from(*byte as i8);
+                }
+            }
+        }
+        QuantFormat::IQ4NL | QuantFormat::IQ4XS => {
+            for (piece, quads) in quads.chunks_exact_mut(8).enumerate() {
+                nibble_piece(&block[at::IQ4XS_PIECE * piece..], quads);
+                for w in quads.iter_mut().flatten() {
+                    *w = i16::from(IQ4_NL_VALUES[*w as usize]);
                 }
             }
         }
