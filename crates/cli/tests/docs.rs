@@ -27,7 +27,8 @@ fn dial(args: &[&str]) -> Vec<u8> {
 #[test]
 fn committed_figures_are_what_the_code_draws() {
     let list = std::fs::read_to_string(root().join("docs/img/figures.txt")).unwrap();
-    let dir = std::env::temp_dir().join(format!("dial-docs-{}", std::process::id()));
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("dial-docs-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let mut checked = 0;
     for line in list.lines().map(str::trim) {

@@ -189,7 +189,8 @@ fn bad_model_input_is_one_line() {
         &dial(&["generate", "hi", "--model", "smollm3"]),
         "no model by that name (it fetches gemma3-270m, smollm2)",
     );
-    let junk = std::env::temp_dir().join(format!("dial-junk-{}.gguf", std::process::id()));
+    let junk = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("dial-junk-{}.gguf", std::process::id()));
     std::fs::write(&junk, b"not a gguf").unwrap();
     one_line_error(
         &dial(&["generate", "hi", "--model", junk.to_str().unwrap()]),

@@ -17,7 +17,8 @@ fn dial(args: &[&str]) -> (bool, String, String) {
 
 #[test]
 fn speak_writes_a_seeded_wav_and_takes_report_their_spread() {
-    let dir = std::env::temp_dir().join(format!("dial-speak-{}", std::process::id()));
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("dial-speak-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let a = dir.join("a.wav");
     let (ok, out, err) = dial(&[
@@ -103,7 +104,8 @@ fn speak_writes_a_seeded_wav_and_takes_report_their_spread() {
 
 #[test]
 fn plot_stability_draws_variation_and_contours() {
-    let dir = std::env::temp_dir().join(format!("dial-plot-stability-{}", std::process::id()));
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("dial-plot-stability-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let svg = dir.join("s.svg");
     let (ok, _, err) = dial(&[

@@ -9,7 +9,8 @@ use serde_json::Value;
 use std::path::{Path, PathBuf};
 
 fn dir() -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("dial-sweep-cli-{}", std::process::id()));
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("dial-sweep-cli-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }

@@ -7,7 +7,8 @@ use dial_fetch::{self as fetch, Artifact, FetchError, FetchOptions, Part};
 
 fn options(name: &str) -> FetchOptions {
     FetchOptions {
-        cache: std::env::temp_dir().join(format!("dial-fetch-{name}-{}", std::process::id())),
+        cache: std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+            .join(format!("dial-fetch-{name}-{}", std::process::id())),
         progress: false,
         ..FetchOptions::default()
     }

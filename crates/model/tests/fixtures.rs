@@ -157,7 +157,8 @@ fn a_rope_factor_tensor_of_the_wrong_length_is_refused() {
             }
         })
         .collect();
-    let path = std::env::temp_dir().join(format!("dial-short-factors-{}.gguf", std::process::id()));
+    let path = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("dial-short-factors-{}.gguf", std::process::id()));
     let mut out = std::fs::File::create(&path).unwrap();
     dial_gguf::write(&mut out, &metadata, &tensors).unwrap();
     let err = Model::load(&path, |_, _| {}).unwrap_err();

@@ -215,7 +215,8 @@ fn vector(name: String, data: &[f32]) -> TensorData {
 
 /// Writes a GGUF file into this test run's temporary directory.
 fn write_gguf(name: &str, md: &[(String, Value)], tensors: &[TensorData]) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("dial-tiny-{}", std::process::id()));
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("dial-tiny-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join(name);
     let mut f = std::fs::File::create(&path).unwrap();
@@ -493,7 +494,8 @@ fn bad_requests_are_typed_errors() {
     iq2.extend(16u32.to_le_bytes()); // IQ2_XXS
     iq2.extend(0u64.to_le_bytes());
     iq2.resize(iq2.len().next_multiple_of(32) + 66, 0);
-    let iq2_path = std::env::temp_dir().join(format!("dial-iq2-{}.gguf", std::process::id()));
+    let iq2_path = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("dial-iq2-{}.gguf", std::process::id()));
     std::fs::write(&iq2_path, &iq2).unwrap();
     let err = Model::load(&iq2_path, |_, _| {}).unwrap_err();
     assert_eq!(
@@ -502,7 +504,8 @@ fn bad_requests_are_typed_errors() {
     );
     // A partly downloaded file: its header names tensors whose data is not there.
     let whole = std::fs::read(&path).unwrap();
-    let cut = std::env::temp_dir().join(format!("dial-cut-{}.gguf", std::process::id()));
+    let cut = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("dial-cut-{}.gguf", std::process::id()));
     std::fs::write(&cut, &whole[..whole.len() / 2]).unwrap();
     let err = Model::load(&cut, |_, _| {}).unwrap_err();
     assert!(
@@ -515,12 +518,13 @@ fn bad_requests_are_typed_errors() {
         matches!(err, ModelError::NotGguf { ref reason, .. } if reason.starts_with("the tensor table: ") && reason.ends_with("items cannot fit in the 16 bytes left")),
         "{err}"
     );
-    let missing = std::env::temp_dir().join("dial-no-such-model.gguf");
+    let missing = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("dial-no-such-model.gguf");
     assert!(matches!(
         Model::load(&missing, |_, _| {}),
         Err(ModelError::Io { .. })
     ));
-    let not_gguf = std::env::temp_dir().join(format!("dial-not-gguf-{}", std::process::id()));
+    let not_gguf = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("dial-not-gguf-{}", std::process::id()));
     std::fs::write(&not_gguf, b"hello").unwrap();
     let err = Model::load(&not_gguf, |_, _| {}).unwrap_err();
     assert!(matches!(err, ModelError::NotGguf { .. }), "{err}");
@@ -530,6 +534,9 @@ fn bad_requests_are_typed_errors() {
         ),
         "{err}"
     );
+    for written in [&iq2_path, &cut, &not_gguf] {
+        std::fs::remove_file(written).unwrap();
+    }
 }
 
 // ---- llama, qwen2 and qwen3, on dial's engine against a plain-Rust reference ----

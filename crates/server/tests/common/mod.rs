@@ -17,7 +17,8 @@ pub const MODEL: &str = "dial-tiny";
 
 /// Writes the tiny model once per test process (`chat` picks the file with a template).
 pub fn model_path(chat_template: Option<&str>) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("dial-server-{}", std::process::id()));
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("dial-server-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let name = if chat_template.is_some() {
         "dial-tiny-chat.gguf"
@@ -40,7 +41,8 @@ pub fn model_path(chat_template: Option<&str>) -> PathBuf {
 
 /// A second tiny model of other weights, under its own name (`dial-tiny-other`).
 pub fn other_model() -> Model {
-    let dir = std::env::temp_dir().join(format!("dial-server-{}", std::process::id()));
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("dial-server-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("dial-tiny-other.gguf");
     if !path.exists() {
