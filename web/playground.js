@@ -500,7 +500,7 @@ function render(r) {
     bars.append(raw, after);
     const why = document.createElement('td');
     why.className = 'reason';
-    why.textContent = row.cut ? `${row.cut.knob}: ${row.cut.reason}` : '';
+    why.textContent = row.cut ? `${row.cut.stage}: ${row.cut.reason}` : '';
     tr.append(token, nums, bars, why);
     tbody.append(tr);
   }
@@ -523,7 +523,7 @@ function render(r) {
   r.trace.forEach((t, i) => {
     const li = document.createElement('li');
     const strong = document.createElement('strong');
-    strong.textContent = `${t.knob} ${r.chain[i] ? r.chain[i].setting : ''}`;
+    strong.textContent = `${t.stage} ${r.chain[i] ? r.chain[i].setting : ''}`;
     const mass = document.createElement('span');
     mass.className = 'mass';
     mass.style.width = `${100 * t.mass_kept}%`;

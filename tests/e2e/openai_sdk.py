@@ -180,7 +180,7 @@ def test_extension_knobs_and_the_trace():
     tokens = extra["tokens"]
     assert len(tokens) == r.usage.completion_tokens
     for t in tokens:
-        stages = [s["knob"] for s in t["trace"]]
+        stages = [s["stage"] for s in t["trace"]]
         assert stages == ["top_k", "min_p"], stages
         assert t["entropy_bits_after"] <= t["entropy_bits_before"] + 1e-9
 
@@ -232,6 +232,139 @@ def test_smollm2_chats_through_its_own_template_as_llama_cpp_does():
         assert r.choices[0].message.content == case["content"], (r.choices[0].message, case)
         # The template's end of turn ends the answer, before max_tokens.
         assert r.choices[0].finish_reason == "stop"
+
+
+# Structured outputs: the SDK's own helpers against dial. SmolLM2 follows instructions
+# through its ChatML template; Gemma 3 270M (a base model) shows that the constraint, not
+# the model, guarantees the shape.
+
+from typing import List, Literal
+
+import pydantic
+
+
+class Colour(pydantic.BaseModel):
+    name: str = pydantic.Field(max_length=24)
+    primary: bool
+
+
+class Palette(pydantic.BaseModel):
+    colours: List[Colour] = pydantic.Field(max_length=3)
+    mood: Literal["warm", "cool", "neutral"]
+
+
+class Weather(pydantic.BaseModel):
+    city: str = pydantic.Field(max_length=24)
+    unit: Literal["celsius", "fahrenheit"]
+
+
+def test_chat_completions_parse_gives_the_pydantic_model():
+    for model in (SMOLLM2, MODEL):
+        r = client.chat.completions.parse(
+            model=model,
+            messages=[{"role": "user", "content": "Name the three primary colours as JSON."}],
+            response_format=Palette,
+            temperature=0.3,
+            max_tokens=160,
+            extra_body={"seed": 7},
+        )
+        choice = r.choices[0]
+        assert choice.finish_reason == "stop", (model, choice)
+        assert isinstance(choice.message.parsed, Palette), choice.message
+        assert choice.message.refusal is None
+        assert len(choice.message.parsed.colours) <= 3
+
+
+def test_responses_parse_gives_the_pydantic_model():
+    r = client.responses.parse(
+        model=SMOLLM2,
+        input="Describe a warm palette as JSON.",
+        text_format=Palette,
+        temperature=0.3,
+        max_output_tokens=160,
+        extra_body={"seed": 3},
+    )
+    assert r.status == "completed", r
+    assert isinstance(r.output_parsed, Palette)
+    assert r.text.format.type == "json_schema"
+
+
+def test_a_pydantic_function_tool_with_tool_choice_required():
+    tool = openai.pydantic_function_tool(Weather, name="get_weather", description="Weather in a city")
+    for model in (SMOLLM2, MODEL):
+        r = client.chat.completions.parse(
+            model=model,
+            messages=[{"role": "user", "content": "What is the weather in Paris?"}],
+            tools=[tool],
+            tool_choice="required",
+            parallel_tool_calls=False,
+            temperature=0.2,
+            max_tokens=64,
+            extra_body={"seed": 1},
+        )
+        choice = r.choices[0]
+        assert choice.finish_reason == "tool_calls", (model, choice)
+        calls = choice.message.tool_calls
+        assert len(calls) == 1 and calls[0].function.name == "get_weather"
+        assert isinstance(calls[0].function.parsed_arguments, Weather)
+        assert choice.message.content is None
+
+
+def test_a_streamed_json_answer_concatenates_to_a_valid_document():
+    # The SDK's strict form of the model's schema (no properties beyond the model's).
+    schema = openai.pydantic_function_tool(Palette)["function"]["parameters"]
+    text, finish = "", None
+    stream = client.chat.completions.create(
+        model=MODEL,
+        messages=[{"role": "user", "content": "A palette, please."}],
+        response_format={"type": "json_schema", "json_schema": {"name": "palette", "schema": schema, "strict": True}},
+        max_tokens=200,
+        temperature=0.8,
+        stream=True,
+        extra_body={"seed": 11},
+    )
+    pieces = 0
+    for chunk in stream:
+        if chunk.choices:
+            text += chunk.choices[0].delta.content or ""
+            pieces += 1
+            finish = chunk.choices[0].finish_reason or finish
+    assert finish == "stop", (finish, text)
+    assert pieces > 3
+    Palette.model_validate_json(text)
+
+
+def test_structured_outputs_choice_on_completions():
+    for seed in range(3):
+        r = client.completions.create(
+            model=MODEL,
+            prompt="Is the sky blue? Answer:",
+            max_tokens=8,
+            extra_body={"seed": seed, "structured_outputs": {"choice": [" yes", " no"]}},
+        )
+        assert r.choices[0].text in (" yes", " no") and r.choices[0].finish_reason == "stop"
+
+
+def test_every_bad_constraint_is_a_bad_request():
+    strict = lambda schema: {"type": "json_schema", "json_schema": {"name": "x", "strict": True, "schema": schema}}
+    cases = [
+        (dict(response_format=strict({"type": "object", "properties": {"a": {"type": "strin"}}})), "invalid_schema"),
+        (dict(response_format=strict({"type": "array", "uniqueItems": True})), "unsupported_schema_keyword"),
+        (dict(extra_body={"structured_outputs": {"regex": "[^\\s\\S]"}}), "constraint_matches_nothing"),
+        (dict(extra_body={"structured_outputs": {"regex": "a", "choice": ["b"]}}), "conflicting_parameters"),
+        (dict(response_format={"type": "json_object"}, extra_body={"structured_outputs": {"regex": "a"}}), "conflicting_parameters"),
+        (dict(extra_body={"structured_outputs": {"grammar": "start: nowhere"}}), "invalid_value"),
+        (dict(extra_body={"guided_json": {"type": "object"}}), "unknown_parameter"),
+    ]
+    for kwargs, code in cases:
+        try:
+            client.chat.completions.create(
+                model=SMOLLM2, messages=[{"role": "user", "content": "hi"}], max_tokens=4, **kwargs
+            )
+        except openai.BadRequestError as e:
+            assert e.code == code, (kwargs, e.code, e.message)
+        else:
+            raise AssertionError(f"{kwargs} was accepted")
 
 
 def main():

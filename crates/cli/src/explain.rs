@@ -1,5 +1,6 @@
 //! `dial explain`: what each knob does to one row of logits, token by token.
 
+use crate::constraint_args::ConstraintArgs;
 use crate::knob_args::KnobArgs;
 use crate::logits::RowArgs;
 use crate::model_args::ModelArgs;
@@ -24,6 +25,9 @@ pub struct ExplainArgs {
     pub json: bool,
     #[command(flatten)]
     pub knobs: KnobArgs,
+    /// A constraint on the output (needs --prompt): its mask is the first stage.
+    #[command(flatten)]
+    pub constraint: ConstraintArgs,
 }
 
 /// Runs `dial explain`, returning what it prints.
@@ -35,6 +39,11 @@ pub fn run(args: &ExplainArgs) -> Result<String, String> {
     let (report, text_of): (ExplainReport, Box<dyn Fn(u32) -> Option<String>>) = match &args.prompt
     {
         None => {
+            if args.constraint.constraint()?.is_some() {
+                return Err(
+                    "a constraint needs the model's vocabulary: give --prompt, not --logits".into(),
+                );
+            }
             let input = args.row.load()?;
             let report = sampler
                 .explain_report(&input.logits, args.top)
@@ -44,6 +53,9 @@ pub fn run(args: &ExplainArgs) -> Result<String, String> {
         }
         Some(prompt) => {
             let model = args.model.load()?;
+            if let Some(stage) = args.constraint.stage(&model)? {
+                sampler.add_constraint(stage);
+            }
             let ids = model.tokenizer().encode(prompt, true);
             let report = model
                 .explain_next(&ids, &mut sampler, args.top)
@@ -85,7 +97,7 @@ fn render(report: &ExplainReport, text_of: &dyn Fn(u32) -> Option<String>) -> St
     let chain: Vec<String> = report
         .chain
         .iter()
-        .map(|s| format!("{} ({})", s.knob, s.setting))
+        .map(|s| format!("{} ({})", s.stage, s.setting))
         .collect();
     let _ = writeln!(
         out,
@@ -111,7 +123,7 @@ fn render(report: &ExplainReport, text_of: &dyn Fn(u32) -> Option<String>) -> St
     let stage_names: Vec<String> = report
         .chain
         .iter()
-        .map(|s| format!("p {}", s.knob))
+        .map(|s| format!("p {}", s.stage))
         .collect();
     let mut header = format!("{:<token_width$}  {:>8}  {:>8}", "token", "logit", "p(T=1)");
     for name in &stage_names {
@@ -127,7 +139,7 @@ fn render(report: &ExplainReport, text_of: &dyn Fn(u32) -> Option<String>) -> St
             row.logit,
             row.p_raw
         );
-        let cut_at = row.cut.as_ref().map(|c| c.stage);
+        let cut_at = row.cut.as_ref().map(|c| c.position);
         for (k, (name, p)) in stage_names.iter().zip(&row.p_stages).enumerate() {
             let w = name.chars().count().max(8);
             let cell = if cut_at.is_some_and(|s| k >= s) {
@@ -140,7 +152,7 @@ fn render(report: &ExplainReport, text_of: &dyn Fn(u32) -> Option<String>) -> St
         let cum = row.cum.map_or("–".to_string(), |c| format!("{c:.4}"));
         let status = match &row.cut {
             None => "kept".to_string(),
-            Some(cut) => format!("cut by {} ({})", cut.knob, cut.reason),
+            Some(cut) => format!("cut by {} ({})", cut.stage, cut.reason),
         };
         let _ = writeln!(line, "  {cum:>7}  {status}");
         out.push_str(&line);

@@ -1,5 +1,6 @@
 //! `dial generate`: text from a real model, with every knob.
 
+use crate::constraint_args::ConstraintArgs;
 use crate::knob_args::KnobArgs;
 use crate::model_args::ModelArgs;
 use clap::Args;
@@ -41,6 +42,8 @@ pub struct GenerateArgs {
     pub model: ModelArgs,
     #[command(flatten)]
     pub knobs: KnobArgs,
+    #[command(flatten)]
+    pub constraint: ConstraintArgs,
 }
 
 /// Summary figures of one run.
@@ -95,6 +98,7 @@ pub fn run(args: &GenerateArgs) -> Result<String, String> {
     for (_, k) in &settings {
         k.build()?;
     }
+    args.constraint.constraint()?;
     let mut model = args.model.load()?;
     if !args.compare.is_empty() {
         let mut runs = Vec::new();
@@ -142,6 +146,7 @@ fn one_run(
         logprobs: !args.compare.is_empty(),
         top_logprobs: args.logprobs,
         trace: args.trace,
+        constraint: args.constraint.stage(model)?,
     };
     let mut generation = model
         .generate(&args.prompt, options)

@@ -1,6 +1,7 @@
 //! `dial`: see and use the knobs that shape what a model says.
 
 mod compare;
+mod constraint_args;
 mod explain;
 mod fetch;
 mod generate;

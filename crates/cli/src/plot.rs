@@ -243,7 +243,7 @@ fn nucleus(args: &PlotArgs, input: &LogitsInput) -> Result<(String, Vec<Panel>),
     let stage = report
         .chain
         .iter()
-        .position(|s| s.knob == KnobKind::TopP)
+        .position(|s| s.stage == KnobKind::TopP)
         .ok_or("top_p is not in the chain")?;
     // The distribution top_p sees: after the knobs before it.
     let seen = |row: &ExplainRow| {
@@ -256,7 +256,7 @@ fn nucleus(args: &PlotArgs, input: &LogitsInput) -> Result<(String, Vec<Panel>),
     let mut rows: Vec<&ExplainRow> = report.rows.iter().filter(|r| seen(r) > 0.0).collect();
     rows.sort_by(|a, b| seen(b).total_cmp(&seen(a)).then(a.id.cmp(&b.id)));
     rows.truncate(args.top);
-    let cut_here = |r: &ExplainRow| r.cut.as_ref().is_some_and(|c| c.stage == stage);
+    let cut_here = |r: &ExplainRow| r.cut.as_ref().is_some_and(|c| c.position == stage);
     let mut kept = Vec::new();
     let mut cut = Vec::new();
     let mut cumulative = Vec::new();
@@ -390,11 +390,11 @@ fn stages(args: &PlotArgs, input: &LogitsInput) -> Result<(String, Vec<Panel>), 
         return Err("stages needs at least one knob, e.g. --temperature 0.8 --top-p 0.9".into());
     }
     let mut names = vec!["input".to_string()];
-    names.extend(report.chain.iter().map(|s| s.knob.name().to_string()));
+    names.extend(report.chain.iter().map(|s| s.stage.name().to_string()));
     let settings: Vec<String> = report
         .chain
         .iter()
-        .map(|s| format!("{} {}", s.knob, s.setting))
+        .map(|s| format!("{} {}", s.stage, s.setting))
         .collect();
     // Mass at T = 1 that survives each stage, and the tokens left.
     let mut mass = vec![report.rows.iter().map(|r| r.p_raw).sum::<f64>()];
@@ -403,7 +403,7 @@ fn stages(args: &PlotArgs, input: &LogitsInput) -> Result<(String, Vec<Panel>), 
         let alive: f64 = report
             .rows
             .iter()
-            .filter(|r| r.cut.as_ref().is_none_or(|c| c.stage > s))
+            .filter(|r| r.cut.as_ref().is_none_or(|c| c.position > s))
             .map(|r| r.p_raw)
             .sum();
         mass.push(alive);

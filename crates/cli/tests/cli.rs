@@ -122,8 +122,8 @@ fn json_counts_match_draws_and_probabilities_sum_to_one() {
     assert_eq!(v["tokens"]["3"], "on");
     let trace = v["trace"].as_array().unwrap();
     assert_eq!(trace.len(), 2);
-    assert_eq!(trace[0]["knob"], "temperature");
-    assert_eq!(trace[1]["knob"], "top_p");
+    assert_eq!(trace[0]["stage"], "temperature");
+    assert_eq!(trace[1]["stage"], "top_p");
 }
 
 #[test]
@@ -157,7 +157,7 @@ fn greedy_and_order_flags_reach_the_chain() {
         "temperature-last",
     ]));
     assert_eq!(v["order"], "temperature-last");
-    assert_eq!(v["trace"][0]["knob"], "top_p");
+    assert_eq!(v["trace"][0]["stage"], "top_p");
 }
 
 #[test]

@@ -84,8 +84,8 @@ fn generate_json_has_logprobs_trace_and_usage() {
         assert!(t["logprob"].as_f64().unwrap() <= 0.0);
         let top = t["top_logprobs"].as_array().unwrap();
         assert!(!top.is_empty() && top.len() <= 3);
-        assert_eq!(t["trace"][0]["knob"], "temperature");
-        assert_eq!(t["trace"][1]["knob"], "top_p");
+        assert_eq!(t["trace"][0]["stage"], "temperature");
+        assert_eq!(t["trace"][1]["stage"], "top_p");
     }
     // The same seed gives the same text.
     let again: serde_json::Value = serde_json::from_str(&ok(&dial(&[

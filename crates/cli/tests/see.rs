@@ -91,7 +91,7 @@ fn explain_json_follows_the_documented_schema() {
     let rows = v["rows"].as_array().unwrap();
     assert_eq!(rows.len(), 6);
     assert_eq!(rows[0]["text"], "on");
-    assert_eq!(rows[2]["cut"]["knob"], "top_k");
+    assert_eq!(rows[2]["cut"]["stage"], "top_k");
     assert_eq!(rows[2]["cut"]["reason"], "rank 3 > k = 2");
     let total: f64 = rows.iter().map(|r| r["p"].as_f64().unwrap()).sum();
     assert!((total - 1.0).abs() < 1e-9);

@@ -12,8 +12,8 @@ use toktrie::{TokRxInfo, TokTrie};
 ///   No text can spell it, so a grammar reaches it only by name.
 /// - A token whose bytes begin with `0xFF` (the byte-fallback `<0xFF>`) has no bytes in
 ///   the trie: `0xFF` marks special tokens there, and UTF-8 text never holds it.
-/// - Every end-of-generation id is kept (Gemma has `<eos>` and `<end_of_turn>`); the
-///   trie's own EOS is the model's EOS, else the first of them.
+/// - Every end-of-generation id is one of the trie's EOS tokens (Gemma has `<eos>` and
+///   `<end_of_turn>`), so a complete output may end with any of them.
 pub struct TokenVocabulary {
     trie: TokTrie,
     end_of_generation: Vec<u32>,
@@ -52,8 +52,14 @@ impl TokenVocabulary {
             tok_unk: None,
             tok_end_of_turn: end_of_generation.iter().copied().find(|&t| t != eos),
         };
+        let mut end_of_generation = end_of_generation;
+        if end_of_generation.is_empty() {
+            end_of_generation.push(eos);
+        }
+        // Every end-of-generation id is an EOS of the trie: a complete output allows all.
+        let trie = TokTrie::from(&info, &words).with_eos_tokens(&end_of_generation);
         Ok(TokenVocabulary {
-            trie: TokTrie::from(&info, &words),
+            trie,
             end_of_generation,
         })
     }

@@ -117,7 +117,10 @@ impl ModelError {
             | ModelError::Cancelled => true,
             ModelError::Sample(e) => matches!(
                 e,
-                S::AllMasked { .. } | S::TokenOutOfRange { .. } | S::EmptyLogits
+                S::AllMasked { .. }
+                    | S::TokenOutOfRange { .. }
+                    | S::EmptyLogits
+                    | S::Constraint { .. }
             ),
             _ => false,
         }

@@ -4,7 +4,9 @@
 use crate::error::ModelError;
 use crate::model::{Model, PREFILL_CHUNK, Session, StepInput};
 use crate::tokenizer::TextStream;
-use dial_sampling::{Alternative, Knobs, Order, RawAlternative, Sampler, StageTrace};
+use dial_sampling::{
+    Alternative, Knobs, Order, RawAlternative, Sampler, StageTrace, TokenConstraint,
+};
 
 /// What to generate.
 #[derive(Debug, Clone)]
@@ -26,6 +28,10 @@ pub struct GenerateOptions {
     pub top_logprobs: usize,
     /// Report each token's per-stage trace.
     pub trace: bool,
+    /// What the output must match (a grammar from dial-grammar, built with this model's
+    /// vocabulary): the first stage of the chain. The generation ends with `stop` when
+    /// the constraint allows only end-of-generation and one is drawn.
+    pub constraint: Option<Box<dyn TokenConstraint>>,
 }
 
 impl Default for GenerateOptions {
@@ -39,6 +45,7 @@ impl Default for GenerateOptions {
             logprobs: false,
             top_logprobs: 0,
             trace: false,
+            constraint: None,
         }
     }
 }
@@ -167,7 +174,7 @@ impl Generation {
     pub fn new(
         mut session: Session,
         prompt: &[u32],
-        options: GenerateOptions,
+        mut options: GenerateOptions,
     ) -> Result<Generation, ModelError> {
         if prompt.is_empty() {
             return Err(ModelError::EmptyPrompt);
@@ -184,6 +191,9 @@ impl Generation {
             Sampler::with_order(options.knobs.clone(), options.order.clone(), options.seed)?;
         sampler.set_prompt(prompt);
         sampler.set_top_logprobs(options.top_logprobs);
+        if let Some(constraint) = options.constraint.take() {
+            sampler.add_constraint(constraint);
+        }
         session.reset()?;
         session.reserve(Generation::positions_needed(
             prompt.len(),
@@ -320,6 +330,21 @@ impl Generation {
     /// Tokens generated so far.
     pub fn generated_tokens(&self) -> usize {
         self.generated
+    }
+
+    /// Computes the constraint's mask for the next draw now, rather than in
+    /// [`Generation::draw`]: a scheduler runs this for its sequences in parallel, or while
+    /// the model runs. A no-op without a constraint.
+    pub fn compute_masks(&mut self) -> Result<(), ModelError> {
+        if self.finish.is_some() {
+            return Ok(());
+        }
+        Ok(self.sampler.compute_masks()?)
+    }
+
+    /// Whether the generation is constrained.
+    pub fn is_constrained(&self) -> bool {
+        self.sampler.is_constrained()
     }
 
     /// The next-token logits the sampler will draw from (for explaining a step).

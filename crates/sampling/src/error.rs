@@ -96,6 +96,15 @@ pub enum SampleError {
         /// Row index in the batch.
         row: usize,
     },
+    /// A constraint (a grammar) cannot go on: it does not allow the accepted token, or
+    /// its engine failed.
+    #[error("{stage}: {message}")]
+    Constraint {
+        /// The constraint's stage.
+        stage: crate::StageId,
+        /// What went wrong.
+        message: String,
+    },
     /// A batch row's logits do not have the length of the batch's vocabulary.
     #[error("row {row} has {got} logits, expected {expected}")]
     RowLength {

@@ -4,16 +4,16 @@
 //! `docs/explain-json.md`).
 
 use crate::error::SampleError;
-use crate::knobs::{Knob, KnobKind};
 use crate::sampler::{OrderDifference, Sampler, StageTrace};
+use crate::stage_id::StageId;
 use crate::work::Snapshot;
 
-/// One knob of the chain and its setting, e.g. `top_p = 0.9`.
+/// One stage of the chain and its setting, e.g. `top_p = 0.9`.
 #[derive(Debug, Clone, PartialEq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct ChainStage {
-    /// The knob.
-    pub knob: KnobKind,
+    /// The stage: a knob, or `grammar`.
+    pub stage: StageId,
     /// Its setting, readable.
     pub setting: String,
 }
@@ -22,10 +22,10 @@ pub struct ChainStage {
 #[derive(Debug, Clone, PartialEq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Cut {
-    /// The knob that removed it.
-    pub knob: KnobKind,
+    /// The stage that removed it.
+    pub stage: StageId,
     /// Its position in the chain (0-based).
-    pub stage: usize,
+    pub position: usize,
     /// Why, with the numbers, e.g. `cum 0.93 > 0.9`.
     pub reason: String,
 }
@@ -50,7 +50,7 @@ pub struct ExplainRow {
     pub cum: Option<f64>,
     /// Kept in the final distribution.
     pub kept: bool,
-    /// For a cut token: which knob cut it and why.
+    /// For a cut token: which stage cut it and why.
     pub cut: Option<Cut>,
 }
 
@@ -73,8 +73,8 @@ pub struct RestSummary {
 #[derive(Debug, Clone, PartialEq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct StageSummary {
-    /// The knob.
-    pub knob: KnobKind,
+    /// The stage: a knob, or `grammar`.
+    pub stage: StageId,
     /// Tokens this stage removed.
     pub removed: usize,
     /// Tokens live after it.
@@ -88,7 +88,7 @@ pub struct StageSummary {
 impl From<&StageTrace> for StageSummary {
     fn from(t: &StageTrace) -> Self {
         StageSummary {
-            knob: t.knob,
+            stage: t.stage,
             removed: t.removed,
             remaining: t.remaining,
             mass_kept: t.mass_kept,
@@ -161,7 +161,7 @@ impl Sampler {
         let (Some(raw), Some(last)) = (snaps.first(), snaps.last()) else {
             return Err(SampleError::EmptyLogits);
         };
-        let chain = self.chain_entries();
+        let chain = self.stage_settings();
 
         let mut kept: Vec<usize> = (0..logits.len()).filter(|&i| last.live[i]).collect();
         kept.sort_by(|a, b| by_prob(last, *a, *b));
@@ -186,7 +186,7 @@ impl Sampler {
                 p: last.probs[i],
                 cum: is_kept.then_some(cum),
                 kept: is_kept,
-                cut: (!is_kept).then(|| cut_of(i, &snaps, &chain)).flatten(),
+                cut: (!is_kept).then(|| self.cut_of(i, &snaps)).flatten(),
             });
         }
         let listed = out_rows.len();
@@ -214,11 +214,8 @@ impl Sampler {
         Ok(ExplainReport {
             order: self.order().name(),
             chain: chain
-                .iter()
-                .map(|k| ChainStage {
-                    knob: k.kind(),
-                    setting: k.setting(),
-                })
+                .into_iter()
+                .map(|(stage, setting)| ChainStage { stage, setting })
                 .collect(),
             vocab: logits.len(),
             live: summary.live_raw,
@@ -243,15 +240,17 @@ fn by_prob(snap: &Snapshot, a: usize, b: usize) -> std::cmp::Ordering {
     snap.probs[b].total_cmp(&snap.probs[a]).then(a.cmp(&b))
 }
 
-/// The first stage that removed token `i`, with its reason.
-fn cut_of(i: usize, snaps: &[Snapshot], chain: &[Knob]) -> Option<Cut> {
-    let stage = (1..snaps.len()).find(|&s| snaps[s - 1].live[i] && !snaps[s].live[i])?;
-    let knob = chain.get(stage - 1)?;
-    Some(Cut {
-        knob: knob.kind(),
-        stage: stage - 1,
-        reason: knob.cut_reason(i, &snaps[stage - 1]),
-    })
+impl Sampler {
+    /// The first stage that removed token `i`, with its reason.
+    fn cut_of(&self, i: usize, snaps: &[Snapshot]) -> Option<Cut> {
+        let after = (1..snaps.len()).find(|&s| snaps[s - 1].live[i] && !snaps[s].live[i])?;
+        let position = after - 1;
+        Some(Cut {
+            stage: *self.stages().get(position)?,
+            position,
+            reason: self.cut_reason(position, i, &snaps[position]),
+        })
+    }
 }
 
 /// `x` with 2 decimals, or 4 when 2 would make it look equal to `bar`.

@@ -17,7 +17,7 @@
 //! let draw = sampler.sample(&logits)?;
 //! assert!(draw.kept <= 6 && draw.logprob <= 0.0);
 //! for stage in &draw.trace {
-//!     println!("{}: removed {}, kept mass {:.3}", stage.knob, stage.removed, stage.mass_kept);
+//!     println!("{}: removed {}, kept mass {:.3}", stage.stage, stage.removed, stage.mass_kept);
 //! }
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
@@ -44,6 +44,9 @@ pub mod mutants;
 mod params;
 mod rng;
 mod sampler;
+mod stage_id;
+mod token_constraint;
+mod token_set;
 mod work;
 
 pub use batch::{BatchRow, sample_batch};
@@ -64,6 +67,9 @@ pub use sampler::{
     Alternative, Draw, Explanation, Order, OrderDifference, RawAlternative, Sampler, StageTrace,
     Token, TokenProb,
 };
+pub use stage_id::StageId;
+pub use token_constraint::TokenConstraint;
+pub use token_set::TokenSet;
 
 /// The note's six-token example: tokens and logits.
 pub const NOTE_EXAMPLE_TOKENS: [&str; 6] = ["The", "cat", "sat", "on", "mat", "."];

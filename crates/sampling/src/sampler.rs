@@ -3,8 +3,10 @@
 use crate::error::{ConfigError, SampleError};
 use crate::history::History;
 use crate::kernels::{self, Isa};
-use crate::knobs::{Ctx, Knob, KnobKind, Knobs};
+use crate::knobs::{Applied, Ctx, Knob, KnobKind, Knobs};
 use crate::rng::DialRng;
+use crate::stage_id::StageId;
+use crate::token_constraint::TokenConstraint;
 use crate::work::{Snapshot, Stats, Work, by_key};
 
 /// The order knobs run in.
@@ -127,8 +129,8 @@ pub(crate) fn build_chain(knobs: &Knobs, order: &Order) -> Result<Vec<Knob>, Con
 #[derive(Debug, Clone, PartialEq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct StageTrace {
-    /// The knob.
-    pub knob: KnobKind,
+    /// The stage: a knob, or `grammar`.
+    pub stage: StageId,
     /// Tokens this stage removed.
     pub removed: usize,
     /// Tokens live after it.
@@ -167,7 +169,7 @@ pub struct Explanation {
     pub entropy_raw: f64,
     /// Entropy (nats) of the processed distribution.
     pub entropy: f64,
-    /// One entry per knob, in order.
+    /// One entry per stage, in order.
     pub trace: Vec<StageTrace>,
 }
 
@@ -234,7 +236,7 @@ pub struct Draw {
     pub entropy_raw: f64,
     /// Entropy (nats) of the processed distribution.
     pub entropy: f64,
-    /// One entry per knob, in order.
+    /// One entry per stage, in order.
     pub trace: Vec<StageTrace>,
 }
 
@@ -261,6 +263,9 @@ pub struct OrderDifference {
 
 /// A configured chain with its seeded random stream and its history.
 ///
+/// The chain is the constraints added with [`Sampler::add_constraint`] (a grammar), then
+/// the knobs in their order.
+///
 /// - [`Sampler::sample`] draws a token with its full report and accepts it.
 /// - [`Sampler::sample_token`] draws and accepts, computing only what the draw needs.
 /// - [`Sampler::explain`] shows the processed distribution without drawing or changing state.
@@ -269,6 +274,9 @@ pub struct Sampler {
     knobs: Knobs,
     order: Order,
     chain: Vec<Knob>,
+    /// Constraints as they run, and as they were added (for `reset`).
+    constraints: Vec<Box<dyn TokenConstraint>>,
+    pristine: Vec<Box<dyn TokenConstraint>>,
     seed: u64,
     rng: DialRng,
     history: History,
@@ -306,6 +314,8 @@ impl Sampler {
             knobs,
             order,
             chain,
+            constraints: Vec::new(),
+            pristine: Vec::new(),
             seed,
             rng: DialRng::new(seed),
             history: History::default(),
@@ -343,6 +353,43 @@ impl Sampler {
         self.chain.iter().map(Knob::kind).collect()
     }
 
+    /// Every stage in the order it runs: the constraints, then the knobs.
+    pub fn stages(&self) -> Vec<StageId> {
+        let constraints = self.constraints.iter().map(|c| c.stage());
+        constraints
+            .chain(self.chain.iter().map(|k| StageId::Knob(k.kind())))
+            .collect()
+    }
+
+    /// Adds a constraint (built with the model's vocabulary, e.g. by dial-grammar) ahead
+    /// of every knob and of the constraints added before it. [`Sampler::reset`] brings it
+    /// back to the state it was added in.
+    pub fn add_constraint(&mut self, constraint: Box<dyn TokenConstraint>) {
+        self.pristine.push(constraint.boxed_clone());
+        self.constraints.push(constraint);
+    }
+
+    /// Whether a constraint is in the chain.
+    pub fn is_constrained(&self) -> bool {
+        !self.constraints.is_empty()
+    }
+
+    /// Computes the constraints' masks for the next draw now (otherwise the draw does): an
+    /// engine calls it for many sequences in parallel, or while the model runs.
+    ///
+    /// # Errors
+    /// [`SampleError::Constraint`] when a constraint cannot go on.
+    pub fn compute_masks(&mut self) -> Result<(), SampleError> {
+        self.constraints
+            .iter_mut()
+            .try_for_each(|c| c.compute_mask())
+    }
+
+    /// Whether a constraint says the output is complete: only end-of-generation may follow.
+    pub fn is_complete(&self) -> bool {
+        self.constraints.iter().any(|c| c.is_complete())
+    }
+
     /// Prompt and accepted tokens.
     pub fn history(&self) -> &History {
         &self.history
@@ -360,22 +407,30 @@ impl Sampler {
         self.rng = DialRng::new(seed);
         self.history = History::default();
         self.last_prob = None;
+        self.constraints = self.pristine.clone();
         if let Ok(chain) = build_chain(&self.knobs, &self.order) {
             self.chain = chain;
         }
     }
 
-    /// Records `token` as generated: penalties and DRY will see it, and mirostat updates `μ`
-    /// with the probability the last draw or explanation gave it.
-    pub fn accept(&mut self, token: u32) {
+    /// Records `token` as generated: constraints advance past it, penalties and DRY will
+    /// see it, and mirostat updates `μ` with the probability the last draw gave it.
+    ///
+    /// # Errors
+    /// [`SampleError::Constraint`] when a constraint does not allow `token`; nothing is
+    /// recorded then.
+    pub fn accept(&mut self, token: u32) -> Result<(), SampleError> {
+        let drawn = self.last_prob.take().filter(|&(id, _)| id == token);
+        for constraint in &mut self.constraints {
+            constraint.accept(token, drawn.map(|(_, p)| p))?;
+        }
         self.history.push(token);
-        if let Some((id, p)) = self.last_prob.take()
-            && id == token
-        {
+        if let Some((_, p)) = drawn {
             for knob in &mut self.chain {
-                knob.accept(p);
+                knob.accept(token, p);
             }
         }
+        Ok(())
     }
 
     /// Draws a token with the full report (trace, alternatives, raw log-probabilities) and
@@ -403,7 +458,7 @@ impl Sampler {
             trace: report.trace,
         };
         self.last_prob = Some((token, prob));
-        self.accept(token);
+        self.accept(token)?;
         Ok(draw)
     }
 
@@ -416,7 +471,7 @@ impl Sampler {
         self.rng = rng;
         let kept = self.work.live();
         self.last_prob = Some((id, prob));
-        self.accept(id);
+        self.accept(id)?;
         Ok(Token {
             id,
             logprob: prob.ln(),
@@ -483,6 +538,8 @@ impl Sampler {
                 knobs: self.knobs.clone(),
                 order,
                 chain,
+                constraints: self.constraints.clone(),
+                pristine: Vec::new(),
                 seed: self.seed,
                 rng: self.rng.clone(),
                 history: self.history.clone(),
@@ -513,9 +570,28 @@ impl Sampler {
         ran.map(|_| snaps)
     }
 
-    /// The configured chain.
-    pub(crate) fn chain_entries(&self) -> Vec<Knob> {
-        self.chain.clone()
+    /// Every stage with its setting, in the order they run.
+    pub(crate) fn stage_settings(&self) -> Vec<(StageId, String)> {
+        let constraints = self.constraints.iter().map(|c| (c.stage(), c.setting()));
+        constraints
+            .chain(
+                self.chain
+                    .iter()
+                    .map(|k| (StageId::Knob(k.kind()), k.setting())),
+            )
+            .collect()
+    }
+
+    /// Why stage `stage` (an index into [`Sampler::stages`]) removed token `i`, given the
+    /// distribution it received.
+    pub(crate) fn cut_reason(&self, stage: usize, i: usize, input: &Snapshot) -> String {
+        match stage.checked_sub(self.constraints.len()) {
+            None => self.constraints[stage].cut_reason(i as u32),
+            Some(k) => self
+                .chain
+                .get(k)
+                .map_or_else(String::new, |knob| knob.cut_reason(i, input)),
+        }
     }
 
     /// Runs the chain on `logits`, leaving the processed distribution in `self.work`.
@@ -547,8 +623,8 @@ impl Sampler {
             raw.stats = stats;
             in_stats = Some(stats);
         }
-        for knob in &mut self.chain {
-            let name = knob.kind().name();
+        let n_constraints = self.constraints.len();
+        for s in 0..n_constraints + self.chain.len() {
             let live_in = work.live();
             let dense_in = work.dense;
             if trace.is_some() && dense_in.is_none() {
@@ -558,16 +634,35 @@ impl Sampler {
                     work.probs_in.push((id, f64::from(e) / z));
                 }
             }
-            let mut ctx = Ctx {
-                history: &self.history,
-                rng,
-                z_in: in_stats
-                    .map(|s: Stats| s.sums.z)
-                    .filter(|_| dense_in.is_some()),
+            let (stage, applied) = match s.checked_sub(n_constraints) {
+                None => {
+                    let constraint = &mut self.constraints[s];
+                    let stage = constraint.stage();
+                    constraint.compute_mask()?;
+                    let mask = constraint.mask().ok_or_else(|| SampleError::Constraint {
+                        stage,
+                        message: "it computed no mask".into(),
+                    })?;
+                    work.keep_set(input, mask);
+                    (stage, Applied::default())
+                }
+                Some(k) => {
+                    let knob = &mut self.chain[k];
+                    let mut ctx = Ctx {
+                        history: &self.history,
+                        rng: &mut *rng,
+                        z_in: in_stats
+                            .map(|s: Stats| s.sums.z)
+                            .filter(|_| dense_in.is_some()),
+                    };
+                    let applied = knob.apply(work, input, &mut ctx)?;
+                    (StageId::Knob(knob.kind()), applied)
+                }
             };
-            let applied = knob.apply(work, input, &mut ctx)?;
             if work.live() == 0 {
-                return Err(SampleError::AllMasked { after: name });
+                return Err(SampleError::AllMasked {
+                    after: stage.name(),
+                });
             }
             if let Some(out) = snapshots.as_deref_mut() {
                 out.push(work.snapshot(input));
@@ -589,7 +684,7 @@ impl Sampler {
                     (None, None) => merge_mass(&work.probs_in, &work.ids),
                 };
                 trace.push(StageTrace {
-                    knob: knob.kind(),
+                    stage,
                     removed: live_in.saturating_sub(out.live),
                     remaining: out.live,
                     mass_kept: mass_kept.min(1.0),

@@ -274,6 +274,28 @@ pub(crate) fn key_at_least(key: (f32, u32), bar: (f32, u32)) -> bool {
 }
 
 impl Work {
+    /// Keeps only the tokens in `allowed`, which turns the view sparse; tokens past the
+    /// set's vocabulary are cut.
+    pub fn keep_set(&mut self, input: &[f32], allowed: &crate::TokenSet) {
+        if let Some(d) = self.dense.take() {
+            let base = if d.edited { &self.edited } else { input };
+            self.ids.clear();
+            self.ys.clear();
+            for id in allowed.iter() {
+                match base.get(id as usize) {
+                    Some(&x) if x > f32::NEG_INFINITY => {
+                        self.ids.push(id);
+                        self.ys.push((x - d.max) * d.scale);
+                    }
+                    _ => {}
+                }
+            }
+            self.offset = f64::from(d.max) * f64::from(d.scale);
+        } else {
+            self.retain(|id, _| allowed.contains(id));
+        }
+    }
+
     /// Rewrites one token's logit with `f` (dense view: must be editable first). Tokens
     /// the sparse list no longer holds are skipped: they are already cut.
     pub fn edit(&mut self, id: u32, f: impl FnOnce(f32) -> f32) {

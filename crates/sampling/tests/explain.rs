@@ -29,7 +29,7 @@ fn the_note_example_at_t_0_8_and_top_p_0_9() {
     let raw = softmax(&note_logits());
     let hot: Vec<f64> = softmax(&note_logits().iter().map(|x| x / 0.8).collect::<Vec<_>>());
     assert_eq!(report.chain.len(), 2);
-    assert_eq!(report.chain[0].knob, KnobKind::Temperature);
+    assert_eq!(report.chain[0].stage, KnobKind::Temperature);
     assert_eq!(report.chain[1].setting, "p = 0.9");
     assert_eq!(report.rows.len(), 6);
     assert!(report.rest.is_none());
@@ -57,8 +57,8 @@ fn the_note_example_at_t_0_8_and_top_p_0_9() {
         } else {
             assert_eq!(row.p, 0.0);
             let cut = row.cut.as_ref().unwrap();
-            assert_eq!(cut.knob, KnobKind::TopP);
-            assert_eq!(cut.stage, 1);
+            assert_eq!(cut.stage, KnobKind::TopP);
+            assert_eq!(cut.position, 1);
             assert!(cut.reason.starts_with("cum ") && cut.reason.ends_with("> 0.9"));
         }
     }
@@ -108,7 +108,7 @@ fn long_rows_are_summarised_and_every_cut_names_its_knob() {
     assert!((listed + rest.p_raw - 1.0).abs() < 1e-6);
     // Rows 2.. are cut by min_p (ranks 3–10 survive top_k = 40).
     let cut = report.rows[2].cut.as_ref().unwrap();
-    assert_eq!(cut.knob, KnobKind::MinP);
+    assert_eq!(cut.stage, KnobKind::MinP);
     assert!(cut.reason.starts_with("p "), "{}", cut.reason);
 
     let mut by_k = Sampler::new(

@@ -3,13 +3,19 @@
 use crate::body::{self, Endpoint};
 use crate::engine::Event;
 use crate::error::ApiError;
-use crate::generation::{Asked, DialReport, Stop, TokenLogprob, collect, new_id, now};
+use crate::generation::{
+    Asked, DialReport, Stop, TokenLogprob, collect, new_id, now, with_relaxed_header,
+};
 use crate::prompt::Message;
 use crate::state::AppState;
 use crate::stream::{self, Item, Out};
+use crate::structured::{
+    self, ChatTool, Requested, ResponseFormat, StructuredOutputs, ToolCalls, ToolChoice,
+};
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
+use dial_model::{FinishReason, Step};
 use serde::{Deserialize, Serialize};
 
 /// A Chat Completions request. Every knob of `SamplingParams` (`temperature`, `top_p`,
@@ -37,6 +43,19 @@ pub struct ChatRequest {
     pub stream: Option<bool>,
     /// Streaming options.
     pub stream_options: Option<StreamOptions>,
+    /// `text`, `json_object`, or `json_schema` with a schema the output follows.
+    pub response_format: Option<ResponseFormat>,
+    /// Functions the model may call.
+    #[schema(value_type = Option<Vec<ChatTool>>)]
+    pub tools: Option<Vec<serde_json::Value>>,
+    /// `none`, `auto` (the default with tools), `required`, or one named function.
+    #[schema(value_type = Option<Object>)]
+    pub tool_choice: Option<serde_json::Value>,
+    /// `false`: at most one call per answer.
+    pub parallel_tool_calls: Option<bool>,
+    /// What the output must match (vLLM's shape): one of `json`, `regex`, `choice`,
+    /// `grammar`, `json_object`.
+    pub structured_outputs: Option<StructuredOutputs>,
 }
 
 /// `stream_options`.
@@ -63,6 +82,11 @@ impl Endpoint for ChatRequest {
         "top_logprobs",
         "stream",
         "stream_options",
+        "response_format",
+        "tools",
+        "tool_choice",
+        "parallel_tool_calls",
+        "structured_outputs",
     ];
     const IGNORED: &'static [&'static str] = crate::IGNORED_FIELDS;
 }
@@ -99,7 +123,61 @@ pub struct ChoiceLogprobs {
 #[derive(Debug, Serialize)]
 struct ChatMessageOut {
     role: &'static str,
-    content: String,
+    content: Option<String>,
+    /// dial's model never refuses on its own; always null.
+    refusal: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tool_calls: Option<Vec<ToolCallOut>>,
+}
+
+/// `message.tool_calls[i]`.
+#[derive(Debug, Clone, Serialize)]
+struct ToolCallOut {
+    id: String,
+    #[serde(rename = "type")]
+    kind: &'static str,
+    function: FunctionCallOut,
+}
+
+#[derive(Debug, Clone, Serialize)]
+struct FunctionCallOut {
+    name: String,
+    /// The arguments as JSON text.
+    arguments: String,
+}
+
+fn tool_calls_out(calls: Vec<(String, String)>) -> Vec<ToolCallOut> {
+    calls
+        .into_iter()
+        .map(|(name, arguments)| ToolCallOut {
+            id: new_id("call_"),
+            kind: "function",
+            function: FunctionCallOut { name, arguments },
+        })
+        .collect()
+}
+
+/// The request's constraint: at most one of `response_format`, `tools`,
+/// `structured_outputs`.
+fn requested(req: &ChatRequest) -> Result<Option<Requested>, ApiError> {
+    let functions = structured::functions::<ChatTool>(req.tools.as_deref().unwrap_or_default())?;
+    let choice = req
+        .tool_choice
+        .as_ref()
+        .map(ToolChoice::parse)
+        .transpose()?;
+    structured::one_of([
+        ToolCalls::requested(functions, choice, req.parallel_tool_calls)?,
+        req.response_format
+            .as_ref()
+            .map(ResponseFormat::constraint)
+            .transpose()?
+            .flatten(),
+        req.structured_outputs
+            .as_ref()
+            .map(StructuredOutputs::constraint)
+            .transpose()?,
+    ])
 }
 
 #[derive(Debug, Serialize)]
@@ -138,7 +216,13 @@ pub(crate) async fn create(
         ));
     }
     crate::generation::check_stream_options(req.stream, req.stream_options.is_some())?;
-    let text = s.template.render(&req.messages, "messages")?;
+    let requested = requested(req)?;
+    let tools = requested.as_ref().and_then(|r| r.tools.clone());
+    let messages = match &tools {
+        Some(tools) => crate::prompt::with_system_text(&req.messages, &tools.instructions()),
+        None => req.messages.clone(),
+    };
+    let text = s.template.render(&messages, "messages")?;
     let prompt = s.encode_rendered(&text);
     let max_tokens = match (req.max_completion_tokens, req.max_tokens) {
         (Some(v), _) => Some((v, "max_completion_tokens")),
@@ -156,6 +240,7 @@ pub(crate) async fn create(
         prompt,
         prompt_param: "messages",
         template_stops: s.template.stops(),
+        constraint: requested.as_ref(),
     })?;
     let rx = s.submit(&plan)?;
     let id = new_id("chatcmpl-");
@@ -168,6 +253,14 @@ pub(crate) async fn create(
         let inner = s.clone();
         let mut started = vec![false; n];
         let mut generated = 0usize;
+        // With tools, a choice's text is held until it is known to be text or calls.
+        let mut modes: Vec<Mode> = (0..n)
+            .map(|_| match &tools {
+                None => Mode::Text,
+                Some(t) if t.required => Mode::Calls(String::new()),
+                Some(_) => Mode::Undecided(Vec::new()),
+            })
+            .collect();
         let chunk = move |choices: serde_json::Value, usage: Option<&Usage>| {
             let mut v = serde_json::json!({
                 "id": id,
@@ -182,36 +275,101 @@ pub(crate) async fn create(
             }
             stream::data(&v)
         };
-        return Ok(stream::sse(rx, n, Vec::new(), move |item| match item {
+        let relaxed = plan.relaxed.clone();
+        let emit = chunk.clone();
+        // The chunks of one token of text.
+        let mut text_chunks = move |choice: usize, step: &Step| {
+            let mut out = Vec::new();
+            if !started[choice] {
+                started[choice] = true;
+                out.push(emit(
+                    serde_json::json!([{"index": choice, "delta": {"role": "assistant", "content": ""}, "logprobs": null, "finish_reason": null}]),
+                    None,
+                ));
+            }
+            let logprobs = plan.logprobs.then(|| ChoiceLogprobs {
+                content: vec![inner.token_logprob(step, plan.mode, plan.top_logprobs)],
+            });
+            let mut delta = serde_json::json!({"content": step.text});
+            if plan.dial.per_token() {
+                delta["dial"] =
+                    serde_json::to_value(inner.token_report(step, &plan.dial)).unwrap_or_default();
+            }
+            out.push(emit(
+                serde_json::json!([{"index": choice, "delta": delta, "logprobs": logprobs, "finish_reason": null}]),
+                None,
+            ));
+            out
+        };
+        let sse = stream::sse(rx, n, Vec::new(), move |item| match item {
             Item::Engine(Event::Prefilled { .. }) => Out::more(vec![]),
             Item::Engine(Event::Token { choice, step }) => {
                 generated += 1;
+                let Some(mode) = modes.get_mut(choice) else {
+                    return Out::more(vec![]);
+                };
                 let mut out = Vec::new();
-                if !started[choice] {
-                    started[choice] = true;
-                    out.push(chunk(
-                        serde_json::json!([{"index": choice, "delta": {"role": "assistant", "content": ""}, "logprobs": null, "finish_reason": null}]),
-                        None,
-                    ));
+                match mode {
+                    Mode::Text => out.extend(text_chunks(choice, &step)),
+                    Mode::Calls(text) => text.push_str(&step.text),
+                    Mode::Undecided(held) => {
+                        held.push(*step);
+                        let text: String = held.iter().map(|s| s.text.as_str()).collect();
+                        if text.starts_with(structured::TOOL_CALLS_OPEN) {
+                            *mode = Mode::Calls(text);
+                        } else if !text.is_empty() {
+                            for st in std::mem::take(held) {
+                                out.extend(text_chunks(choice, &st));
+                            }
+                            *mode = Mode::Text;
+                        }
+                    }
                 }
-                let logprobs = plan.logprobs.then(|| ChoiceLogprobs {
-                    content: vec![inner.token_logprob(&step, plan.mode, plan.top_logprobs)],
-                });
-                let mut delta = serde_json::json!({"content": step.text});
-                if plan.dial.per_token() {
-                    delta["dial"] = serde_json::to_value(inner.token_report(&step, &plan.dial))
-                        .unwrap_or_default();
+                Out::more(out)
+            }
+            Item::Engine(Event::Done { choice, finish }) => {
+                let mut out = Vec::new();
+                let mode = modes
+                    .get_mut(choice)
+                    .map(|m| std::mem::replace(m, Mode::Text));
+                let mut finish_reason = finish.name();
+                match mode {
+                    Some(Mode::Calls(text)) => {
+                        let calls = (finish == FinishReason::Stop)
+                            .then(|| tools.as_ref().and_then(|t| t.parse(&text)))
+                            .flatten();
+                        match calls {
+                            Some(calls) => {
+                                let calls: Vec<serde_json::Value> = tool_calls_out(calls)
+                                    .into_iter()
+                                    .enumerate()
+                                    .map(|(k, c)| serde_json::json!({"index": k, "id": c.id, "type": c.kind, "function": c.function}))
+                                    .collect();
+                                out.push(chunk(
+                                    serde_json::json!([{"index": choice, "delta": {"role": "assistant", "content": null, "tool_calls": calls}, "logprobs": null, "finish_reason": null}]),
+                                    None,
+                                ));
+                                finish_reason = "tool_calls";
+                            }
+                            None => out.push(chunk(
+                                serde_json::json!([{"index": choice, "delta": {"role": "assistant", "content": text}, "logprobs": null, "finish_reason": null}]),
+                                None,
+                            )),
+                        }
+                    }
+                    Some(Mode::Undecided(held)) => {
+                        for st in held {
+                            out.extend(text_chunks(choice, &st));
+                        }
+                    }
+                    _ => {}
                 }
                 out.push(chunk(
-                    serde_json::json!([{"index": choice, "delta": delta, "logprobs": logprobs, "finish_reason": null}]),
+                    serde_json::json!([{"index": choice, "delta": {}, "logprobs": null, "finish_reason": finish_reason}]),
                     None,
                 ));
                 Out::more(out)
             }
-            Item::Engine(Event::Done { choice, finish }) => Out::more(vec![chunk(
-                serde_json::json!([{"index": choice, "delta": {}, "logprobs": null, "finish_reason": finish.name()}]),
-                None,
-            )]),
             Item::Engine(Event::Failed { error, .. }) => stream::data_failure(&error),
             Item::End => stream::data_end(include_usage.then(|| {
                 chunk(
@@ -219,27 +377,49 @@ pub(crate) async fn create(
                     Some(&Usage::new(prompt_tokens, generated)),
                 )
             })),
-        }));
+        });
+        return Ok(with_relaxed_header(&relaxed, sse));
     }
     let outputs = collect(rx, plan.choices.len()).await?;
     let completion_tokens = outputs.iter().map(|o| o.steps.len()).sum();
     let choices = outputs
         .iter()
         .enumerate()
-        .map(|(index, o)| ChatChoice {
-            index,
-            message: ChatMessageOut {
-                role: "assistant",
-                content: o.text.clone(),
-            },
-            logprobs: plan.logprobs.then(|| ChoiceLogprobs {
+        .map(|(index, o)| {
+            let calls = (o.finish == Some(FinishReason::Stop))
+                .then(|| tools.as_ref().and_then(|t| t.parse(&o.text)))
+                .flatten();
+            let logprobs = plan.logprobs.then(|| ChoiceLogprobs {
                 content: o
                     .steps
                     .iter()
                     .map(|st| s.token_logprob(st, plan.mode, plan.top_logprobs))
                     .collect(),
-            }),
-            finish_reason: o.finish.map_or("stop", |f| f.name()),
+            });
+            match calls {
+                Some(calls) => ChatChoice {
+                    index,
+                    message: ChatMessageOut {
+                        role: "assistant",
+                        content: None,
+                        refusal: None,
+                        tool_calls: Some(tool_calls_out(calls)),
+                    },
+                    logprobs,
+                    finish_reason: "tool_calls",
+                },
+                None => ChatChoice {
+                    index,
+                    message: ChatMessageOut {
+                        role: "assistant",
+                        content: Some(o.text.clone()),
+                        refusal: None,
+                        tool_calls: None,
+                    },
+                    logprobs,
+                    finish_reason: o.finish.map_or("stop", |f| f.name()),
+                },
+            }
         })
         .collect();
     let steps: Vec<_> = outputs.first().map(|o| o.steps.clone()).unwrap_or_default();
@@ -253,5 +433,19 @@ pub(crate) async fn create(
         system_fingerprint: None,
         dial: s.dial_report(&plan, &steps),
     };
-    Ok(axum::Json(response).into_response())
+    Ok(with_relaxed_header(
+        &plan.relaxed,
+        axum::Json(response).into_response(),
+    ))
+}
+
+/// What a streamed choice's text is, when tools are on.
+#[derive(Debug)]
+enum Mode {
+    /// Text: streamed as it comes.
+    Text,
+    /// Calls: held, and sent as `tool_calls` at the end.
+    Calls(String),
+    /// Not known yet: the tokens so far.
+    Undecided(Vec<Step>),
 }

@@ -4,7 +4,7 @@ use crate::body::{self, Endpoint};
 use crate::chat::{StreamOptions, Usage};
 use crate::engine::Event;
 use crate::error::ApiError;
-use crate::generation::{Asked, DialReport, Stop, collect, new_id, now};
+use crate::generation::{Asked, DialReport, Stop, collect, new_id, now, with_relaxed_header};
 use crate::state::{AppState, Lm};
 use crate::stream::{self, Item, Out};
 use axum::body::Bytes;
@@ -47,6 +47,9 @@ pub struct CompletionRequest {
     pub stream: Option<bool>,
     /// Streaming options.
     pub stream_options: Option<StreamOptions>,
+    /// What the output must match (vLLM's shape): one of `json`, `regex`, `choice`,
+    /// `grammar`, `json_object`.
+    pub structured_outputs: Option<crate::structured::StructuredOutputs>,
 }
 
 impl Endpoint for CompletionRequest {
@@ -61,6 +64,7 @@ impl Endpoint for CompletionRequest {
         "best_of",
         "stream",
         "stream_options",
+        "structured_outputs",
     ];
     const IGNORED: &'static [&'static str] = crate::IGNORED_FIELDS;
 }
@@ -151,6 +155,11 @@ pub(crate) async fn create(
             ids.clone()
         }
     };
+    let constraint = req
+        .structured_outputs
+        .as_ref()
+        .map(crate::structured::StructuredOutputs::constraint)
+        .transpose()?;
     let plan = s.plan(Asked {
         params: &body.params,
         dial: &body.dial,
@@ -162,6 +171,7 @@ pub(crate) async fn create(
         prompt,
         prompt_param: "prompt",
         template_stops: Vec::new(),
+        constraint: constraint.as_ref(),
     })?;
     let rx = s.submit(&plan)?;
     let id = new_id("cmpl-");
@@ -184,7 +194,8 @@ pub(crate) async fn create(
             }
             stream::data(&v)
         };
-        return Ok(stream::sse(rx, n, Vec::new(), move |item| match item {
+        let relaxed = plan.relaxed.clone();
+        let sse = stream::sse(rx, n, Vec::new(), move |item| match item {
             Item::Engine(Event::Prefilled { .. }) => Out::more(vec![]),
             Item::Engine(Event::Token { choice, step }) => {
                 generated += 1;
@@ -216,7 +227,8 @@ pub(crate) async fn create(
                     Some(&Usage::new(prompt_tokens, generated)),
                 )
             })),
-        }));
+        });
+        return Ok(with_relaxed_header(&relaxed, sse));
     }
     let outputs = collect(rx, plan.choices.len()).await?;
     let completion_tokens: usize = outputs.iter().map(|o| o.steps.len()).sum();
@@ -232,7 +244,7 @@ pub(crate) async fn create(
         .collect();
     let steps: Vec<_> = outputs.first().map(|o| o.steps.clone()).unwrap_or_default();
     let dial: DialReport = s.dial_report(&plan, &steps);
-    Ok(axum::Json(serde_json::json!({
+    let response = axum::Json(serde_json::json!({
         "id": id,
         "object": "text_completion",
         "created": created,
@@ -240,6 +252,6 @@ pub(crate) async fn create(
         "choices": choices,
         "usage": Usage::new(prompt_tokens, completion_tokens),
         "dial": dial,
-    }))
-    .into_response())
+    }));
+    Ok(with_relaxed_header(&plan.relaxed, response.into_response()))
 }

@@ -41,11 +41,21 @@ pub struct ExplainRequest {
     pub tokens: Option<Vec<String>>,
     /// Tokens to list, 1 to 1000 (default 20); the rest get one summary row.
     pub top: Option<u64>,
+    /// A constraint on the output (vLLM's shape): its mask is the chain's first stage,
+    /// `grammar`, at the start of the output. Needs `prompt` or `messages`.
+    pub structured_outputs: Option<crate::structured::StructuredOutputs>,
 }
 
 impl Endpoint for ExplainRequest {
-    const FIELDS: &'static [&'static str] =
-        &["model", "prompt", "messages", "logits", "tokens", "top"];
+    const FIELDS: &'static [&'static str] = &[
+        "model",
+        "prompt",
+        "messages",
+        "logits",
+        "tokens",
+        "top",
+        "structured_outputs",
+    ];
     const IGNORED: &'static [&'static str] = &[];
     // Explain always reports the trace and both entropies; it draws nothing.
     const TAKES_DIAL: bool = false;
@@ -144,6 +154,13 @@ pub(crate) async fn explain(
         ));
     }
     if let (Some(logits), None, None) = (&req.logits, &req.prompt, &req.messages) {
+        if req.structured_outputs.is_some() {
+            return Err(ApiError::invalid(
+                "structured_outputs",
+                "invalid_value",
+                "a constraint needs the model's vocabulary: give `prompt` or `messages`, not `logits`",
+            ));
+        }
         // A row of logits needs no model; a `model` it names must still be this one.
         if let Some(m) = &req.model
             && !state.inner.lms.is_empty()
@@ -190,6 +207,19 @@ pub(crate) async fn explain(
     }
     let knobs = s.model.knobs(&body.params)?;
     let mut sampler = sampler(knobs, &body.params)?;
+    let mut relaxed = Vec::new();
+    if let Some(so) = &req.structured_outputs {
+        let requested = so.constraint()?;
+        let engine = s
+            .grammar
+            .as_ref()
+            .map_err(|e| crate::structured::grammar_error(requested.param, e))?;
+        let compiled = engine
+            .compile(&requested.constraint)
+            .map_err(|e| crate::structured::grammar_error(requested.param, &e))?;
+        relaxed = compiled.relaxed().to_vec();
+        sampler.add_constraint(Box::new(engine.start_compiled(&compiled)));
+    }
     let (logits, hit) = s.logits(&prompt).await?;
     let model = s.model.clone();
     let report = tokio::task::spawn_blocking(move || {
@@ -202,7 +232,7 @@ pub(crate) async fn explain(
         "x-dial-cache",
         HeaderValue::from_static(if hit { "hit" } else { "miss" }),
     );
-    Ok(response)
+    Ok(crate::generation::with_relaxed_header(&relaxed, response))
 }
 
 /// How many rows `top` asks for.

@@ -5,6 +5,8 @@ use crate::dial_options::{DialOptions, LogprobsMode};
 use crate::engine::{Event, Job};
 use crate::error::ApiError;
 use crate::state::Lm;
+use crate::structured::{Requested, grammar_error};
+use dial_grammar::Relaxed;
 use dial_model::{FinishReason, GenerateOptions, Step};
 use dial_sampling::SamplingParams;
 use serde::{Deserialize, Serialize};
@@ -45,6 +47,8 @@ pub(crate) struct Asked<'a> {
     pub prompt_param: &'static str,
     /// Stop strings the chat template implies.
     pub template_stops: Vec<String>,
+    /// What the output must match, if anything.
+    pub constraint: Option<&'a Requested>,
 }
 
 /// A checked request, ready for the engine.
@@ -57,6 +61,10 @@ pub(crate) struct Plan {
     pub logprobs: bool,
     pub top_logprobs: usize,
     pub dial: DialOptions,
+    /// The constraint, readable, when there is one.
+    pub constraint: Option<String>,
+    /// Schema keywords relaxed rather than enforced.
+    pub relaxed: Vec<Relaxed>,
 }
 
 /// A seed for requests that bring none: the clock and a counter through SplitMix64, cut
@@ -170,6 +178,19 @@ impl Lm {
         // inside the engine.
         dial_sampling::Sampler::with_order(knobs.clone(), order.clone(), 0)
             .map_err(|e| ApiError::invalid("order", "invalid_value", &e.to_string()))?;
+        let compiled = match asked.constraint {
+            None => None,
+            Some(requested) => {
+                let engine = self
+                    .grammar
+                    .as_ref()
+                    .map_err(|e| grammar_error(requested.param, e))?;
+                let compiled = engine
+                    .compile(&requested.constraint)
+                    .map_err(|e| grammar_error(requested.param, &e))?;
+                Some((engine, compiled))
+            }
+        };
         let seed = asked.params.seed().unwrap_or_else(fresh_seed);
         let logprobs = asked.logprobs || top_logprobs > 0;
         let choices = (0..n as u64)
@@ -183,6 +204,11 @@ impl Lm {
                 logprobs: logprobs || asked.dial.entropy,
                 top_logprobs,
                 trace: asked.dial.trace,
+                // Each choice follows the constraint from its own start.
+                constraint: compiled.as_ref().map(|(engine, compiled)| {
+                    Box::new(engine.start_compiled(compiled))
+                        as Box<dyn dial_sampling::TokenConstraint>
+                }),
             })
             .collect();
         Ok(Plan {
@@ -193,6 +219,11 @@ impl Lm {
             logprobs,
             top_logprobs,
             dial: asked.dial.clone(),
+            constraint: compiled.as_ref().map(|(_, c)| c.summary().to_string()),
+            relaxed: compiled
+                .as_ref()
+                .map(|(_, c)| c.relaxed().to_vec())
+                .unwrap_or_default(),
         })
     }
 
@@ -396,6 +427,14 @@ pub struct DialReport {
     /// Per-token reports, when `dial.trace` or `dial.entropy` asked for them.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tokens: Option<Vec<TokenReport>>,
+    /// The constraint the output followed, readable (`json schema (412 bytes)`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub constraint: Option<String>,
+    /// Schema keywords a lenient schema relaxed (not enforced): each keyword and the JSON
+    /// pointer of the schema holding it. Also in the `dial-relaxed-keywords` header.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[schema(value_type = Vec<Object>)]
+    pub relaxed: Vec<Relaxed>,
 }
 
 impl Lm {
@@ -413,6 +452,8 @@ impl Lm {
                     .map(|s| self.token_report(s, &plan.dial))
                     .collect()
             }),
+            constraint: plan.constraint.clone(),
+            relaxed: plan.relaxed.clone(),
         }
     }
 }
@@ -431,4 +472,35 @@ pub(crate) fn new_id(prefix: &str) -> String {
         (u128::from(dial_sampling::clock_bits()) << 32)
             | u128::from(dial_sampling::clock_bits() as u32)
     )
+}
+
+/// The header that lists the relaxed schema keywords.
+pub const RELAXED_HEADER: &str = "dial-relaxed-keywords";
+
+/// `response` with the [`RELAXED_HEADER`] when schema keywords were `relaxed`:
+/// `keyword at #pointer`, separated by `; `, bytes outside printable ASCII percent-encoded.
+pub(crate) fn with_relaxed_header(
+    relaxed: &[Relaxed],
+    mut response: axum::response::Response,
+) -> axum::response::Response {
+    if relaxed.is_empty() {
+        return response;
+    }
+    let text = relaxed
+        .iter()
+        .map(|r| format!("{} at #{}", r.keyword, r.pointer))
+        .collect::<Vec<_>>()
+        .join("; ");
+    let mut encoded = String::with_capacity(text.len());
+    for b in text.bytes() {
+        if (0x20..0x7f).contains(&b) && b != b'%' {
+            encoded.push(b as char);
+        } else {
+            encoded.push_str(&format!("%{b:02X}"));
+        }
+    }
+    if let Ok(value) = axum::http::HeaderValue::from_str(&encoded) {
+        response.headers_mut().insert(RELAXED_HEADER, value);
+    }
+    response
 }

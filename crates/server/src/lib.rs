@@ -36,6 +36,7 @@ pub mod responses;
 pub mod speech;
 mod state;
 mod stream;
+pub mod structured;
 pub mod takes;
 
 pub use eleven_error::{ElevenError, FieldError};
@@ -59,7 +60,6 @@ pub const IGNORED_FIELDS: &[&str] = &[
     "user",
     "store",
     "service_tier",
-    "parallel_tool_calls",
     "prompt_cache_key",
     "safety_identifier",
     "metadata",

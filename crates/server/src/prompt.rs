@@ -118,6 +118,32 @@ impl Message {
     }
 }
 
+/// `messages` with `text` at the head of the system message: added to the first message
+/// when it is a system one, else as a new first message.
+pub(crate) fn with_system_text(messages: &[Message], text: &str) -> Vec<Message> {
+    let mut out = messages.to_vec();
+    match out.first_mut() {
+        Some(first) if matches!(first.role, Role::System | Role::Developer) => {
+            first.content = match &first.content {
+                Content::Text(t) => Content::Text(format!("{text}\n{t}")),
+                Content::Parts(parts) => {
+                    let mut parts = parts.clone();
+                    parts.insert(
+                        0,
+                        ContentPart {
+                            kind: "text".into(),
+                            text: format!("{text}\n"),
+                        },
+                    );
+                    Content::Parts(parts)
+                }
+            };
+        }
+        _ => out.insert(0, Message::new(Role::System, text)),
+    }
+    out
+}
+
 /// The chat template of the served model.
 #[derive(Debug, Clone)]
 pub struct ChatTemplate {

@@ -3,10 +3,13 @@
 use crate::body::{self, Endpoint};
 use crate::engine::Event;
 use crate::error::ApiError;
-use crate::generation::{Asked, Plan, TokenLogprob, collect, new_id, now};
+use crate::generation::{Asked, Plan, TokenLogprob, collect, new_id, now, with_relaxed_header};
 use crate::prompt::{Message, Role};
 use crate::state::AppState;
 use crate::stream::{self, Item, Out};
+use crate::structured::{
+    self, Requested, ResponsesTool, StructuredOutputs, TextFormat, ToolCalls, ToolChoice,
+};
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
@@ -45,14 +48,21 @@ pub struct ResponseRequest {
     pub stream: Option<bool>,
     /// Up to 16 string pairs, echoed back.
     pub metadata: Option<BTreeMap<String, String>>,
-    /// Output format: only `{"format": {"type": "text"}}`.
+    /// The output's format: `{"format": {"type": "text" | "json_object" | "json_schema",
+    /// ...}}`.
+    pub text: Option<TextOptions>,
+    /// Functions the model may call (`{"type": "function", "name", "parameters", ...}`).
+    #[schema(value_type = Option<Vec<ResponsesTool>>)]
+    pub tools: Option<Vec<serde_json::Value>>,
+    /// `none`, `auto` (the default with tools), `required`, or
+    /// `{"type": "function", "name"}`.
     #[schema(value_type = Option<Object>)]
-    pub text: Option<Value>,
-    /// Must be empty: dial calls no tools.
-    #[schema(value_type = Option<Vec<Object>>)]
-    pub tools: Option<Vec<Value>>,
-    /// `none` or `auto` (there are no tools).
-    pub tool_choice: Option<String>,
+    pub tool_choice: Option<Value>,
+    /// `false`: at most one call per answer.
+    pub parallel_tool_calls: Option<bool>,
+    /// What the output must match (vLLM's shape): one of `json`, `regex`, `choice`,
+    /// `grammar`, `json_object`.
+    pub structured_outputs: Option<StructuredOutputs>,
     /// `disabled` or `auto`: a prompt over the context is a 400 either way.
     pub truncation: Option<String>,
     /// Must be absent: dial stores no responses.
@@ -74,6 +84,8 @@ impl Endpoint for ResponseRequest {
         "text",
         "tools",
         "tool_choice",
+        "parallel_tool_calls",
+        "structured_outputs",
         "truncation",
         "previous_response_id",
         "background",
@@ -81,7 +93,63 @@ impl Endpoint for ResponseRequest {
     const IGNORED: &'static [&'static str] = crate::IGNORED_FIELDS;
 }
 
+/// `text`: the output's format.
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TextOptions {
+    /// The format; absent means text.
+    pub format: Option<TextFormat>,
+    /// `medium` (the only one dial has) or absent.
+    pub verbosity: Option<String>,
+}
+
 const LOGPROBS_INCLUDE: &str = "message.output_text.logprobs";
+
+/// The request's constraint: at most one of `text.format`, `tools`,
+/// `structured_outputs`.
+fn requested(req: &ResponseRequest) -> Result<Option<Requested>, ApiError> {
+    if let Some(v) = req.text.as_ref().and_then(|t| t.verbosity.as_deref())
+        && v != "medium"
+    {
+        return Err(ApiError::invalid(
+            "text.verbosity",
+            "unsupported_value",
+            "dial has one verbosity, `medium`",
+        ));
+    }
+    let functions =
+        structured::functions::<ResponsesTool>(req.tools.as_deref().unwrap_or_default())?;
+    let choice = req
+        .tool_choice
+        .as_ref()
+        .map(ToolChoice::parse)
+        .transpose()?;
+    structured::one_of([
+        ToolCalls::requested(functions, choice, req.parallel_tool_calls)?,
+        req.text
+            .as_ref()
+            .and_then(|t| t.format.as_ref())
+            .map(TextFormat::constraint)
+            .transpose()?
+            .flatten(),
+        req.structured_outputs
+            .as_ref()
+            .map(StructuredOutputs::constraint)
+            .transpose()?,
+    ])
+}
+
+/// A `function_call` output item.
+fn function_call_item(name: &str, arguments: &str, status: &str) -> Value {
+    json!({
+        "type": "function_call",
+        "id": new_id("fc_"),
+        "call_id": new_id("call_"),
+        "name": name,
+        "arguments": arguments,
+        "status": status,
+    })
+}
 
 fn check(req: &ResponseRequest) -> Result<bool, ApiError> {
     let mut logprobs = false;
@@ -101,37 +169,6 @@ fn check(req: &ResponseRequest) -> Result<bool, ApiError> {
             "top_logprobs",
             "invalid_value",
             &format!("`top_logprobs` needs `include: [\"{LOGPROBS_INCLUDE}\"]`"),
-        ));
-    }
-    if let Some(text) = &req.text
-        && text
-            .get("format")
-            .and_then(|f| f.get("type"))
-            .and_then(Value::as_str)
-            != Some("text")
-        && !text.as_object().is_some_and(|o| o.is_empty())
-    {
-        return Err(ApiError::invalid(
-            "text.format",
-            "unsupported_value",
-            "dial writes plain text: `text.format.type` must be `text`",
-        ));
-    }
-    if req.tools.as_ref().is_some_and(|t| !t.is_empty()) {
-        return Err(ApiError::invalid(
-            "tools",
-            "unsupported_value",
-            "dial calls no tools; `tools` must be empty",
-        ));
-    }
-    if let Some(c) = &req.tool_choice
-        && c != "none"
-        && c != "auto"
-    {
-        return Err(ApiError::invalid(
-            "tool_choice",
-            "unsupported_value",
-            "`tool_choice` must be `none` or `auto`: there are no tools",
         ));
     }
     if let Some(t) = &req.truncation
@@ -184,9 +221,27 @@ struct Frame {
     temperature: f64,
     top_p: f64,
     top_logprobs: usize,
+    text: Value,
+    tools: Value,
+    tool_choice: Value,
+    parallel_tool_calls: bool,
 }
 
 impl Frame {
+    /// The events that open the message item, before its text.
+    fn message_opening(&self) -> [(&'static str, Value); 2] {
+        [
+            (
+                "response.output_item.added",
+                json!({"output_index": 0, "item": {"type": "message", "id": self.message_id, "status": "in_progress", "role": "assistant", "content": []}}),
+            ),
+            (
+                "response.content_part.added",
+                json!({"item_id": self.message_id, "output_index": 0, "content_index": 0, "part": self.part("", &[])}),
+            ),
+        ]
+    }
+
     fn message(&self, status: &str, text: &str, logprobs: &[TokenLogprob]) -> Value {
         json!({
             "type": "message",
@@ -219,14 +274,14 @@ impl Frame {
             "max_output_tokens": self.max_output_tokens,
             "model": self.model,
             "output": output,
-            "parallel_tool_calls": false,
+            "parallel_tool_calls": self.parallel_tool_calls,
             "previous_response_id": null,
             "reasoning": {"effort": null, "summary": null},
             "store": false,
             "temperature": self.temperature,
-            "text": {"format": {"type": "text"}},
-            "tool_choice": "none",
-            "tools": [],
+            "text": self.text,
+            "tool_choice": self.tool_choice,
+            "tools": self.tools,
             "top_p": self.top_p,
             "top_logprobs": self.top_logprobs,
             "truncation": "disabled",
@@ -269,6 +324,8 @@ pub(crate) async fn create(
     let req = &body.api;
     let s = state.inner.lm(&req.model)?.clone();
     let logprobs = check(req)?;
+    let requested = requested(req)?;
+    let tools = requested.as_ref().and_then(|r| r.tools.clone());
     let mut messages = Vec::new();
     if let Some(i) = &req.instructions {
         messages.push(Message::new(Role::System, i));
@@ -276,6 +333,9 @@ pub(crate) async fn create(
     match &req.input {
         Input::Text(t) => messages.push(Message::new(Role::User, t)),
         Input::Messages(m) => messages.extend(m.iter().cloned()),
+    }
+    if let Some(tools) = &tools {
+        messages = crate::prompt::with_system_text(&messages, &tools.instructions());
     }
     let text = s.template.render(&messages, "input")?;
     let prompt = s.encode_rendered(&text);
@@ -290,6 +350,7 @@ pub(crate) async fn create(
         prompt,
         prompt_param: "input",
         template_stops: s.template.stops(),
+        constraint: requested.as_ref(),
     })?;
     let rx = s.submit(&plan)?;
     let frame = Frame {
@@ -303,6 +364,21 @@ pub(crate) async fn create(
         temperature: body.params.number("temperature").unwrap_or(1.0),
         top_p: body.params.number("top_p").unwrap_or(1.0),
         top_logprobs: plan.top_logprobs,
+        text: json!({"format": req
+            .text
+            .as_ref()
+            .and_then(|t| t.format.as_ref())
+            .map_or_else(|| json!({"type": "text"}), TextFormat::echo)}),
+        tools: json!(req.tools.clone().unwrap_or_default()),
+        tool_choice: req.tool_choice.clone().unwrap_or_else(|| {
+            json!(if req.tools.as_ref().is_some_and(|t| !t.is_empty()) {
+                "auto"
+            } else {
+                "none"
+            })
+        }),
+        // No tools, no calls: `false`, whatever was asked.
+        parallel_tool_calls: tools.is_some() && req.parallel_tool_calls.unwrap_or(true),
     };
     let input_tokens = plan.prompt.len();
     if req.stream != Some(true) {
@@ -318,15 +394,31 @@ pub(crate) async fn create(
         };
         let (status, incomplete) = ending(out.finish);
         let dial = serde_json::to_value(s.dial_report(&plan, &out.steps)).unwrap_or_default();
+        let calls = (out.finish == Some(FinishReason::Stop))
+            .then(|| tools.as_ref().and_then(|t| t.parse(&out.text)))
+            .flatten();
+        let items = match calls {
+            Some(calls) => calls
+                .iter()
+                .map(|(name, arguments)| function_call_item(name, arguments, "completed"))
+                .collect(),
+            None => vec![frame.message(status, &out.text, &lps)],
+        };
         let mut v = frame.response(
             status,
-            vec![frame.message(status, &out.text, &lps)],
+            items,
             Some(usage(input_tokens, out.steps.len())),
             json!({"dial": dial}),
         );
         v["incomplete_details"] = incomplete;
-        return Ok(axum::Json(v).into_response());
+        return Ok(with_relaxed_header(
+            &plan.relaxed,
+            axum::Json(v).into_response(),
+        ));
     }
+    // With tools, the answer is held to the end, when it is known to be text or calls.
+    let holding = tools.is_some();
+    let relaxed = plan.relaxed.clone();
     let inner = s.clone();
     let mut seq = 0u64;
     let mut text = String::new();
@@ -341,22 +433,19 @@ pub(crate) async fn create(
     };
     // The opening events go out before the first token, as soon as the request is
     // accepted.
-    let opening = {
+    let mut opening = {
         let created = frame.response("in_progress", vec![], None, json!({}));
         vec![
             next("response.created", json!({"response": created.clone()})),
             next("response.in_progress", json!({"response": created})),
-            next(
-                "response.output_item.added",
-                json!({"output_index": 0, "item": {"type": "message", "id": frame.message_id, "status": "in_progress", "role": "assistant", "content": []}}),
-            ),
-            next(
-                "response.content_part.added",
-                json!({"item_id": frame.message_id, "output_index": 0, "content_index": 0, "part": frame.part("", &[])}),
-            ),
         ]
     };
-    Ok(stream::sse(rx, 1, opening, move |item| {
+    if !holding {
+        for (name, event) in frame.message_opening() {
+            opening.push(next(name, event));
+        }
+    }
+    let sse = stream::sse(rx, 1, opening, move |item| {
         let mut out = Vec::new();
         match item {
             Item::Engine(Event::Prefilled { .. }) => Out::more(out),
@@ -374,7 +463,9 @@ pub(crate) async fn create(
                         .unwrap_or_default();
                 }
                 steps.push(*step);
-                out.push(next("response.output_text.delta", delta));
+                if !holding {
+                    out.push(next("response.output_text.delta", delta));
+                }
                 Out::more(out)
             }
             Item::Engine(Event::Done { finish: f, .. }) => {
@@ -390,6 +481,55 @@ pub(crate) async fn create(
             }
             Item::End => {
                 let (status, incomplete) = ending(finish);
+                let calls = (finish == Some(FinishReason::Stop))
+                    .then(|| tools.as_ref().and_then(|t| t.parse(&text)))
+                    .flatten();
+                if let Some(calls) = calls {
+                    let mut items = Vec::new();
+                    for (k, (name, arguments)) in calls.iter().enumerate() {
+                        let item = function_call_item(name, arguments, "completed");
+                        let mut added = item.clone();
+                        added["status"] = json!("in_progress");
+                        added["arguments"] = json!("");
+                        out.push(next(
+                            "response.output_item.added",
+                            json!({"output_index": k, "item": added}),
+                        ));
+                        out.push(next(
+                            "response.function_call_arguments.delta",
+                            json!({"item_id": item["id"], "output_index": k, "delta": arguments}),
+                        ));
+                        out.push(next(
+                            "response.function_call_arguments.done",
+                            json!({"item_id": item["id"], "output_index": k, "arguments": arguments}),
+                        ));
+                        out.push(next(
+                            "response.output_item.done",
+                            json!({"output_index": k, "item": item.clone()}),
+                        ));
+                        items.push(item);
+                    }
+                    let dial =
+                        serde_json::to_value(inner.dial_report(&plan, &steps)).unwrap_or_default();
+                    let mut done = frame.response(
+                        status,
+                        items,
+                        Some(usage(input_tokens, steps.len())),
+                        json!({"dial": dial}),
+                    );
+                    done["incomplete_details"] = incomplete;
+                    out.push(next("response.completed", json!({"response": done})));
+                    return Out::last(out);
+                }
+                if holding {
+                    for (name, event) in frame.message_opening() {
+                        out.push(next(name, event));
+                    }
+                    out.push(next(
+                        "response.output_text.delta",
+                        json!({"item_id": frame.message_id, "output_index": 0, "content_index": 0, "delta": text, "logprobs": lps}),
+                    ));
+                }
                 out.push(next(
                     "response.output_text.done",
                     json!({"item_id": frame.message_id, "output_index": 0, "content_index": 0, "text": text, "logprobs": lps}),
@@ -419,5 +559,6 @@ pub(crate) async fn create(
                 Out::last(out)
             }
         }
-    }))
+    });
+    Ok(with_relaxed_header(&relaxed, sse))
 }

@@ -4,6 +4,7 @@ use crate::engine::{Engine, EngineConfig, StepHook};
 use crate::explain::LogitsCache;
 use crate::metrics::Metrics;
 use crate::prompt::ChatTemplate;
+use dial_grammar::{GrammarEngine, GrammarError};
 use dial_model::Model;
 use dial_voice::Voice;
 use std::sync::Arc;
@@ -104,6 +105,9 @@ pub(crate) struct Lm {
     pub config: ServerConfig,
     pub template: ChatTemplate,
     pub logits_cache: LogitsCache,
+    /// Structured outputs for this model's vocabulary, built at load; why not, when its
+    /// vocabulary cannot be used.
+    pub grammar: Result<GrammarEngine, GrammarError>,
 }
 
 /// Two served models would share an id or an alias: the same file name twice.
@@ -193,6 +197,10 @@ impl AppState {
                     config.step_hook.clone(),
                 );
                 let template = ChatTemplate::for_model(&model);
+                let grammar = GrammarEngine::new(model.tokenizer());
+                if let Err(e) = &grammar {
+                    tracing::warn!("{model_id}: no structured outputs: {e}");
+                }
                 Arc::new(Lm {
                     model,
                     model_id,
@@ -202,6 +210,7 @@ impl AppState {
                     config: config.clone(),
                     template,
                     logits_cache: LogitsCache::default(),
+                    grammar,
                 })
             })
             .collect();

@@ -1,5 +1,6 @@
-//! Batch invariance through the server, on the real default model: 16 seeded requests
-//! answer with the same tokens and the same logprob bits alone and together, in three
+//! Batch invariance through the server, on the real default model: 16 seeded requests,
+//! four of them constrained (regex, JSON Schema, choice, JSON object), answer with the
+//! same tokens and the same logprob bits alone and together, in three
 //! arrival orders, on 1 and 2 compute threads; `/v1/explain` gives the same distribution
 //! on an idle server and on one busy with other streams. Release only:
 //! `cargo test --release -p dial-server --test batch_invariance`.
@@ -86,6 +87,16 @@ fn requests() -> Vec<Value> {
             });
             for (k, v) in knobs[i % knobs.len()].as_object().unwrap() {
                 body[k] = v.clone();
+            }
+            // Every fourth is constrained: masks mix with free rows in the same steps.
+            let constraints = [
+                json!({"regex": "[a-z ]{3,40}[.!]"}),
+                json!({"json": {"type": "object", "properties": {"n": {"type": "integer"}, "w": {"type": "string"}}, "required": ["n", "w"]}}),
+                json!({"choice": [" yes", " no", " perhaps"]}),
+                json!({"json_object": true}),
+            ];
+            if i % 4 == 3 {
+                body["structured_outputs"] = constraints[i / 4].clone();
             }
             body
         })

@@ -54,6 +54,10 @@ fn names() -> Vec<String> {
         "echo",
         "best_of",
         "tools",
+        "tool_choice",
+        "parallel_tool_calls",
+        "response_format",
+        "structured_outputs",
         "text",
         "user",
         "temperatur",
@@ -209,4 +213,152 @@ fn no_body_gets_a_5xx_or_another_shape() {
         "{statuses:?}"
     );
     eprintln!("statuses: {statuses:?}");
+}
+
+const KEYWORDS: [&str; 26] = [
+    "type",
+    "properties",
+    "items",
+    "enum",
+    "const",
+    "minLength",
+    "maxLength",
+    "pattern",
+    "anyOf",
+    "allOf",
+    "oneOf",
+    "required",
+    "additionalProperties",
+    "minimum",
+    "maximum",
+    "multipleOf",
+    "format",
+    "$ref",
+    "not",
+    "uniqueItems",
+    "prefixItems",
+    "minItems",
+    "maxItems",
+    "$defs",
+    "exclusiveMinimum",
+    "patternProperties",
+];
+
+/// Schema-like JSON: objects of real keywords with plausible or wrong values.
+fn schema() -> impl Strategy<Value = Value> {
+    let small = prop_oneof![
+        prop::sample::select(vec![
+            "string", "integer", "number", "object", "array", "boolean", "null", "strin"
+        ])
+        .prop_map(|t| json!({"type": t})),
+        Just(json!(true)),
+        Just(json!(false)),
+        Just(json!({})),
+        "[a-z0-9.*+?()\\[\\]{}|^$\\\\-]{0,12}"
+            .prop_map(|p| json!({"type": "string", "pattern": p})),
+        (-5i64..50).prop_map(|n| json!({"type": "string", "maxLength": n})),
+        Just(json!({"$ref": "#/$defs/missing"})),
+        Just(json!({"format": "date-time"})),
+        Just(json!({"format": "no-such-format"})),
+        leaf(),
+    ];
+    small.prop_recursive(3, 24, 4, |inner| {
+        prop::collection::vec(
+            (
+                prop::sample::select(KEYWORDS.to_vec()),
+                prop_oneof![
+                    inner.clone(),
+                    prop::collection::vec(inner.clone(), 0..3).prop_map(Value::Array),
+                    prop::collection::btree_map("[a-z]{1,4}", inner.clone(), 0..3)
+                        .prop_map(|m| Value::Object(m.into_iter().collect())),
+                    leaf(),
+                ],
+            ),
+            1..4,
+        )
+        .prop_map(|pairs| {
+            let mut m = Map::new();
+            for (k, v) in pairs {
+                m.insert(k.to_string(), v);
+            }
+            Value::Object(m)
+        })
+    })
+}
+
+/// A constraint field in any of the shapes dial reads, with fuzzed contents.
+fn constraint_field() -> impl Strategy<Value = (&'static str, Value)> {
+    let text = prop_oneof!["\\PC{0,24}", "[a-z0-9.*+?()\\[\\]{}|^$\\\\-]{0,16}"];
+    prop_oneof![
+        (schema(), any::<Option<bool>>()).prop_map(|(s, strict)| (
+            "response_format",
+            json!({"type": "json_schema", "json_schema": {"name": "f", "schema": s, "strict": strict}})
+        )),
+        schema().prop_map(|s| ("structured_outputs", json!({"json": s}))),
+        text.clone().prop_map(|r| ("structured_outputs", json!({"regex": r}))),
+        prop::collection::vec(text.clone(), 0..4)
+            .prop_map(|c| ("structured_outputs", json!({"choice": c}))),
+        text.clone().prop_map(|g| ("structured_outputs", json!({"grammar": format!("start: {g}")}))),
+        any_json().prop_map(|v| ("structured_outputs", v)),
+        any_json().prop_map(|v| ("response_format", v)),
+        (schema(), any_json()).prop_map(|(s, choice)| (
+            "tools",
+            json!([{"type": "function", "function": {"name": "f", "parameters": s}, "tool_choice": choice}])
+        )),
+        any_json().prop_map(|v| ("tool_choice", v)),
+        schema().prop_map(|s| ("text", json!({"format": {"type": "json_schema", "name": "f", "schema": s}}))),
+    ]
+}
+
+#[test]
+fn no_constraint_gets_a_5xx() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let app = app_with(dial_server::ServerConfig {
+        max_tokens_limit: 2,
+        default_max_tokens: 2,
+        ..config()
+    });
+    let mut runner = TestRunner::new(Config {
+        cases: CASES,
+        failure_persistence: None,
+        ..Config::default()
+    });
+    let statuses = std::cell::RefCell::new(std::collections::BTreeMap::<u16, u32>::new());
+    runner
+        .run(
+            &(0..ENDPOINTS.len(), constraint_field()),
+            |(endpoint, (name, value))| {
+                let mut body = valid(ENDPOINTS[endpoint]);
+                body[name] = value;
+                let answer = runtime.block_on(post_json(&app, ENDPOINTS[endpoint], &body));
+                *statuses
+                    .borrow_mut()
+                    .entry(answer.status.as_u16())
+                    .or_default() += 1;
+                prop_assert!(
+                    !answer.status.is_server_error(),
+                    "{} for {body}",
+                    answer.text
+                );
+                if !answer.status.is_success() {
+                    answer.error();
+                }
+                Ok(())
+            },
+        )
+        .unwrap();
+    let statuses = statuses.into_inner();
+    eprintln!("statuses: {statuses:?}");
+    assert!(
+        statuses.get(&200).copied().unwrap_or(0) > 500,
+        "{statuses:?}"
+    );
+    assert!(
+        statuses.get(&400).copied().unwrap_or(0) > 1000,
+        "{statuses:?}"
+    );
 }

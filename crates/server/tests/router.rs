@@ -440,7 +440,7 @@ async fn explain_reports_the_chain_and_reuses_the_prefill() {
         .as_array()
         .unwrap()
         .iter()
-        .map(|s| s["knob"].as_str().unwrap())
+        .map(|s| s["stage"].as_str().unwrap())
         .collect();
     assert_eq!(chain, ["temperature", "top_p"]);
     assert!(report["rows"].as_array().unwrap().len() <= 6);
@@ -457,7 +457,7 @@ async fn explain_reports_the_chain_and_reuses_the_prefill() {
     .await;
     assert_eq!(b.headers["x-dial-cache"], "hit");
     let b = b.json();
-    assert_eq!(b["chain"][0]["knob"], "min_p");
+    assert_eq!(b["chain"][0]["stage"], "min_p");
     assert_eq!(b["entropy_bits_before"], report["entropy_bits_before"]);
     let dial = post_json(
         &app,
@@ -801,7 +801,7 @@ async fn explain_takes_a_row_of_logits_with_no_model() {
     }
     assert_eq!(rows[0]["text"], "on");
     assert_eq!(rows[0]["kept"], true);
-    assert_eq!(rows[1]["cut"]["knob"], "top_p");
+    assert_eq!(rows[1]["cut"]["stage"], "top_p");
     assert!(
         r.headers.get("x-dial-cache").is_none(),
         "no model, no cache"

@@ -77,7 +77,7 @@ impl KnobImpl for MirostatV2 {
             _ => Ok(None),
         }
     }
-    fn accept(&mut self, p: f64) {
+    fn accept(&mut self, _token: u32, p: f64) {
         self.mu -= f64::from(self.eta) * (-p.log2() - f64::from(self.tau));
     }
 

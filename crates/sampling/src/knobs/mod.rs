@@ -89,8 +89,9 @@ pub(crate) trait KnobImpl: Sized {
     /// Transforms the working distribution.
     fn apply(&mut self, w: &mut Work, input: &[f32], ctx: &mut Ctx<'_>) -> ApplyResult;
 
-    /// Told the probability its distribution gave the accepted token (stateful knobs).
-    fn accept(&mut self, _p: f64) {}
+    /// Told the accepted token and the probability its distribution gave it (stateful
+    /// knobs).
+    fn accept(&mut self, _token: u32, _p: f64) {}
 
     /// A readable setting, e.g. `p = 0.9`.
     fn setting(&self) -> String;
@@ -173,9 +174,10 @@ macro_rules! knob_kinds {
                 match self { $(Knob::$kind(k) => k.apply(w, input, ctx),)* }
             }
 
-            /// Tells a stateful knob the probability its distribution gave the accepted token.
-            pub fn accept(&mut self, p: f64) {
-                match self { $(Knob::$kind(k) => k.accept(p),)* }
+            /// Tells a stateful knob the accepted token and the probability its
+            /// distribution gave it.
+            pub fn accept(&mut self, token: u32, p: f64) {
+                match self { $(Knob::$kind(k) => k.accept(token, p),)* }
             }
 
             /// A readable setting, e.g. `p = 0.9`.

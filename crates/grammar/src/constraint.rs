@@ -1,0 +1,214 @@
+//! What an output must match, as a request states it.
+
+use crate::GrammarError;
+use llguidance::JsonCompileOptions;
+use llguidance::api::TopLevelGrammar;
+use serde_json::Value;
+
+/// The largest constraint dial compiles, in bytes of its text (a schema as compact JSON).
+pub const MAX_CONSTRAINT_BYTES: usize = 256 * 1024;
+
+/// What the whole output must match.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Constraint {
+    /// A JSON Schema (draft 2020-12). With `strict`, a keyword the engine does not
+    /// enforce is an error; without, it is relaxed (ignored) and reported.
+    JsonSchema {
+        /// The schema.
+        schema: Value,
+        /// Refuse keywords the engine cannot enforce.
+        strict: bool,
+    },
+    /// Any JSON object (OpenAI's `json_object`).
+    JsonObject,
+    /// A regular expression (Rust `regex` syntax) that the whole output matches.
+    Regex(String),
+    /// Exactly one of these strings.
+    Choice(Vec<String>),
+    /// A context-free grammar in llguidance's Lark syntax.
+    Grammar(String),
+    /// Either a JSON value valid against `schema`, or free text that does not begin with
+    /// one of `text_may_not_begin_with` or whitespace (so that the two cannot be mixed
+    /// up): optional tool calls.
+    JsonOrText {
+        /// The schema of the JSON alternative.
+        schema: Value,
+        /// Refuse keywords the engine cannot enforce.
+        strict: bool,
+        /// Characters a text answer may not begin with (a JSON value's first).
+        text_may_not_begin_with: Vec<char>,
+    },
+}
+
+impl Constraint {
+    /// Its kind, as errors name it: `json schema`, `json object`, `regex`, `choice` or
+    /// `grammar`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Constraint::JsonSchema { .. } => "json schema",
+            Constraint::JsonObject => "json object",
+            Constraint::Regex(_) => "regex",
+            Constraint::Choice(_) => "choice",
+            Constraint::Grammar(_) => "grammar",
+            Constraint::JsonOrText { .. } => "json schema or text",
+        }
+    }
+
+    /// A text that identifies it: the key compiled grammars are cached under.
+    pub fn key(&self) -> String {
+        match self {
+            Constraint::JsonSchema { schema, strict } => format!("json:{strict}:{schema}"),
+            Constraint::JsonObject => "json_object".into(),
+            Constraint::Regex(rx) => format!("regex:{rx}"),
+            Constraint::Choice(options) => format!("choice:{}", Value::from(options.clone())),
+            Constraint::Grammar(g) => format!("grammar:{g}"),
+            Constraint::JsonOrText {
+                schema,
+                strict,
+                text_may_not_begin_with,
+            } => format!(
+                "json_or_text:{strict}:{}:{schema}",
+                String::from_iter(text_may_not_begin_with)
+            ),
+        }
+    }
+
+    /// A readable summary for traces, e.g. `json schema (412 bytes)`.
+    pub fn summary(&self) -> String {
+        match self {
+            Constraint::JsonSchema { strict, .. } => format!(
+                "json schema ({} bytes{})",
+                self.size(),
+                if *strict { ", strict" } else { "" }
+            ),
+            Constraint::JsonObject => "json object".into(),
+            Constraint::Regex(rx) => format!("regex /{}/", clip(rx, 40)),
+            Constraint::Choice(options) => format!("choice of {}", options.len()),
+            Constraint::Grammar(_) => format!("grammar ({} bytes)", self.size()),
+            Constraint::JsonOrText { .. } => {
+                format!("json schema ({} bytes) or text", self.size())
+            }
+        }
+    }
+
+    /// Its size in bytes.
+    pub fn size(&self) -> usize {
+        match self {
+            Constraint::JsonSchema { schema, .. } | Constraint::JsonOrText { schema, .. } => {
+                schema.to_string().len()
+            }
+            Constraint::JsonObject => 0,
+            Constraint::Regex(text) | Constraint::Grammar(text) => text.len(),
+            Constraint::Choice(options) => options.iter().map(|o| o.len() + 1).sum(),
+        }
+    }
+
+    /// The grammar llguidance compiles, after the checks that need no compiler: size and
+    /// emptiness (a schema's shape is [`crate::check_schema`]'s).
+    pub(crate) fn to_grammar(&self) -> Result<TopLevelGrammar, GrammarError> {
+        let kind = self.kind();
+        let size = self.size();
+        if size > MAX_CONSTRAINT_BYTES {
+            return Err(GrammarError::TooLarge {
+                kind,
+                size,
+                limit: MAX_CONSTRAINT_BYTES,
+            });
+        }
+        match self {
+            Constraint::JsonSchema { schema, strict } => Ok(json_grammar(schema.clone(), !*strict)),
+            Constraint::JsonObject => {
+                Ok(json_grammar(serde_json::json!({"type": "object"}), false))
+            }
+            Constraint::Regex(rx) => {
+                regex_syntax::Parser::new()
+                    .parse(rx)
+                    .map_err(|e| GrammarError::Invalid {
+                        kind,
+                        message: e.to_string(),
+                    })?;
+                Ok(TopLevelGrammar::from_regex(rx))
+            }
+            Constraint::Choice(options) => {
+                if options.is_empty() {
+                    return Err(GrammarError::Invalid {
+                        kind,
+                        message: "the list is empty".into(),
+                    });
+                }
+                let alternatives: Vec<String> = options.iter().map(|o| lark_literal(o)).collect();
+                Ok(TopLevelGrammar::from_lark(format!(
+                    "start: {}",
+                    alternatives.join(" | ")
+                )))
+            }
+            Constraint::Grammar(g) => {
+                if g.trim().is_empty() {
+                    return Err(GrammarError::Invalid {
+                        kind,
+                        message: "the grammar is empty".into(),
+                    });
+                }
+                Ok(TopLevelGrammar::from_lark(g.clone()))
+            }
+            Constraint::JsonOrText {
+                schema,
+                strict,
+                text_may_not_begin_with,
+            } => {
+                let schema = json_options(schema.clone(), !*strict);
+                let mut excluded = String::from("\\s");
+                for c in text_may_not_begin_with {
+                    if matches!(c, '\\' | ']' | '[' | '^' | '-' | '/') {
+                        excluded.push('\\');
+                    }
+                    excluded.push(*c);
+                }
+                Ok(TopLevelGrammar::from_lark(format!(
+                    "start: value | text\nvalue: %json {schema}\ntext: TEXT\nTEXT: /[^{excluded}](?s:.*)/"
+                )))
+            }
+        }
+    }
+}
+
+/// A schema's grammar: compact JSON, no whitespace between tokens (a small model cannot
+/// loop on it), and any escape JSON allows.
+fn json_grammar(schema: Value, lenient: bool) -> TopLevelGrammar {
+    TopLevelGrammar::from_json_schema(json_options(schema, lenient))
+}
+
+/// `schema` with dial's JSON options in its `x-guidance` member.
+fn json_options(mut schema: Value, lenient: bool) -> Value {
+    let options = JsonCompileOptions {
+        item_separator: ",".into(),
+        key_separator: ":".into(),
+        whitespace_flexible: false,
+        whitespace_pattern: None,
+        coerce_one_of: false,
+        lenient,
+        ..JsonCompileOptions::default()
+    };
+    if schema.is_object() {
+        options.apply_to(&mut schema);
+    } else {
+        // `true` / `false` schemas: wrap so the options have somewhere to live.
+        let mut wrapped = serde_json::json!({ "allOf": [schema] });
+        options.apply_to(&mut wrapped);
+        schema = wrapped;
+    }
+    schema
+}
+
+/// A Lark string literal for `text`: JSON's string syntax, with DEL escaped too.
+fn lark_literal(text: &str) -> String {
+    let json = Value::from(text).to_string();
+    json.replace('\u{7f}', "\\u007f")
+}
+
+fn clip(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        Some((at, _)) => format!("{}…", &text[..at]),
+        None => text.to_string(),
+    }
+}

@@ -1,0 +1,495 @@
+//! Structured outputs through the real router on a tiny random model: whatever the
+//! weights say, the answer has the requested shape, in every API shape dial accepts.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use axum::http::StatusCode;
+use common::*;
+use serde_json::{Value, json};
+
+fn chat(extra: Value) -> Value {
+    let mut body = json!({
+        "model": MODEL,
+        "messages": [{"role": "user", "content": "hello the cat"}],
+        "temperature": 1.3,
+        "max_tokens": 64,
+    });
+    body.as_object_mut()
+        .unwrap()
+        .extend(extra.as_object().unwrap().clone());
+    body
+}
+
+fn person_schema() -> Value {
+    json!({
+        "type": "object",
+        "properties": {
+            "name": {"type": "string", "maxLength": 5},
+            "age": {"type": "integer", "minimum": 0, "maximum": 99}
+        },
+        "required": ["name", "age"],
+        "additionalProperties": false
+    })
+}
+
+fn check_person(text: &str) {
+    let v: Value = serde_json::from_str(text).unwrap_or_else(|e| panic!("{e}: {text:?}"));
+    assert!(v["name"].as_str().unwrap().chars().count() <= 5, "{text}");
+    assert!((0..=99).contains(&v["age"].as_i64().unwrap()), "{text}");
+    assert_eq!(v.as_object().unwrap().len(), 2, "{text}");
+}
+
+fn weather_tool() -> Value {
+    json!({
+        "type": "function",
+        "function": {
+            "name": "get_weather",
+            "description": "The weather in a city",
+            "parameters": {
+                "type": "object",
+                "properties": {"city": {"type": "string", "maxLength": 8}},
+                "required": ["city"],
+                "additionalProperties": false
+            },
+            "strict": true
+        }
+    })
+}
+
+#[tokio::test]
+async fn chat_json_schema_answers_follow_the_schema() {
+    let app = app();
+    for seed in 0..4 {
+        let body = chat(json!({
+            "seed": seed,
+            "response_format": {"type": "json_schema", "json_schema": {"name": "person", "strict": true, "schema": person_schema()}},
+        }));
+        let a = post_json(&app, "/v1/chat/completions", &body).await;
+        assert_eq!(a.status, StatusCode::OK, "{}", a.text);
+        let v = a.json();
+        let choice = &v["choices"][0];
+        assert_eq!(choice["finish_reason"], "stop", "{v}");
+        assert!(choice["message"]["refusal"].is_null());
+        check_person(choice["message"]["content"].as_str().unwrap());
+        let size = person_schema().to_string().len();
+        assert_eq!(
+            v["dial"]["constraint"],
+            format!("json schema ({size} bytes, strict)")
+        );
+        // The same seed gives the same bits.
+        assert_eq!(
+            post_json(&app, "/v1/chat/completions", &body).await.json()["choices"],
+            v["choices"]
+        );
+    }
+}
+
+#[tokio::test]
+async fn chat_streams_a_json_answer_that_concatenates_to_a_valid_document() {
+    let app = app();
+    let body = chat(json!({
+        "seed": 5,
+        "stream": true,
+        "response_format": {"type": "json_schema", "json_schema": {"name": "person", "schema": person_schema()}},
+    }));
+    let a = post_json(&app, "/v1/chat/completions", &body).await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.text);
+    let mut text = String::new();
+    let mut finish = None;
+    for (_, data) in a.events() {
+        if data == "[DONE]" {
+            break;
+        }
+        let v: Value = serde_json::from_str(&data).unwrap();
+        let c = &v["choices"][0];
+        text.push_str(c["delta"]["content"].as_str().unwrap_or(""));
+        if let Some(f) = c["finish_reason"].as_str() {
+            finish = Some(f.to_string());
+        }
+    }
+    assert_eq!(finish.as_deref(), Some("stop"));
+    check_person(&text);
+}
+
+#[tokio::test]
+async fn required_tools_give_tool_calls_with_valid_arguments() {
+    let app = app();
+    for (seed, stream) in [(1, false), (2, false), (3, true)] {
+        let body = chat(json!({
+            "seed": seed,
+            "stream": stream,
+            "tools": [weather_tool()],
+            "tool_choice": "required",
+            "parallel_tool_calls": false,
+        }));
+        let a = post_json(&app, "/v1/chat/completions", &body).await;
+        assert_eq!(a.status, StatusCode::OK, "{}", a.text);
+        let (calls, finish) = if stream {
+            let mut calls = Vec::new();
+            let mut finish = None;
+            for (_, data) in a.events() {
+                if data == "[DONE]" {
+                    break;
+                }
+                let v: Value = serde_json::from_str(&data).unwrap();
+                let c = &v["choices"][0];
+                if let Some(tc) = c["delta"]["tool_calls"].as_array() {
+                    calls.extend(tc.iter().cloned());
+                }
+                assert!(
+                    c["delta"]["content"].as_str().is_none_or(str::is_empty),
+                    "{v}"
+                );
+                if let Some(f) = c["finish_reason"].as_str() {
+                    finish = Some(f.to_string());
+                }
+            }
+            (calls, finish)
+        } else {
+            let v = a.json();
+            let m = &v["choices"][0]["message"];
+            assert!(m["content"].is_null(), "{v}");
+            (
+                m["tool_calls"].as_array().unwrap().clone(),
+                v["choices"][0]["finish_reason"]
+                    .as_str()
+                    .map(str::to_string),
+            )
+        };
+        assert_eq!(finish.as_deref(), Some("tool_calls"));
+        assert_eq!(calls.len(), 1, "parallel_tool_calls: false: {calls:?}");
+        let call = &calls[0];
+        assert!(call["id"].as_str().unwrap().starts_with("call_"));
+        assert_eq!(call["type"], "function");
+        assert_eq!(call["function"]["name"], "get_weather");
+        let args: Value =
+            serde_json::from_str(call["function"]["arguments"].as_str().unwrap()).unwrap();
+        assert!(
+            args["city"].as_str().unwrap().chars().count() <= 8,
+            "{args}"
+        );
+        assert_eq!(args.as_object().unwrap().len(), 1);
+    }
+}
+
+#[tokio::test]
+async fn auto_tools_give_text_or_calls() {
+    let app = app();
+    for seed in 0..6 {
+        let body = chat(json!({"seed": seed, "tools": [weather_tool()], "max_tokens": 24}));
+        let v = post_json(&app, "/v1/chat/completions", &body).await.json();
+        let choice = &v["choices"][0];
+        match choice["finish_reason"].as_str().unwrap() {
+            "tool_calls" => assert!(
+                choice["message"]["tool_calls"]
+                    .as_array()
+                    .is_some_and(|c| !c.is_empty())
+            ),
+            _ => {
+                let text = choice["message"]["content"].as_str().unwrap();
+                assert!(
+                    !text.starts_with('[') && !text.starts_with(char::is_whitespace),
+                    "{text:?}"
+                );
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn responses_take_text_format_and_function_tools() {
+    let app = app();
+    let body = json!({
+        "model": MODEL, "input": "hello", "seed": 4, "temperature": 1.3, "max_output_tokens": 64,
+        "text": {"format": {"type": "json_schema", "name": "person", "strict": true, "schema": person_schema()}},
+    });
+    let a = post_json(&app, "/v1/responses", &body).await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.text);
+    let v = a.json();
+    assert_eq!(v["status"], "completed", "{v}");
+    assert_eq!(v["text"]["format"]["type"], "json_schema");
+    assert_eq!(v["text"]["format"]["name"], "person");
+    check_person(v["output"][0]["content"][0]["text"].as_str().unwrap());
+
+    let tool = json!({
+        "type": "function", "name": "get_weather", "strict": true,
+        "parameters": weather_tool()["function"]["parameters"].clone(),
+    });
+    for stream in [false, true] {
+        let body = json!({
+            "model": MODEL, "input": "weather?", "seed": 6, "max_output_tokens": 64,
+            "tools": [tool], "tool_choice": {"type": "function", "name": "get_weather"}, "stream": stream,
+        });
+        let a = post_json(&app, "/v1/responses", &body).await;
+        assert_eq!(a.status, StatusCode::OK, "{}", a.text);
+        let v = if stream {
+            let events = a.events();
+            let names: Vec<&str> = events.iter().filter_map(|(n, _)| n.as_deref()).collect();
+            assert!(
+                names.contains(&"response.function_call_arguments.done"),
+                "{names:?}"
+            );
+            assert!(!names.contains(&"response.output_text.delta"), "{names:?}");
+            let (_, last) = events.last().unwrap();
+            serde_json::from_str::<Value>(last).unwrap()["response"].clone()
+        } else {
+            a.json()
+        };
+        let items = v["output"].as_array().unwrap();
+        assert!(
+            !items.is_empty() && items.iter().all(|i| i["type"] == "function_call"),
+            "{v}"
+        );
+        assert_eq!(items[0]["name"], "get_weather");
+        assert!(items[0]["call_id"].as_str().unwrap().starts_with("call_"));
+        serde_json::from_str::<Value>(items[0]["arguments"].as_str().unwrap()).unwrap();
+        assert_eq!(
+            v["tool_choice"],
+            json!({"type": "function", "name": "get_weather"})
+        );
+    }
+}
+
+#[tokio::test]
+async fn structured_outputs_work_on_completions_and_explain() {
+    let app = app();
+    for seed in 0..4 {
+        let body = json!({
+            "model": MODEL, "prompt": "the cat", "seed": seed, "temperature": 1.5, "max_tokens": 16,
+            "structured_outputs": {"choice": ["world", "hello there"]},
+        });
+        let v = post_json(&app, "/v1/completions", &body).await.json();
+        let text = v["choices"][0]["text"].as_str().unwrap();
+        assert!(text == "world" || text == "hello there", "{text:?}");
+        assert_eq!(v["choices"][0]["finish_reason"], "stop");
+    }
+    let body = json!({
+        "model": MODEL, "prompt": "the cat", "seed": 2, "max_tokens": 16,
+        "structured_outputs": {"regex": "[0-9]{2}:[0-9]{2}"},
+    });
+    let v = post_json(&app, "/v1/completions", &body).await.json();
+    let text = v["choices"][0]["text"].as_str().unwrap();
+    assert!(text.len() == 5 && text.as_bytes()[2] == b':', "{text:?}");
+
+    let body = json!({
+        "model": MODEL, "prompt": "the cat", "top_k": 2,
+        "structured_outputs": {"choice": ["world", "mat"]},
+    });
+    let a = post_json(&app, "/v1/explain", &body).await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.text);
+    let v = a.json();
+    assert_eq!(v["chain"][0]["stage"], "grammar");
+    assert_eq!(v["chain"][1]["stage"], "top_k");
+    assert_eq!(v["trace"][0]["stage"], "grammar");
+    assert!(v["nucleus_size"].as_u64().unwrap() <= 2);
+    let cut = v["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["cut"]["stage"] == "grammar")
+        .unwrap();
+    assert!(
+        cut["cut"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("cannot begin"),
+        "{cut}"
+    );
+}
+
+#[tokio::test]
+async fn max_tokens_first_returns_the_partial_text_with_length() {
+    let app = app();
+    let body = chat(json!({
+        "seed": 1, "max_tokens": 3,
+        "response_format": {"type": "json_schema", "json_schema": {"name": "list", "schema": {"type": "array", "items": {"type": "integer"}, "minItems": 40}}},
+    }));
+    let a = post_json(&app, "/v1/chat/completions", &body).await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.text);
+    let v = a.json();
+    assert_eq!(v["choices"][0]["finish_reason"], "length");
+    assert!(
+        v["choices"][0]["message"]["content"]
+            .as_str()
+            .unwrap()
+            .starts_with('[')
+    );
+}
+
+#[tokio::test]
+async fn lenient_schemas_report_what_they_relaxed() {
+    let app = app();
+    let body = chat(json!({
+        "seed": 1, "max_tokens": 8,
+        "response_format": {"type": "json_schema", "json_schema": {"name": "set", "schema": {"type": "array", "items": {"type": "integer"}, "uniqueItems": true}}},
+    }));
+    let a = post_json(&app, "/v1/chat/completions", &body).await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.text);
+    assert_eq!(a.headers["dial-relaxed-keywords"], "uniqueItems at #");
+    assert_eq!(
+        a.json()["dial"]["relaxed"],
+        json!([{"keyword": "uniqueItems", "pointer": ""}])
+    );
+}
+
+/// `(body, param, code)`: each is a 400 naming the parameter.
+#[tokio::test]
+async fn every_bad_constraint_is_a_400_that_names_it() {
+    let app = app();
+    let format = |schema: Value, strict: bool| json!({"response_format": {"type": "json_schema", "json_schema": {"name": "x", "strict": strict, "schema": schema}}});
+    let cases = [
+        (
+            format(
+                json!({"type": "object", "properties": {"a": {"type": "strin"}}}),
+                false,
+            ),
+            "response_format.json_schema",
+            "invalid_schema",
+            "#/properties/a/type",
+        ),
+        (
+            format(
+                json!({"type": "object", "properties": {"a": {"not": {}}}}),
+                true,
+            ),
+            "response_format.json_schema",
+            "unsupported_schema_keyword",
+            "`not`",
+        ),
+        (
+            format(json!({"type": "string", "pattern": "(unclosed"}), false),
+            "response_format.json_schema",
+            "invalid_schema",
+            "#/pattern",
+        ),
+        (
+            json!({"response_format": {"type": "json_schema", "json_schema": {"name": "bad name!", "schema": {}}}}),
+            "response_format.json_schema.name",
+            "invalid_value",
+            "name",
+        ),
+        (
+            json!({"response_format": {"type": "xml"}}),
+            "response_format.type",
+            "invalid_type",
+            "xml",
+        ),
+        (
+            json!({"response_format": {"type": "json_object"}, "structured_outputs": {"regex": "a"}}),
+            "structured_outputs.regex",
+            "conflicting_parameters",
+            "both",
+        ),
+        (
+            json!({"structured_outputs": {"regex": "a", "choice": ["b"]}}),
+            "structured_outputs",
+            "conflicting_parameters",
+            "one constraint",
+        ),
+        (
+            json!({"structured_outputs": {}}),
+            "structured_outputs",
+            "invalid_value",
+            "needs one",
+        ),
+        (
+            json!({"structured_outputs": {"json_object": false}}),
+            "structured_outputs.json_object",
+            "invalid_value",
+            "true",
+        ),
+        (
+            json!({"structured_outputs": {"regex": "a", "disable_fallback": true}}),
+            "structured_outputs.disable_fallback",
+            "invalid_type",
+            "disable_fallback",
+        ),
+        (
+            json!({"structured_outputs": {"regex": "[^\\s\\S]"}}),
+            "structured_outputs.regex",
+            "constraint_matches_nothing",
+            "matches nothing",
+        ),
+        (
+            json!({"structured_outputs": {"regex": "(a"}}),
+            "structured_outputs.regex",
+            "invalid_value",
+            "regex",
+        ),
+        (
+            json!({"structured_outputs": {"grammar": "start: missing_rule"}}),
+            "structured_outputs.grammar",
+            "invalid_value",
+            "grammar",
+        ),
+        (
+            json!({"structured_outputs": {"choice": []}}),
+            "structured_outputs.choice",
+            "invalid_value",
+            "empty",
+        ),
+        (
+            json!({"structured_outputs": {"json": "{not json"}}),
+            "structured_outputs.json",
+            "invalid_value",
+            "JSON",
+        ),
+        (
+            json!({"structured_outputs": {"regex": "a".repeat(300_000)}}),
+            "structured_outputs.regex",
+            "constraint_too_large",
+            "limit",
+        ),
+        (
+            json!({"tools": [weather_tool()], "tool_choice": {"type": "function", "function": {"name": "nope"}}}),
+            "tool_choice",
+            "invalid_value",
+            "nope",
+        ),
+        (
+            json!({"tools": [{"type": "web_search"}]}),
+            "tools[0].type",
+            "unsupported_value",
+            "`web_search`",
+        ),
+        (
+            json!({"tools": [{"type": "function", "function": {"name": "f", "strictly": true}}]}),
+            "tools[0].function.strictly",
+            "invalid_type",
+            "strictly",
+        ),
+        (
+            json!({"tool_choice": "required"}),
+            "tool_choice",
+            "invalid_value",
+            "needs `tools`",
+        ),
+        (
+            json!({"tools": [weather_tool(), weather_tool()]}),
+            "tools[1].name",
+            "invalid_value",
+            "two tools",
+        ),
+        (
+            json!({"tools": [weather_tool()], "response_format": {"type": "json_object"}}),
+            "response_format",
+            "conflicting_parameters",
+            "both",
+        ),
+    ];
+    let mut wrong = Vec::new();
+    for (extra, param, code, needle) in cases {
+        let a = post_json(&app, "/v1/chat/completions", &chat(extra.clone())).await;
+        let ok = a.status == StatusCode::BAD_REQUEST && {
+            let e = a.error();
+            e["param"] == param
+                && e["code"] == code
+                && e["message"].as_str().unwrap().contains(needle)
+        };
+        if !ok {
+            wrong.push(format!("{extra}: {} {}", a.status, a.text));
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}
