@@ -179,13 +179,15 @@ fn json_grammar(schema: Value, lenient: bool) -> TopLevelGrammar {
 }
 
 /// `schema` with dial's JSON options in its `x-guidance` member.
-fn json_options(mut schema: Value, lenient: bool) -> Value {
+fn json_options(schema: Value, lenient: bool) -> Value {
+    let mut schema = crate::schema_check::normalized(schema);
     let options = JsonCompileOptions {
         item_separator: ",".into(),
         key_separator: ":".into(),
         whitespace_flexible: false,
         whitespace_pattern: None,
-        coerce_one_of: false,
+        // Lenient: an overlapping `oneOf` is approximated by `anyOf`, and reported.
+        coerce_one_of: lenient,
         lenient,
         ..JsonCompileOptions::default()
     };

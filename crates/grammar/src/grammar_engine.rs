@@ -151,12 +151,22 @@ impl GrammarEngine {
         };
         let grammar = constraint.to_grammar()?;
         let classify = |message: String| {
-            if is_limit(&message) {
+            if message.contains("Unsatisfiable") {
+                GrammarError::MatchesNothing { kind }
+            } else if is_limit(&message) {
                 GrammarError::TooComplex { kind, message }
             } else if let Some(keyword) = unimplemented_keyword(&message) {
                 GrammarError::Unsupported {
                     keyword,
                     pointer: String::new(),
+                }
+            } else if message.contains("not present in a registry") {
+                GrammarError::InvalidSchema {
+                    pointer: String::new(),
+                    message: format!(
+                        "a `$ref` names a document dial does not fetch; only references inside the schema resolve ({})",
+                        message.split(':').next().unwrap_or_default()
+                    ),
                 }
             } else if kind.starts_with("json schema") {
                 GrammarError::InvalidSchema {
@@ -171,6 +181,18 @@ impl GrammarEngine {
             .factory
             .create_parser(grammar)
             .map_err(|e| classify(format!("{e:#}")))?;
+        // What a lenient schema approximated beyond the keywords the checks named.
+        let mut relaxed = relaxed;
+        for warning in parser.grammar_warnings() {
+            if let Some(keyword) = unimplemented_keyword(&warning)
+                && !relaxed.iter().any(|r| r.keyword == keyword)
+            {
+                relaxed.push(crate::Relaxed {
+                    keyword,
+                    pointer: String::new(),
+                });
+            }
+        }
         if parser.is_fresh() {
             parser.start_without_prompt();
         }
@@ -219,8 +241,18 @@ fn is_limit(message: &str) -> bool {
     .any(|m| message.contains(m))
 }
 
-/// The keyword of llguidance's "Unimplemented keys: [\"not\"]".
+/// The keyword llguidance says it cannot enforce: `Unimplemented keys: ["not"]`, or one
+/// of the keywords it enforces only in some shapes.
 fn unimplemented_keyword(message: &str) -> Option<String> {
+    for (says, keyword) in [
+        ("oneOf constraints are not supported", "oneOf"),
+        ("min/maxProperties only supported", "minProperties"),
+        ("are not disjoint", "patternProperties"),
+    ] {
+        if message.contains(says) {
+            return Some(keyword.to_string());
+        }
+    }
     let rest = message.split("Unimplemented keys: [").nth(1)?;
     let first = rest.split([',', ']']).next()?;
     Some(first.trim().trim_matches('"').to_string())

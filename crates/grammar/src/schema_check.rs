@@ -203,6 +203,48 @@ fn walk(
     Ok(())
 }
 
+/// Keywords whose value is a count.
+const COUNTS: [&str; 8] = [
+    "minLength",
+    "maxLength",
+    "minItems",
+    "maxItems",
+    "minProperties",
+    "maxProperties",
+    "minContains",
+    "maxContains",
+];
+
+/// `schema` with integral floats in count keywords written as integers (`2.0` → `2`), as
+/// draft 2020-12 allows and llguidance's compiler needs.
+pub(crate) fn normalized(mut schema: Value) -> Value {
+    fn walk(value: &mut Value, depth: usize) {
+        if depth > MAX_DEPTH {
+            return;
+        }
+        match value {
+            Value::Object(map) => {
+                for (key, v) in map.iter_mut() {
+                    if COUNTS.contains(&key.as_str())
+                        && let Some(x) = v.as_f64()
+                        && x >= 0.0
+                        && x.fract() == 0.0
+                        && x < 9.0e15
+                    {
+                        *v = Value::from(x as u64);
+                    } else {
+                        walk(v, depth + 1);
+                    }
+                }
+            }
+            Value::Array(items) => items.iter_mut().for_each(|v| walk(v, depth + 1)),
+            _ => {}
+        }
+    }
+    walk(&mut schema, 0);
+    schema
+}
+
 fn require(ok: bool, pointer: &str, expected: &str) -> Result<(), GrammarError> {
     if ok {
         Ok(())
