@@ -36,6 +36,7 @@
 mod batch;
 mod error;
 mod explain;
+mod g_test;
 mod history;
 pub mod kernels;
 mod knobs;
@@ -52,6 +53,7 @@ mod work;
 pub use batch::{BatchRow, sample_batch};
 pub use error::{ConfigError, ParamError, SampleError};
 pub use explain::{ChainStage, Cut, ExplainReport, ExplainRow, RestSummary, StageSummary};
+pub use g_test::{GTest, g_test};
 pub use history::History;
 pub use kernels::Isa;
 pub use knobs::{
