@@ -68,7 +68,7 @@ const PARAM_ALIASES = { messages: 'prompt', 'messages[0].content': 'prompt', inp
 // `map` renames params to slots; `null` sends every error to `fallback` (run B's box).
 function errorSlot(param, fallback, map) {
   if (map === null) return $(fallback);
-  const name = PARAM_ALIASES[param] || param;
+  const name = param && param.startsWith('structured_outputs') ? 'format' : PARAM_ALIASES[param] || param;
   const id = map && map[name] ? map[name] : `err-${name}`;
   return (name && $(id)) || $(fallback);
 }
@@ -327,6 +327,56 @@ function knobParams() {
   return params;
 }
 
+// ---------- the output's format: a constraint, the chain's first stage ----------
+
+function buildFormat() {
+  const select = $('format');
+  const none = document.createElement('option');
+  none.value = '';
+  none.textContent = 'none (free text)';
+  select.append(none);
+  for (const kind of doc.knobs.constraints.kinds) {
+    const o = document.createElement('option');
+    o.value = kind.name;
+    o.textContent = kind.label;
+    select.append(o);
+  }
+  select.addEventListener('change', () => {
+    const kind = doc.knobs.constraints.kinds.find((k) => k.name === select.value);
+    if (kind && $('format-value').dataset.kind !== kind.name) $('format-value').value = kind.example;
+    showFormat();
+    changed();
+  });
+  $('format-value').addEventListener('input', changed);
+  showFormat();
+}
+
+function showFormat() {
+  const kind = doc.knobs.constraints.kinds.find((k) => k.name === $('format').value);
+  $('format-value').hidden = !kind || kind.example === '';
+  $('format-value').dataset.kind = kind ? kind.name : '';
+  $('format-help').textContent = kind ? `${kind.help} Applies to the next-token view (with the model) and to Generate.` : doc.knobs.constraints.summary;
+}
+
+// The `structured_outputs` field for the chosen format; throws with a message when its
+// value cannot be sent.
+function formatParams() {
+  const name = $('format').value;
+  if (!name) return {};
+  const text = $('format-value').value;
+  let value;
+  if (name === 'json') {
+    try { value = JSON.parse(text); } catch (e) { throw new Error(`the schema is not JSON: ${e.message}`); }
+  } else if (name === 'choice') {
+    value = text.split('\n').filter((line) => line !== '');
+  } else if (name === 'json_object') {
+    value = true;
+  } else {
+    value = text;
+  }
+  return { structured_outputs: { [name]: value } };
+}
+
 function seedValue() {
   const text = $('seed').value.trim();
   return text === '' ? undefined : typed(text);
@@ -357,6 +407,10 @@ function writeUrl() {
   if (doc.modelId && $('model').options.length > 1) q.set('model', doc.modelId);
   for (const [name, text] of values) q.set(name, text);
   if ($('order').value !== doc.knobs.order.default) q.set('order', $('order').value);
+  if ($('format').value) {
+    q.set('format', $('format').value);
+    q.set('format_value', $('format-value').value);
+  }
   if ($('seed').value.trim() !== '') q.set('seed', $('seed').value.trim());
   if ($('seed-pinned').checked) q.set('pinned', '1');
   q.set('max_tokens', $('max-tokens').value);
@@ -383,6 +437,12 @@ function readUrl() {
     if (!FRONT_ROW.includes(name)) $('advanced').open = true;
   }
   if (q.has('order')) $('order').value = q.get('order');
+  if (q.has('format') && doc.knobs.constraints.kinds.some((k) => k.name === q.get('format'))) {
+    $('format').value = q.get('format');
+    $('format-value').value = q.get('format_value') || '';
+    $('format-value').dataset.kind = q.get('format');
+    showFormat();
+  }
   if (q.has('seed')) $('seed').value = q.get('seed');
   $('seed-pinned').checked = q.get('pinned') === '1';
   if (q.has('max_tokens')) $('max-tokens').value = q.get('max_tokens');
@@ -411,6 +471,7 @@ function changed() {
 
 function explainBody() {
   const body = { ...knobParams(), top: EXPLAIN_ROWS };
+  if (document.querySelector('input[name=source]:checked').value !== 'note') Object.assign(body, formatParams());
   const seed = seedValue();
   if (seed !== undefined) body.seed = seed;
   if (document.querySelector('input[name=source]:checked').value === 'note') {
@@ -428,9 +489,18 @@ async function explain() {
   if (explainAbort) explainAbort.abort();
   explainAbort = new AbortController();
   const started = performance.now();
+  let body;
+  try {
+    body = explainBody();
+  } catch (e) {
+    clearErrors('knobs');
+    showErrors([{ param: null, message: e.message }], 'err-format');
+    document.body.dataset.explain = `error-${seq}`;
+    return;
+  }
   let response;
   try {
-    response = await request('/v1/explain', explainBody(), explainAbort.signal);
+    response = await request('/v1/explain', body, explainAbort.signal);
   } catch (e) {
     if (e.name === 'AbortError') return;
     clearErrors('knobs');
@@ -657,6 +727,12 @@ async function generate() {
     dial: { logprobs: 'processed', entropy: true },
     ...knobParams(),
   };
+  try {
+    Object.assign(base, formatParams());
+  } catch (e) {
+    showErrors([{ param: null, message: e.message }], 'err-format');
+    return;
+  }
   const runs = [{ body: base, out: $('out-a'), slot: 'err-generate' }];
   const two = $('compare').checked;
   $('col-b').hidden = !two;
@@ -837,6 +913,7 @@ async function start() {
   doc.knobs = knobs;
   $('prompt').value = knobs.playground.default_prompt;
   buildKnobs();
+  buildFormat();
   buildVoice();
   readUrl();
   if (!doc.modelId) {

@@ -225,6 +225,36 @@ test('compare runs two settings with the same seed: a no-op knob gives the same 
   await done();
 });
 
+test('Format constrains the next-token view and Generate, and a bad schema shows its error', async () => {
+  const { page, done } = await open('/', [/400/]);
+  let seq = await explainSeq(page);
+  await page.locator('#format').selectOption('choice');
+  await nextExplain(page, seq);
+  await typeInto(page, '#format-value', 'yes\nno');
+  const stages = await page.locator('#stages li').allTextContents();
+  assert.ok(stages.some((s) => s.startsWith('grammar')), `the stage strip shows the grammar: ${stages}`);
+  const kept = await page.locator('#chart tbody tr.kept td.token').allTextContents();
+  assert.ok(kept.length >= 1, 'some tokens are kept');
+  for (const t of kept) assert.ok('yes'.startsWith(t) || 'no'.startsWith(t), `a kept token begins yes or no: ${JSON.stringify(t)}`);
+  const reasons = await page.locator('#chart tbody tr.cut td.reason').allTextContents();
+  assert.ok(reasons.some((r) => r.startsWith('grammar: ')), `cut rows name the grammar: ${reasons}`);
+  await page.locator('#max-tokens').fill('16');
+  await page.locator('#run').click();
+  await page.waitForSelector('body[data-generating="0"]', { timeout: 60_000 });
+  const text = await page.locator('#out-a').textContent();
+  assert.ok(text === 'yes' || text === 'no', `the answer is one of the choices, got ${JSON.stringify(text)}`);
+  assert.match(await page.locator('#gen-status').textContent(), /: stop$/);
+  // The choice survives a reload through the link.
+  assert.match(page.url(), /format=choice/);
+  seq = await explainSeq(page);
+  await page.locator('#format').selectOption('json');
+  await nextExplain(page, seq);
+  await typeInto(page, '#format-value', '{"type": "strin"}');
+  assert.ok(await page.locator('#err-format').isVisible(), 'the schema error shows under Format');
+  assert.match(await page.locator('#err-format').textContent(), /#\/type/);
+  await done();
+});
+
 async function decodedSeconds(page, src) {
   return page.evaluate(async (url) => {
     const bytes = await (await fetch(url)).arrayBuffer();

@@ -6,14 +6,21 @@ use dial_model::Model;
 use dial_sampling::TokenConstraint;
 
 #[derive(Debug, Clone, Default, Args)]
-#[group(id = "constraint", multiple = false)]
 pub struct ConstraintArgs {
-    /// The output is JSON valid against this schema: a file, or the schema's JSON.
-    #[arg(long, value_name = "FILE|JSON")]
-    pub json_schema: Option<String>,
+    #[command(flatten)]
+    pub source: ConstraintSource,
     /// With --json-schema: a keyword the engine cannot enforce is an error, not relaxed.
     #[arg(long, requires = "json_schema")]
     pub strict: bool,
+}
+
+/// At most one constraint.
+#[derive(Debug, Clone, Default, Args)]
+#[group(id = "constraint", multiple = false)]
+pub struct ConstraintSource {
+    /// The output is JSON valid against this schema: a file, or the schema's JSON.
+    #[arg(long, value_name = "FILE|JSON")]
+    pub json_schema: Option<String>,
     /// The whole output matches this regular expression.
     #[arg(long, value_name = "REGEX")]
     pub regex: Option<String>,
@@ -28,7 +35,8 @@ pub struct ConstraintArgs {
 impl ConstraintArgs {
     /// The constraint the flags state, if any.
     pub fn constraint(&self) -> Result<Option<Constraint>, String> {
-        if let Some(text) = &self.json_schema {
+        let source = &self.source;
+        if let Some(text) = &source.json_schema {
             let trimmed = text.trim_start();
             let json = if trimmed.starts_with('{') || trimmed == "true" || trimmed == "false" {
                 text.clone()
@@ -42,13 +50,13 @@ impl ConstraintArgs {
                 strict: self.strict,
             }));
         }
-        if let Some(rx) = &self.regex {
+        if let Some(rx) = &source.regex {
             return Ok(Some(Constraint::Regex(rx.clone())));
         }
-        if let Some(options) = &self.choice {
+        if let Some(options) = &source.choice {
             return Ok(Some(Constraint::Choice(options.clone())));
         }
-        if let Some(path) = &self.grammar {
+        if let Some(path) = &source.grammar {
             let text = std::fs::read_to_string(path)
                 .map_err(|e| format!("--grammar {}: {e}", path.display()))?;
             return Ok(Some(Constraint::Grammar(text)));

@@ -283,3 +283,80 @@ fn a_small_sweep_shows_the_papers_orderings_and_replays_with_generate() {
     let eos = usize::from(c["eos"].as_bool().unwrap());
     assert_eq!(ids[..ids.len() - eos], swept[..]);
 }
+
+/// The constraint flags: the output matches, and explain shows the `grammar` stage first.
+#[test]
+#[cfg_attr(debug_assertions, ignore = "release only")]
+fn constraint_flags_shape_generate_and_explain() {
+    for seed in ["1", "2", "3"] {
+        let out = ok(&dial(&[
+            "generate",
+            "Is the sky blue? Answer:",
+            "--choice",
+            " yes, no",
+            "--choice",
+            " maybe",
+            "--temperature",
+            "1.5",
+            "--seed",
+            seed,
+        ]));
+        assert!(
+            [" yes\n", " no\n", " maybe\n"].contains(&out.as_str()),
+            "{out:?}"
+        );
+    }
+    let out = ok(&dial(&[
+        "generate",
+        "The year the Eiffel Tower opened:",
+        "--regex",
+        " [0-9]{4}",
+        "--json",
+    ]));
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let text = v["text"].as_str().unwrap();
+    assert!(
+        text.len() == 5 && text[1..].bytes().all(|b| b.is_ascii_digit()),
+        "{text:?}"
+    );
+    assert_eq!(v["finish_reason"], "stop");
+    let schema = r#"{"type": "object", "properties": {"ok": {"type": "boolean"}}, "required": ["ok"], "additionalProperties": false}"#;
+    let out = ok(&dial(&[
+        "generate",
+        "Answer as JSON:",
+        "--json-schema",
+        schema,
+        "--strict",
+        "--max-tokens",
+        "20",
+    ]));
+    let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    assert!(v["ok"].is_boolean(), "{out}");
+    let report = ok(&dial(&[
+        "explain",
+        "--prompt",
+        "The answer is",
+        "--regex",
+        "(yes|no)",
+        "--top-k",
+        "1",
+        "--json",
+    ]));
+    let v: serde_json::Value = serde_json::from_str(&report).unwrap();
+    assert_eq!(v["chain"][0]["stage"], "grammar");
+    assert_eq!(v["nucleus_size"], 1);
+    one_line_error(
+        &dial(&[
+            "generate",
+            "x",
+            "--json-schema",
+            r#"{"not": {}}"#,
+            "--strict",
+        ]),
+        "`not`",
+    );
+    one_line_error(
+        &dial(&["generate", "x", "--regex", "a", "--choice", "b"]),
+        "cannot be used with",
+    );
+}

@@ -8,6 +8,54 @@ use serde_json::Value;
 /// The largest constraint dial compiles, in bytes of its text (a schema as compact JSON).
 pub const MAX_CONSTRAINT_BYTES: usize = 256 * 1024;
 
+/// A kind of constraint as requests name it (`structured_outputs`), described for
+/// clients: `/v1/knobs` lists these and the playground builds its Format control from them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct ConstraintKind {
+    /// The field of `structured_outputs`.
+    pub name: &'static str,
+    /// A label for people.
+    pub label: &'static str,
+    /// What it does and how its value is written.
+    pub help: &'static str,
+    /// A value to start from (empty when the kind takes none).
+    pub example: &'static str,
+}
+
+/// Every kind of constraint, in the order clients show them.
+pub const CONSTRAINT_KINDS: [ConstraintKind; 5] = [
+    ConstraintKind {
+        name: "json",
+        label: "JSON schema",
+        help: "The output is compact JSON valid against this JSON Schema (draft 2020-12).",
+        example: r#"{"type": "object", "properties": {"answer": {"type": "string"}, "confidence": {"type": "number", "minimum": 0, "maximum": 1}}, "required": ["answer", "confidence"], "additionalProperties": false}"#,
+    },
+    ConstraintKind {
+        name: "regex",
+        label: "Regex",
+        help: "The whole output matches this regular expression (Rust regex syntax).",
+        example: "(yes|no), because [a-z ]{10,60}\\.",
+    },
+    ConstraintKind {
+        name: "choice",
+        label: "Choice",
+        help: "The output is exactly one of these strings (one per line here).",
+        example: "yes\nno\nnot sure",
+    },
+    ConstraintKind {
+        name: "grammar",
+        label: "Grammar (Lark)",
+        help: "The output follows this context-free grammar, in llguidance's Lark syntax.",
+        example: "start: item (\", \" item)*\nitem: /[a-z]+/",
+    },
+    ConstraintKind {
+        name: "json_object",
+        label: "JSON object",
+        help: "The output is any JSON object.",
+        example: "",
+    },
+];
+
 /// What the whole output must match.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Constraint {

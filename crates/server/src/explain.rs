@@ -211,8 +211,7 @@ pub(crate) async fn explain(
     if let Some(so) = &req.structured_outputs {
         let requested = so.constraint()?;
         let engine = s
-            .grammar
-            .as_ref()
+            .grammar()
             .map_err(|e| crate::structured::grammar_error(requested.param, e))?;
         let compiled = engine
             .compile(&requested.constraint)

@@ -182,8 +182,7 @@ impl Lm {
             None => None,
             Some(requested) => {
                 let engine = self
-                    .grammar
-                    .as_ref()
+                    .grammar()
                     .map_err(|e| grammar_error(requested.param, e))?;
                 let compiled = engine
                     .compile(&requested.constraint)

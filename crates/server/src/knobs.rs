@@ -1,6 +1,7 @@
 //! `GET /v1/knobs`: every knob as its own file describes it (name, summary, fields with
 //! range, default, off value, slider span and help), the voice's knobs, and the note's
-//! example row, so clients (the playground first) hold no second list of them.
+//! example row, and the kinds of constraint, so clients (the playground first) hold no second
+//! list of them.
 
 use crate::explain::MAX_LOGITS;
 use crate::state::AppState;
@@ -43,6 +44,16 @@ pub fn knobs_document(voice_ids: &[String]) -> Value {
             "default": Order::default().to_string(),
             "choices": orders.iter().map(Order::to_string).collect::<Vec<_>>(),
             "kinds": orders.iter().map(|o| (o.to_string(), json!(o.kinds()))).collect::<serde_json::Map<_, _>>(),
+        },
+        "constraints": {
+            "field": "structured_outputs",
+            "stage": "grammar",
+            "summary": "What the output must match: the chain's first stage, a mask of the tokens that keep the output inside the constraint. Every knob then acts on the allowed tokens.",
+            "kinds": dial_grammar::CONSTRAINT_KINDS,
+            "max_bytes": dial_grammar::MAX_CONSTRAINT_BYTES,
+            "formats": dial_grammar::FORMATS,
+            "unsupported_keywords": dial_grammar::UNSUPPORTED_KEYWORDS,
+            "also": ["response_format", "text.format", "tools"],
         },
         "playground": {"default_prompt": crate::playground::DEFAULT_PROMPT},
         "note_example": {

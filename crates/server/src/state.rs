@@ -7,7 +7,7 @@ use crate::prompt::ChatTemplate;
 use dial_grammar::{GrammarEngine, GrammarError};
 use dial_model::Model;
 use dial_voice::Voice;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 /// The server's limits and options.
 #[derive(Clone)]
@@ -105,9 +105,18 @@ pub(crate) struct Lm {
     pub config: ServerConfig,
     pub template: ChatTemplate,
     pub logits_cache: LogitsCache,
-    /// Structured outputs for this model's vocabulary, built at load; why not, when its
-    /// vocabulary cannot be used.
-    pub grammar: Result<GrammarEngine, GrammarError>,
+    /// Structured outputs for this model's vocabulary, built at load on a thread of its
+    /// own (Gemma's 262,144 tokens take about 1.5 s); why not, when its vocabulary
+    /// cannot be used.
+    grammar: Arc<OnceLock<Result<GrammarEngine, GrammarError>>>,
+}
+
+impl Lm {
+    /// The model's structured-output engine, waiting for its build if a request comes
+    /// before it is done.
+    pub(crate) fn grammar(&self) -> Result<&GrammarEngine, &GrammarError> {
+        self.grammar.wait().as_ref()
+    }
 }
 
 /// Two served models would share an id or an alias: the same file name twice.
@@ -197,10 +206,23 @@ impl AppState {
                     config.step_hook.clone(),
                 );
                 let template = ChatTemplate::for_model(&model);
-                let grammar = GrammarEngine::new(model.tokenizer());
-                if let Err(e) = &grammar {
-                    tracing::warn!("{model_id}: no structured outputs: {e}");
-                }
+                let grammar = Arc::new(OnceLock::new());
+                let (slot, tokenizer, id) =
+                    (grammar.clone(), model.tokenizer().clone(), model_id.clone());
+                std::thread::spawn(move || {
+                    // A panic must not leave the slot empty: requests would wait forever.
+                    let built = std::panic::catch_unwind(|| GrammarEngine::new(&tokenizer))
+                        .unwrap_or_else(|panic| {
+                            Err(GrammarError::Vocabulary(format!(
+                                "building the engine failed: {}",
+                                crate::error::panic_message(panic.as_ref())
+                            )))
+                        });
+                    if let Err(e) = &built {
+                        tracing::warn!("{id}: no structured outputs: {e}");
+                    }
+                    let _ = slot.set(built);
+                });
                 Arc::new(Lm {
                     model,
                     model_id,

@@ -93,7 +93,7 @@ async fn wait_for(what: &str, limit: Duration, mut done: impl FnMut() -> bool) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_client_that_disconnects_cancels_its_work_within_a_step() {
+async fn a_client_that_disconnects_a_constrained_stream_cancels_its_work_within_a_step() {
     let steps = Arc::new(AtomicUsize::new(0));
     let counter = steps.clone();
     let (addr, state) = serve(ServerConfig {
@@ -107,8 +107,12 @@ async fn a_client_that_disconnects_cancels_its_work_within_a_step() {
         ..config()
     })
     .await;
-    // Mid-stream: read the first event, then hang up.
-    let mut stream = open(addr, &chat("the cat", 1, 1000, true)).await;
+    // Mid-stream, under a constraint that cannot finish before max_tokens: read the first
+    // event, then hang up.
+    let mut constrained = chat("the cat", 1, 1000, true);
+    constrained["response_format"] = json!({"type": "json_schema", "json_schema": {"name": "long",
+        "schema": {"type": "array", "items": {"type": "integer"}, "minItems": 5000}}});
+    let mut stream = open(addr, &constrained).await;
     let mut buf = vec![0u8; 4096];
     let mut seen = String::new();
     while !seen.contains("data: ") {

@@ -493,3 +493,32 @@ async fn every_bad_constraint_is_a_400_that_names_it() {
     }
     assert!(wrong.is_empty(), "{}", wrong.join("\n"));
 }
+
+#[tokio::test]
+async fn the_knobs_document_lists_the_constraint_kinds() {
+    let v = get(&app(), "/v1/knobs").await.json();
+    let c = &v["constraints"];
+    assert_eq!(c["field"], "structured_outputs");
+    assert_eq!(c["stage"], "grammar");
+    let names: Vec<&str> = c["kinds"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["json", "regex", "choice", "grammar", "json_object"]);
+    // Each example compiles: the playground starts from it.
+    let app = app();
+    for kind in c["kinds"].as_array().unwrap() {
+        let example = kind["example"].as_str().unwrap();
+        let value = match kind["name"].as_str().unwrap() {
+            "json" => serde_json::from_str(example).unwrap(),
+            "choice" => json!(example.lines().collect::<Vec<_>>()),
+            "json_object" => json!(true),
+            _ => json!(example),
+        };
+        let body = json!({"model": MODEL, "prompt": "the cat", "max_tokens": 4, "structured_outputs": {kind["name"].as_str().unwrap(): value}});
+        let a = post_json(&app, "/v1/completions", &body).await;
+        assert_eq!(a.status, StatusCode::OK, "{kind}: {}", a.text);
+    }
+}
