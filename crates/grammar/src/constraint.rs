@@ -75,17 +75,80 @@ pub enum Constraint {
     Choice(Vec<String>),
     /// A context-free grammar in llguidance's Lark syntax.
     Grammar(String),
-    /// Either a JSON value valid against `schema`, or free text that does not begin with
-    /// one of `text_may_not_begin_with` or whitespace (so that the two cannot be mixed
-    /// up): optional tool calls.
-    JsonOrText {
-        /// The schema of the JSON alternative.
-        schema: Value,
-        /// Refuse keywords the engine cannot enforce.
-        strict: bool,
-        /// Characters a text answer may not begin with (a JSON value's first).
-        text_may_not_begin_with: Vec<char>,
-    },
+    /// Tool calls in a syntax: `list_open`, then one or more calls separated by
+    /// `separator` (at most `max_calls`), then `list_close`; a call is `call_open`, a JSON
+    /// value valid against `call_schema`, `call_close`. With `text_allowed`, the output may
+    /// instead be free text that begins with neither whitespace nor the calls' first
+    /// character, so the two are never mixed up.
+    ToolCalls(ToolCallSyntax),
+}
+
+/// How tool calls are written, and what they hold (see [`Constraint::ToolCalls`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ToolCallSyntax {
+    /// The schema of one call (`{"name", "arguments"}` for each function).
+    pub call_schema: Value,
+    /// Refuse keywords the engine cannot enforce.
+    pub strict: bool,
+    /// Before the calls, e.g. `[`.
+    pub list_open: String,
+    /// Between two calls, e.g. `,`.
+    pub separator: String,
+    /// After the calls, e.g. `]`.
+    pub list_close: String,
+    /// Before each call, e.g. `<tool_call>\n`.
+    pub call_open: String,
+    /// After each call, e.g. `\n</tool_call>`.
+    pub call_close: String,
+    /// The most calls (`None`: any number).
+    pub max_calls: Option<usize>,
+    /// Text is allowed instead of calls.
+    pub text_allowed: bool,
+}
+
+impl ToolCallSyntax {
+    /// The Lark grammar of the output.
+    fn lark(&self, call_schema: &Value) -> Result<String, GrammarError> {
+        let opening = format!("{}{}", self.list_open, self.call_open);
+        let Some(first) = opening.chars().next() else {
+            return Err(GrammarError::Invalid {
+                kind: "tool calls",
+                message: "calls need an opening text, or text could not be told apart".into(),
+            });
+        };
+        let call = format!(
+            "call: {} %json {call_schema} {}",
+            lark_literal_or_empty(&self.call_open),
+            lark_literal_or_empty(&self.call_close)
+        );
+        let separator = lark_literal_or_empty(&self.separator);
+        let more = match self.max_calls {
+            // Up to n − 1 more, as nested options: (sep call (sep call)?)?
+            Some(n) => (1..n.max(1)).fold(String::new(), |inner, _| {
+                format!("({separator} call {inner})?")
+            }),
+            None => format!("({separator} call)*"),
+        };
+        let mut lark = format!(
+            "start: {}\ncalls: {} call {more} {}\n{call}\n",
+            if self.text_allowed {
+                "calls | text"
+            } else {
+                "calls"
+            },
+            lark_literal_or_empty(&self.list_open),
+            lark_literal_or_empty(&self.list_close),
+        );
+        if self.text_allowed {
+            let mut excluded = String::from("\\s");
+            if matches!(first, '\\' | ']' | '[' | '^' | '-' | '/') {
+                excluded.push('\\');
+            }
+            excluded.push(first);
+            lark.push_str(&format!("text: TEXT\nTEXT: /[^{excluded}](?s:.*)/\n"));
+        }
+        Ok(lark)
+    }
 }
 
 impl Constraint {
@@ -98,7 +161,7 @@ impl Constraint {
             Constraint::Regex(_) => "regex",
             Constraint::Choice(_) => "choice",
             Constraint::Grammar(_) => "grammar",
-            Constraint::JsonOrText { .. } => "json schema or text",
+            Constraint::ToolCalls(_) => "tool calls",
         }
     }
 
@@ -110,14 +173,21 @@ impl Constraint {
             Constraint::Regex(rx) => format!("regex:{rx}"),
             Constraint::Choice(options) => format!("choice:{}", Value::from(options.clone())),
             Constraint::Grammar(g) => format!("grammar:{g}"),
-            Constraint::JsonOrText {
-                schema,
-                strict,
-                text_may_not_begin_with,
-            } => format!(
-                "json_or_text:{strict}:{}:{schema}",
-                String::from_iter(text_may_not_begin_with)
-            ),
+            Constraint::ToolCalls(t) => {
+                format!(
+                    "tool_calls:{}:{:?}:{}:{}",
+                    t.strict,
+                    [
+                        &t.list_open,
+                        &t.separator,
+                        &t.list_close,
+                        &t.call_open,
+                        &t.call_close
+                    ],
+                    t.max_calls.map_or(0, |n| n),
+                    t.call_schema
+                ) + if t.text_allowed { ":text" } else { "" }
+            }
         }
     }
 
@@ -133,18 +203,19 @@ impl Constraint {
             Constraint::Regex(rx) => format!("regex /{}/", clip(rx, 40)),
             Constraint::Choice(options) => format!("choice of {}", options.len()),
             Constraint::Grammar(_) => format!("grammar ({} bytes)", self.size()),
-            Constraint::JsonOrText { .. } => {
-                format!("json schema ({} bytes) or text", self.size())
-            }
+            Constraint::ToolCalls(t) => format!(
+                "tool calls ({} bytes of schema{})",
+                self.size(),
+                if t.text_allowed { ", or text" } else { "" }
+            ),
         }
     }
 
     /// Its size in bytes.
     pub fn size(&self) -> usize {
         match self {
-            Constraint::JsonSchema { schema, .. } | Constraint::JsonOrText { schema, .. } => {
-                schema.to_string().len()
-            }
+            Constraint::JsonSchema { schema, .. } => schema.to_string().len(),
+            Constraint::ToolCalls(t) => t.call_schema.to_string().len(),
             Constraint::JsonObject => 0,
             Constraint::Regex(text) | Constraint::Grammar(text) => text.len(),
             Constraint::Choice(options) => options.iter().map(|o| o.len() + 1).sum(),
@@ -199,22 +270,9 @@ impl Constraint {
                 }
                 Ok(TopLevelGrammar::from_lark(g.clone()))
             }
-            Constraint::JsonOrText {
-                schema,
-                strict,
-                text_may_not_begin_with,
-            } => {
-                let schema = json_options(schema.clone(), !*strict);
-                let mut excluded = String::from("\\s");
-                for c in text_may_not_begin_with {
-                    if matches!(c, '\\' | ']' | '[' | '^' | '-' | '/') {
-                        excluded.push('\\');
-                    }
-                    excluded.push(*c);
-                }
-                Ok(TopLevelGrammar::from_lark(format!(
-                    "start: value | text\nvalue: %json {schema}\ntext: TEXT\nTEXT: /[^{excluded}](?s:.*)/"
-                )))
+            Constraint::ToolCalls(t) => {
+                let schema = json_options(t.call_schema.clone(), !t.strict);
+                Ok(TopLevelGrammar::from_lark(t.lark(&schema)?))
             }
         }
     }
@@ -248,6 +306,15 @@ fn json_options(schema: Value, lenient: bool) -> Value {
         schema = wrapped;
     }
     schema
+}
+
+/// A Lark literal for `text`, or nothing when it is empty.
+fn lark_literal_or_empty(text: &str) -> String {
+    if text.is_empty() {
+        String::new()
+    } else {
+        lark_literal(text)
+    }
 }
 
 /// A Lark string literal for `text`: JSON's string syntax, with DEL escaped too.

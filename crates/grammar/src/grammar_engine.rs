@@ -143,10 +143,8 @@ impl GrammarEngine {
     fn compile_uncached(&self, constraint: &Constraint) -> Result<CompiledGrammar, GrammarError> {
         let kind = constraint.kind();
         let relaxed = match constraint {
-            Constraint::JsonSchema { schema, strict }
-            | Constraint::JsonOrText { schema, strict, .. } => {
-                crate::check_schema(schema, *strict)?
-            }
+            Constraint::JsonSchema { schema, strict } => crate::check_schema(schema, *strict)?,
+            Constraint::ToolCalls(t) => crate::check_schema(&t.call_schema, t.strict)?,
             _ => Vec::new(),
         };
         let grammar = constraint.to_grammar()?;
@@ -168,7 +166,7 @@ impl GrammarEngine {
                         message.split(':').next().unwrap_or_default()
                     ),
                 }
-            } else if kind.starts_with("json schema") {
+            } else if kind.starts_with("json schema") || kind == "tool calls" {
                 GrammarError::InvalidSchema {
                     pointer: String::new(),
                     message,

@@ -25,7 +25,9 @@ mod model_tok_env;
 mod schema_check;
 mod token_vocabulary;
 
-pub use constraint::{CONSTRAINT_KINDS, Constraint, ConstraintKind, MAX_CONSTRAINT_BYTES};
+pub use constraint::{
+    CONSTRAINT_KINDS, Constraint, ConstraintKind, MAX_CONSTRAINT_BYTES, ToolCallSyntax,
+};
 pub use error::GrammarError;
 pub use grammar_engine::{CompiledGrammar, GRAMMAR_CACHE_ENTRIES, GrammarEngine};
 pub use grammar_stage::GrammarStage;

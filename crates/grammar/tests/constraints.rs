@@ -290,29 +290,73 @@ fn a_lenient_schema_says_what_it_relaxed() {
 }
 
 #[test]
-fn json_or_text_gives_one_or_the_other() {
-    let constraint = Constraint::JsonOrText {
-        schema: json!({"type": "array", "items": {"type": "integer"}, "minItems": 1, "maxItems": 2}),
-        strict: true,
-        text_may_not_begin_with: vec!['['],
+fn tool_calls_or_text_in_either_syntax() {
+    let call_schema = json!({"type": "object", "properties": {
+        "name": {"const": "add"},
+        "arguments": {"type": "object", "properties": {"a": {"type": "integer", "minimum": 0, "maximum": 99}}, "required": ["a"], "additionalProperties": false}
+    }, "required": ["name", "arguments"], "additionalProperties": false});
+    let syntax =
+        |open: &str, sep: &str, close: &str, call_open: &str, call_close: &str, text: bool| {
+            Constraint::ToolCalls(dial_grammar::ToolCallSyntax {
+                call_schema: call_schema.clone(),
+                strict: true,
+                list_open: open.into(),
+                separator: sep.into(),
+                list_close: close.into(),
+                call_open: call_open.into(),
+                call_close: call_close.into(),
+                max_calls: Some(2),
+                text_allowed: text,
+            })
+        };
+    // A call list, or text that cannot be taken for one.
+    let check_list = |text: &str| {
+        let value: Value = serde_json::from_str(text).unwrap_or_else(|e| panic!("{e}: {text:?}"));
+        let items = value.as_array().unwrap();
+        assert!((1..=2).contains(&items.len()), "{text}");
+        assert!(
+            items
+                .iter()
+                .all(|c| c["name"] == "add" && c["arguments"]["a"].is_i64()),
+            "{text}"
+        );
     };
-    let (mut json_answers, mut text_answers) = (0, 0);
-    for seed in 0..16 {
-        let (text, _) = generate(&constraint, hot(), seed, 24);
-        if text.starts_with('[') {
-            let value: Value =
-                serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text:?}"));
-            let items = value.as_array().unwrap();
-            assert!(
-                (1..=2).contains(&items.len()) && items.iter().all(Value::is_i64),
-                "{text}"
-            );
-            json_answers += 1;
-        } else {
-            assert!(!text.starts_with(char::is_whitespace), "{text:?}");
-            text_answers += 1;
+    let check_tagged = |text: &str| {
+        let blocks: Vec<&str> = text
+            .split("</tool_call>")
+            .filter(|b| !b.trim().is_empty())
+            .collect();
+        assert!((1..=2).contains(&blocks.len()), "{text:?}");
+        for block in blocks {
+            let body = block
+                .trim()
+                .strip_prefix("<tool_call>")
+                .unwrap_or_else(|| panic!("{text:?}"));
+            let call: Value =
+                serde_json::from_str(body.trim()).unwrap_or_else(|e| panic!("{e}: {text:?}"));
+            assert_eq!(call["name"], "add");
+        }
+    };
+    let list = |text| syntax("[", ",", "]", "", "", text);
+    let tagged = |text| syntax("", "\n", "", "<tool_call>\n", "\n</tool_call>", text);
+    for seed in 0..6 {
+        let (text, finish) = generate(&list(false), hot(), seed, 200);
+        assert_eq!(finish, dial_model::FinishReason::Stop, "{text:?}");
+        check_list(&text);
+        let (text, finish) = generate(&tagged(false), hot(), seed, 200);
+        assert_eq!(finish, dial_model::FinishReason::Stop, "{text:?}");
+        check_tagged(&text);
+        for (constraint, opening) in [(list(true), '['), (tagged(true), '<')] {
+            let (text, _) = generate(&constraint, hot(), seed, 200);
+            if text.starts_with(opening) {
+                if opening == '[' {
+                    check_list(&text)
+                } else {
+                    check_tagged(&text)
+                }
+            } else {
+                assert!(!text.starts_with(char::is_whitespace), "{text:?}");
+            }
         }
     }
-    eprintln!("{json_answers} JSON answers, {text_answers} text answers");
-    assert!(json_answers + text_answers == 16);
 }

@@ -10,7 +10,7 @@ use crate::prompt::Message;
 use crate::state::AppState;
 use crate::stream::{self, Item, Out};
 use crate::structured::{
-    self, ChatTool, Requested, ResponseFormat, StructuredOutputs, ToolCalls, ToolChoice,
+    self, ChatTool, Requested, ResponseFormat, StructuredOutputs, ToolCalls, ToolChoice, ToolSyntax,
 };
 use axum::body::Bytes;
 use axum::extract::State;
@@ -159,7 +159,7 @@ fn tool_calls_out(calls: Vec<(String, String)>) -> Vec<ToolCallOut> {
 
 /// The request's constraint: at most one of `response_format`, `tools`,
 /// `structured_outputs`.
-fn requested(req: &ChatRequest) -> Result<Option<Requested>, ApiError> {
+fn requested(req: &ChatRequest, syntax: ToolSyntax) -> Result<Option<Requested>, ApiError> {
     let functions = structured::functions::<ChatTool>(req.tools.as_deref().unwrap_or_default())?;
     let choice = req
         .tool_choice
@@ -167,7 +167,7 @@ fn requested(req: &ChatRequest) -> Result<Option<Requested>, ApiError> {
         .map(ToolChoice::parse)
         .transpose()?;
     structured::one_of([
-        ToolCalls::requested(functions, choice, req.parallel_tool_calls)?,
+        ToolCalls::requested(functions, choice, req.parallel_tool_calls, syntax)?,
         req.response_format
             .as_ref()
             .map(ResponseFormat::constraint)
@@ -216,19 +216,18 @@ pub(crate) async fn create(
         ));
     }
     crate::generation::check_stream_options(req.stream, req.stream_options.is_some())?;
-    let requested = requested(req)?;
+    let requested = requested(req, s.template.tool_syntax())?;
     let tools = requested.as_ref().and_then(|r| r.tools.clone());
-    let messages = match &tools {
-        Some(tools) => crate::prompt::with_system_text(&req.messages, &tools.instructions()),
-        None => req.messages.clone(),
-    };
-    let text = s.template.render(&messages, "messages")?;
+    let text = crate::prompt::render_for(&s.template, &req.messages, "messages", tools.as_ref())?;
     let prompt = s.encode_rendered(&text);
     let max_tokens = match (req.max_completion_tokens, req.max_tokens) {
         (Some(v), _) => Some((v, "max_completion_tokens")),
         (None, Some(v)) => Some((v, "max_tokens")),
         (None, None) => None,
     };
+    if requested.is_some() {
+        s.grammar_built().await;
+    }
     let plan = s.plan(Asked {
         params: &body.params,
         dial: &body.dial,
@@ -315,7 +314,10 @@ pub(crate) async fn create(
                     Mode::Undecided(held) => {
                         held.push(*step);
                         let text: String = held.iter().map(|s| s.text.as_str()).collect();
-                        if text.starts_with(structured::TOOL_CALLS_OPEN) {
+                        if tools
+                            .as_ref()
+                            .is_some_and(|t| text.starts_with(t.syntax.opening()))
+                        {
                             *mode = Mode::Calls(text);
                         } else if !text.is_empty() {
                             for st in std::mem::take(held) {

@@ -160,6 +160,9 @@ pub(crate) async fn create(
         .as_ref()
         .map(crate::structured::StructuredOutputs::constraint)
         .transpose()?;
+    if constraint.is_some() {
+        s.grammar_built().await;
+    }
     let plan = s.plan(Asked {
         params: &body.params,
         dial: &body.dial,

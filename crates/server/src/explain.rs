@@ -210,6 +210,7 @@ pub(crate) async fn explain(
     let mut relaxed = Vec::new();
     if let Some(so) = &req.structured_outputs {
         let requested = so.constraint()?;
+        s.grammar_built().await;
         let engine = s
             .grammar()
             .map_err(|e| crate::structured::grammar_error(requested.param, e))?;

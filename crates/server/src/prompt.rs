@@ -118,6 +118,24 @@ impl Message {
     }
 }
 
+/// The prompt for `messages` when the output may hold `tools`' calls: a template with
+/// its own tool syntax renders the tools; otherwise dial describes them, and its syntax,
+/// at the head of the system message.
+pub(crate) fn render_for(
+    template: &ChatTemplate,
+    messages: &[Message],
+    param: &str,
+    tools: Option<&crate::structured::ToolCalls>,
+) -> Result<String, ApiError> {
+    match tools {
+        None => template.render(messages, param),
+        Some(t) if t.syntax == crate::structured::ToolSyntax::Tagged => {
+            template.render_with_tools(messages, param, Some(&t.as_template_tools()))
+        }
+        Some(t) => template.render(&with_system_text(messages, &t.instructions()), param),
+    }
+}
+
 /// `messages` with `text` at the head of the system message: added to the first message
 /// when it is a system one, else as a new first message.
 pub(crate) fn with_system_text(messages: &[Message], text: &str) -> Vec<Message> {
@@ -186,9 +204,25 @@ impl ChatTemplate {
         }
     }
 
+    /// How this template's model writes tool calls.
+    pub fn tool_syntax(&self) -> crate::structured::ToolSyntax {
+        crate::structured::ToolSyntax::of_template(&self.source)
+    }
+
     /// The prompt for `messages`, ending where the assistant's reply starts. `param` names
     /// the request field the messages came from.
     pub fn render(&self, messages: &[Message], param: &str) -> Result<String, ApiError> {
+        self.render_with_tools(messages, param, None)
+    }
+
+    /// [`ChatTemplate::render`] with the tools the template may show the model (OpenAI's
+    /// `[{"type": "function", "function": {...}}]`), as Hugging Face passes `tools`.
+    pub fn render_with_tools(
+        &self,
+        messages: &[Message],
+        param: &str,
+        tools: Option<&[serde_json::Value]>,
+    ) -> Result<String, ApiError> {
         if messages.is_empty() {
             return Err(ApiError::invalid(
                 param,
@@ -221,6 +255,7 @@ impl ChatTemplate {
         template
             .render(minijinja::context! {
                 messages => items,
+                tools => tools,
                 add_generation_prompt => true,
                 bos_token => self.bos,
                 eos_token => self.eos,

@@ -9,6 +9,7 @@ use crate::state::AppState;
 use crate::stream::{self, Item, Out};
 use crate::structured::{
     self, Requested, ResponsesTool, StructuredOutputs, TextFormat, ToolCalls, ToolChoice,
+    ToolSyntax,
 };
 use axum::body::Bytes;
 use axum::extract::State;
@@ -107,7 +108,7 @@ const LOGPROBS_INCLUDE: &str = "message.output_text.logprobs";
 
 /// The request's constraint: at most one of `text.format`, `tools`,
 /// `structured_outputs`.
-fn requested(req: &ResponseRequest) -> Result<Option<Requested>, ApiError> {
+fn requested(req: &ResponseRequest, syntax: ToolSyntax) -> Result<Option<Requested>, ApiError> {
     if let Some(v) = req.text.as_ref().and_then(|t| t.verbosity.as_deref())
         && v != "medium"
     {
@@ -125,7 +126,7 @@ fn requested(req: &ResponseRequest) -> Result<Option<Requested>, ApiError> {
         .map(ToolChoice::parse)
         .transpose()?;
     structured::one_of([
-        ToolCalls::requested(functions, choice, req.parallel_tool_calls)?,
+        ToolCalls::requested(functions, choice, req.parallel_tool_calls, syntax)?,
         req.text
             .as_ref()
             .and_then(|t| t.format.as_ref())
@@ -324,7 +325,7 @@ pub(crate) async fn create(
     let req = &body.api;
     let s = state.inner.lm(&req.model)?.clone();
     let logprobs = check(req)?;
-    let requested = requested(req)?;
+    let requested = requested(req, s.template.tool_syntax())?;
     let tools = requested.as_ref().and_then(|r| r.tools.clone());
     let mut messages = Vec::new();
     if let Some(i) = &req.instructions {
@@ -334,11 +335,11 @@ pub(crate) async fn create(
         Input::Text(t) => messages.push(Message::new(Role::User, t)),
         Input::Messages(m) => messages.extend(m.iter().cloned()),
     }
-    if let Some(tools) = &tools {
-        messages = crate::prompt::with_system_text(&messages, &tools.instructions());
-    }
-    let text = s.template.render(&messages, "input")?;
+    let text = crate::prompt::render_for(&s.template, &messages, "input", tools.as_ref())?;
     let prompt = s.encode_rendered(&text);
+    if requested.is_some() {
+        s.grammar_built().await;
+    }
     let plan: Plan = s.plan(Asked {
         params: &body.params,
         dial: &body.dial,

@@ -117,6 +117,17 @@ impl Lm {
     pub(crate) fn grammar(&self) -> Result<&GrammarEngine, &GrammarError> {
         self.grammar.wait().as_ref()
     }
+
+    /// Waits, off the async threads, until the structured-output engine is built.
+    pub(crate) async fn grammar_built(&self) {
+        if self.grammar.get().is_none() {
+            let slot = self.grammar.clone();
+            let _ = tokio::task::spawn_blocking(move || {
+                slot.wait();
+            })
+            .await;
+        }
+    }
 }
 
 /// Two served models would share an id or an alias: the same file name twice.

@@ -4,7 +4,7 @@
 //! [`Constraint`] or a 400; nothing falls back to free text silently.
 
 use crate::error::ApiError;
-use dial_grammar::{Constraint, GrammarError};
+use dial_grammar::{Constraint, GrammarError, ToolCallSyntax};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -352,23 +352,98 @@ impl Requested {
     }
 }
 
+/// How a model writes tool calls.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ToolSyntax {
+    /// dial's own, for models whose chat template defines none: a JSON list of calls,
+    /// `[{"name": …, "arguments": {…}}]`, with the tools described at the head of the
+    /// system message.
+    JsonList,
+    /// The tagged syntax of templates that define one (Hermes, Qwen 2.5 and their kin):
+    /// each call `<tool_call>\n{"name": …, "arguments": {…}}\n</tool_call>`, one per line;
+    /// the template renders the tools itself.
+    Tagged,
+}
+
+impl ToolSyntax {
+    const TAG_OPEN: &'static str = "<tool_call>\n";
+    const TAG_CLOSE: &'static str = "\n</tool_call>";
+
+    /// The syntax a chat template defines (`<tool_call>` in its source), else dial's.
+    pub fn of_template(source: &str) -> Self {
+        if source.contains("<tool_call>") {
+            ToolSyntax::Tagged
+        } else {
+            ToolSyntax::JsonList
+        }
+    }
+
+    fn syntax(
+        self,
+        call_schema: Value,
+        strict: bool,
+        max_calls: Option<usize>,
+        text_allowed: bool,
+    ) -> ToolCallSyntax {
+        let (list_open, separator, list_close, call_open, call_close) = match self {
+            ToolSyntax::JsonList => ("[", ",", "]", "", ""),
+            ToolSyntax::Tagged => ("", "\n", "", Self::TAG_OPEN, Self::TAG_CLOSE),
+        };
+        ToolCallSyntax {
+            call_schema,
+            strict,
+            list_open: list_open.into(),
+            separator: separator.into(),
+            list_close: list_close.into(),
+            call_open: call_open.into(),
+            call_close: call_close.into(),
+            max_calls,
+            text_allowed,
+        }
+    }
+
+    /// The first character of a call list: a text answer never begins with it.
+    pub fn opening(self) -> char {
+        match self {
+            ToolSyntax::JsonList => '[',
+            ToolSyntax::Tagged => '<',
+        }
+    }
+
+    /// The call objects in `text`, when it is a call list.
+    fn calls(self, text: &str) -> Option<Vec<Value>> {
+        match self {
+            ToolSyntax::JsonList => match serde_json::from_str(text.trim()).ok()? {
+                Value::Array(calls) => Some(calls),
+                _ => None,
+            },
+            ToolSyntax::Tagged => {
+                let mut calls = Vec::new();
+                let mut rest = text.trim();
+                while !rest.is_empty() {
+                    let body = rest.strip_prefix(Self::TAG_OPEN.trim_end())?;
+                    let end = body.find(Self::TAG_CLOSE.trim_start())?;
+                    calls.push(serde_json::from_str(body[..end].trim()).ok()?);
+                    rest = body[end + Self::TAG_CLOSE.trim_start().len()..].trim_start();
+                }
+                (!calls.is_empty()).then_some(calls)
+            }
+        }
+    }
+}
+
 /// The tool calls an output may hold.
 #[derive(Debug, Clone)]
 pub(crate) struct ToolCalls {
     pub functions: Vec<FunctionDefinition>,
     /// Calls are required (`required` or a named function): the output is only calls.
     pub required: bool,
+    pub syntax: ToolSyntax,
 }
 
-/// The prefix that a text answer may not begin with when calls are optional: a call
-/// list starts with `[`.
-pub const TOOL_CALLS_OPEN: char = '[';
-
 impl ToolCalls {
-    /// The schema of the output when it is calls: a JSON array of
-    /// `{"name": <function>, "arguments": <its parameters>}`, one or more (exactly one
-    /// when `parallel_tool_calls` is false).
-    fn schema(functions: &[&FunctionDefinition], parallel: bool) -> Value {
+    /// The schema of one call: `{"name": <function>, "arguments": <its parameters>}`.
+    fn call_schema(functions: &[&FunctionDefinition]) -> Value {
         let calls: Vec<Value> = functions
             .iter()
             .map(|f| {
@@ -383,19 +458,16 @@ impl ToolCalls {
                 })
             })
             .collect();
-        let mut schema = json!({"type": "array", "items": {"anyOf": calls}, "minItems": 1});
-        if !parallel {
-            schema["maxItems"] = json!(1);
-        }
-        schema
+        json!({"anyOf": calls})
     }
 
-    /// The constraint for `functions` under `choice`; `None` when the output is free
-    /// text (`none`, or no tools).
+    /// The constraint for `functions` under `choice`, in `syntax`; `None` when the
+    /// output is free text (`none`, or no tools).
     pub(crate) fn requested(
         functions: Vec<FunctionDefinition>,
         choice: Option<ToolChoice>,
         parallel: Option<bool>,
+        syntax: ToolSyntax,
     ) -> Result<Option<Requested>, ApiError> {
         let choice = choice.unwrap_or(if functions.is_empty() {
             ToolChoice::None
@@ -419,16 +491,16 @@ impl ToolCalls {
                 "`tool_choice` needs `tools`",
             ));
         }
-        let parallel = parallel.unwrap_or(true);
+        let max_calls = (parallel == Some(false)).then_some(1);
         let strict = functions.iter().any(|f| f.strict == Some(true));
-        let (schema, required) = match &choice {
+        let (call_schema, required) = match &choice {
             ToolChoice::None => return Ok(None),
             ToolChoice::Auto => (
-                Self::schema(&functions.iter().collect::<Vec<_>>(), parallel),
+                Self::call_schema(&functions.iter().collect::<Vec<_>>()),
                 false,
             ),
             ToolChoice::Required => (
-                Self::schema(&functions.iter().collect::<Vec<_>>(), parallel),
+                Self::call_schema(&functions.iter().collect::<Vec<_>>()),
                 true,
             ),
             ToolChoice::Named(name) => {
@@ -439,38 +511,48 @@ impl ToolCalls {
                         &format!("`tool_choice` names `{name}`, which is not in `tools`"),
                     ));
                 };
-                (Self::schema(&[f], parallel), true)
-            }
-        };
-        let constraint = if required {
-            Constraint::JsonSchema { schema, strict }
-        } else {
-            Constraint::JsonOrText {
-                schema,
-                strict,
-                text_may_not_begin_with: vec![TOOL_CALLS_OPEN],
+                (Self::call_schema(&[f]), true)
             }
         };
         Ok(Some(Requested {
             param: "tools",
-            constraint,
+            constraint: Constraint::ToolCalls(syntax.syntax(
+                call_schema,
+                strict,
+                max_calls,
+                !required,
+            )),
             tools: Some(ToolCalls {
                 functions,
                 required,
+                syntax,
             }),
         }))
     }
 
     /// The calls in `text`, when it is a call list: `(name, arguments as JSON text)`.
     pub(crate) fn parse(&self, text: &str) -> Option<Vec<(String, String)>> {
-        let value: Value = serde_json::from_str(text.trim()).ok()?;
-        value
-            .as_array()?
+        self.syntax
+            .calls(text)?
             .iter()
             .map(|call| {
                 let name = call.get("name")?.as_str()?;
                 self.functions.iter().find(|f| f.name == name)?;
                 Some((name.to_string(), call.get("arguments")?.to_string()))
+            })
+            .collect()
+    }
+
+    /// The tools as OpenAI writes them, for templates that render them.
+    pub(crate) fn as_template_tools(&self) -> Vec<Value> {
+        self.functions
+            .iter()
+            .map(|f| {
+                json!({"type": "function", "function": {
+                    "name": f.name,
+                    "description": f.description,
+                    "parameters": f.parameters.clone().unwrap_or_else(|| json!({"type": "object"})),
+                }})
             })
             .collect()
     }

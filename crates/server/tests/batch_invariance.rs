@@ -198,8 +198,11 @@ async fn explain_gives_the_same_distribution_idle_and_under_load() {
     let quiet = post_json(&idle, "/v1/explain", &body).await;
     assert_eq!(quiet.status, 200, "{}", quiet.text);
     let (busy, state) = server(&model, 2);
+    // Eight free requests: constrained ones could start late, behind their grammar's
+    // compile, and the eight would never all be decoding at once.
     let load: Vec<_> = requests()
         .into_iter()
+        .filter(|r| r.get("structured_outputs").is_none())
         .take(8)
         .map(|mut r| {
             r["max_tokens"] = json!(24);

@@ -522,3 +522,88 @@ async fn the_knobs_document_lists_the_constraint_kinds() {
         assert_eq!(a.status, StatusCode::OK, "{kind}: {}", a.text);
     }
 }
+
+/// A template with Hermes' tool syntax, as Qwen 2.5's and Hermes' define it.
+const HERMES: &str = "{%- if tools %}<|im_start|>system\n# Tools\n<tools>\n{% for t in tools %}{{ t | tojson }}\n{% endfor %}</tools>\nFor each call, return <tool_call>\n{\"name\": <function-name>, \"arguments\": <args-json-object>}\n</tool_call><|im_end|>\n{% endif %}{% for m in messages %}<|im_start|>{{ m.role }}\n{{ m.content }}<|im_end|>\n{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}";
+
+#[tokio::test]
+async fn a_template_with_its_own_tool_syntax_gets_calls_in_it() {
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("hermes-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("dial-tiny-hermes.gguf");
+    dial_model::tiny::TinyGemma3 {
+        chat_template: Some(HERMES.into()),
+        ..Default::default()
+    }
+    .write(&path)
+    .unwrap();
+    let model = dial_model::Model::load(&path, |_, _| {}).unwrap();
+    let config = dial_server::ServerConfig {
+        max_tokens_limit: 256,
+        ..config()
+    };
+    let app = dial_server::app(dial_server::AppState::new(model, config));
+    for (seed, stream) in [(1, false), (2, false), (4, true)] {
+        let body = json!({
+            "model": "dial-tiny-hermes", "messages": [{"role": "user", "content": "weather?"}],
+            "seed": seed, "temperature": 1.3, "max_tokens": 200, "stream": stream,
+            "tools": [weather_tool()], "tool_choice": "required", "parallel_tool_calls": false,
+        });
+        let a = post_json(&app, "/v1/chat/completions", &body).await;
+        assert_eq!(a.status, StatusCode::OK, "{}", a.text);
+        let calls: Vec<Value> = if stream {
+            a.events()
+                .iter()
+                .filter(|(_, d)| d != "[DONE]")
+                .filter_map(|(_, d)| {
+                    serde_json::from_str::<Value>(d).unwrap()["choices"][0]["delta"]["tool_calls"]
+                        .as_array()
+                        .cloned()
+                })
+                .flatten()
+                .collect()
+        } else {
+            let v = a.json();
+            assert_eq!(v["choices"][0]["finish_reason"], "tool_calls", "{v}");
+            v["choices"][0]["message"]["tool_calls"]
+                .as_array()
+                .unwrap()
+                .clone()
+        };
+        assert_eq!(calls.len(), 1, "{calls:?}");
+        assert_eq!(calls[0]["function"]["name"], "get_weather");
+        let args: Value =
+            serde_json::from_str(calls[0]["function"]["arguments"].as_str().unwrap()).unwrap();
+        assert!(args["city"].is_string(), "{args}");
+    }
+    // The template renders the tools: the prompt grows by their description.
+    let prompt_tokens = |tools: bool| {
+        let mut body = json!({"model": "dial-tiny-hermes", "messages": [{"role": "user", "content": "weather?"}], "max_tokens": 1});
+        if tools {
+            body["tools"] = json!([weather_tool()]);
+            body["tool_choice"] = json!("none");
+        }
+        body
+    };
+    let without = post_json(&app, "/v1/chat/completions", &prompt_tokens(false))
+        .await
+        .json();
+    let with = post_json(&app, "/v1/chat/completions", &prompt_tokens(true))
+        .await
+        .json();
+    assert_eq!(
+        without["usage"]["prompt_tokens"], with["usage"]["prompt_tokens"],
+        "tool_choice none shows no tools"
+    );
+    let auto = {
+        let mut b = prompt_tokens(true);
+        b["tool_choice"] = json!("auto");
+        post_json(&app, "/v1/chat/completions", &b).await.json()
+    };
+    assert!(
+        auto["usage"]["prompt_tokens"].as_u64().unwrap()
+            > without["usage"]["prompt_tokens"].as_u64().unwrap() + 100,
+        "{auto}"
+    );
+}
