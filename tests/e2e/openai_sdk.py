@@ -308,6 +308,22 @@ def test_a_pydantic_function_tool_with_tool_choice_required():
         assert len(calls) == 1 and calls[0].function.name == "get_weather"
         assert isinstance(calls[0].function.parsed_arguments, Weather)
         assert choice.message.content is None
+        # The loop goes on: the call and its result back, and an answer in text.
+        follow = client.chat.completions.create(
+            model=model,
+            messages=[
+                {"role": "user", "content": "What is the weather in Paris?"},
+                choice.message.model_dump(exclude_none=True, exclude={"parsed", "refusal"}) | {
+                    "tool_calls": [c.model_dump(exclude={"function": {"parsed_arguments"}}) for c in calls]
+                },
+                {"role": "tool", "tool_call_id": calls[0].id, "content": "Sunny, 21 degrees."},
+            ],
+            tools=[tool],
+            tool_choice="none",
+            max_tokens=24,
+            extra_body={"seed": 1},
+        )
+        assert isinstance(follow.choices[0].message.content, str) and follow.choices[0].message.content
 
 
 def test_a_streamed_json_answer_concatenates_to_a_valid_document():

@@ -115,7 +115,7 @@ fn main() {
         t.elapsed().as_secs_f64() * 1e3
     );
     let root = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/json-schema-test-suite/tests/draft2020-12");
+        .join("../grammar/tests/data/json-schema-test-suite/tests/draft2020-12");
     let mut all = Vec::new();
     files(&root, &mut all);
     let (mut compile, mut suite_masks, mut refused) = (Vec::new(), Vec::new(), 0usize);

@@ -1,4 +1,4 @@
-//! The official JSON-Schema-Test-Suite (draft 2020-12, `../shared/json-schema-test-suite`)
+//! The official JSON-Schema-Test-Suite (draft 2020-12, vendored in `tests/data/json-schema-test-suite`)
 //! through dial's constraint engine, on SmolLM2's real vocabulary.
 //!
 //! - Coverage: every schema is compiled with `strict: true`; one that is not is a typed
@@ -23,7 +23,7 @@ use std::path::{Path, PathBuf};
 
 fn suite() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/json-schema-test-suite/tests/draft2020-12")
+        .join("tests/data/json-schema-test-suite/tests/draft2020-12")
 }
 
 fn files(dir: &Path, out: &mut Vec<PathBuf>) {

@@ -25,6 +25,8 @@ pub enum Role {
     User,
     /// The model.
     Assistant,
+    /// A tool's result, answering one of the assistant's calls (`tool_call_id`).
+    Tool,
 }
 
 impl Role {
@@ -33,6 +35,7 @@ impl Role {
             Role::System | Role::Developer => "system",
             Role::User => "user",
             Role::Assistant => "assistant",
+            Role::Tool => "tool",
         }
     }
 }
@@ -58,14 +61,44 @@ pub enum Content {
     Parts(Vec<ContentPart>),
 }
 
+/// An assistant message's tool call, as the API returned it.
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ToolCallIn {
+    /// The call's id (`call_…`), which a `tool` message answers.
+    pub id: String,
+    /// `function`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// The function and its arguments.
+    pub function: FunctionCallIn,
+}
+
+/// The function of a [`ToolCallIn`].
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FunctionCallIn {
+    /// Its name.
+    pub name: String,
+    /// Its arguments as JSON text.
+    pub arguments: String,
+}
+
 /// A chat message.
 #[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Message {
     /// Who wrote it.
     pub role: Role,
-    /// What it says.
-    pub content: Content,
+    /// What it says (may be null on an assistant message that only calls tools).
+    #[serde(default)]
+    pub content: Option<Content>,
+    /// An assistant message's tool calls, as the API returned them.
+    #[serde(default)]
+    pub tool_calls: Option<Vec<ToolCallIn>>,
+    /// The call a `tool` message answers.
+    #[serde(default)]
+    pub tool_call_id: Option<String>,
     /// A participant's name (accepted, not shown to the model).
     #[serde(default)]
     pub name: Option<String>,
@@ -79,10 +112,75 @@ impl Message {
     pub fn new(role: Role, text: &str) -> Self {
         Message {
             role,
-            content: Content::Text(text.to_string()),
+            content: Some(Content::Text(text.to_string())),
+            tool_calls: None,
+            tool_call_id: None,
             name: None,
             kind: None,
         }
+    }
+
+    /// The message as a chat template reads it: role and content, and for tool traffic,
+    /// the calls (in the template's own syntax when it has one, else as dial's JSON list
+    /// in the content) and the call a result answers.
+    fn item(
+        &self,
+        param: &str,
+        syntax: crate::structured::ToolSyntax,
+    ) -> Result<serde_json::Value, ApiError> {
+        let mut text = self.text(param)?;
+        if self.role == Role::Tool && self.tool_call_id.is_none() {
+            return Err(ApiError::invalid(
+                &format!("{param}.tool_call_id"),
+                "missing_required_parameter",
+                "a `tool` message needs the `tool_call_id` it answers",
+            ));
+        }
+        let Some(calls) = &self.tool_calls else {
+            let mut item = serde_json::json!({"role": self.role.name(), "content": text});
+            if let Some(id) = &self.tool_call_id {
+                item["tool_call_id"] = serde_json::json!(id);
+            }
+            return Ok(item);
+        };
+        if self.role != Role::Assistant {
+            return Err(ApiError::invalid(
+                &format!("{param}.tool_calls"),
+                "invalid_value",
+                "only assistant messages carry `tool_calls`",
+            ));
+        }
+        let mut parsed = Vec::with_capacity(calls.len());
+        for (i, call) in calls.iter().enumerate() {
+            let arguments: serde_json::Value = serde_json::from_str(&call.function.arguments)
+                .map_err(|e| {
+                    ApiError::invalid(
+                        &format!("{param}.tool_calls[{i}].function.arguments"),
+                        "invalid_value",
+                        &format!("the arguments are not JSON: {e}"),
+                    )
+                })?;
+            parsed.push((call, arguments));
+        }
+        Ok(match syntax {
+            crate::structured::ToolSyntax::Tagged => serde_json::json!({
+                "role": "assistant",
+                "content": text,
+                "tool_calls": parsed.iter().map(|(call, arguments)| serde_json::json!({
+                    "id": call.id,
+                    "type": "function",
+                    "function": {"name": call.function.name, "arguments": arguments},
+                })).collect::<Vec<_>>(),
+            }),
+            crate::structured::ToolSyntax::JsonList => {
+                let list: Vec<serde_json::Value> = parsed
+                    .iter()
+                    .map(|(call, arguments)| serde_json::json!({"name": call.function.name, "arguments": arguments}))
+                    .collect();
+                text.push_str(&serde_json::Value::from(list).to_string());
+                serde_json::json!({"role": "assistant", "content": text})
+            }
+        })
     }
 
     fn text(&self, param: &str) -> Result<String, ApiError> {
@@ -96,8 +194,14 @@ impl Message {
             ));
         }
         match &self.content {
-            Content::Text(t) => Ok(t.clone()),
-            Content::Parts(parts) => {
+            None if self.tool_calls.is_some() => Ok(String::new()),
+            None => Err(ApiError::invalid(
+                &format!("{param}.content"),
+                "missing_required_parameter",
+                "a message needs `content` (only an assistant message with `tool_calls` may leave it null)",
+            )),
+            Some(Content::Text(t)) => Ok(t.clone()),
+            Some(Content::Parts(parts)) => {
                 let mut out = String::new();
                 for (i, p) in parts.iter().enumerate() {
                     if !matches!(p.kind.as_str(), "text" | "input_text" | "output_text") {
@@ -130,36 +234,10 @@ pub(crate) fn render_for(
     match tools {
         None => template.render(messages, param),
         Some(t) if t.syntax == crate::structured::ToolSyntax::Tagged => {
-            template.render_with_tools(messages, param, Some(&t.as_template_tools()))
+            template.render_inner(messages, param, Some(&t.as_template_tools()), None)
         }
-        Some(t) => template.render(&with_system_text(messages, &t.instructions()), param),
+        Some(t) => template.render_inner(messages, param, None, Some(&t.instructions())),
     }
-}
-
-/// `messages` with `text` at the head of the system message: added to the first message
-/// when it is a system one, else as a new first message.
-pub(crate) fn with_system_text(messages: &[Message], text: &str) -> Vec<Message> {
-    let mut out = messages.to_vec();
-    match out.first_mut() {
-        Some(first) if matches!(first.role, Role::System | Role::Developer) => {
-            first.content = match &first.content {
-                Content::Text(t) => Content::Text(format!("{text}\n{t}")),
-                Content::Parts(parts) => {
-                    let mut parts = parts.clone();
-                    parts.insert(
-                        0,
-                        ContentPart {
-                            kind: "text".into(),
-                            text: format!("{text}\n"),
-                        },
-                    );
-                    Content::Parts(parts)
-                }
-            };
-        }
-        _ => out.insert(0, Message::new(Role::System, text)),
-    }
-    out
 }
 
 /// The chat template of the served model.
@@ -212,16 +290,19 @@ impl ChatTemplate {
     /// The prompt for `messages`, ending where the assistant's reply starts. `param` names
     /// the request field the messages came from.
     pub fn render(&self, messages: &[Message], param: &str) -> Result<String, ApiError> {
-        self.render_with_tools(messages, param, None)
+        self.render_inner(messages, param, None, None)
     }
 
     /// [`ChatTemplate::render`] with the tools the template may show the model (OpenAI's
-    /// `[{"type": "function", "function": {...}}]`), as Hugging Face passes `tools`.
-    pub fn render_with_tools(
+    /// `[{"type": "function", "function": {...}}]`, as Hugging Face passes `tools`), and
+    /// `system_text` at the head of the system message (a new first message when there is
+    /// none). Errors name the request's own messages, whatever is added.
+    fn render_inner(
         &self,
         messages: &[Message],
         param: &str,
         tools: Option<&[serde_json::Value]>,
+        system_text: Option<&str>,
     ) -> Result<String, ApiError> {
         if messages.is_empty() {
             return Err(ApiError::invalid(
@@ -231,9 +312,18 @@ impl ChatTemplate {
             ));
         }
         let mut items = Vec::with_capacity(messages.len());
+        let syntax = self.tool_syntax();
         for (i, m) in messages.iter().enumerate() {
-            let text = m.text(&format!("{param}[{i}]"))?;
-            items.push(serde_json::json!({"role": m.role.name(), "content": text}));
+            items.push(m.item(&format!("{param}[{i}]"), syntax)?);
+        }
+        if let Some(text) = system_text {
+            match items.first_mut() {
+                Some(first) if first["role"] == "system" => {
+                    let rest = first["content"].as_str().unwrap_or_default().to_string();
+                    first["content"] = serde_json::json!(format!("{text}\n{rest}"));
+                }
+                _ => items.insert(0, serde_json::json!({"role": "system", "content": text})),
+            }
         }
         // As Hugging Face renders chat templates: blocks trimmed, the final newline of the
         // template itself dropped.

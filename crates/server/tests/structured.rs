@@ -607,3 +607,61 @@ async fn a_template_with_its_own_tool_syntax_gets_calls_in_it() {
         "{auto}"
     );
 }
+
+#[tokio::test]
+async fn earlier_tool_calls_and_their_results_go_back_to_the_model() {
+    let app = app();
+    let call = json!({"id": "call_1", "type": "function", "function": {"name": "get_weather", "arguments": "{\"city\":\"Paris\"}"}});
+    let turn = |extra: Value| {
+        let mut body = json!({
+            "model": MODEL, "max_tokens": 1, "tools": [weather_tool()],
+            "messages": [
+                {"role": "user", "content": "weather in Paris?"},
+                {"role": "assistant", "content": null, "tool_calls": [call]},
+                {"role": "tool", "tool_call_id": "call_1", "content": "sunny, 21 degrees"},
+            ],
+        });
+        body.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        body
+    };
+    let a = post_json(
+        &app,
+        "/v1/chat/completions",
+        &turn(json!({"tool_choice": "none"})),
+    )
+    .await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.text);
+    let first = post_json(&app, "/v1/chat/completions", &json!({
+        "model": MODEL, "max_tokens": 1, "messages": [{"role": "user", "content": "weather in Paris?"}],
+    }))
+    .await
+    .json();
+    // The call and its result are in the prompt.
+    assert!(
+        a.json()["usage"]["prompt_tokens"].as_u64().unwrap()
+            > first["usage"]["prompt_tokens"].as_u64().unwrap() + 20,
+        "{}",
+        a.text
+    );
+    let mut bad = turn(json!({}));
+    bad["messages"][2]
+        .as_object_mut()
+        .unwrap()
+        .remove("tool_call_id");
+    let e = post_json(&app, "/v1/chat/completions", &bad).await;
+    assert_eq!(e.status, StatusCode::BAD_REQUEST);
+    assert_eq!(e.error()["param"], "messages[2].tool_call_id");
+    let mut bad = turn(json!({}));
+    bad["messages"][1]["tool_calls"][0]["function"]["arguments"] = json!("{not json");
+    let e = post_json(&app, "/v1/chat/completions", &bad).await;
+    assert_eq!(
+        e.error()["param"],
+        "messages[1].tool_calls[0].function.arguments"
+    );
+    let mut bad = turn(json!({}));
+    bad["messages"][0]["content"] = Value::Null;
+    let e = post_json(&app, "/v1/chat/completions", &bad).await;
+    assert_eq!(e.error()["param"], "messages[0].content");
+}
