@@ -326,6 +326,27 @@ def test_a_pydantic_function_tool_with_tool_choice_required():
         assert isinstance(follow.choices[0].message.content, str) and follow.choices[0].message.content
 
 
+def test_a_responses_tool_loop():
+    tool = {"type": "function", "name": "get_weather", "strict": True,
+            "parameters": openai.pydantic_function_tool(Weather)["function"]["parameters"]}
+    question = [{"role": "user", "content": "What is the weather in Paris?"}]
+    r = client.responses.create(
+        model=SMOLLM2, input=question, tools=[tool], tool_choice="required",
+        parallel_tool_calls=False, max_output_tokens=64, extra_body={"seed": 2},
+    )
+    calls = [item for item in r.output if item.type == "function_call"]
+    assert len(calls) == 1 and calls[0].name == "get_weather", r.output
+    Weather.model_validate_json(calls[0].arguments)
+    follow = client.responses.create(
+        model=SMOLLM2,
+        input=question + calls
+        + [{"type": "function_call_output", "call_id": calls[0].call_id, "output": "Sunny, 21 degrees."}],
+        max_output_tokens=24,
+        extra_body={"seed": 2},
+    )
+    assert follow.output_text, follow
+
+
 def test_a_streamed_json_answer_concatenates_to_a_valid_document():
     # The SDK's strict form of the model's schema (no properties beyond the model's).
     schema = openai.pydantic_function_tool(Palette)["function"]["parameters"]

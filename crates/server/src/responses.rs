@@ -4,7 +4,7 @@ use crate::body::{self, Endpoint};
 use crate::engine::Event;
 use crate::error::ApiError;
 use crate::generation::{Asked, Plan, TokenLogprob, collect, new_id, now, with_relaxed_header};
-use crate::prompt::{Message, Role};
+use crate::prompt::{FunctionCallIn, Message, Role, ToolCallIn};
 use crate::state::AppState;
 use crate::stream::{self, Item, Out};
 use crate::structured::{
@@ -19,14 +19,94 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 
-/// `input`: text, or a list of messages.
+/// `input`: text, or a list of items.
 #[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(untagged)]
 pub enum Input {
     /// One user message.
     Text(String),
-    /// Messages (`{"role", "content"}`, optionally `"type": "message"`).
-    Messages(Vec<Message>),
+    /// Messages (`{"role", "content"}`, optionally `"type": "message"`), and an earlier
+    /// turn's `function_call` items and their `function_call_output`s.
+    #[schema(value_type = Vec<Object>)]
+    Items(Vec<Value>),
+}
+
+/// A `function_call` item of an earlier turn, as the response's output gave it.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FunctionCallItem {
+    #[serde(rename = "type")]
+    _kind: String,
+    call_id: String,
+    name: String,
+    arguments: String,
+    #[serde(rename = "id")]
+    _id: Option<String>,
+    #[serde(rename = "status")]
+    _status: Option<String>,
+}
+
+/// A tool's result for a `function_call`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FunctionCallOutputItem {
+    #[serde(rename = "type")]
+    _kind: String,
+    call_id: String,
+    output: String,
+    #[serde(rename = "id")]
+    _id: Option<String>,
+    #[serde(rename = "status")]
+    _status: Option<String>,
+}
+
+/// `input`'s items as chat messages: consecutive calls become one assistant message
+/// with `tool_calls`, each output a `tool` message.
+fn input_messages(items: &[Value]) -> Result<Vec<Message>, ApiError> {
+    let mut out: Vec<Message> = Vec::new();
+    for (i, item) in items.iter().enumerate() {
+        let param = format!("input[{i}]");
+        let at = |mut e: ApiError| {
+            e.param = Some(match e.param.as_deref() {
+                None | Some("") => param.clone(),
+                Some(p) => format!("{param}.{p}"),
+            });
+            e
+        };
+        match item.get("type").and_then(Value::as_str) {
+            Some("function_call") => {
+                let call: FunctionCallItem = crate::body::from_value(item.clone()).map_err(at)?;
+                let tool_call = ToolCallIn {
+                    id: call.call_id,
+                    kind: "function".into(),
+                    function: FunctionCallIn {
+                        name: call.name,
+                        arguments: call.arguments,
+                    },
+                };
+                match out.last_mut() {
+                    Some(m) if m.role == Role::Assistant && m.tool_calls.is_some() => {
+                        m.tool_calls.get_or_insert_with(Vec::new).push(tool_call);
+                    }
+                    _ => {
+                        let mut m = Message::new(Role::Assistant, "");
+                        m.content = None;
+                        m.tool_calls = Some(vec![tool_call]);
+                        out.push(m);
+                    }
+                }
+            }
+            Some("function_call_output") => {
+                let result: FunctionCallOutputItem =
+                    crate::body::from_value(item.clone()).map_err(at)?;
+                let mut m = Message::new(Role::Tool, &result.output);
+                m.tool_call_id = Some(result.call_id);
+                out.push(m);
+            }
+            _ => out.push(crate::body::from_value(item.clone()).map_err(at)?),
+        }
+    }
+    Ok(out)
 }
 
 /// A Responses request; the knobs (`temperature`, `top_p`, and dial's: `top_k`, `min_p`,
@@ -333,7 +413,7 @@ pub(crate) async fn create(
     }
     match &req.input {
         Input::Text(t) => messages.push(Message::new(Role::User, t)),
-        Input::Messages(m) => messages.extend(m.iter().cloned()),
+        Input::Items(items) => messages.extend(input_messages(items)?),
     }
     let text = crate::prompt::render_for(&s.template, &messages, "input", tools.as_ref())?;
     let prompt = s.encode_rendered(&text);

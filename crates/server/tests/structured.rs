@@ -665,3 +665,34 @@ async fn earlier_tool_calls_and_their_results_go_back_to_the_model() {
     let e = post_json(&app, "/v1/chat/completions", &bad).await;
     assert_eq!(e.error()["param"], "messages[0].content");
 }
+
+#[tokio::test]
+async fn responses_take_an_earlier_turns_function_calls_and_outputs() {
+    let app = app();
+    let body = |input: Value| json!({"model": MODEL, "input": input, "max_output_tokens": 1});
+    let alone = post_json(
+        &app,
+        "/v1/responses",
+        &body(json!([{"role": "user", "content": "weather in Paris?"}])),
+    )
+    .await
+    .json();
+    let items = json!([
+        {"role": "user", "content": "weather in Paris?"},
+        {"type": "function_call", "id": "fc_1", "call_id": "call_1", "name": "get_weather", "arguments": "{\"city\":\"Paris\"}", "status": "completed"},
+        {"type": "function_call_output", "call_id": "call_1", "output": "sunny, 21 degrees"},
+    ]);
+    let a = post_json(&app, "/v1/responses", &body(items.clone())).await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.text);
+    assert!(
+        a.json()["usage"]["input_tokens"].as_u64().unwrap()
+            > alone["usage"]["input_tokens"].as_u64().unwrap() + 20,
+        "{}",
+        a.text
+    );
+    let mut bad = items;
+    bad[2].as_object_mut().unwrap().remove("call_id");
+    let e = post_json(&app, "/v1/responses", &body(bad)).await;
+    assert_eq!(e.status, StatusCode::BAD_REQUEST, "{}", e.text);
+    assert_eq!(e.error()["param"], "input[2]");
+}
