@@ -10,7 +10,7 @@ use crate::prompt::Message;
 use crate::state::AppState;
 use crate::stream::{self, Item, Out};
 use crate::structured::{
-    self, ChatTool, Requested, ResponseFormat, StructuredOutputs, ToolCalls, ToolChoice, ToolSyntax,
+    ChatTool, OutputAsk, Requested, ResponseFormat, StructuredOutputs, ToolSyntax,
 };
 use axum::body::Bytes;
 use axum::extract::State;
@@ -160,24 +160,19 @@ fn tool_calls_out(calls: Vec<(String, String)>) -> Vec<ToolCallOut> {
 /// The request's constraint: at most one of `response_format`, `tools`,
 /// `structured_outputs`.
 fn requested(req: &ChatRequest, syntax: ToolSyntax) -> Result<Option<Requested>, ApiError> {
-    let functions = structured::functions::<ChatTool>(req.tools.as_deref().unwrap_or_default())?;
-    let choice = req
-        .tool_choice
+    let format = req
+        .response_format
         .as_ref()
-        .map(ToolChoice::parse)
-        .transpose()?;
-    structured::one_of([
-        ToolCalls::requested(functions, choice, req.parallel_tool_calls, syntax)?,
-        req.response_format
-            .as_ref()
-            .map(ResponseFormat::constraint)
-            .transpose()?
-            .flatten(),
-        req.structured_outputs
-            .as_ref()
-            .map(StructuredOutputs::constraint)
-            .transpose()?,
-    ])
+        .map(ResponseFormat::constraint)
+        .transpose()?
+        .flatten();
+    OutputAsk {
+        tools: req.tools.as_deref(),
+        tool_choice: req.tool_choice.as_ref(),
+        parallel_tool_calls: req.parallel_tool_calls,
+        structured_outputs: req.structured_outputs.as_ref(),
+    }
+    .requested::<ChatTool>(format, syntax)
 }
 
 #[derive(Debug, Serialize)]

@@ -8,8 +8,7 @@ use crate::prompt::{FunctionCallIn, Message, Role, ToolCallIn};
 use crate::state::AppState;
 use crate::stream::{self, Item, Out};
 use crate::structured::{
-    self, Requested, ResponsesTool, StructuredOutputs, TextFormat, ToolCalls, ToolChoice,
-    ToolSyntax,
+    OutputAsk, Requested, ResponsesTool, StructuredOutputs, TextFormat, ToolSyntax,
 };
 use axum::body::Bytes;
 use axum::extract::State;
@@ -198,26 +197,20 @@ fn requested(req: &ResponseRequest, syntax: ToolSyntax) -> Result<Option<Request
             "dial has one verbosity, `medium`",
         ));
     }
-    let functions =
-        structured::functions::<ResponsesTool>(req.tools.as_deref().unwrap_or_default())?;
-    let choice = req
-        .tool_choice
+    let format = req
+        .text
         .as_ref()
-        .map(ToolChoice::parse)
-        .transpose()?;
-    structured::one_of([
-        ToolCalls::requested(functions, choice, req.parallel_tool_calls, syntax)?,
-        req.text
-            .as_ref()
-            .and_then(|t| t.format.as_ref())
-            .map(TextFormat::constraint)
-            .transpose()?
-            .flatten(),
-        req.structured_outputs
-            .as_ref()
-            .map(StructuredOutputs::constraint)
-            .transpose()?,
-    ])
+        .and_then(|t| t.format.as_ref())
+        .map(TextFormat::constraint)
+        .transpose()?
+        .flatten();
+    OutputAsk {
+        tools: req.tools.as_deref(),
+        tool_choice: req.tool_choice.as_ref(),
+        parallel_tool_calls: req.parallel_tool_calls,
+        structured_outputs: req.structured_outputs.as_ref(),
+    }
+    .requested::<ResponsesTool>(format, syntax)
 }
 
 /// A `function_call` output item.

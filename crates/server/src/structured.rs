@@ -258,7 +258,7 @@ impl From<ResponsesTool> for FunctionDefinition {
 
 /// The functions of a request's `tools`, each read as `T` (chat's or responses' shape);
 /// a tool of another type is a 400 that names it.
-pub(crate) fn functions<T>(tools: &[Value]) -> Result<Vec<FunctionDefinition>, ApiError>
+fn functions<T>(tools: &[Value]) -> Result<Vec<FunctionDefinition>, ApiError>
 where
     T: serde::de::DeserializeOwned + Into<FunctionDefinition>,
 {
@@ -597,8 +597,43 @@ fn check_name(name: &str, param: &str) -> Result<(), ApiError> {
     }
 }
 
+/// What a generation request asks of its output.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct OutputAsk<'a> {
+    /// `tools`, in the endpoint's shape.
+    pub tools: Option<&'a [Value]>,
+    pub tool_choice: Option<&'a Value>,
+    pub parallel_tool_calls: Option<bool>,
+    /// `structured_outputs`.
+    pub structured_outputs: Option<&'a StructuredOutputs>,
+}
+
+impl OutputAsk<'_> {
+    /// The request's one constraint, from its tools (read as `T`, the endpoint's tool
+    /// shape), its `format` (`response_format` or `text.format`, already read) or its
+    /// `structured_outputs`; two of them are a 400.
+    pub(crate) fn requested<T>(
+        self,
+        format: Option<Requested>,
+        syntax: ToolSyntax,
+    ) -> Result<Option<Requested>, ApiError>
+    where
+        T: serde::de::DeserializeOwned + Into<FunctionDefinition>,
+    {
+        let functions = functions::<T>(self.tools.unwrap_or_default())?;
+        let choice = self.tool_choice.map(ToolChoice::parse).transpose()?;
+        one_of([
+            ToolCalls::requested(functions, choice, self.parallel_tool_calls, syntax)?,
+            format,
+            self.structured_outputs
+                .map(StructuredOutputs::constraint)
+                .transpose()?,
+        ])
+    }
+}
+
 /// At most one source of a constraint per request.
-pub(crate) fn one_of(
+fn one_of(
     sources: impl IntoIterator<Item = Option<Requested>>,
 ) -> Result<Option<Requested>, ApiError> {
     let mut found: Option<Requested> = None;
