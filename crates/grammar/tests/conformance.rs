@@ -119,6 +119,21 @@ fn as_the_grammar_writes(value: &Value) -> String {
     }
 }
 
+impl Row {
+    /// `coverage a/b = x %, compliance c/d = y %`.
+    fn totals(&self) -> String {
+        format!(
+            "coverage {}/{} = {:.1} %, compliance {}/{} = {:.1} %",
+            self.compiled,
+            self.schemas,
+            100.0 * self.compiled as f64 / self.schemas.max(1) as f64,
+            self.correct,
+            self.instances,
+            100.0 * self.correct as f64 / self.instances.max(1) as f64
+        )
+    }
+}
+
 #[derive(Default)]
 struct Row {
     schemas: usize,
@@ -214,15 +229,7 @@ fn the_official_suite_matches_the_checked_in_expectations() {
         .iter()
         .zip(&lenient)
     {
-        println!(
-            "{label}: coverage {}/{} = {:.1} %, compliance {}/{} = {:.1} %",
-            t.compiled,
-            t.schemas,
-            100.0 * t.compiled as f64 / t.schemas.max(1) as f64,
-            t.correct,
-            t.instances,
-            100.0 * t.correct as f64 / t.instances.max(1) as f64
-        );
+        println!("{label}: {}", t.totals());
     }
     let expected_text = std::fs::read_to_string(
         Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/json-schema-suite-expected.txt"),
@@ -293,14 +300,6 @@ fn print_table(table: &BTreeMap<String, Row>) {
         .iter()
         .zip(&totals)
     {
-        println!(
-            "{label}: coverage {}/{} = {:.1} %, compliance {}/{} = {:.1} %",
-            t.compiled,
-            t.schemas,
-            100.0 * t.compiled as f64 / t.schemas.max(1) as f64,
-            t.correct,
-            t.instances,
-            100.0 * t.correct as f64 / t.instances.max(1) as f64
-        );
+        println!("{label}: {}", t.totals());
     }
 }
