@@ -187,6 +187,7 @@ function buildKnobs() {
   for (const knob of doc.knobs.knobs) {
     for (const field of knob.fields) byName.set(field.name, { field, knob });
   }
+  for (const field of doc.knobs.chain.fields) byName.set(field.name, { field, knob: null });
   const place = (name, container) => {
     const { field } = byName.get(name);
     if (field.kind === 'bool') {

@@ -185,6 +185,59 @@ def test_extension_knobs_and_the_trace():
         assert t["entropy_bits_after"] <= t["entropy_bits_before"] + 1e-9
 
 
+def test_every_newer_control_travels_in_extra_body_and_shows_in_the_trace():
+    # Each request turns on one newer stage; the trace must name it on every token, and a
+    # misspelling of it is a 400 with a suggestion.
+    cases = [
+        ({"epsilon_cutoff": 0.001}, ["epsilon_cutoff"]),
+        ({"eta_cutoff": 0.002}, ["eta_cutoff"]),
+        ({"top_a": 0.2}, ["top_a"]),
+        ({"tfs": 0.95, "min_keep": 2}, ["tfs"]),
+        ({"top_h": 0.4}, ["top_h"]),
+        ({"p_less": True}, ["p_less"]),
+        ({"p_less_norm": True}, ["p_less_norm"]),
+        ({"smoothing_factor": 0.3, "smoothing_curve": 2.0}, ["smoothing"]),
+        ({"min_p": 0.05, "adaptive_target": 0.4, "adaptive_decay": 0.8}, ["min_p", "adaptive_p"]),
+        ({"dynatemp_low": 0.5, "dynatemp_high": 1.5}, ["dynamic_temperature"]),
+    ]
+    for knobs, want in cases:
+        r = client.chat.completions.create(
+            model=MODEL,
+            messages=[{"role": "user", "content": "Name a colour."}],
+            max_tokens=4,
+            extra_body={**knobs, "seed": 5, "dial": {"trace": True}},
+        )
+        for t in r.model_extra["dial"]["tokens"]:
+            stages = [s["stage"] for s in t["trace"]]
+            assert stages == want, (knobs, stages)
+        again = client.chat.completions.create(
+            model=MODEL,
+            messages=[{"role": "user", "content": "Name a colour."}],
+            max_tokens=4,
+            extra_body={**knobs, "seed": 5},
+        )
+        assert again.choices[0].message.content == r.choices[0].message.content, knobs
+    for wrong, right in [("epsilon_cutof", "epsilon_cutoff"), ("p_les", "p_less"), ("top_aa", "top_a")]:
+        try:
+            client.chat.completions.create(
+                model=MODEL, messages=[{"role": "user", "content": "x"}], extra_body={wrong: 0.1}
+            )
+        except openai.BadRequestError as e:
+            assert e.param == wrong and f"did you mean `{right}`" in e.message, e.message
+        else:
+            raise AssertionError(f"{wrong} was accepted")
+    try:
+        client.chat.completions.create(
+            model=MODEL,
+            messages=[{"role": "user", "content": "x"}],
+            extra_body={"p_less": True, "p_less_norm": True},
+        )
+    except openai.BadRequestError as e:
+        assert "cannot both be set" in e.message, e.message
+    else:
+        raise AssertionError("p_less with p_less_norm was accepted")
+
+
 def test_eight_concurrent_seeded_streams_match_their_solo_runs():
     prompts = [f"Story {i}: Once upon a time" for i in range(8)]
 

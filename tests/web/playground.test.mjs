@@ -99,9 +99,14 @@ test('the chart renders bars from the model, and the sliders come from the serve
   assert.equal(Number(await range.getAttribute('max')), temperature.slider.max);
   assert.equal(Number(await range.getAttribute('step')), temperature.slider.step);
   assert.ok((await page.locator('#temperature-help').textContent()).includes(temperature.help));
-  // Every knob field with a slider has a control, in the front row or the advanced fold.
-  for (const f of knobs.knobs.flatMap((k) => k.fields).filter((f) => f.slider)) {
+  // Every knob field with a slider has a control, in the front row or the advanced fold,
+  // and so does every chain-wide field (min_keep); every switch has a box.
+  const fields = knobs.knobs.flatMap((k) => k.fields).concat(knobs.chain.fields);
+  for (const f of fields.filter((f) => f.slider)) {
     assert.equal(await page.locator(`#${f.name}-range`).count(), 1, `a slider for ${f.name}`);
+  }
+  for (const f of fields.filter((f) => f.kind === 'bool')) {
+    assert.equal(await page.locator(`#${f.name}-box`).count(), 1, `a box for ${f.name}`);
   }
   await done();
 });
@@ -134,6 +139,21 @@ test('top_p 0.5 cuts tokens, each marked with top_p and its reason', async () =>
   const stages = await page.locator('#stages li').allTextContents();
   assert.ok(stages.some((s) => s.startsWith('top_p p = 0.5')), `the stage strip shows top_p: ${stages}`);
   await page.screenshot({ path: join(shots, 'after.png'), fullPage: true });
+  await done();
+});
+
+test('the newer stages from the advanced fold: p_less_norm and epsilon_cutoff cut with their reasons', async () => {
+  const { page, done } = await open();
+  await page.locator('#advanced summary').click();
+  await page.locator('#p_less_norm-box').check();
+  await page.waitForFunction(() => document.querySelectorAll('#chart tbody tr.cut').length > 0);
+  const reasons = await page.locator('#chart tbody tr.cut td.reason').allTextContents();
+  assert.ok(reasons.length > 0 && reasons.every((r) => /^p_less_norm: p \d\.\d+ < \(V·Σ p² − 1\)\/\(V − 1\) = \d\.\d+$/.test(r)), reasons.join('|'));
+  await page.locator('#p_less_norm-box').uncheck();
+  await typeInto(page, '#epsilon_cutoff-text', '0.05');
+  await page.waitForFunction(() => [...document.querySelectorAll('#chart tbody tr.cut td.reason')].some((td) => td.textContent.startsWith('epsilon_cutoff')));
+  const stages = await page.locator('#stages li').allTextContents();
+  assert.ok(stages.some((s) => s.startsWith('epsilon_cutoff ε = 0.05')), `the stage strip shows epsilon_cutoff: ${stages}`);
   await done();
 });
 

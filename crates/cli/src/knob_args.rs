@@ -28,10 +28,7 @@ fn long(name: &str) -> &'static str {
 impl Args for KnobArgs {
     fn augment_args(mut cmd: Command) -> Command {
         for f in flag_fields() {
-            let mut arg = Arg::new(f.name)
-                .long(long(f.name))
-                .help(f.help)
-                .allow_negative_numbers(true);
+            let mut arg = Arg::new(f.name).long(long(f.name)).help(f.help);
             for alias in f.aliases {
                 arg = arg.visible_alias(long(alias));
             }
@@ -40,7 +37,7 @@ impl Args for KnobArgs {
                 FieldKind::TokenBiases => arg.action(ArgAction::Append).value_name("ID=BIAS"),
                 FieldKind::TokenIds => arg.action(ArgAction::Append).value_name("IDS"),
                 FieldKind::Strings => arg.action(ArgAction::Append).value_name("TEXT"),
-                _ => arg.action(ArgAction::Set),
+                _ => arg.action(ArgAction::Set).allow_negative_numbers(true),
             };
             cmd = cmd.arg(arg);
         }

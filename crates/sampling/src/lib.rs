@@ -56,11 +56,7 @@ pub use explain::{ChainStage, Cut, ExplainReport, ExplainRow, RestSummary, Stage
 pub use g_test::{GTest, g_test};
 pub use history::History;
 pub use kernels::Isa;
-pub use knobs::{
-    AllowedTokens, BannedTokens, Dry, DynamicTemperature, KnobKind, KnobSpec, Knobs, LogitBias,
-    MinP, Mirostat, MirostatV2, Penalties, PenaltyScope, Temperature, TopK, TopNSigma, TopP,
-    TypicalP, Xtc,
-};
+pub use knobs::*;
 pub use params::{
     Field, FieldKind, ParamsError, Range, SamplingParams, Slider, Tokenize, Value, nearest,
 };

@@ -19,6 +19,20 @@ pub enum Mutant {
     ModuloBiasedUniform,
     /// min_p compares against `min_p · Σ p` instead of `min_p · p_max`.
     MinPAgainstSum,
+    /// epsilon_cutoff compares `ε` with unnormalised weights `e^(y − y_max)`.
+    EpsilonAgainstWeights,
+    /// eta_cutoff's bar is `min(η, η·e^(−H))`, missing the square root.
+    EtaWithoutRoot,
+    /// top_a's bar is `a · p_max`, not squared.
+    TopANotSquared,
+    /// tfs takes first differences instead of second.
+    TfsFirstDifference,
+    /// top_h looks at every token, not the top 100.
+    TopHAllTokens,
+    /// p_less's bar is half of `Σ p²`.
+    PLessHalfBar,
+    /// smoothing drops the cubic term.
+    SmoothingWithoutCube,
 }
 
 #[cfg(feature = "mutants")]

@@ -24,46 +24,17 @@ pub enum Order {
     Custom(Vec<KnobKind>),
 }
 
-const EDITS: [KnobKind; 5] = [
-    KnobKind::LogitBias,
-    KnobKind::AllowedTokens,
-    KnobKind::BannedTokens,
-    KnobKind::Penalties,
-    KnobKind::Dry,
-];
-
 impl Order {
-    /// The full sequence of knob kinds this order runs (unset knobs are skipped).
+    /// The full sequence of knob kinds this order runs (unset knobs are skipped). The
+    /// standard orders sort every knob by its [`crate::Phase`], then by registry order.
     pub fn kinds(&self) -> Vec<KnobKind> {
-        use KnobKind::*;
-        let mut out = EDITS.to_vec();
-        match self {
-            Order::TemperatureFirst => out.extend([
-                Temperature,
-                DynamicTemperature,
-                TopNSigma,
-                TopK,
-                TopP,
-                MinP,
-                TypicalP,
-                Xtc,
-                Mirostat,
-                MirostatV2,
-            ]),
-            Order::TemperatureLast => out.extend([
-                TopNSigma,
-                TopK,
-                TypicalP,
-                TopP,
-                MinP,
-                Xtc,
-                Temperature,
-                DynamicTemperature,
-                Mirostat,
-                MirostatV2,
-            ]),
+        let temperature_last = match self {
+            Order::TemperatureFirst => false,
+            Order::TemperatureLast => true,
             Order::Custom(kinds) => return kinds.clone(),
-        }
+        };
+        let mut out = KnobKind::ALL.to_vec();
+        out.sort_by_key(|k| k.spec().phase.key(temperature_last));
         out
     }
 
@@ -103,11 +74,13 @@ impl std::str::FromStr for Order {
 
 /// Builds the ordered chain, checking conflicts and custom orders.
 pub(crate) fn build_chain(knobs: &Knobs, order: &Order) -> Result<Vec<Knob>, ConfigError> {
-    if knobs.temperature.is_some() && knobs.dynamic_temperature.is_some() {
-        return Err(ConfigError::Conflict("temperature", "dynamic_temperature"));
-    }
-    if knobs.mirostat.is_some() && knobs.mirostat_v2.is_some() {
-        return Err(ConfigError::Conflict("mirostat", "mirostat_v2"));
+    let entries = knobs.entries();
+    for a in &entries {
+        for b in &entries {
+            if a.kind().spec().conflicts.contains(&b.kind()) {
+                return Err(ConfigError::Conflict(a.kind().name(), b.kind().name()));
+            }
+        }
     }
     let kinds = order.kinds();
     for (i, k) in kinds.iter().enumerate() {
@@ -115,7 +88,6 @@ pub(crate) fn build_chain(knobs: &Knobs, order: &Order) -> Result<Vec<Knob>, Con
             return Err(ConfigError::DuplicateInOrder(k.name()));
         }
     }
-    let entries = knobs.entries();
     if let Some(missing) = entries.iter().find(|e| !kinds.contains(&e.kind())) {
         return Err(ConfigError::MissingFromOrder(missing.kind().name()));
     }

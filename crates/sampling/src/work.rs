@@ -274,6 +274,90 @@ pub(crate) fn key_at_least(key: (f32, u32), bar: (f32, u32)) -> bool {
 }
 
 impl Work {
+    /// `Σ e²` over the current distribution, `e` taken relative to its max, so that the
+    /// collision probability is `Σ p² = Σ e² / Z²` with `Z` from [`Work::stats`].
+    pub fn sum_of_squares(&self, input: &[f32]) -> f64 {
+        match &self.dense {
+            Some(d) => {
+                let base = self.base(input, d);
+                kernels::sweep_z(base, d.max, 2.0 * d.scale, f32::INFINITY, None, self.isa())
+            }
+            None => {
+                let ymax = self.sparse_max();
+                kernels::sweep_z(&self.ys, ymax, 2.0, f32::INFINITY, None, self.isa())
+            }
+        }
+    }
+
+    /// Keeps the tokens with `p ≥ bar`, where `z` is the current `Σ e` (`p = e / Z`), or
+    /// the best `min_keep` when fewer pass. A bar of 0 or less keeps everything.
+    pub fn keep_probability_at_least(&mut self, input: &[f32], bar: f64, z: f64, min_keep: usize) {
+        if bar > 0.0 {
+            self.keep_within(input, (bar * z).ln() as f32, min_keep);
+        }
+    }
+
+    /// Keeps the tokens whose logit is at least the max's plus `cutoff` (`cutoff ≤ 0`: the
+    /// log of the smallest probability ratio to the top token), or the best `min_keep`
+    /// when fewer pass. Needs no `exp`.
+    pub fn keep_within(&mut self, input: &[f32], cutoff: f32, min_keep: usize) {
+        if let Some(d) = self.dense {
+            let isa = self.isa();
+            let base = if d.edited { &self.edited } else { input };
+            self.collected.clear();
+            kernels::collect_above(
+                base,
+                d.max,
+                d.scale,
+                cutoff,
+                &mut self.collected.ids,
+                &mut self.collected.ys,
+                isa,
+            );
+            if self.collected.ids.len() >= min_keep {
+                self.set_sparse_from_collected(f64::from(d.max) * f64::from(d.scale));
+            } else {
+                self.materialize(input);
+                self.keep_best_k(min_keep);
+            }
+        } else {
+            let ymax = self.sparse_max();
+            let passing = self.ys.iter().filter(|&&y| y - ymax >= cutoff).count();
+            if passing >= min_keep {
+                self.retain(|_, y| y - ymax >= cutoff);
+            } else {
+                self.keep_best_k(min_keep);
+            }
+        }
+    }
+
+    /// The sparse tokens, by `(y desc, id asc)`, as `(y, id, e)` in `self.pairs` with
+    /// `e = exp(y − y_max)`; returns `Σ e`. Materializes a dense view first.
+    pub fn sorted_pairs(&mut self, input: &[f32]) -> f64 {
+        self.materialize(input);
+        let (z, _) = self.sparse_weights();
+        self.pairs.clear();
+        self.pairs.extend(
+            self.ids
+                .iter()
+                .zip(&self.ys)
+                .zip(&self.es)
+                .map(|((&id, &y), &e)| (y, id, e)),
+        );
+        self.pairs.sort_unstable_by(by_key);
+        z
+    }
+
+    /// Keeps the `n` best tokens of `self.pairs` (as [`Work::sorted_pairs`] left them).
+    pub fn keep_sorted_prefix(&mut self, n: usize) {
+        if n >= self.pairs.len() {
+            return;
+        }
+        let mut kept: Vec<u32> = self.pairs[..n].iter().map(|p| p.1).collect();
+        kept.sort_unstable();
+        self.retain(|id, _| kept.binary_search(&id).is_ok());
+    }
+
     /// Keeps only the tokens in `allowed`, which turns the view sparse; tokens past the
     /// set's vocabulary are cut.
     pub fn keep_set(&mut self, input: &[f32], allowed: &crate::TokenSet) {
@@ -320,6 +404,27 @@ impl Snapshot {
             .enumerate()
             .filter(move |&(j, (&pj, &live))| live && (pj > q || (pj == q && j < i)))
             .map(|(_, (&pj, _))| pj)
+    }
+
+    /// Entropy in nats of the live distribution.
+    pub fn entropy(&self) -> f64 {
+        self.live_probs()
+            .filter(|&p| p > 0.0)
+            .map(|p| -p * p.ln())
+            .sum()
+    }
+
+    /// `Σ p²` of the live distribution.
+    pub fn sum_of_squares(&self) -> f64 {
+        self.live_probs().map(|p| p * p).sum()
+    }
+
+    fn live_probs(&self) -> impl Iterator<Item = f64> + '_ {
+        self.probs
+            .iter()
+            .zip(&self.live)
+            .filter(|(_, live)| **live)
+            .map(|(p, _)| *p)
     }
 
     /// The largest live probability.

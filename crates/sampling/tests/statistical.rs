@@ -7,6 +7,8 @@
 use dial_sampling::mutants::{self, Mutant};
 use dial_sampling::*;
 
+mod common;
+
 /// A cell fails when its p-value is below this (about 1e-4 family-wise over ~110 cells).
 const ALPHA: f64 = 1e-6;
 
@@ -64,6 +66,81 @@ struct Setting {
     top_p: Option<f64>,
     min_p: Option<f64>,
     last: bool,
+    extra: Option<Extra>,
+}
+
+/// One of the newer stages, after temperature (and top_k) in `temperature-first`.
+#[derive(Debug, Clone, Copy)]
+enum Extra {
+    Epsilon(f64),
+    Eta(f64),
+    TopA(f64),
+    Tfs(f64),
+    TopH(f64),
+    PLess,
+    PLessNorm,
+    Smoothing(f64, f64),
+    AdaptiveP(f64),
+}
+
+impl Extra {
+    fn set(self, k: &mut Knobs) {
+        match self {
+            Extra::Epsilon(e) => k.epsilon_cutoff = Some(EpsilonCutoff::new(e).unwrap()),
+            Extra::Eta(e) => k.eta_cutoff = Some(EtaCutoff::new(e).unwrap()),
+            Extra::TopA(a) => k.top_a = Some(TopA::new(a).unwrap()),
+            Extra::Tfs(z) => k.tfs = Some(TailFree::new(z).unwrap()),
+            Extra::TopH(h) => k.top_h = Some(TopH::new(h).unwrap()),
+            Extra::PLess => k.p_less = Some(PLess::new()),
+            Extra::PLessNorm => k.p_less_norm = Some(PLessNorm::new()),
+            Extra::Smoothing(f, c) => k.smoothing = Some(Smoothing::new(f, c).unwrap()),
+            Extra::AdaptiveP(t) => k.adaptive_p = Some(AdaptiveP::new(t, 0.9).unwrap()),
+        }
+    }
+
+    /// Whether the stage keeps state across draws (each draw then starts afresh).
+    fn stateful(self) -> bool {
+        matches!(self, Extra::AdaptiveP(_))
+    }
+}
+
+/// The f64 reference of a chain with one newer stage: temperature, smoothing, top_k, the
+/// truncation, adaptive-p.
+fn reference_extra(row: &[f32], s: &Setting, extra: Extra) -> Vec<f64> {
+    let t = s.t.unwrap_or(1.0);
+    let mut x: Vec<f64> = row.iter().map(|&v| f64::from(v) / t).collect();
+    if let Extra::Smoothing(f, c) = extra {
+        x = common::bend(&x, f, c).into_iter().map(f64::from).collect();
+    }
+    if let Some(k) = s.top_k.filter(|&k| k > 0) {
+        let as_f32: Vec<f32> = x.iter().map(|&v| v as f32).collect();
+        let order = common::ranked(&common::softmax(&as_f32, 1.0));
+        for &i in order.iter().skip(k) {
+            x[i] = f64::NEG_INFINITY;
+        }
+    }
+    let as_f32: Vec<f32> = x.iter().map(|&v| v as f32).collect();
+    let p = common::softmax(&as_f32, 1.0);
+    let decision = match extra {
+        Extra::Epsilon(e) => Some(common::epsilon(&p, e, 1)),
+        Extra::Eta(e) => Some(common::eta(&p, e, 1)),
+        Extra::TopA(a) => Some(common::top_a(&p, a, 1)),
+        Extra::Tfs(z) => Some(common::tfs(&p, z, 1)),
+        Extra::TopH(h) => Some(common::top_h(&p, h, 1)),
+        Extra::PLess => Some(common::p_less(&p, 1)),
+        Extra::PLessNorm => Some(common::p_less_norm(&p, 1)),
+        Extra::Smoothing(..) => None,
+        Extra::AdaptiveP(target) => {
+            return common::softmax(&common::adaptive_logits(&p, target), 1.0);
+        }
+    };
+    let Some(d) = decision else { return p };
+    let kept: Vec<f32> = as_f32
+        .iter()
+        .zip(&d.kept)
+        .map(|(&v, &k)| if k { v } else { f32::NEG_INFINITY })
+        .collect();
+    common::softmax(&kept, 1.0)
 }
 
 fn knobs(s: &Setting) -> (Knobs, Order) {
@@ -74,6 +151,10 @@ fn knobs(s: &Setting) -> (Knobs, Order) {
         min_p: s.min_p.map(|p| MinP::new(p as f32).unwrap()),
         ..Knobs::default()
     };
+    let mut k = k;
+    if let Some(extra) = s.extra {
+        extra.set(&mut k);
+    }
     (
         k,
         if s.last {
@@ -86,6 +167,9 @@ fn knobs(s: &Setting) -> (Knobs, Order) {
 
 /// The f64 reference: tokens sorted by (logit desc, id asc), truncated, renormalised.
 fn reference(row: &[f32], s: &Setting) -> Vec<f64> {
+    if let Some(extra) = s.extra {
+        return reference_extra(row, s, extra);
+    }
     let mut live: Vec<(usize, f64)> = row
         .iter()
         .enumerate()
@@ -154,7 +238,11 @@ fn run_cell(row: &[f32], setting: &Setting, n: u64, seed: u64) -> CellResult {
     let (k, order) = knobs(setting);
     let mut sampler = Sampler::with_order(k, order, seed).unwrap();
     let mut counts = vec![0u64; row.len()];
-    for _ in 0..n {
+    let fresh = setting.extra.is_some_and(Extra::stateful);
+    for i in 0..n {
+        if fresh {
+            sampler.reset(seed ^ (i << 20));
+        }
         match sampler.sample_token(row) {
             Ok(t) => counts[t.id as usize] += 1,
             // An error on a valid row is a failure of the cell.
@@ -273,6 +361,25 @@ fn settings() -> Vec<Setting> {
     ]
 }
 
+/// Whether a cell's setting runs the stage mutant `m` breaks.
+fn exercises(m: Mutant, s: &Setting) -> bool {
+    match m {
+        Mutant::TopPStrict | Mutant::TopPDropsCrossing => s.top_p.is_some(),
+        Mutant::TemperatureAfterSoftmax => s.t.is_some(),
+        Mutant::TopKPlusOne => s.top_k.is_some(),
+        Mutant::MinPAgainstSum => s.min_p.is_some(),
+        Mutant::EpsilonAgainstWeights => matches!(s.extra, Some(Extra::Epsilon(_))),
+        Mutant::EtaWithoutRoot => matches!(s.extra, Some(Extra::Eta(_))),
+        Mutant::TopANotSquared => matches!(s.extra, Some(Extra::TopA(_))),
+        Mutant::TfsFirstDifference => matches!(s.extra, Some(Extra::Tfs(_))),
+        Mutant::TopHAllTokens => matches!(s.extra, Some(Extra::TopH(_))),
+        Mutant::PLessHalfBar => matches!(s.extra, Some(Extra::PLess)),
+        Mutant::SmoothingWithoutCube => matches!(s.extra, Some(Extra::Smoothing(_, c)) if c != 1.0),
+        Mutant::ModuloBiasedUniform | Mutant::None => true,
+    }
+}
+
+#[derive(Clone)]
 struct Cell {
     row: Vec<f32>,
     setting: Setting,
@@ -338,6 +445,39 @@ fn cells() -> Vec<Cell> {
             seed: 7000 + i as u64,
             label: format!("{family:?} V={v} {setting:?}"),
         });
+    }
+    // The newer stages, on every family.
+    let extras = [
+        (Extra::Epsilon(0.01), Some(0.9), None),
+        (Extra::Eta(0.002), None, None),
+        (Extra::TopA(0.2), Some(1.2), None),
+        (Extra::Tfs(0.9), None, None),
+        (Extra::TopH(0.5), Some(0.8), None),
+        (Extra::PLess, None, None),
+        (Extra::PLessNorm, Some(1.3), None),
+        (Extra::Smoothing(0.4, 1.0), None, None),
+        (Extra::Smoothing(0.3, 2.5), Some(0.9), Some(40)),
+        (Extra::AdaptiveP(0.3), None, Some(30)),
+    ];
+    for (ei, (extra, t, top_k)) in extras.into_iter().enumerate() {
+        for (fi, family) in FAMILIES.into_iter().enumerate() {
+            let masked = [0.0, 0.5, 0.9][(ei + fi) % 3];
+            let v = [64, 256, 1024][(ei + 2 * fi) % 3];
+            let seed = 5000 + (ei * 31 + fi) as u64;
+            let setting = Setting {
+                t,
+                top_k,
+                extra: Some(extra),
+                ..Setting::default()
+            };
+            cells.push(Cell {
+                row: logits(family, v, masked, seed),
+                setting,
+                draws: if extra.stateful() { 200_000 } else { 1_000_000 },
+                seed,
+                label: format!("{family:?} V={v} masked={masked} {setting:?}"),
+            });
+        }
     }
     cells
 }
@@ -411,13 +551,24 @@ fn statistical_suite_and_mutation_table() {
         Mutant::TopKPlusOne,
         Mutant::ModuloBiasedUniform,
         Mutant::MinPAgainstSum,
+        Mutant::EpsilonAgainstWeights,
+        Mutant::EtaWithoutRoot,
+        Mutant::TopANotSquared,
+        Mutant::TfsFirstDifference,
+        Mutant::TopHAllTokens,
+        Mutant::PLessHalfBar,
+        Mutant::SmoothingWithoutCube,
     ];
     let mut caught = 0;
     println!("| mutant | cells run | min p-value | draws outside kept set | caught | worst cell |");
     println!("|---|---|---|---|---|---|");
     for m in mutants_list {
         mutants::set(m);
-        let (n, min_p, outside, worst) = run_all(&cells, true);
+        // The cells that use the broken stage first, so a caught mutant stops early.
+        let mut ordered: Vec<&Cell> = cells.iter().collect();
+        ordered.sort_by_key(|c| !exercises(m, &c.setting));
+        let ordered: Vec<Cell> = ordered.into_iter().map(Cell::clone).collect();
+        let (n, min_p, outside, worst) = run_all(&ordered, true);
         let is_caught = outside > 0 || min_p < ALPHA;
         caught += usize::from(is_caught);
         println!(

@@ -134,25 +134,12 @@ impl Lm {
             Some((v, _)) => v as usize,
         };
         let vocab = self.model.vocab_size();
-        if let Some(biases) = asked.params.token_biases("logit_bias")
-            && let Some(&(id, _)) = biases.iter().find(|(id, _)| *id as usize >= vocab)
-        {
+        if let Some((name, id)) = asked.params.token_id_out_of_range(vocab) {
             return Err(ApiError::invalid(
-                "logit_bias",
+                name,
                 "invalid_value",
-                &format!("token id {id} in `logit_bias` is out of range (vocabulary of {vocab})"),
+                &format!("token id {id} in `{name}` is out of range (vocabulary of {vocab})"),
             ));
-        }
-        for name in ["banned_tokens", "allowed_tokens"] {
-            if let Some(ids) = asked.params.token_ids(name)
-                && let Some(id) = ids.iter().find(|id| **id as usize >= vocab)
-            {
-                return Err(ApiError::invalid(
-                    name,
-                    "invalid_value",
-                    &format!("token id {id} in `{name}` is out of range (vocabulary of {vocab})"),
-                ));
-            }
         }
         if asked.prompt.is_empty() {
             return Err(ApiError::invalid(

@@ -30,6 +30,9 @@ pub fn knobs_document(voice_ids: &[String]) -> Value {
                 "name": k.name(),
                 "summary": spec.summary,
                 "fields": spec.fields.iter().map(field).collect::<Vec<_>>(),
+                "phase": spec.phase,
+                "conflicts": spec.conflicts,
+                "needs_tokenizer": spec.needs_tokenizer,
             })
         })
         .collect();
@@ -39,6 +42,7 @@ pub fn knobs_document(voice_ids: &[String]) -> Value {
         "object": "dial.knobs",
         "knobs": knobs,
         "seed": named("seed"),
+        "chain": {"fields": [named("min_keep")]},
         "order": {
             "field": named("order"),
             "default": Order::default().to_string(),

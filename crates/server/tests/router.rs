@@ -748,10 +748,23 @@ async fn knobs_describe_every_field_once_with_its_slider() {
         .collect();
     let expected: Vec<&str> = dial_sampling::SamplingParams::fields()
         .map(|f| f.name)
-        .filter(|n| *n != "seed" && *n != "order")
+        .filter(|n| !["seed", "order", "min_keep"].contains(n))
         .collect();
     let names: Vec<&str> = listed.iter().map(|f| f["name"].as_str().unwrap()).collect();
     assert_eq!(names, expected);
+    assert_eq!(doc["chain"]["fields"][0]["name"], "min_keep");
+    let p_less = doc["knobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["name"] == "p_less")
+        .unwrap();
+    assert_eq!(
+        p_less["phase"],
+        json!({"truncate": {"first": 10, "last": 10}})
+    );
+    assert_eq!(p_less["conflicts"], json!(["p_less_norm"]));
+    assert_eq!(p_less["needs_tokenizer"], false);
     let top_k = listed.iter().find(|f| f["name"] == "top_k").unwrap();
     assert_eq!(top_k["range"]["max"], 1_048_576.0);
     assert_eq!(

@@ -21,6 +21,12 @@ pub const DEFAULT_SETTINGS: &[(&str, &str)] = &[
         "top-k 40, t=0.7, DRY 0.8",
         "top_k=40,temperature=0.7,dry_multiplier=0.8",
     ),
+    ("p-less", "p_less=true"),
+    (
+        "adaptive-p 0.4, min-p 0.05",
+        "min_p=0.05,adaptive_target=0.4,adaptive_decay=0.9",
+    ),
+    ("quadratic 0.3", "smoothing_factor=0.3"),
 ];
 
 /// The paper's cap on a continuation, in tokens.

@@ -1,4 +1,4 @@
-use super::{Applied, ApplyResult, Ctx, KnobImpl, KnobKind, KnobSpec, check_ids};
+use super::{Applied, ApplyResult, Ctx, KnobImpl, KnobKind, KnobSpec, Phase, check_ids};
 use crate::error::ParamError;
 use crate::error::SampleError;
 use crate::params::{Field, FieldKind, SamplingParams};
@@ -51,9 +51,15 @@ impl KnobImpl for AllowedTokens {
             "Only these token ids may be drawn.",
         )
         .aliases(&["allow"])],
+        phase: Phase::Edit(1),
+        conflicts: &[],
+        needs_tokenizer: false,
     };
 
-    fn from_params(params: &SamplingParams) -> Result<Option<Self>, ParamError> {
+    fn from_params(
+        params: &SamplingParams,
+        _tokenize: Option<crate::params::Tokenize<'_>>,
+    ) -> Result<Option<Self>, ParamError> {
         Ok(params
             .token_ids("allowed_tokens")
             .filter(|ids| !ids.is_empty())

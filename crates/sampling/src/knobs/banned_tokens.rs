@@ -1,4 +1,4 @@
-use super::{Applied, ApplyResult, Ctx, KnobImpl, KnobKind, KnobSpec, check_ids};
+use super::{Applied, ApplyResult, Ctx, KnobImpl, KnobKind, KnobSpec, Phase, check_ids};
 use crate::error::ParamError;
 use crate::error::SampleError;
 use crate::kernels;
@@ -52,9 +52,15 @@ impl KnobImpl for BannedTokens {
             "Token ids that may never be drawn.",
         )
         .aliases(&["ban"])],
+        phase: Phase::Edit(2),
+        conflicts: &[],
+        needs_tokenizer: false,
     };
 
-    fn from_params(params: &SamplingParams) -> Result<Option<Self>, ParamError> {
+    fn from_params(
+        params: &SamplingParams,
+        _tokenize: Option<crate::params::Tokenize<'_>>,
+    ) -> Result<Option<Self>, ParamError> {
         Ok(params
             .token_ids("banned_tokens")
             .filter(|ids| !ids.is_empty())

@@ -1,4 +1,4 @@
-use super::{Applied, ApplyResult, Ctx, KnobImpl, KnobKind, KnobSpec, check_ids};
+use super::{Applied, ApplyResult, Ctx, KnobImpl, KnobKind, KnobSpec, Phase, check_ids};
 use crate::error::ParamError;
 use crate::params::{Field, FieldKind, Range, SamplingParams};
 use crate::work::Snapshot;
@@ -180,9 +180,15 @@ impl KnobImpl for Dry {
                 "DRY: strings whose tokens end a repeat (default: newline, colon, quote, asterisk).",
             ),
         ],
+        phase: Phase::Edit(4),
+        conflicts: &[],
+        needs_tokenizer: true,
     };
 
-    fn from_params(params: &SamplingParams) -> Result<Option<Self>, ParamError> {
+    fn from_params(
+        params: &SamplingParams,
+        tokenize: Option<crate::params::Tokenize<'_>>,
+    ) -> Result<Option<Self>, ParamError> {
         let Some(multiplier) = params.number("dry_multiplier") else {
             for extra in [
                 "dry_base",
@@ -206,14 +212,23 @@ impl KnobImpl for Dry {
             .integer("dry_penalty_last_n")
             .and_then(|n| usize::try_from(n).ok());
         let allowed = params.integer("dry_allowed_length").unwrap_or(2);
-        Dry::new(
+        let dry = Dry::new(
             multiplier as f32,
             params.number("dry_base").unwrap_or(1.75) as f32,
             usize::try_from(allowed).unwrap_or(0),
             window,
             [],
-        )
-        .map(Some)
+        )?;
+        // Every token of each breaker's encoding ends a repeat; without a tokenizer there
+        // are none (a set `dry_sequence_breakers` was refused before this).
+        let breakers: Vec<&str> = match params.strings("dry_sequence_breakers") {
+            Some(list) => list.iter().map(String::as_str).collect(),
+            None => Dry::DEFAULT_SEQUENCE_BREAKERS.to_vec(),
+        };
+        let ids: Vec<u32> = tokenize.map_or_else(Vec::new, |encode| {
+            breakers.iter().flat_map(|s| encode(s)).collect()
+        });
+        Ok(Some(dry.with_breakers(ids)))
     }
     fn apply(&mut self, w: &mut Work, input: &[f32], ctx: &mut Ctx<'_>) -> ApplyResult {
         if self.multiplier == 0.0 || self.window == Some(0) {

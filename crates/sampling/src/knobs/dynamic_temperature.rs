@@ -1,7 +1,7 @@
 use super::temperature::apply_temperature;
-use super::{Applied, ApplyResult, Ctx, KnobImpl, KnobKind, KnobSpec};
+use super::{Applied, ApplyResult, Ctx, KnobImpl, KnobKind, KnobSpec, Phase};
 use crate::error::ParamError;
-use crate::params::{Field, Range, SamplingParams};
+use crate::params::{Field, FieldKind, Range, SamplingParams};
 use crate::work::Snapshot;
 use crate::work::Work;
 
@@ -66,6 +66,57 @@ impl DynamicTemperature {
     }
 }
 
+/// The range given by its ends, text-generation-webui's form: `Some((low, high))` when
+/// `high > low` and the `dynamic_temperature` switch is not `false`. Equal ends are a
+/// fixed temperature, which `temperature` already says, so the range is off.
+pub(crate) fn low_high(params: &SamplingParams) -> Result<Option<(f64, f64)>, ParamError> {
+    let (low, high) = (params.number("dynatemp_low"), params.number("dynatemp_high"));
+    let switch = params.flag("dynamic_temperature");
+    let (low, high) = match (low, high) {
+        (None, None) => {
+            return match switch {
+                Some(true) => Err(ParamError::new(
+                    "dynamic_temperature",
+                    "dynamic_temperature",
+                    true,
+                    "to come with dynatemp_low and dynatemp_high",
+                )),
+                _ => Ok(None),
+            };
+        }
+        (Some(l), Some(h)) => (l, h),
+        (Some(l), None) | (None, Some(l)) => {
+            let missing = if low.is_some() { "dynatemp_high" } else { "dynatemp_low" };
+            return Err(ParamError::new(
+                "dynamic_temperature",
+                missing,
+                l,
+                "to be given with the other end of the range",
+            ));
+        }
+    };
+    if high < low {
+        return Err(ParamError::new(
+            "dynamic_temperature",
+            "dynatemp_high",
+            high,
+            "to be at least dynatemp_low",
+        ));
+    }
+    if switch == Some(false) || high == low {
+        return Ok(None);
+    }
+    if params.number("dynatemp_range").is_some() {
+        return Err(ParamError::new(
+            "dynamic_temperature",
+            "dynatemp_range",
+            params.number("dynatemp_range").unwrap_or(0.0),
+            "to be left out when dynatemp_low and dynatemp_high give the range",
+        ));
+    }
+    Ok(Some((low, high)))
+}
+
 impl KnobImpl for DynamicTemperature {
     const SPEC: &'static KnobSpec = &KnobSpec {
         kind: KnobKind::DynamicTemperature,
@@ -88,12 +139,58 @@ impl KnobImpl for DynamicTemperature {
             .aliases(&["dynamic_temperature_exponent"])
             .default(1.0)
             .slider(0.0, 4.0, 0.05),
+            Field::number(
+                "dynatemp_low",
+                Range::closed(0.0, 4.0),
+                "a number in [0, 4]",
+                "Dynamic temperature's lowest T (with dynatemp_high; text-generation-webui).",
+            )
+            .slider(0.0, 2.0, 0.01),
+            Field::number(
+                "dynatemp_high",
+                Range::closed(0.0, 4.0),
+                "a number in [0, 4]",
+                "Dynamic temperature's highest T (with dynatemp_low).",
+            )
+            .slider(0.0, 2.0, 0.01),
+            Field::other(
+                "dynamic_temperature",
+                FieldKind::Bool,
+                "true or false",
+                "text-generation-webui's switch for dynatemp_low/high (false = off).",
+            ),
         ],
+        phase: Phase::Shape(1),
+        conflicts: &[],
+        needs_tokenizer: false,
     };
 
-    fn from_params(params: &SamplingParams) -> Result<Option<Self>, ParamError> {
-        let range = params.number("dynatemp_range").unwrap_or(0.0);
+    fn from_params(
+        params: &SamplingParams,
+        _tokenize: Option<crate::params::Tokenize<'_>>,
+    ) -> Result<Option<Self>, ParamError> {
         let exponent = params.number("dynatemp_exponent");
+        if let Some((low, high)) = low_high(params)? {
+            let centre = (low + high) / 2.0;
+            if let Some(t) = params.number("temperature")
+                && (t - centre).abs() > 1e-9
+            {
+                return Err(ParamError::new(
+                    "dynamic_temperature",
+                    "temperature",
+                    t,
+                    "to be left out or equal (dynatemp_low + dynatemp_high) / 2 when the range is given by its ends",
+                ));
+            }
+            let range = (high - low) / 2.0;
+            return DynamicTemperature::new(
+                centre as f32,
+                range as f32,
+                exponent.unwrap_or(1.0) as f32,
+            )
+            .map(Some);
+        }
+        let range = params.number("dynatemp_range").unwrap_or(0.0);
         if range <= 0.0 {
             return match exponent {
                 Some(e) => Err(ParamError::new(

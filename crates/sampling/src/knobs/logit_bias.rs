@@ -1,4 +1,4 @@
-use super::{Applied, ApplyResult, Ctx, KnobImpl, KnobKind, KnobSpec};
+use super::{Applied, ApplyResult, Ctx, KnobImpl, KnobKind, KnobSpec, Phase};
 use crate::error::ParamError;
 use crate::params::{Field, FieldKind, Range, SamplingParams};
 use crate::work::Snapshot;
@@ -60,9 +60,15 @@ impl KnobImpl for LogitBias {
                 "Add a bias to token logits: {\"ID\": BIAS}, or ID=BIAS on the command line.",
             )
         }],
+        phase: Phase::Edit(0),
+        conflicts: &[],
+        needs_tokenizer: false,
     };
 
-    fn from_params(params: &SamplingParams) -> Result<Option<Self>, ParamError> {
+    fn from_params(
+        params: &SamplingParams,
+        _tokenize: Option<crate::params::Tokenize<'_>>,
+    ) -> Result<Option<Self>, ParamError> {
         match params.token_biases("logit_bias") {
             Some(b) if !b.is_empty() => LogitBias::new(b.iter().copied()).map(Some),
             _ => Ok(None),

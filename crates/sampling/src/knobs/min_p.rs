@@ -1,7 +1,6 @@
-use super::{Applied, ApplyResult, Ctx, KnobImpl, KnobKind, KnobSpec};
+use super::{Applied, ApplyResult, Ctx, KnobImpl, KnobKind, KnobSpec, Phase};
 use crate::error::ParamError;
 use crate::explain::num;
-use crate::kernels;
 use crate::params::{Field, Range, SamplingParams};
 use crate::work::Snapshot;
 use crate::work::Work;
@@ -70,12 +69,18 @@ impl KnobImpl for MinP {
             "Keep tokens with p ≥ min_p · p_max (0 = off).",
         )
         .off(0.0)],
+        phase: Phase::Truncate { first: 3, last: 4 },
+        conflicts: &[],
+        needs_tokenizer: false,
     };
 
-    fn from_params(params: &SamplingParams) -> Result<Option<Self>, ParamError> {
+    fn from_params(
+        params: &SamplingParams,
+        _tokenize: Option<crate::params::Tokenize<'_>>,
+    ) -> Result<Option<Self>, ParamError> {
         params
             .number("min_p")
-            .map(|p| MinP::new(p as f32))
+            .map(|p| MinP::with_min_keep(p as f32, params.min_keep()))
             .transpose()
     }
     fn apply(&mut self, w: &mut Work, input: &[f32], _ctx: &mut Ctx<'_>) -> ApplyResult {
@@ -86,34 +91,7 @@ impl KnobImpl for MinP {
         if crate::mutants::active(crate::mutants::Mutant::MinPAgainstSum) {
             cutoff += w.stats(input).sums.z.ln() as f32;
         }
-        if let Some(d) = w.dense {
-            let isa = w.isa();
-            let base = if d.edited { &w.edited } else { input };
-            w.collected.clear();
-            kernels::collect_above(
-                base,
-                d.max,
-                d.scale,
-                cutoff,
-                &mut w.collected.ids,
-                &mut w.collected.ys,
-                isa,
-            );
-            if w.collected.ids.len() >= self.min_keep {
-                w.set_sparse_from_collected(f64::from(d.max) * f64::from(d.scale));
-            } else {
-                w.materialize(input);
-                w.keep_best_k(self.min_keep);
-            }
-        } else {
-            let ymax = w.sparse_max();
-            let passing = w.ys.iter().filter(|&&y| y - ymax >= cutoff).count();
-            if passing >= self.min_keep {
-                w.retain(|_, y| y - ymax >= cutoff);
-            } else {
-                w.keep_best_k(self.min_keep);
-            }
-        }
+        w.keep_within(input, cutoff, self.min_keep);
         Ok(Applied::default())
     }
 

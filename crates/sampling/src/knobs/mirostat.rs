@@ -1,4 +1,4 @@
-use super::{Applied, ApplyResult, Ctx, KnobImpl, KnobKind, KnobSpec};
+use super::{Applied, ApplyResult, Ctx, KnobImpl, KnobKind, KnobSpec, Phase};
 use crate::error::ParamError;
 use crate::params::{Field, Range, SamplingParams};
 use crate::work::Snapshot;
@@ -104,9 +104,15 @@ impl KnobImpl for Mirostat {
             )
             .default(0.1),
         ],
+        phase: Phase::Target(0),
+        conflicts: &[KnobKind::MirostatV2],
+        needs_tokenizer: false,
     };
 
-    fn from_params(params: &SamplingParams) -> Result<Option<Self>, ParamError> {
+    fn from_params(
+        params: &SamplingParams,
+        _tokenize: Option<crate::params::Tokenize<'_>>,
+    ) -> Result<Option<Self>, ParamError> {
         let (tau, eta) = mirostat_targets(params)?;
         match params.integer("mirostat") {
             Some(1) => Mirostat::new(tau, eta).map(Some),

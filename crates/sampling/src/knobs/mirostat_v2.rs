@@ -1,4 +1,4 @@
-use super::{Applied, ApplyResult, Ctx, KnobImpl, KnobKind, KnobSpec};
+use super::{Applied, ApplyResult, Ctx, KnobImpl, KnobKind, KnobSpec, Phase};
 use crate::error::ParamError;
 use crate::params::SamplingParams;
 use crate::work::Snapshot;
@@ -68,9 +68,15 @@ impl KnobImpl for MirostatV2 {
         kind: KnobKind::MirostatV2,
         summary: "Mirostat 2: keeps tokens whose surprise is at most μ bits, steering μ towards tau.",
         fields: &[], // `mirostat = 2` with mirostat's fields
+        phase: Phase::Target(1),
+        conflicts: &[],
+        needs_tokenizer: false,
     };
 
-    fn from_params(params: &SamplingParams) -> Result<Option<Self>, ParamError> {
+    fn from_params(
+        params: &SamplingParams,
+        _tokenize: Option<crate::params::Tokenize<'_>>,
+    ) -> Result<Option<Self>, ParamError> {
         let (tau, eta) = super::mirostat::mirostat_targets(params)?;
         match params.integer("mirostat") {
             Some(2) => MirostatV2::new(tau, eta).map(Some),

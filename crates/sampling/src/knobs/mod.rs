@@ -4,41 +4,12 @@
 //! distribution, and how explain describes it. Adding a knob is one new file and one line
 //! in the `knob_kinds!` registry below.
 
-mod allowed_tokens;
-mod banned_tokens;
-mod dry;
-mod dynamic_temperature;
-mod logit_bias;
-mod min_p;
-mod mirostat;
-mod mirostat_v2;
-mod penalties;
-mod temperature;
-mod top_k;
-mod top_n_sigma;
-mod top_p;
-mod typical_p;
-mod xtc;
-
-pub use allowed_tokens::AllowedTokens;
-pub use banned_tokens::BannedTokens;
-pub use dry::Dry;
-pub use dynamic_temperature::DynamicTemperature;
-pub use logit_bias::LogitBias;
-pub use min_p::MinP;
-pub use mirostat::Mirostat;
-pub use mirostat_v2::MirostatV2;
-pub use penalties::{Penalties, PenaltyScope};
-pub use temperature::Temperature;
-pub use top_k::TopK;
-pub use top_n_sigma::TopNSigma;
-pub use top_p::TopP;
-pub use typical_p::TypicalP;
-pub use xtc::Xtc;
+pub use penalties::PenaltyScope;
+pub use top_h::TOP_H_CANDIDATES;
 
 use crate::error::{ParamError, SampleError};
 use crate::history::History;
-use crate::params::{Field, SamplingParams};
+use crate::params::{Field, SamplingParams, Tokenize};
 use crate::rng::DialRng;
 use crate::work::{Snapshot, Work};
 
@@ -75,6 +46,19 @@ pub(crate) fn check_ids(
     }
 }
 
+/// `min_keep` when it is at least 1.
+pub(crate) fn check_min_keep(knob: &'static str, min_keep: usize) -> Result<usize, ParamError> {
+    if min_keep == 0 {
+        return Err(ParamError::new(
+            knob,
+            "min_keep",
+            min_keep,
+            "an integer ≥ 1",
+        ));
+    }
+    Ok(min_keep)
+}
+
 /// A knob as the rest of dial sees it: one description, read by the CLI's flags, the
 /// server's validation, the OpenAPI schema and explain (in the spirit of llama.cpp's
 /// `llama_sampler_i`).
@@ -83,8 +67,12 @@ pub(crate) trait KnobImpl: Sized {
     const SPEC: &'static KnobSpec;
 
     /// The knob the request's fields describe; `None` when they leave it off. Values were
-    /// checked against each field's range when they were set.
-    fn from_params(params: &SamplingParams) -> Result<Option<Self>, ParamError>;
+    /// checked against each field's range when they were set. `tokenize` is the model's
+    /// tokenizer when there is one; a set text field without it was refused before.
+    fn from_params(
+        params: &SamplingParams,
+        tokenize: Option<Tokenize<'_>>,
+    ) -> Result<Option<Self>, ParamError>;
 
     /// Transforms the working distribution.
     fn apply(&mut self, w: &mut Work, input: &[f32], ctx: &mut Ctx<'_>) -> ApplyResult;
@@ -110,11 +98,85 @@ pub struct KnobSpec {
     pub summary: &'static str,
     /// The request fields that configure it (a field may inform several knobs, e.g.
     /// `temperature` is dynamic temperature's centre; it is listed once, by its first).
+    /// A field's [`crate::FieldKind`] says whether it holds token ids.
     pub fields: &'static [Field],
+    /// Where it runs in the two standard orders.
+    pub phase: Phase,
+    /// Knobs that cannot be set together with it (checked both ways).
+    pub conflicts: &'static [KnobKind],
+    /// Whether building it reads the model's tokenizer (text fields, end-of-generation ids).
+    pub needs_tokenizer: bool,
+}
+
+impl KnobSpec {
+    /// A spec with no conflicts that needs no tokenizer.
+    pub(crate) const fn new(
+        kind: KnobKind,
+        summary: &'static str,
+        phase: Phase,
+        fields: &'static [Field],
+    ) -> Self {
+        KnobSpec {
+            kind,
+            summary,
+            fields,
+            phase,
+            conflicts: &[],
+            needs_tokenizer: false,
+        }
+    }
+
+    /// With knobs it cannot be set with.
+    pub(crate) const fn conflicts(mut self, kinds: &'static [KnobKind]) -> Self {
+        self.conflicts = kinds;
+        self
+    }
+}
+
+/// Where a knob runs in the standard orders. Within a phase, knobs run by rank, then in
+/// registry order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "snake_case"))]
+pub enum Phase {
+    /// Logit edits, masks and penalties: first in every order, on the model's logits.
+    Edit(u8),
+    /// Reshapers of the whole distribution (temperature and its kin): before the
+    /// truncations in `temperature-first`, after them in `temperature-last`.
+    Shape(u8),
+    /// Truncations, with their rank in `temperature-first` and in `temperature-last`.
+    Truncate {
+        /// Rank in `temperature-first` (HF, vLLM).
+        first: u8,
+        /// Rank in `temperature-last` (llama.cpp).
+        last: u8,
+    },
+    /// Stateful targets that steer the draw itself (mirostat, adaptive-p): last.
+    Target(u8),
+}
+
+impl Phase {
+    /// The sort key of this phase in a standard order (`temperature_last` picks which).
+    pub(crate) fn key(self, temperature_last: bool) -> (u8, u8) {
+        match self {
+            Phase::Edit(r) => (0, r),
+            Phase::Shape(r) => (if temperature_last { 2 } else { 1 }, r),
+            Phase::Truncate { first, last } => {
+                if temperature_last {
+                    (1, last)
+                } else {
+                    (2, first)
+                }
+            }
+            Phase::Target(r) => (3, r),
+        }
+    }
 }
 
 macro_rules! knob_kinds {
-    ($($kind:ident => $name:literal, $ty:ident, $field:ident;)*) => {
+    ($($kind:ident => $name:literal, $field:ident::$ty:ident;)*) => {
+        $(mod $field; pub use $field::$ty;)*
+
         /// A knob's identity, used in orders and traces.
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
         #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
@@ -200,27 +262,119 @@ macro_rules! knob_kinds {
             }
 
             /// Every knob the request's fields turn on.
-            pub(crate) fn from_params(params: &SamplingParams) -> Result<Knobs, ParamError> {
-                Ok(Knobs { $($field: <$ty as KnobImpl>::from_params(params)?,)* })
+            pub(crate) fn from_params(
+                params: &SamplingParams,
+                tokenize: Option<Tokenize<'_>>,
+            ) -> Result<Knobs, ParamError> {
+                Ok(Knobs { $($field: <$ty as KnobImpl>::from_params(params, tokenize)?,)* })
             }
         }
     };
 }
 
 knob_kinds! {
-    LogitBias => "logit_bias", LogitBias, logit_bias;
-    AllowedTokens => "allowed_tokens", AllowedTokens, allowed_tokens;
-    BannedTokens => "banned_tokens", BannedTokens, banned_tokens;
-    Penalties => "penalties", Penalties, penalties;
-    Dry => "dry", Dry, dry;
-    Temperature => "temperature", Temperature, temperature;
-    DynamicTemperature => "dynamic_temperature", DynamicTemperature, dynamic_temperature;
-    TopNSigma => "top_n_sigma", TopNSigma, top_n_sigma;
-    TopK => "top_k", TopK, top_k;
-    TopP => "top_p", TopP, top_p;
-    MinP => "min_p", MinP, min_p;
-    TypicalP => "typical_p", TypicalP, typical_p;
-    Xtc => "xtc", Xtc, xtc;
-    Mirostat => "mirostat", Mirostat, mirostat;
-    MirostatV2 => "mirostat_v2", MirostatV2, mirostat_v2;
+    LogitBias => "logit_bias", logit_bias::LogitBias;
+    AllowedTokens => "allowed_tokens", allowed_tokens::AllowedTokens;
+    BannedTokens => "banned_tokens", banned_tokens::BannedTokens;
+    Penalties => "penalties", penalties::Penalties;
+    Dry => "dry", dry::Dry;
+    Temperature => "temperature", temperature::Temperature;
+    DynamicTemperature => "dynamic_temperature", dynamic_temperature::DynamicTemperature;
+    Smoothing => "smoothing", smoothing::Smoothing;
+    TopNSigma => "top_n_sigma", top_n_sigma::TopNSigma;
+    TopK => "top_k", top_k::TopK;
+    TopP => "top_p", top_p::TopP;
+    MinP => "min_p", min_p::MinP;
+    TypicalP => "typical_p", typical_p::TypicalP;
+    EpsilonCutoff => "epsilon_cutoff", epsilon_cutoff::EpsilonCutoff;
+    EtaCutoff => "eta_cutoff", eta_cutoff::EtaCutoff;
+    Tfs => "tfs", tfs::TailFree;
+    TopA => "top_a", top_a::TopA;
+    TopH => "top_h", top_h::TopH;
+    PLess => "p_less", p_less::PLess;
+    PLessNorm => "p_less_norm", p_less_norm::PLessNorm;
+    Xtc => "xtc", xtc::Xtc;
+    Mirostat => "mirostat", mirostat::Mirostat;
+    MirostatV2 => "mirostat_v2", mirostat_v2::MirostatV2;
+    AdaptiveP => "adaptive_p", adaptive_p::AdaptiveP;
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::Order;
+
+    #[test]
+    fn every_knob_appears_once_in_every_standard_order() {
+        for order in [Order::TemperatureFirst, Order::TemperatureLast] {
+            let kinds = order.kinds();
+            assert_eq!(kinds.len(), KnobKind::ALL.len(), "{order}");
+            for kind in KnobKind::ALL {
+                assert_eq!(
+                    kinds.iter().filter(|k| *k == kind).count(),
+                    1,
+                    "{kind} in {order}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn no_two_knobs_share_a_place_in_an_order() {
+        for last in [false, true] {
+            let mut keys: Vec<(u8, u8)> = KnobKind::ALL
+                .iter()
+                .map(|k| k.spec().phase.key(last))
+                .collect();
+            keys.sort_unstable();
+            keys.dedup();
+            assert_eq!(keys.len(), KnobKind::ALL.len(), "temperature_last = {last}");
+        }
+    }
+
+    #[test]
+    fn the_standard_orders_keep_their_published_sequence() {
+        let names = |o: Order| {
+            o.kinds()
+                .iter()
+                .map(|k| k.name())
+                .collect::<Vec<_>>()
+                .join(",")
+        };
+        assert_eq!(
+            names(Order::TemperatureFirst),
+            "logit_bias,allowed_tokens,banned_tokens,penalties,dry,temperature,\
+             dynamic_temperature,smoothing,top_n_sigma,top_k,top_p,min_p,typical_p,\
+             epsilon_cutoff,eta_cutoff,tfs,top_a,top_h,p_less,p_less_norm,xtc,mirostat,\
+             mirostat_v2,adaptive_p"
+        );
+        assert_eq!(
+            names(Order::TemperatureLast),
+            "logit_bias,allowed_tokens,banned_tokens,penalties,dry,top_n_sigma,top_k,\
+             typical_p,top_p,min_p,epsilon_cutoff,eta_cutoff,tfs,top_a,top_h,p_less,\
+             p_less_norm,xtc,temperature,dynamic_temperature,smoothing,mirostat,mirostat_v2,\
+             adaptive_p"
+        );
+    }
+
+    #[test]
+    fn conflicts_name_other_knobs_and_refuse_both_orders_of_setting() {
+        for kind in KnobKind::ALL {
+            for other in kind.spec().conflicts {
+                assert_ne!(kind, other, "{kind} conflicts with itself");
+            }
+        }
+        let knobs = Knobs {
+            p_less: Some(PLess::new()),
+            p_less_norm: Some(PLessNorm::new()),
+            ..Knobs::default()
+        };
+        let err = crate::Sampler::new(knobs, 0).unwrap_err();
+        assert_eq!(
+            err,
+            crate::ConfigError::Conflict("p_less", "p_less_norm"),
+            "{err}"
+        );
+    }
 }

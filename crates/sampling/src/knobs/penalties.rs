@@ -1,4 +1,4 @@
-use super::{Applied, ApplyResult, Ctx, KnobImpl, KnobKind, KnobSpec, check_ids};
+use super::{Applied, ApplyResult, Ctx, KnobImpl, KnobKind, KnobSpec, Phase, check_ids};
 use crate::error::ParamError;
 use crate::params::{Field, FieldKind, Range, SamplingParams};
 use crate::work::Snapshot;
@@ -176,9 +176,15 @@ impl KnobImpl for Penalties {
                 "Frequency and presence penalties also count prompt tokens.",
             ),
         ],
+        phase: Phase::Edit(3),
+        conflicts: &[],
+        needs_tokenizer: false,
     };
 
-    fn from_params(params: &SamplingParams) -> Result<Option<Self>, ParamError> {
+    fn from_params(
+        params: &SamplingParams,
+        _tokenize: Option<crate::params::Tokenize<'_>>,
+    ) -> Result<Option<Self>, ParamError> {
         let repetition = params.number("repetition_penalty");
         let frequency = params.number("frequency_penalty");
         let presence = params.number("presence_penalty");

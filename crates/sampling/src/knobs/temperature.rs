@@ -1,4 +1,4 @@
-use super::{Applied, ApplyResult, Ctx, KnobImpl, KnobKind, KnobSpec};
+use super::{Applied, ApplyResult, Ctx, KnobImpl, KnobKind, KnobSpec, Phase};
 use crate::error::{ParamError, SampleError};
 use crate::kernels;
 use crate::params::{Field, Range, SamplingParams};
@@ -62,10 +62,18 @@ impl KnobImpl for Temperature {
         )
         .default(1.0)
         .off(1.0)],
+        phase: Phase::Shape(0),
+        conflicts: &[KnobKind::DynamicTemperature],
+        needs_tokenizer: false,
     };
 
-    fn from_params(params: &SamplingParams) -> Result<Option<Self>, ParamError> {
-        if params.number("dynatemp_range").is_some_and(|r| r > 0.0) {
+    fn from_params(
+        params: &SamplingParams,
+        _tokenize: Option<crate::params::Tokenize<'_>>,
+    ) -> Result<Option<Self>, ParamError> {
+        if params.number("dynatemp_range").is_some_and(|r| r > 0.0)
+            || super::dynamic_temperature::low_high(params)?.is_some()
+        {
             return Ok(None); // dynamic temperature takes `temperature` as its centre
         }
         params

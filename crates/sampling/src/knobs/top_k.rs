@@ -1,4 +1,4 @@
-use super::{Applied, ApplyResult, Ctx, KnobImpl, KnobKind, KnobSpec};
+use super::{Applied, ApplyResult, Ctx, KnobImpl, KnobKind, KnobSpec, Phase};
 use crate::error::ParamError;
 use crate::kernels;
 use crate::params::{Field, Range, SamplingParams};
@@ -59,9 +59,15 @@ impl KnobImpl for TopK {
         )
         .off(0.0)
         .slider(0.0, 100.0, 1.0)],
+        phase: Phase::Truncate { first: 1, last: 1 },
+        conflicts: &[],
+        needs_tokenizer: false,
     };
 
-    fn from_params(params: &SamplingParams) -> Result<Option<Self>, ParamError> {
+    fn from_params(
+        params: &SamplingParams,
+        _tokenize: Option<crate::params::Tokenize<'_>>,
+    ) -> Result<Option<Self>, ParamError> {
         Ok(params
             .integer("top_k")
             .map(|k| TopK::new(usize::try_from(k).unwrap_or(0))))

@@ -1,4 +1,4 @@
-use super::{Applied, ApplyResult, Ctx, KnobImpl, KnobKind, KnobSpec};
+use super::{Applied, ApplyResult, Ctx, KnobImpl, KnobKind, KnobSpec, Phase};
 use crate::error::ParamError;
 use crate::params::{Field, Range, SamplingParams};
 use crate::work::Snapshot;
@@ -56,9 +56,15 @@ impl KnobImpl for TopNSigma {
         )
         .off(0.0)
         .slider(0.0, 5.0, 0.05)],
+        phase: Phase::Truncate { first: 0, last: 0 },
+        conflicts: &[],
+        needs_tokenizer: false,
     };
 
-    fn from_params(params: &SamplingParams) -> Result<Option<Self>, ParamError> {
+    fn from_params(
+        params: &SamplingParams,
+        _tokenize: Option<crate::params::Tokenize<'_>>,
+    ) -> Result<Option<Self>, ParamError> {
         params
             .number("top_n_sigma")
             .map(|n| TopNSigma::new(n.max(0.0) as f32))

@@ -1,4 +1,4 @@
-use super::{Applied, ApplyResult, Ctx, KnobImpl, KnobKind, KnobSpec};
+use super::{Applied, ApplyResult, Ctx, KnobImpl, KnobKind, KnobSpec, Phase};
 use crate::error::ParamError;
 use crate::params::{Field, Range, SamplingParams};
 use crate::work::Snapshot;
@@ -75,12 +75,18 @@ impl KnobImpl for TypicalP {
         .aliases(&["typical"])
         .default(1.0)
         .off(1.0)],
+        phase: Phase::Truncate { first: 4, last: 2 },
+        conflicts: &[],
+        needs_tokenizer: false,
     };
 
-    fn from_params(params: &SamplingParams) -> Result<Option<Self>, ParamError> {
+    fn from_params(
+        params: &SamplingParams,
+        _tokenize: Option<crate::params::Tokenize<'_>>,
+    ) -> Result<Option<Self>, ParamError> {
         params
             .number("typical_p")
-            .map(|p| TypicalP::new(p as f32))
+            .map(|p| TypicalP::with_min_keep(p as f32, params.min_keep()))
             .transpose()
     }
     fn apply(&mut self, w: &mut Work, input: &[f32], _ctx: &mut Ctx<'_>) -> ApplyResult {

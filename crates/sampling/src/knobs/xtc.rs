@@ -1,4 +1,4 @@
-use super::{Applied, ApplyResult, Ctx, KnobImpl, KnobKind, KnobSpec};
+use super::{Applied, ApplyResult, Ctx, KnobImpl, KnobKind, KnobSpec, Phase};
 use crate::error::ParamError;
 use crate::params::{Field, Range, SamplingParams};
 use crate::work::Snapshot;
@@ -102,9 +102,15 @@ impl KnobImpl for Xtc {
             )
             .default(0.1),
         ],
+        phase: Phase::Truncate { first: 20, last: 20 },
+        conflicts: &[],
+        needs_tokenizer: false,
     };
 
-    fn from_params(params: &SamplingParams) -> Result<Option<Self>, ParamError> {
+    fn from_params(
+        params: &SamplingParams,
+        _tokenize: Option<crate::params::Tokenize<'_>>,
+    ) -> Result<Option<Self>, ParamError> {
         let threshold = params.number("xtc_threshold");
         match params.number("xtc_probability") {
             Some(p) => Xtc::new(p as f32, threshold.unwrap_or(0.1) as f32).map(Some),

@@ -21,6 +21,17 @@ const ORDER: Field = Field::other(
     "Knob order: temperature-first (HF, vLLM, OpenAI), temperature-last (llama.cpp), or a list.",
 );
 
+/// The floor every truncation keeps: not a knob, but read by each of them.
+const MIN_KEEP: Field = Field::integer(
+    "min_keep",
+    Range::closed(1.0, 65_536.0),
+    "an integer in [1, 65536]",
+    "Every truncation keeps at least this many tokens (HF's min_tokens_to_keep).",
+)
+.aliases(&["min_tokens_to_keep"])
+.default(1.0)
+.slider(1.0, 64.0, 1.0);
+
 /// Longest string accepted in a field (bounds error messages and memory).
 const MAX_TEXT: usize = 1024;
 /// Most entries in a list field.
@@ -127,12 +138,12 @@ pub struct SamplingParams {
 }
 
 impl SamplingParams {
-    /// Every field: each knob's, in registry order, then `seed` and `order`.
+    /// Every field: each knob's, in registry order, then `min_keep`, `seed` and `order`.
     pub fn fields() -> impl Iterator<Item = &'static Field> {
         KnobKind::ALL
             .iter()
             .flat_map(|k| k.spec().fields.iter())
-            .chain([&SEED, &ORDER])
+            .chain([&MIN_KEEP, &SEED, &ORDER])
     }
 
     /// The field called `name` (or aliased so; dashes read as underscores).
@@ -284,6 +295,22 @@ impl SamplingParams {
         }
     }
 
+    /// The first token id, in any set field that holds ids, at or past `vocab`: the field
+    /// and the id.
+    pub fn token_id_out_of_range(&self, vocab: usize) -> Option<(&'static str, u32)> {
+        self.values.iter().find_map(|(name, value)| {
+            let id = value.token_ids().find(|&id| id as usize >= vocab)?;
+            Some((*name, id))
+        })
+    }
+
+    /// `min_keep`: how many tokens every truncation keeps at least (1 unless set).
+    pub fn min_keep(&self) -> usize {
+        self.integer(MIN_KEEP.name)
+            .and_then(|n| usize::try_from(n).ok())
+            .unwrap_or(1)
+    }
+
     /// The seed, when set.
     pub fn seed(&self) -> Option<u64> {
         match self.values.get(SEED.name)? {
@@ -297,22 +324,27 @@ impl SamplingParams {
         &self.order
     }
 
-    /// The knobs these fields turn on. DRY gets no sequence breakers: they are text, and
-    /// setting `dry_sequence_breakers` here is an error; use
+    /// The knobs these fields turn on, without a model: a set text field (such as
+    /// `dry_sequence_breakers`) is an error, and DRY gets no sequence breakers; use
     /// [`SamplingParams::knobs_with_tokenizer`] when there is a tokenizer.
     pub fn knobs(&self) -> Result<Knobs, ParamsError> {
         self.build(None)
     }
 
-    /// The knobs, with DRY's sequence breakers (`dry_sequence_breakers`, or
-    /// [`crate::Dry::DEFAULT_SEQUENCE_BREAKERS`]) encoded by `tokenize`: every token of
-    /// each string's encoding breaks a repeat.
+    /// The knobs, with every text field encoded by `tokenize` (e.g. DRY's sequence
+    /// breakers, `dry_sequence_breakers` or [`crate::Dry::DEFAULT_SEQUENCE_BREAKERS`]).
     pub fn knobs_with_tokenizer(&self, tokenize: Tokenize<'_>) -> Result<Knobs, ParamsError> {
         self.build(Some(tokenize))
     }
 
     pub(crate) fn build(&self, tokenize: Option<Tokenize<'_>>) -> Result<Knobs, ParamsError> {
-        let mut knobs = Knobs::from_params(self).map_err(|e| {
+        if tokenize.is_none()
+            && let Some(field) = Self::fields()
+                .find(|f| f.kind == FieldKind::Strings && self.values.contains_key(f.name))
+        {
+            return Err(ParamsError::NeedsTokenizer { param: field.name });
+        }
+        Knobs::from_params(self, tokenize).map_err(|e| {
             let param = Self::field(e.parameter)
                 .or_else(|| Self::field(e.knob))
                 .or_else(|| {
@@ -324,24 +356,7 @@ impl SamplingParams {
                 param,
                 source: ConfigError::Param(e),
             }
-        })?;
-        if let Some(dry) = knobs.dry.take() {
-            let breakers: Vec<&str> = match self.strings("dry_sequence_breakers") {
-                Some(list) => list.iter().map(String::as_str).collect(),
-                None => crate::Dry::DEFAULT_SEQUENCE_BREAKERS.to_vec(),
-            };
-            let ids: Vec<u32> = match tokenize {
-                Some(encode) => breakers.iter().flat_map(|s| encode(s)).collect(),
-                None if self.is_set("dry_sequence_breakers") => {
-                    return Err(ParamsError::NeedsTokenizer {
-                        param: "dry_sequence_breakers",
-                    });
-                }
-                None => Vec::new(),
-            };
-            knobs.dry = Some(dry.with_breakers(ids));
-        }
-        Ok(knobs)
+        })
     }
 
     /// A sampler for these fields, seeded with `seed` or, when unset, `default_seed`.

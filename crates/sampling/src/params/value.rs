@@ -34,6 +34,18 @@ fn biases_as_map<S: serde::Serializer>(b: &[(u32, f32)], s: S) -> Result<S::Ok, 
     map.end()
 }
 
+impl Value {
+    /// The token ids the value names (none for values that hold no ids).
+    pub fn token_ids(&self) -> impl Iterator<Item = u32> + '_ {
+        let (list, pairs): (&[u32], &[(u32, f32)]) = match self {
+            Value::TokenIds(ids) => (ids, &[]),
+            Value::TokenBiases(b) => (&[], b),
+            _ => (&[], &[]),
+        };
+        list.iter().copied().chain(pairs.iter().map(|&(id, _)| id))
+    }
+}
+
 impl std::fmt::Display for Value {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {

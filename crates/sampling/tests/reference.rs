@@ -1,0 +1,324 @@
+//! The newer truncations and reshapers against references written here in f64 from their
+//! cited sources (HF's `EpsilonLogitsWarper`, `EtaLogitsWarper`, `TopHLogitsWarper`;
+//! text-generation-webui's `TailFreeLogitsWarper`, `TopALogitsWarper`,
+//! `QuadraticSamplingLogitsWarper`; llama.cpp's adaptive-p; the p-less paper), on random
+//! rows, alone and after temperature. A token whose probability lies within 1e-5 of a bar
+//! may fall either way (f32 logits); every other token must agree.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use dial_sampling::*;
+
+mod common;
+use common::*;
+
+/// A row of `v` logits: normal with spread `sigma`, about `masked` of them `-inf`.
+fn row(v: usize, sigma: f64, masked: f64, seed: u64) -> Vec<f32> {
+    let mut rng = DialRng::new(seed);
+    (0..v)
+        .map(|_| {
+            let u1 = 1.0 - rng.uniform();
+            let u2 = rng.uniform();
+            let z = (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos();
+            if rng.uniform() < masked {
+                f32::NEG_INFINITY
+            } else {
+                (sigma * z) as f32
+            }
+        })
+        .collect()
+}
+
+/// The kept set of a sampler with `knobs` (and temperature `t` ahead of them).
+fn kept_by_dial(knobs: Knobs, x: &[f32]) -> Vec<bool> {
+    let e = Sampler::new(knobs, 0).unwrap().explain(x).unwrap();
+    let mut kept = vec![false; x.len()];
+    for t in &e.tokens {
+        kept[t.id as usize] = true;
+    }
+    kept
+}
+
+fn agree(label: &str, dial: &[bool], want: &Decision) {
+    for (i, (&got, (&kept, &near))) in dial
+        .iter()
+        .zip(want.kept.iter().zip(&want.near))
+        .enumerate()
+    {
+        assert!(
+            got == kept || near,
+            "{label}: token {i} dial kept {got} reference {kept}"
+        );
+    }
+}
+
+/// Rows of several shapes: sharp, flat, masked, tiny and large vocabularies.
+fn rows() -> Vec<(String, Vec<f32>)> {
+    let mut out = Vec::new();
+    for (k, (v, sigma, masked)) in [
+        (8, 1.0, 0.0),
+        (50, 2.0, 0.0),
+        (200, 1.0, 0.3),
+        (300, 4.0, 0.0),
+        (1000, 0.5, 0.5),
+        (4096, 3.0, 0.1),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        for seed in 0..6 {
+            let s = (k * 100 + seed) as u64;
+            out.push((
+                format!("V={v} σ={sigma} masked={masked} seed={s}"),
+                row(v, sigma, masked, s),
+            ));
+        }
+    }
+    out.push(("flat V=64".into(), vec![0.0; 64]));
+    out.push(("one live".into(), {
+        let mut x = vec![f32::NEG_INFINITY; 16];
+        x[5] = 1.0;
+        x
+    }));
+    out
+}
+
+/// Runs a truncation over every row, alone and after temperature 0.7, with min_keep 1 and 3.
+fn check(
+    name: &str,
+    build: impl Fn(usize) -> Knobs,
+    reference: impl Fn(&[f64], usize) -> Decision,
+) {
+    for (label, x) in rows() {
+        for min_keep in [1, 3] {
+            for t in [None, Some(0.7f32)] {
+                let mut knobs = build(min_keep);
+                let tt = t.map_or(1.0, f64::from);
+                if let Some(t) = t {
+                    knobs.temperature = Some(Temperature::new(t).unwrap());
+                }
+                let p = softmax(&x, tt);
+                let want = reference(&p, min_keep);
+                let got = kept_by_dial(knobs, &x);
+                agree(
+                    &format!("{name} {label} min_keep={min_keep} t={t:?}"),
+                    &got,
+                    &want,
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn epsilon_cutoff_matches_hf() {
+    for eps in [1e-4, 3e-3, 0.02, 0.2] {
+        check(
+            &format!("epsilon {eps}"),
+            |m| Knobs {
+                epsilon_cutoff: Some(EpsilonCutoff::with_min_keep(eps, m).unwrap()),
+                ..Knobs::default()
+            },
+            |p, m| epsilon(p, eps, m),
+        );
+    }
+}
+
+#[test]
+fn eta_cutoff_matches_hf() {
+    for e in [3e-4, 2e-3, 0.05, 0.5] {
+        check(
+            &format!("eta {e}"),
+            |m| Knobs {
+                eta_cutoff: Some(EtaCutoff::with_min_keep(e, m).unwrap()),
+                ..Knobs::default()
+            },
+            |p, m| eta(p, e, m),
+        );
+    }
+}
+
+#[test]
+fn top_a_matches_text_generation_webui() {
+    for a in [0.05, 0.2, 0.6, 1.0] {
+        check(
+            &format!("top_a {a}"),
+            |m| Knobs {
+                top_a: Some(TopA::with_min_keep(a, m).unwrap()),
+                ..Knobs::default()
+            },
+            |p, m| top_a(p, a, m),
+        );
+    }
+}
+
+#[test]
+fn tfs_matches_text_generation_webui() {
+    for z in [0.0, 0.3, 0.9, 0.99] {
+        check(
+            &format!("tfs {z}"),
+            |m| Knobs {
+                tfs: Some(TailFree::with_min_keep(z, m).unwrap()),
+                ..Knobs::default()
+            },
+            |p, m| tfs(p, z, m),
+        );
+    }
+}
+
+#[test]
+fn top_h_matches_hf() {
+    for h in [0.1, 0.4, 0.8, 1.0] {
+        check(
+            &format!("top_h {h}"),
+            |m| Knobs {
+                top_h: Some(TopH::with_min_keep(h, m).unwrap()),
+                ..Knobs::default()
+            },
+            |p, m| top_h(p, h, m),
+        );
+    }
+}
+
+#[test]
+fn p_less_and_its_normalised_variant_match_the_paper() {
+    check(
+        "p_less",
+        |m| Knobs {
+            p_less: Some(PLess::with_min_keep(m).unwrap()),
+            ..Knobs::default()
+        },
+        p_less,
+    );
+    check(
+        "p_less_norm",
+        |m| Knobs {
+            p_less_norm: Some(PLessNorm::with_min_keep(m).unwrap()),
+            ..Knobs::default()
+        },
+        p_less_norm,
+    );
+}
+
+/// Processed probabilities of a sampler, by id.
+fn processed(knobs: Knobs, x: &[f32]) -> Vec<f64> {
+    let e = Sampler::new(knobs, 0).unwrap().explain(x).unwrap();
+    (0..x.len() as u32).map(|i| e.probability(i)).collect()
+}
+
+fn close(label: &str, got: &[f64], want: &[f64]) {
+    for (i, (g, w)) in got.iter().zip(want).enumerate() {
+        assert!(
+            (g - w).abs() < 2e-5,
+            "{label}: token {i}: dial {g}, reference {w}"
+        );
+    }
+}
+
+#[test]
+fn smoothing_matches_text_generation_webui() {
+    for (f, c) in [
+        (0.1, 1.0),
+        (0.5, 1.0),
+        (1.5, 2.0),
+        (0.3, 3.0),
+        (0.2, 4.5),
+        (4.0, 1.0),
+    ] {
+        for (label, x) in rows() {
+            for t in [None, Some(0.8f32)] {
+                let knobs = Knobs {
+                    smoothing: Some(Smoothing::new(f, c).unwrap()),
+                    temperature: t.map(|t| Temperature::new(t).unwrap()),
+                    ..Knobs::default()
+                };
+                let tt = t.map_or(1.0, f64::from);
+                let scaled: Vec<f64> = x.iter().map(|&v| v as f64 / tt).collect();
+                let bent = bend(&scaled, f, c);
+                close(
+                    &format!("smoothing f={f} c={c} {label} t={t:?}"),
+                    &processed(knobs, &x),
+                    &softmax(&bent, 1.0),
+                );
+            }
+        }
+    }
+}
+
+/// llama.cpp's adaptive-p, step by step: the processed distribution before each draw, and
+/// the running average fed with the drawn token's incoming probability.
+#[test]
+fn adaptive_p_matches_llama_cpp_over_a_run() {
+    for (target, decay) in [(0.3, 0.9), (0.6, 0.5), (0.1, 0.0), (0.9, 0.99)] {
+        for (label, x) in rows().into_iter().step_by(5) {
+            let knobs = Knobs {
+                adaptive_p: Some(AdaptiveP::new(target, decay).unwrap()),
+                min_p: Some(MinP::new(0.01).unwrap()),
+                ..Knobs::default()
+            };
+            let mut sampler = Sampler::new(knobs, 7).unwrap();
+            let mut weighted = target / (1.0 - decay);
+            let mut total = 1.0 / (1.0 - decay);
+            for step in 0..12 {
+                // min_p first, then the transform of the renormalised survivors.
+                let p = softmax(&x, 1.0);
+                let p_max = p.iter().copied().fold(0.0, f64::max);
+                let kept: Vec<f64> = p
+                    .iter()
+                    .map(|&q| if q >= 0.01 * p_max { q } else { 0.0 })
+                    .collect();
+                let z: f64 = kept.iter().sum();
+                let q: Vec<f64> = kept.iter().map(|v| v / z).collect();
+                let aim = (2.0 * target - weighted / total).clamp(0.0, 1.0);
+                let bent = adaptive_logits(&q, aim);
+                let got = sampler.explain(&x).unwrap();
+                let got: Vec<f64> = (0..x.len() as u32).map(|i| got.probability(i)).collect();
+                close(
+                    &format!("adaptive-p {label} step {step}"),
+                    &got,
+                    &softmax(&bent, 1.0),
+                );
+                let token = sampler.sample(&x).unwrap().token as usize;
+                weighted = q[token] + decay * weighted;
+                total = 1.0 + decay * total;
+            }
+        }
+    }
+}
+
+#[test]
+fn dynatemp_low_and_high_are_the_range_form() {
+    let mut ends = SamplingParams::default();
+    ends.set("dynatemp_low", Value::Number(0.5)).unwrap();
+    ends.set("dynatemp_high", Value::Number(1.5)).unwrap();
+    let mut range = SamplingParams::default();
+    range.set("temperature", Value::Number(1.0)).unwrap();
+    range.set("dynatemp_range", Value::Number(0.5)).unwrap();
+    assert_eq!(ends.knobs().unwrap(), range.knobs().unwrap());
+    // The centre may be restated; any other temperature is refused.
+    ends.set("temperature", Value::Number(1.0)).unwrap();
+    assert_eq!(ends.knobs().unwrap(), range.knobs().unwrap());
+    ends.set("temperature", Value::Number(0.7)).unwrap();
+    let err = ends.knobs().unwrap_err();
+    assert_eq!(err.param(), "temperature", "{err}");
+    // Equal ends, or the switch off: a fixed temperature.
+    let mut off = SamplingParams::default();
+    off.set("dynatemp_low", Value::Number(1.0)).unwrap();
+    off.set("dynatemp_high", Value::Number(1.0)).unwrap();
+    off.set("temperature", Value::Number(0.7)).unwrap();
+    let knobs = off.knobs().unwrap();
+    assert!(knobs.dynamic_temperature.is_none() && knobs.temperature.is_some());
+    let mut one = SamplingParams::default();
+    one.set("dynatemp_low", Value::Number(0.2)).unwrap();
+    assert_eq!(one.knobs().unwrap_err().param(), "dynatemp_high");
+}
+
+#[test]
+fn min_keep_is_one_request_field_every_truncation_reads() {
+    let mut params = SamplingParams::default();
+    params.set("min_tokens_to_keep", Value::Integer(4)).unwrap();
+    params.set("epsilon_cutoff", Value::Number(0.9)).unwrap();
+    let x = row(100, 1.0, 0.0, 3);
+    let kept = params.sampler(0).unwrap().explain(&x).unwrap().tokens.len();
+    assert_eq!(kept, 4);
+    assert!(params.set("min_keep", Value::Integer(0)).is_err());
+}
