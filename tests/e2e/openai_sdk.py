@@ -238,6 +238,31 @@ def test_every_newer_control_travels_in_extra_body_and_shows_in_the_trace():
         raise AssertionError("p_less with p_less_norm was accepted")
 
 
+def test_min_tokens_ignore_eos_and_stop_token_ids():
+    def ask(**extra):
+        r = client.completions.create(
+            model=MODEL, prompt="The end.", max_tokens=24, extra_body={"seed": 9, **extra}
+        )
+        return r.choices[0], r.usage.completion_tokens
+
+    # ignore_eos: only max_tokens ends it.
+    choice, n = ask(ignore_eos=True)
+    assert (choice.finish_reason, n) == ("length", 24), (choice, n)
+    # min_tokens: at least that many tokens, whatever the model would have done.
+    choice, n = ask(min_tokens=20)
+    assert n >= 20, n
+    # stop_token_ids: the first token drawn ends the choice when every token is one.
+    ids = list(range(0, 4096))
+    choice, n = ask(stop_token_ids=ids, allowed_tokens=ids)
+    assert (choice.finish_reason, n) == ("stop", 1), (choice, n)
+    try:
+        ask(min_tokens=30)
+    except openai.BadRequestError as e:
+        assert e.param == "min_tokens", e.message
+    else:
+        raise AssertionError("min_tokens above max_tokens was accepted")
+
+
 def test_eight_concurrent_seeded_streams_match_their_solo_runs():
     prompts = [f"Story {i}: Once upon a time" for i in range(8)]
 

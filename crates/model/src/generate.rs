@@ -116,6 +116,10 @@ pub struct Step {
     pub raw_top: Vec<RawAlternative>,
     /// The per-stage trace, when asked for.
     pub trace: Option<Vec<StageTrace>>,
+    /// Knobs that stood aside for the constraint at this token (e.g. `end_of_generation`
+    /// when `min_tokens` met a complete value).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub yielded: Vec<dial_sampling::KnobKind>,
 }
 
 /// A running generation on its own [`Session`]; iterate it for [`Step`]s.
@@ -342,6 +346,12 @@ impl Generation {
         Ok(self.sampler.compute_masks()?)
     }
 
+    /// The knobs that stood aside for the constraint, and how many times (e.g.
+    /// `end_of_generation` when `min_tokens` met a complete value).
+    pub fn yields(&self) -> Vec<(dial_sampling::KnobKind, usize)> {
+        self.sampler.yields()
+    }
+
     /// Whether the generation is constrained.
     pub fn is_constrained(&self) -> bool {
         self.sampler.is_constrained()
@@ -363,6 +373,7 @@ impl Generation {
             return Ok(None);
         }
         self.drawable = false;
+        let yields_before = self.sampler.yields();
         let full = self.options.logprobs || self.options.top_logprobs > 0 || self.options.trace;
         let mut step = if full {
             let d = self.sampler.sample(&self.logits)?;
@@ -377,6 +388,7 @@ impl Generation {
                 top: d.alternatives,
                 raw_top: d.raw_alternatives,
                 trace: self.options.trace.then_some(d.trace),
+                yielded: Vec::new(),
             }
         } else {
             let t = self.sampler.sample_token(&self.logits)?;
@@ -391,12 +403,24 @@ impl Generation {
                 top: Vec::new(),
                 raw_top: Vec::new(),
                 trace: None,
+                yielded: Vec::new(),
             }
         };
+        step.yielded = self
+            .sampler
+            .yields()
+            .into_iter()
+            .filter(|y| !yields_before.contains(y))
+            .map(|(kind, _)| kind)
+            .collect();
         self.generated += 1;
         let model = self.session.model().clone();
         let tokenizer = model.tokenizer();
-        if tokenizer.stop_tokens().contains(&step.token) {
+        let ends = match &self.options.knobs.end_of_generation {
+            Some(end) => end.ends_on(step.token),
+            None => tokenizer.stop_tokens().contains(&step.token),
+        };
+        if ends {
             self.finish = Some(FinishReason::Stop);
             step.text = self.release_all();
             return Ok(Some(step));
@@ -446,6 +470,16 @@ impl Generation {
     /// string.
     fn release(&mut self, piece: &str) -> String {
         self.held.push_str(piece);
+        let min_tokens = self
+            .options
+            .knobs
+            .end_of_generation
+            .as_ref()
+            .map_or(0, |end| end.min_tokens());
+        if self.generated < min_tokens {
+            // Stop strings do not match before `min_tokens`.
+            return std::mem::take(&mut self.held);
+        }
         if let Some(at) = self
             .options
             .stop

@@ -158,11 +158,10 @@ impl Model {
         texts.get(id as usize).map(String::as_str)
     }
 
-    /// The knobs `params` describe, with DRY's sequence breakers encoded by this model's
-    /// tokenizer.
+    /// The knobs `params` describe, with their text encoded by this model's tokenizer
+    /// (DRY's sequence breakers) and its end-of-generation ids at hand (`min_tokens`).
     pub fn knobs(&self, params: &SamplingParams) -> Result<Knobs, ModelError> {
-        let tok = self.tokenizer();
-        Ok(params.knobs_with_tokenizer(&|s: &str| tok.encode(s, false))?)
+        Ok(params.knobs_with_tokenizer(self.tokenizer())?)
     }
 
     /// A new, empty sequence.

@@ -214,6 +214,16 @@ impl PartialOrd for Bigram {
     }
 }
 
+impl dial_sampling::Vocabulary for Tokenizer {
+    fn encode(&self, text: &str) -> Vec<u32> {
+        Tokenizer::encode(self, text, false)
+    }
+
+    fn end_of_generation(&self) -> &[u32] {
+        self.stop_tokens()
+    }
+}
+
 impl Tokenizer {
     /// Builds the tokenizer from `tokenizer.ggml.*` metadata. Only the SentencePiece
     /// (`llama`) model is supported.

@@ -438,6 +438,58 @@ fn generation_is_reproducible_and_greedy_matches_top_k_1() {
 }
 
 #[test]
+fn min_tokens_ignore_eos_and_stop_token_ids_decide_where_generation_ends() {
+    use dial_model::FinishReason;
+    use dial_sampling::{KnobKind, SamplingParams, Value as Field};
+    let (path, _, tokens) = write_model("ends.gguf", "gemma3", GgmlType::F32);
+    let m = Model::load(&path, |_, _| {}).unwrap();
+    let eos = id(&tokens, "<eos>");
+    let other = id(&tokens, "a");
+    // Returns the tokens, the finish reason and the tokens that yielded.
+    let run = |fields: &[(&str, Field)]| {
+        let mut params = SamplingParams::default();
+        for (name, value) in fields {
+            params.set(name, value.clone()).unwrap();
+        }
+        let opts = GenerateOptions {
+            knobs: m.knobs(&params).unwrap(),
+            seed: 3,
+            max_tokens: 12,
+            ..GenerateOptions::default()
+        };
+        let mut g = m.generate("ab c", opts).unwrap();
+        let steps: Vec<_> = g.by_ref().map(|s| s.unwrap()).collect();
+        let ids: Vec<u32> = steps.iter().map(|s| s.token).collect();
+        let yielded: Vec<Vec<KnobKind>> = steps.iter().map(|s| s.yielded.clone()).collect();
+        (ids, g.finish_reason().unwrap(), yielded)
+    };
+    let push_eos = ("logit_bias", Field::TokenBiases(vec![(eos, 60.0)]));
+    let (ids, finish, _) = run(std::slice::from_ref(&push_eos));
+    assert_eq!((ids, finish), (vec![eos], FinishReason::Stop));
+    // min_tokens: no end before the fifth token, then the pushed end comes at once.
+    let (ids, finish, _) = run(&[push_eos.clone(), ("min_tokens", Field::Integer(5))]);
+    assert_eq!(ids.len(), 6, "{ids:?}");
+    assert!(!ids[..5].contains(&eos) && ids[5] == eos && finish == FinishReason::Stop);
+    // ignore_eos: never an end; max_tokens decides.
+    let (ids, finish, _) = run(&[push_eos.clone(), ("ignore_eos", Field::Bool(true))]);
+    assert_eq!((ids.len(), finish), (12, FinishReason::Length));
+    assert!(!ids.contains(&eos));
+    // stop_token_ids end the choice like an end, and min_tokens holds them back too.
+    let push_other = ("logit_bias", Field::TokenBiases(vec![(other, 60.0)]));
+    let stop_other = ("stop_token_ids", Field::TokenIds(vec![other]));
+    let (ids, finish, _) = run(&[push_other.clone(), stop_other.clone()]);
+    assert_eq!((ids, finish), (vec![other], FinishReason::Stop));
+    let (ids, _, _) = run(&[push_other, stop_other, ("min_tokens", Field::Integer(3))]);
+    assert_eq!(ids.len(), 4, "{ids:?}");
+    assert_eq!(ids[3], other);
+    // Where a mask allows only an end, min_tokens yields, and the step says so.
+    let only_eos = ("allowed_tokens", Field::TokenIds(vec![eos]));
+    let (ids, finish, yielded) = run(&[only_eos, ("min_tokens", Field::Integer(5))]);
+    assert_eq!((ids, finish), (vec![eos], FinishReason::Stop));
+    assert_eq!(yielded, vec![vec![KnobKind::EndOfGeneration]]);
+}
+
+#[test]
 fn bad_requests_are_typed_errors() {
     let (path, _, tokens) = write_model("bad.gguf", "gemma3", GgmlType::F32);
     let m = Model::load(&path, |_, _| {}).unwrap();

@@ -325,6 +325,16 @@ impl Sampler {
         self.chain.iter().map(Knob::kind).collect()
     }
 
+    /// The knobs that stood aside for a constraint they conflicted with (e.g. `min_tokens`
+    /// when a grammar allows only an end), and how many times.
+    pub fn yields(&self) -> Vec<(KnobKind, usize)> {
+        self.chain
+            .iter()
+            .map(|k| (k.kind(), k.yields()))
+            .filter(|&(_, n)| n > 0)
+            .collect()
+    }
+
     /// Every stage in the order it runs: the constraints, then the knobs.
     pub fn stages(&self) -> Vec<StageId> {
         let constraints = self.constraints.iter().map(|c| c.stage());

@@ -35,6 +35,10 @@ pub(crate) struct Work {
     // scratch
     pub collected: Collected,
     pub pairs: Vec<(f32, u32, f32)>,
+    /// Positions in the sparse list, in the order [`Work::sorted_pairs`] left `pairs`.
+    pub order: Vec<u32>,
+    keys: Vec<u64>,
+    spare_keys: Vec<u64>,
     pub es: Vec<f32>,
     pub probs_in: Vec<(u32, f64)>,
     pub bins: Vec<f64>,
@@ -263,6 +267,42 @@ impl Work {
     }
 }
 
+/// Sorts `keys` by their high 32 bits, stably (so keys built in index order keep it among
+/// equals): four counting passes of 8 bits, O(n).
+fn radix_sort_high_halves(keys: &mut Vec<u64>, spare: &mut Vec<u64>) {
+    spare.clear();
+    spare.resize(keys.len(), 0);
+    for pass in 0..4 {
+        let shift = 32 + 8 * pass;
+        let mut counts = [0usize; 257];
+        for &k in keys.iter() {
+            counts[((k >> shift) & 0xff) as usize + 1] += 1;
+        }
+        if counts[1..].contains(&keys.len()) {
+            continue; // every key has the same byte here
+        }
+        for b in 0..256 {
+            counts[b + 1] += counts[b];
+        }
+        for &k in keys.iter() {
+            let slot = &mut counts[((k >> shift) & 0xff) as usize];
+            spare[*slot] = k;
+            *slot += 1;
+        }
+        std::mem::swap(keys, spare);
+    }
+}
+
+/// `x`'s bits as an unsigned integer with the same order as the floats (no NaN here).
+fn orderable(x: f32) -> u32 {
+    let bits = x.to_bits();
+    if bits & 0x8000_0000 != 0 {
+        !bits
+    } else {
+        bits | 0x8000_0000
+    }
+}
+
 /// `(y desc, id asc)`: better keys first.
 pub(crate) fn by_key(a: &(f32, u32, f32), b: &(f32, u32, f32)) -> std::cmp::Ordering {
     b.0.total_cmp(&a.0).then(a.1.cmp(&b.1))
@@ -336,26 +376,67 @@ impl Work {
     pub fn sorted_pairs(&mut self, input: &[f32]) -> f64 {
         self.materialize(input);
         let (z, _) = self.sparse_weights();
-        self.pairs.clear();
-        self.pairs.extend(
-            self.ids
+        // Sorting integer keys is several times faster than comparing tuples: the high half
+        // orders y descending, the low half is the index, which is id order.
+        let mut keys = std::mem::take(&mut self.keys);
+        keys.clear();
+        keys.extend(
+            self.ys
                 .iter()
-                .zip(&self.ys)
-                .zip(&self.es)
-                .map(|((&id, &y), &e)| (y, id, e)),
+                .enumerate()
+                .map(|(i, &y)| (u64::from(!orderable(y)) << 32) | i as u64),
         );
-        self.pairs.sort_unstable_by(by_key);
+        radix_sort_high_halves(&mut keys, &mut self.spare_keys);
+        self.pairs.clear();
+        self.order.clear();
+        for &k in &keys {
+            let i = (k & 0xffff_ffff) as usize;
+            self.pairs.push((self.ys[i], self.ids[i], self.es[i]));
+            self.order.push(i as u32);
+        }
+        self.keys = keys;
         z
+    }
+
+    /// Keeps the `k` best tokens by `(y desc, id asc)`; a dense view uses the vectorised
+    /// top-k scan.
+    pub fn keep_top_k(&mut self, input: &[f32], k: usize) {
+        match self.dense {
+            Some(d) if k < d.finite => {
+                let base = if d.edited { &self.edited } else { input };
+                let (mut ids, mut vals) =
+                    (std::mem::take(&mut self.ids), std::mem::take(&mut self.ys));
+                kernels::collect_top_k(base, k, &mut ids, &mut vals, self.isa());
+                for v in &mut vals {
+                    *v = (*v - d.max) * d.scale;
+                }
+                self.ids = ids;
+                self.ys = vals;
+                self.offset = f64::from(d.max) * f64::from(d.scale);
+                self.dense = None;
+            }
+            Some(_) => {}
+            None => self.keep_best_k(k),
+        }
     }
 
     /// Keeps the `n` best tokens of `self.pairs` (as [`Work::sorted_pairs`] left them).
     pub fn keep_sorted_prefix(&mut self, n: usize) {
-        if n >= self.pairs.len() {
+        if n >= self.order.len() {
             return;
         }
-        let mut kept: Vec<u32> = self.pairs[..n].iter().map(|p| p.1).collect();
-        kept.sort_unstable();
-        self.retain(|id, _| kept.binary_search(&id).is_ok());
+        let mut keep = vec![false; self.ids.len()];
+        for &i in &self.order[..n] {
+            keep[i as usize] = true;
+        }
+        let mut w = 0;
+        for (r, &kept) in keep.iter().enumerate() {
+            self.ids[w] = self.ids[r];
+            self.ys[w] = self.ys[r];
+            w += usize::from(kept);
+        }
+        self.ids.truncate(w);
+        self.ys.truncate(w);
     }
 
     /// Keeps only the tokens in `allowed`, which turns the view sparse; tokens past the

@@ -4,7 +4,7 @@
 //! `QuadraticSamplingLogitsWarper`; llama.cpp's adaptive-p; the p-less paper), on random
 //! rows, alone and after temperature. A token whose probability lies within 1e-5 of a bar
 //! may fall either way (f32 logits); every other token must agree.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use dial_sampling::*;
 
@@ -321,4 +321,88 @@ fn min_keep_is_one_request_field_every_truncation_reads() {
     let kept = params.sampler(0).unwrap().explain(&x).unwrap().tokens.len();
     assert_eq!(kept, 4);
     assert!(params.set("min_keep", Value::Integer(0)).is_err());
+}
+
+/// HF's `_get_ngrams` and `_get_generated_ngrams`, over random short-alphabet contexts.
+#[test]
+fn no_repeat_ngram_matches_hf() {
+    use std::collections::HashMap;
+    let mut rng = DialRng::new(11);
+    for n in 1..=4usize {
+        for _ in 0..200 {
+            let len = (rng.next_u64() % 24) as usize;
+            let context: Vec<u32> = (0..len).map(|_| (rng.next_u64() % 6) as u32).collect();
+            let mut ngrams: HashMap<Vec<u32>, Vec<u32>> = HashMap::new();
+            if len + 1 >= n {
+                for i in 0..(len + 1).saturating_sub(n) {
+                    if i + n <= len {
+                        ngrams
+                            .entry(context[i..i + n - 1].to_vec())
+                            .or_default()
+                            .push(context[i + n - 1]);
+                    }
+                }
+            }
+            let want: Vec<u32> = if len + 1 < n {
+                Vec::new()
+            } else {
+                let prefix = context[len + 1 - n..].to_vec();
+                let mut b = ngrams.get(&prefix).cloned().unwrap_or_default();
+                b.sort_unstable();
+                b.dedup();
+                b
+            };
+            let knobs = Knobs {
+                no_repeat_ngram: Some(NoRepeatNgram::new(n)),
+                ..Knobs::default()
+            };
+            let mut sampler = Sampler::new(knobs, 0).unwrap();
+            sampler.set_prompt(&context);
+            let logits = [0.0f32; 6];
+            match sampler.explain(&logits) {
+                Ok(e) => {
+                    let cut: Vec<u32> = (0..6).filter(|i| !e.kept_ids().contains(i)).collect();
+                    assert_eq!(cut, want, "n={n} context={context:?}");
+                }
+                Err(SampleError::AllMasked { .. }) => assert_eq!(want.len(), 6),
+                Err(e) => panic!("{e}"),
+            }
+        }
+    }
+}
+
+/// `min_tokens` counts generated tokens only, `ignore_eos` never lets an end through,
+/// and a mask that leaves only an end makes them yield.
+#[test]
+fn end_of_generation_masks_until_min_tokens_and_yields_to_a_lone_end() {
+    let eos = 2u32;
+    let logits = [0.0f32, 0.5, 3.0, 0.2];
+    let knobs = Knobs {
+        end_of_generation: Some(EndOfGeneration::new(3, false, vec![3], vec![eos])),
+        ..Knobs::default()
+    };
+    let mut sampler = Sampler::new(knobs, 4).unwrap();
+    sampler.set_prompt(&[1, 1, 1, 1, 1]);
+    for step in 0..3 {
+        let e = sampler.explain(&logits).unwrap();
+        assert_eq!(e.probability(eos), 0.0, "step {step}");
+        assert_eq!(e.probability(3), 0.0, "step {step}: stop ids wait too");
+        let d = sampler.sample(&logits).unwrap();
+        assert!(d.token != eos && d.token != 3);
+    }
+    let e = sampler.explain(&logits).unwrap();
+    assert!(e.probability(eos) > 0.5 && e.probability(3) > 0.0);
+    assert!(sampler.yields().is_empty());
+
+    let knobs = Knobs {
+        allowed_tokens: Some(AllowedTokens::new(vec![eos])),
+        end_of_generation: Some(EndOfGeneration::new(0, true, vec![], vec![eos])),
+        ..Knobs::default()
+    };
+    let mut sampler = Sampler::new(knobs, 4).unwrap();
+    assert_eq!(sampler.sample(&logits).unwrap().token, eos);
+    assert_eq!(sampler.yields(), vec![(KnobKind::EndOfGeneration, 1)]);
+    let mut params = SamplingParams::default();
+    params.set("ignore_eos", Value::Bool(true)).unwrap();
+    assert_eq!(params.knobs().unwrap_err().param(), "ignore_eos");
 }

@@ -88,6 +88,15 @@ impl Lm {
             }
             Some((v, _)) => v as usize,
         };
+        if let Some(min_tokens) = asked.params.integer("min_tokens")
+            && min_tokens > max_tokens as i64
+        {
+            return Err(ApiError::invalid(
+                "min_tokens",
+                "invalid_value",
+                &format!("`min_tokens` = {min_tokens} is more than `max_tokens` = {max_tokens}"),
+            ));
+        }
         let n = match asked.n {
             None => 1,
             Some(n) if (1..=MAX_N).contains(&n) => n as usize,
@@ -421,6 +430,35 @@ pub struct DialReport {
     #[serde(skip_serializing_if = "Vec::is_empty")]
     #[schema(value_type = Vec<Object>)]
     pub relaxed: Vec<Relaxed>,
+    /// Knobs that stood aside for the constraint where the two conflicted (a grammar that
+    /// allows only an end, against `min_tokens` or `ignore_eos`): each knob and how many
+    /// tokens it yielded at.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub yielded: Vec<Yielded>,
+}
+
+/// A knob that yielded to the constraint.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Yielded {
+    /// The knob (`end_of_generation`).
+    pub knob: String,
+    /// At how many tokens.
+    pub tokens: usize,
+}
+
+/// The knobs that yielded over `steps`, in chain order of first appearance.
+fn yielded(steps: &[Step]) -> Vec<Yielded> {
+    let mut out: Vec<Yielded> = Vec::new();
+    for kind in steps.iter().flat_map(|s| &s.yielded) {
+        match out.iter_mut().find(|y| y.knob == kind.name()) {
+            Some(y) => y.tokens += 1,
+            None => out.push(Yielded {
+                knob: kind.name().to_string(),
+                tokens: 1,
+            }),
+        }
+    }
+    out
 }
 
 impl Lm {
@@ -440,6 +478,7 @@ impl Lm {
             }),
             constraint: plan.constraint.clone(),
             relaxed: plan.relaxed.clone(),
+            yielded: yielded(steps),
         }
     }
 }

@@ -299,6 +299,34 @@ async fn structured_outputs_work_on_completions_and_explain() {
 }
 
 #[tokio::test]
+async fn min_tokens_and_ignore_eos_yield_to_a_complete_value_and_say_so() {
+    let app = app();
+    for knob in [json!({"min_tokens": 12}), json!({"ignore_eos": true})] {
+        let mut body = json!({
+            "model": MODEL, "prompt": "the cat", "seed": 1, "max_tokens": 16,
+            "structured_outputs": {"choice": ["world"]},
+        });
+        body.as_object_mut()
+            .unwrap()
+            .extend(knob.as_object().unwrap().clone());
+        let a = post_json(&app, "/v1/completions", &body).await;
+        assert_eq!(a.status, StatusCode::OK, "{knob}: {}", a.text);
+        let v = a.json();
+        assert_eq!(v["choices"][0]["text"], "world", "{knob}: {v}");
+        assert_eq!(v["choices"][0]["finish_reason"], "stop");
+        assert_eq!(
+            v["dial"]["yielded"],
+            json!([{"knob": "end_of_generation", "tokens": 1}]),
+            "{knob}: {v}"
+        );
+    }
+    let body = json!({"model": MODEL, "prompt": "the cat", "max_tokens": 4, "min_tokens": 5});
+    let a = post_json(&app, "/v1/completions", &body).await;
+    assert_eq!(a.status, StatusCode::BAD_REQUEST);
+    assert_eq!(a.error()["param"], "min_tokens");
+}
+
+#[tokio::test]
 async fn max_tokens_first_returns_the_partial_text_with_length() {
     let app = app();
     let body = chat(json!({

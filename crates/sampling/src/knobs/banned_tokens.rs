@@ -68,33 +68,7 @@ impl KnobImpl for BannedTokens {
     }
     fn apply(&mut self, w: &mut Work, input: &[f32], ctx: &mut Ctx<'_>) -> ApplyResult {
         check_ids(&self.ids, w.vocab, "banned_tokens")?;
-        let Some(d) = w.dense else {
-            w.retain(|id, _| self.ids.binary_search(&id).is_err());
-            if w.ids.is_empty() {
-                return Err(SampleError::AllMasked {
-                    after: "banned_tokens",
-                });
-            }
-            return Ok(Applied::default());
-        };
-        let mut removed = 0f64;
-        if let Some(z) = ctx.z_in {
-            let base = w.base(input, &d);
-            removed = self
-                .ids
-                .iter()
-                .map(|&id| f64::from(kernels::exp((base[id as usize] - d.max) * d.scale)))
-                .sum::<f64>()
-                / z;
-        }
-        w.make_editable(input);
-        for &id in &self.ids {
-            w.edit(id, |_| f32::NEG_INFINITY);
-        }
-        w.rescan_edited("banned_tokens")?;
-        Ok(Applied {
-            dense_removed_mass: removed,
-        })
+        ban(w, input, ctx, &self.ids, "banned_tokens")
     }
 
     fn setting(&self) -> String {
@@ -104,4 +78,39 @@ impl KnobImpl for BannedTokens {
     fn cut_reason(&self, _i: usize, _input: &Snapshot) -> String {
         "banned".into()
     }
+}
+
+/// Sets the logits of `ids` (sorted, in range) to `−∞`; `after` names the stage when
+/// nothing is left.
+pub(crate) fn ban(
+    w: &mut Work,
+    input: &[f32],
+    ctx: &Ctx<'_>,
+    ids: &[u32],
+    after: &'static str,
+) -> ApplyResult {
+    let Some(d) = w.dense else {
+        w.retain(|id, _| ids.binary_search(&id).is_err());
+        if w.ids.is_empty() {
+            return Err(SampleError::AllMasked { after });
+        }
+        return Ok(Applied::default());
+    };
+    let mut removed = 0f64;
+    if let Some(z) = ctx.z_in {
+        let base = w.base(input, &d);
+        removed = ids
+            .iter()
+            .map(|&id| f64::from(kernels::exp((base[id as usize] - d.max) * d.scale)))
+            .sum::<f64>()
+            / z;
+    }
+    w.make_editable(input);
+    for &id in ids {
+        w.edit(id, |_| f32::NEG_INFINITY);
+    }
+    w.rescan_edited(after)?;
+    Ok(Applied {
+        dense_removed_mass: removed,
+    })
 }

@@ -226,7 +226,7 @@ impl KnobImpl for Dry {
             None => Dry::DEFAULT_SEQUENCE_BREAKERS.to_vec(),
         };
         let ids: Vec<u32> = tokenize.map_or_else(Vec::new, |encode| {
-            breakers.iter().flat_map(|s| encode(s)).collect()
+            breakers.iter().flat_map(|s| encode.encode(s)).collect()
         });
         Ok(Some(dry.with_breakers(ids)))
     }

@@ -81,6 +81,11 @@ pub(crate) trait KnobImpl: Sized {
     /// knobs).
     fn accept(&mut self, _token: u32, _p: f64) {}
 
+    /// How many times it stood aside for a constraint it conflicted with.
+    fn yields(&self) -> usize {
+        0
+    }
+
     /// A readable setting, e.g. `p = 0.9`.
     fn setting(&self) -> String;
 
@@ -242,6 +247,11 @@ macro_rules! knob_kinds {
                 match self { $(Knob::$kind(k) => k.accept(token, p),)* }
             }
 
+            /// How many times it stood aside for a constraint.
+            pub fn yields(&self) -> usize {
+                match self { $(Knob::$kind(k) => k.yields(),)* }
+            }
+
             /// A readable setting, e.g. `p = 0.9`.
             pub fn setting(&self) -> String {
                 match self { $(Knob::$kind(k) => k.setting(),)* }
@@ -278,6 +288,8 @@ knob_kinds! {
     BannedTokens => "banned_tokens", banned_tokens::BannedTokens;
     Penalties => "penalties", penalties::Penalties;
     Dry => "dry", dry::Dry;
+    EndOfGeneration => "end_of_generation", end_of_generation::EndOfGeneration;
+    NoRepeatNgram => "no_repeat_ngram", no_repeat_ngram::NoRepeatNgram;
     Temperature => "temperature", temperature::Temperature;
     DynamicTemperature => "dynamic_temperature", dynamic_temperature::DynamicTemperature;
     Smoothing => "smoothing", smoothing::Smoothing;
@@ -344,14 +356,16 @@ mod tests {
         };
         assert_eq!(
             names(Order::TemperatureFirst),
-            "logit_bias,allowed_tokens,banned_tokens,penalties,dry,temperature,\
+            "logit_bias,allowed_tokens,banned_tokens,penalties,dry,end_of_generation,\
+             no_repeat_ngram,temperature,\
              dynamic_temperature,smoothing,top_n_sigma,top_k,top_p,min_p,typical_p,\
              epsilon_cutoff,eta_cutoff,tfs,top_a,top_h,p_less,p_less_norm,xtc,mirostat,\
              mirostat_v2,adaptive_p"
         );
         assert_eq!(
             names(Order::TemperatureLast),
-            "logit_bias,allowed_tokens,banned_tokens,penalties,dry,top_n_sigma,top_k,\
+            "logit_bias,allowed_tokens,banned_tokens,penalties,dry,end_of_generation,\
+             no_repeat_ngram,top_n_sigma,top_k,\
              typical_p,top_p,min_p,epsilon_cutoff,eta_cutoff,tfs,top_a,top_h,p_less,\
              p_less_norm,xtc,temperature,dynamic_temperature,smoothing,mirostat,mirostat_v2,\
              adaptive_p"

@@ -53,30 +53,26 @@ impl TailFree {
         self.z
     }
 
-    /// How many of `probs` (sorted descending) survive.
-    pub(crate) fn kept(&self, probs: &[f64]) -> usize {
-        let n = probs.len();
+    /// How many of `probs` (sorted descending) survive. Two passes over the second
+    /// differences: their total, then the running share.
+    pub(crate) fn kept(&self, probs: impl Iterator<Item = f64> + Clone) -> usize {
+        let first_difference = crate::mutants::active(crate::mutants::Mutant::TfsFirstDifference);
+        let differences = |probs: std::iter::Peekable<_>| SecondDifferences {
+            probs,
+            prev: None,
+            first_difference,
+        };
+        let n = probs.clone().count();
         if n <= 1 {
             return n;
         }
-        let first_difference = crate::mutants::active(crate::mutants::Mutant::TfsFirstDifference);
-        let d: Vec<f64> = probs
-            .windows(3)
-            .map(|w| {
-                if first_difference {
-                    (w[0] - w[1]).abs()
-                } else {
-                    (w[0] - 2.0 * w[1] + w[2]).abs()
-                }
-            })
-            .collect();
-        let total: f64 = d.iter().sum();
+        let total: f64 = differences(probs.clone().peekable()).sum();
         // Token j + 1 goes once the running share passes z; a zero total cuts nothing
         // (the reference's 0/0 compares false).
         let mut keep = n - 1;
         if total > 0.0 {
             let mut running = 0.0;
-            for (j, dj) in d.iter().enumerate() {
+            for (j, dj) in differences(probs.peekable()).enumerate() {
                 running += dj / total;
                 if running > self.z {
                     keep = j + 1;
@@ -85,6 +81,33 @@ impl TailFree {
             }
         }
         keep.max(self.min_keep).min(n)
+    }
+}
+
+/// `|p_j − 2·p_(j+1) + p_(j+2)|` over a sorted sequence (first differences under the
+/// mutant).
+struct SecondDifferences<I: Iterator<Item = f64>> {
+    probs: std::iter::Peekable<I>,
+    prev: Option<f64>,
+    first_difference: bool,
+}
+
+impl<I: Iterator<Item = f64>> Iterator for SecondDifferences<I> {
+    type Item = f64;
+
+    fn next(&mut self) -> Option<f64> {
+        let a = match self.prev {
+            Some(a) => a,
+            None => self.probs.next()?,
+        };
+        let b = self.probs.next()?;
+        let c = *self.probs.peek()?;
+        self.prev = Some(b);
+        Some(if self.first_difference {
+            (a - b).abs()
+        } else {
+            (a - 2.0 * b + c).abs()
+        })
     }
 }
 
@@ -119,8 +142,8 @@ impl KnobImpl for TailFree {
             return Ok(Applied::default());
         }
         let z = w.sorted_pairs(input);
-        let probs: Vec<f64> = w.pairs.iter().map(|p| f64::from(p.2) / z).collect();
-        w.keep_sorted_prefix(self.kept(&probs));
+        let keep = self.kept(w.pairs.iter().map(|p| f64::from(p.2) / z));
+        w.keep_sorted_prefix(keep);
         Ok(Applied::default())
     }
 

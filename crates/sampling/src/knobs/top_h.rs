@@ -101,8 +101,7 @@ impl KnobImpl for TopH {
         let all = crate::mutants::active(crate::mutants::Mutant::TopHAllTokens);
         if !all {
             // Only the top 100 matter: cut to them first, by the usual key.
-            w.materialize(input);
-            w.keep_best_k(TOP_H_CANDIDATES);
+            w.keep_top_k(input, TOP_H_CANDIDATES);
         }
         w.sorted_pairs(input);
         let weights: Vec<f64> = w.pairs.iter().map(|p| f64::from(p.2)).collect();

@@ -1,6 +1,5 @@
 use super::{Applied, ApplyResult, Ctx, KnobImpl, KnobKind, KnobSpec, Phase};
 use crate::error::ParamError;
-use crate::kernels;
 use crate::params::{Field, Range, SamplingParams};
 use crate::work::Snapshot;
 use crate::work::Work;
@@ -81,22 +80,7 @@ impl KnobImpl for TopK {
         } else {
             self.k
         };
-        match w.dense {
-            Some(d) if k < d.finite => {
-                let base = if d.edited { &w.edited } else { input };
-                let (mut ids, mut vals) = (std::mem::take(&mut w.ids), std::mem::take(&mut w.ys));
-                kernels::collect_top_k(base, k, &mut ids, &mut vals, w.isa());
-                for v in &mut vals {
-                    *v = (*v - d.max) * d.scale;
-                }
-                w.ids = ids;
-                w.ys = vals;
-                w.offset = f64::from(d.max) * f64::from(d.scale);
-                w.dense = None;
-            }
-            Some(_) => {}
-            None => w.keep_best_k(k),
-        }
+        w.keep_top_k(input, k);
         Ok(Applied::default())
     }
 

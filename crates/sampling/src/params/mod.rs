@@ -8,9 +8,11 @@ mod serde_impl;
 mod slider;
 mod suggest;
 mod value;
+mod vocabulary;
 
 pub use field::{Field, FieldKind, Range};
-pub use sampling_params::{ParamsError, SamplingParams, Tokenize};
+pub use sampling_params::{ParamsError, SamplingParams};
 pub use slider::Slider;
 pub use suggest::nearest;
 pub use value::Value;
+pub use vocabulary::{Tokenize, Vocabulary};

@@ -1,5 +1,6 @@
 use super::field::{Field, FieldKind, Range};
 use super::value::Value;
+use super::vocabulary::Tokenize;
 use crate::error::ConfigError;
 use crate::knobs::{KnobKind, Knobs};
 use crate::sampler::{Order, Sampler};
@@ -107,9 +108,6 @@ pub(crate) fn truncate(s: &str, n: usize) -> String {
         out
     }
 }
-
-/// Text to token ids, as a model's tokenizer encodes it (without BOS).
-pub type Tokenize<'a> = &'a dyn Fn(&str) -> Vec<u32>;
 
 /// Every knob's fields in one flat request, with the API's names: `temperature`, `top_p`,
 /// `top_k`, `min_p`, `typical_p`, `top_n_sigma`, `dynatemp_range`, `xtc_probability`,

@@ -67,7 +67,7 @@ impl<'de> Visitor<'de> for ParamsVisitor {
         }
         // The fields together must build a chain.
         let knobs = params
-            .build(Some(&|_| Vec::new()))
+            .build(Some(&|_: &str| Vec::new()))
             .map_err(de::Error::custom)?;
         crate::Sampler::with_order(knobs, params.order().clone(), 0).map_err(de::Error::custom)?;
         Ok(params)
