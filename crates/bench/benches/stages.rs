@@ -65,6 +65,21 @@ fn stages() -> Vec<(&'static str, Knobs)> {
             with(|k| k.smoothing = Some(Smoothing::new(0.3, 1.0).unwrap())),
         ),
         (
+            "min_tokens (masking 2 ends)",
+            with(|k| {
+                k.end_of_generation = Some(EndOfGeneration::new(
+                    usize::MAX,
+                    false,
+                    vec![],
+                    vec![1, 106],
+                ))
+            }),
+        ),
+        (
+            "no_repeat_ngram 3 (512-token context)",
+            with(|k| k.no_repeat_ngram = Some(NoRepeatNgram::new(3))),
+        ),
+        (
             "min_p 0.05 + adaptive_p 0.4",
             with(|k| {
                 k.min_p = Some(MinP::new(0.05).unwrap());
@@ -93,6 +108,9 @@ fn benches(c: &mut Criterion) {
         });
         for (name, knobs) in stages() {
             let mut sampler = Sampler::new(knobs, 1).unwrap();
+            // A context for the knobs that look back (a repeating 512-token prompt).
+            let context: Vec<u32> = (0..512u32).map(|i| (i * 7919) % 977).collect();
+            sampler.set_prompt(&context);
             g.bench_with_input(BenchmarkId::new(name, V), &r, |b, r| {
                 b.iter(|| sampler.sample_token(black_box(r)).unwrap())
             });
