@@ -263,6 +263,37 @@ def test_min_tokens_ignore_eos_and_stop_token_ids():
         raise AssertionError("min_tokens above max_tokens was accepted")
 
 
+def test_bad_words_and_sequence_bias_change_what_greedy_says():
+    def greedy(**extra):
+        r = client.completions.create(
+            model=MODEL, prompt="The cat sat on the mat. The dog sat on", max_tokens=8,
+            temperature=0, extra_body={"dial": {"trace": True}, **extra},
+        )
+        tokens = r.model_extra["dial"]["tokens"]
+        return [t["text"] for t in tokens], [t["id"] for t in tokens]
+
+    plain, ids = greedy()
+    assert " the" in plain, plain
+    banned, _ = greedy(bad_words=["the"])
+    assert " the" not in banned and "the" not in banned, banned
+    # llama.cpp's text-keyed logit_bias, with false to ban: every token of the text.
+    for bias in ({" the": False}, [[" the", False]], [[ids[plain.index(" the")], -100]]):
+        out, _ = greedy(logit_bias=bias)
+        assert " the" not in out, (bias, out)
+    # A one-token sequence bias strong enough to win every step: the plain run's second token.
+    pushed, pushed_ids = greedy(sequence_bias=[[[ids[1]], 100.0]])
+    assert pushed_ids == [ids[1]] * 8, (pushed, ids)
+    # A two-token sequence: its last token follows its first, here the plain run's own pair.
+    paired, _ = greedy(sequence_bias=[[[ids[0], ids[1]], -100.0]])
+    assert paired[0] == plain[0] and paired[1] != plain[1], (paired, plain)
+    try:
+        greedy(sequence_bias=[[[], 1.0]])
+    except openai.BadRequestError as e:
+        assert e.param == "sequence_bias", e.message
+    else:
+        raise AssertionError("an empty sequence was accepted")
+
+
 def test_eight_concurrent_seeded_streams_match_their_solo_runs():
     prompts = [f"Story {i}: Once upon a time" for i in range(8)]
 

@@ -35,6 +35,7 @@ impl Args for KnobArgs {
             arg = match f.kind {
                 FieldKind::Bool => arg.action(ArgAction::SetTrue),
                 FieldKind::TokenBiases => arg.action(ArgAction::Append).value_name("ID=BIAS"),
+                FieldKind::SequenceBiases => arg.action(ArgAction::Append).value_name("ID ID=BIAS"),
                 FieldKind::TokenIds => arg.action(ArgAction::Append).value_name("IDS"),
                 FieldKind::Strings => arg.action(ArgAction::Append).value_name("TEXT"),
                 _ => arg.action(ArgAction::Set).allow_negative_numbers(true),

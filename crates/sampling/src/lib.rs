@@ -58,8 +58,8 @@ pub use history::History;
 pub use kernels::Isa;
 pub use knobs::*;
 pub use params::{
-    Field, FieldKind, ParamsError, Range, SamplingParams, Slider, Tokenize, Value, Vocabulary,
-    nearest,
+    BiasKey, Field, FieldKind, ParamsError, Range, SamplingParams, Slider, Tokenize, Value,
+    Vocabulary, nearest,
 };
 pub use rng::{DialRng, clock_bits};
 pub use sampler::{

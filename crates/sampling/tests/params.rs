@@ -147,7 +147,7 @@ fn serde_validates_while_deserializing() {
         r#"{"top_pp": 0.9}"#,
         r#"{"order": "top_k,top_k"}"#,
         r#"{"temperature": 1, "dynatemp_range": 0.5, "order": "temperature"}"#,
-        r#"{"logit_bias": {"x": 1}}"#,
+        r#"{"logit_bias": {"x": true}}"#,
         r#"{"seed": -1}"#,
     ] {
         assert!(
@@ -199,4 +199,48 @@ fn dry_breakers_need_a_tokenizer_only_when_given() {
         .knobs_with_tokenizer(&|s: &str| vec![s.len() as u32])
         .unwrap();
     assert_eq!(knobs.dry.unwrap().breakers(), &[2]);
+}
+
+#[test]
+fn logit_bias_takes_text_keys_and_false_as_llama_cpp_does() {
+    // A toy tokenizer: one token per byte.
+    let bytes = |s: &str| -> Vec<u32> { s.bytes().map(u32::from).collect() };
+    let parse = |body: &str| serde_json::from_str::<SamplingParams>(body);
+    let p = parse(r#"{"logit_bias": [["ab", -5], [3, false]]}"#).unwrap();
+    let knobs = p.knobs_with_tokenizer(&bytes).unwrap();
+    assert_eq!(
+        knobs.logit_bias.unwrap().biases(),
+        &[(97, -5.0), (98, -5.0), (3, f32::NEG_INFINITY)]
+    );
+    assert_eq!(p.knobs().unwrap_err().param(), "logit_bias");
+    let p = parse(r#"{"logit_bias": {"12": 1.5, "x": false}}"#).unwrap();
+    let knobs = p.knobs_with_tokenizer(&bytes).unwrap();
+    assert_eq!(
+        knobs.logit_bias.unwrap().biases(),
+        &[(12, 1.5), (120, f32::NEG_INFINITY)]
+    );
+    // Ids only stay the OpenAI form; false bans there too.
+    let p = parse(r#"{"logit_bias": {"7": false, "2": 1}}"#).unwrap();
+    assert_eq!(
+        p.token_biases("logit_bias").unwrap(),
+        &[(2, 1.0), (7, f32::NEG_INFINITY)]
+    );
+    let e = p.sampler(0).unwrap().explain(&[0.0; 8]).unwrap();
+    assert_eq!(e.probability(7), 0.0);
+    for bad in [
+        r#"{"logit_bias": {"7": true}}"#,
+        r#"{"logit_bias": {"7": 101}}"#,
+        r#"{"logit_bias": [["a"]]}"#,
+    ] {
+        assert!(parse(bad).is_err(), "{bad}");
+    }
+    // Text that tokenizes to nothing is refused: empty text as the request is read, other
+    // text once the model's tokenizer has seen it.
+    assert!(parse(r#"{"logit_bias": [["", 1]]}"#).is_err());
+    let p = parse(r#"{"logit_bias": [["zz", 1]]}"#).unwrap();
+    let none = |_: &str| -> Vec<u32> { Vec::new() };
+    assert_eq!(
+        p.knobs_with_tokenizer(&none).unwrap_err().param(),
+        "logit_bias"
+    );
 }

@@ -406,3 +406,103 @@ fn end_of_generation_masks_until_min_tokens_and_yields_to_a_lone_end() {
     params.set("ignore_eos", Value::Bool(true)).unwrap();
     assert_eq!(params.knobs().unwrap_err().param(), "ignore_eos");
 }
+
+/// HF's `SequenceBiasLogitsProcessor`: a sequence's last token is biased when the context
+/// (prompt and generated) ends with the rest; one-token sequences always; biases add.
+#[test]
+fn sequence_bias_matches_hf() {
+    let mut rng = DialRng::new(21);
+    for _ in 0..300 {
+        let len = (rng.next_u64() % 10) as usize;
+        let context: Vec<u32> = (0..len).map(|_| (rng.next_u64() % 4) as u32).collect();
+        let biases: Vec<(Vec<u32>, f32)> = (0..3)
+            .map(|_| {
+                let n = 1 + (rng.next_u64() % 3) as usize;
+                let seq = (0..n).map(|_| (rng.next_u64() % 4) as u32).collect();
+                (seq, (rng.uniform() * 8.0 - 4.0) as f32)
+            })
+            .collect();
+        let mut want = [0.0f64; 4];
+        for (seq, b) in &biases {
+            let n = seq.len();
+            let matches = n == 1
+                || (context.len() >= n - 1 && context[context.len() - (n - 1)..] == seq[..n - 1]);
+            if matches {
+                want[seq[n - 1] as usize] += f64::from(*b);
+            }
+        }
+        let knobs = Knobs {
+            sequence_bias: Some(SequenceBias::new(biases.clone()).unwrap()),
+            ..Knobs::default()
+        };
+        let mut sampler = Sampler::new(knobs, 0).unwrap();
+        sampler.set_prompt(&context);
+        let got = sampler.explain(&[0.0f32; 4]).unwrap();
+        let z: f64 = want.iter().map(|b| b.exp()).sum();
+        for (id, b) in want.iter().enumerate() {
+            let p = b.exp() / z;
+            assert!(
+                (got.probability(id as u32) - p).abs() < 1e-5,
+                "context {context:?} biases {biases:?}: token {id}"
+            );
+        }
+    }
+}
+
+/// vLLM's `bad_words`: each word as written and, when it makes a new first token of the
+/// same length, with a leading space; prefixes match the generated tokens only.
+#[test]
+fn bad_words_follow_vllm() {
+    // A toy vocabulary: whole words with and without a leading space.
+    let vocabulary = |text: &str| -> Vec<u32> {
+        match text {
+            "cat" => vec![5],
+            " cat" => vec![6],
+            "big cat" => vec![7, 3],
+            " big cat" => vec![8, 3],
+            "dog" => vec![9],
+            " dog" => vec![9, 9],
+            _ => vec![],
+        }
+    };
+    let words = vec![
+        "cat".to_string(),
+        "big cat".to_string(),
+        "  dog".to_string(),
+    ];
+    let bad = BadWords::from_words(&words, &vocabulary).unwrap();
+    // " dog" tokenizes longer than "dog", so only the bare form is kept.
+    assert_eq!(
+        bad.sequences(),
+        &[vec![5], vec![6], vec![7, 3], vec![8, 3], vec![9]]
+    );
+    assert_eq!(bad.banned(&[]), vec![5, 6, 9]);
+    assert_eq!(bad.banned(&[1, 8]), vec![3, 5, 6, 9]);
+    let knobs = Knobs {
+        bad_words: Some(bad),
+        ..Knobs::default()
+    };
+    let mut sampler = Sampler::new(knobs, 0).unwrap();
+    // The prompt does not count: "big" at its end does not ban token 3.
+    sampler.set_prompt(&[7]);
+    let flat = [0.0f32; 10];
+    assert_eq!(
+        sampler.explain(&flat).unwrap().kept_ids(),
+        vec![0, 1, 2, 3, 4, 7, 8]
+    );
+    // Once "big" is generated, it does.
+    let mut push_big = [0.0f32; 10];
+    push_big[7] = 50.0;
+    assert_eq!(sampler.sample(&push_big).unwrap().token, 7);
+    assert_eq!(
+        sampler.explain(&flat).unwrap().kept_ids(),
+        vec![0, 1, 2, 4, 7, 8]
+    );
+    let mut params = SamplingParams::default();
+    params
+        .set("bad_words", Value::Strings(vec!["x".into()]))
+        .unwrap();
+    assert_eq!(params.knobs().unwrap_err().param(), "bad_words");
+    let empty = BadWords::from_words(&["zzz".to_string()], &vocabulary).unwrap_err();
+    assert_eq!(empty.parameter, "bad_words");
+}

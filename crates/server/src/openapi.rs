@@ -35,12 +35,30 @@ fn knob_schema(field: &dial_sampling::Field) -> Value {
         FieldKind::Bool => json!({"type": "boolean"}),
         FieldKind::TokenIds => json!({"type": "array", "items": {"type": "integer", "minimum": 0}}),
         FieldKind::TokenBiases => {
-            json!({"type": "object", "additionalProperties": Value::Object(std::mem::take(&mut range)).as_object().map(|r| {
-                let mut s = r.clone();
-                s.insert("type".into(), json!("number"));
-                Value::Object(s)
-            })})
+            let bias = Value::Object(std::mem::take(&mut range))
+                .as_object()
+                .map(|r| {
+                    let mut s = r.clone();
+                    s.insert("type".into(), json!("number"));
+                    json!({"anyOf": [Value::Object(s), {"const": false}]})
+                });
+            json!({"anyOf": [
+                {"type": "object", "additionalProperties": bias},
+                {"type": "array", "items": {"type": "array", "prefixItems": [
+                    {"anyOf": [{"type": "integer", "minimum": 0}, {"type": "string"}]}, bias,
+                ], "minItems": 2, "maxItems": 2}},
+            ]})
         }
+        FieldKind::SequenceBiases => json!({"type": "array", "items": {
+            "type": "array", "prefixItems": [
+                {"type": "array", "items": {"type": "integer", "minimum": 0}, "minItems": 1},
+                Value::Object(std::mem::take(&mut range)).as_object().map(|r| {
+                    let mut s = r.clone();
+                    s.insert("type".into(), json!("number"));
+                    Value::Object(s)
+                }),
+            ], "minItems": 2, "maxItems": 2,
+        }}),
         FieldKind::Strings => json!({"type": "array", "items": {"type": "string"}}),
         FieldKind::Text => json!({"type": "string"}),
     };

@@ -1,14 +1,18 @@
 use super::{Applied, ApplyResult, Ctx, KnobImpl, KnobKind, KnobSpec, Phase};
 use crate::error::ParamError;
-use crate::params::{Field, FieldKind, Range, SamplingParams};
+use crate::kernels;
+use crate::params::{BiasKey, Field, FieldKind, Range, SamplingParams, Value};
 use crate::work::Snapshot;
 use crate::work::Work;
 
 /// Logit bias: `logit_i ← logit_i + b_i` for each listed token (OpenAI's `logit_bias`,
 /// HF's `SequenceBiasLogitsProcessor` for single tokens, llama.cpp's `logit_bias`).
 ///
+/// Keys are token ids, or text (llama.cpp's `[["text", bias]]` or `{"text": bias}`) whose
+/// every token gets the bias; that needs the model's tokenizer.
+///
 /// Edges:
-/// - Biases must be finite; to remove a token use [`crate::BannedTokens`].
+/// - Biases are finite, or `−∞` to ban (llama.cpp's `false`).
 /// - A token listed twice gets the sum of its biases.
 /// - Ids outside the row are an error at sampling time, not a silent skip.
 ///
@@ -27,15 +31,18 @@ pub struct LogitBias {
 }
 
 impl LogitBias {
-    /// Token id → additive bias, finite.
+    /// Token id → additive bias, finite or `−∞` (a ban).
     pub fn new(biases: impl IntoIterator<Item = (u32, f32)>) -> Result<Self, ParamError> {
         let biases: Vec<(u32, f32)> = biases.into_iter().collect();
-        if let Some(&(id, b)) = biases.iter().find(|(_, b)| !b.is_finite()) {
+        if let Some(&(id, b)) = biases
+            .iter()
+            .find(|(_, b)| !(b.is_finite() || *b == f32::NEG_INFINITY))
+        {
             return Err(ParamError::new(
                 "logit_bias",
                 "bias",
                 format!("{b} (token {id})"),
-                "a finite value",
+                "a finite value, or −∞ to ban",
             ));
         }
         Ok(LogitBias { biases })
@@ -56,36 +63,80 @@ impl KnobImpl for LogitBias {
             ..Field::other(
                 "logit_bias",
                 FieldKind::TokenBiases,
-                "an object of token id → bias in [-100, 100]",
-                "Add a bias to token logits: {\"ID\": BIAS}, or ID=BIAS on the command line.",
+                "an object of token id (or text) → bias in [-100, 100] or false, or a list of [id or text, bias] pairs",
+                "Add a bias to token logits: {\"ID\": BIAS}, [[\"text\", BIAS]] (false bans), or ID=BIAS on the command line.",
             )
         }],
         phase: Phase::Edit(0),
         conflicts: &[],
-        needs_tokenizer: false,
+        needs_tokenizer: true,
     };
 
     fn from_params(
         params: &SamplingParams,
-        _tokenize: Option<crate::params::Tokenize<'_>>,
+        tokenize: Option<crate::params::Tokenize<'_>>,
     ) -> Result<Option<Self>, ParamError> {
-        match params.token_biases("logit_bias") {
-            Some(b) if !b.is_empty() => LogitBias::new(b.iter().copied()).map(Some),
-            _ => Ok(None),
+        let entries = match params.get("logit_bias") {
+            Some(Value::TokenBiases(b)) if !b.is_empty() => {
+                return LogitBias::new(b.iter().copied()).map(Some);
+            }
+            Some(Value::KeyedBiases(entries)) => entries,
+            _ => return Ok(None),
+        };
+        let mut pairs = Vec::new();
+        for (key, bias) in entries {
+            match key {
+                BiasKey::Id(id) => pairs.push((*id, *bias)),
+                BiasKey::Text(text) => {
+                    let Some(vocabulary) = tokenize else {
+                        return Err(ParamError::new(
+                            "logit_bias",
+                            "logit_bias",
+                            format!("{text:?}"),
+                            "token ids, or a model to tokenize text keys",
+                        ));
+                    };
+                    let ids = vocabulary.encode(text);
+                    if ids.is_empty() {
+                        return Err(ParamError::new(
+                            "logit_bias",
+                            "logit_bias",
+                            format!("{text:?}"),
+                            "text that tokenizes to at least one token",
+                        ));
+                    }
+                    pairs.extend(ids.into_iter().map(|id| (id, *bias)));
+                }
+            }
         }
+        LogitBias::new(pairs).map(Some)
     }
-    fn apply(&mut self, w: &mut Work, input: &[f32], _ctx: &mut Ctx<'_>) -> ApplyResult {
+    fn apply(&mut self, w: &mut Work, input: &[f32], ctx: &mut Ctx<'_>) -> ApplyResult {
         let ids: Vec<u32> = self.biases.iter().map(|b| b.0).collect();
         super::check_ids(&ids, w.vocab, "logit_bias")?;
         if self.biases.is_empty() {
             return Ok(Applied::default());
+        }
+        // Bans (`−∞`) remove mass the trace should count.
+        let mut removed = 0f64;
+        if let (Some(d), Some(z)) = (w.dense, ctx.z_in) {
+            let base = w.base(input, &d);
+            removed = self
+                .biases
+                .iter()
+                .filter(|&&(_, b)| b == f32::NEG_INFINITY)
+                .map(|&(id, _)| f64::from(kernels::exp((base[id as usize] - d.max) * d.scale)))
+                .sum::<f64>()
+                / z;
         }
         w.make_editable(input);
         for &(id, b) in &self.biases {
             w.edit(id, |x| x + b);
         }
         w.rescan_edited("logit_bias")?;
-        Ok(Applied::default())
+        Ok(Applied {
+            dense_removed_mass: removed,
+        })
     }
 
     fn setting(&self) -> String {

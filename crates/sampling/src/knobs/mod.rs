@@ -290,6 +290,8 @@ knob_kinds! {
     Dry => "dry", dry::Dry;
     EndOfGeneration => "end_of_generation", end_of_generation::EndOfGeneration;
     NoRepeatNgram => "no_repeat_ngram", no_repeat_ngram::NoRepeatNgram;
+    SequenceBias => "sequence_bias", sequence_bias::SequenceBias;
+    BadWords => "bad_words", bad_words::BadWords;
     Temperature => "temperature", temperature::Temperature;
     DynamicTemperature => "dynamic_temperature", dynamic_temperature::DynamicTemperature;
     Smoothing => "smoothing", smoothing::Smoothing;
@@ -357,7 +359,7 @@ mod tests {
         assert_eq!(
             names(Order::TemperatureFirst),
             "logit_bias,allowed_tokens,banned_tokens,penalties,dry,end_of_generation,\
-             no_repeat_ngram,temperature,\
+             no_repeat_ngram,sequence_bias,bad_words,temperature,\
              dynamic_temperature,smoothing,top_n_sigma,top_k,top_p,min_p,typical_p,\
              epsilon_cutoff,eta_cutoff,tfs,top_a,top_h,p_less,p_less_norm,xtc,mirostat,\
              mirostat_v2,adaptive_p"
@@ -365,7 +367,7 @@ mod tests {
         assert_eq!(
             names(Order::TemperatureLast),
             "logit_bias,allowed_tokens,banned_tokens,penalties,dry,end_of_generation,\
-             no_repeat_ngram,top_n_sigma,top_k,\
+             no_repeat_ngram,sequence_bias,bad_words,top_n_sigma,top_k,\
              typical_p,top_p,min_p,epsilon_cutoff,eta_cutoff,tfs,top_a,top_h,p_less,\
              p_less_norm,xtc,temperature,dynamic_temperature,smoothing,mirostat,mirostat_v2,\
              adaptive_p"

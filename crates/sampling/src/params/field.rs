@@ -20,6 +20,8 @@ pub enum FieldKind {
     TokenIds,
     /// Token id → bias, as OpenAI's `logit_bias` object.
     TokenBiases,
+    /// Token sequences with a bias each, as HF's `sequence_bias`: `[[[ids], bias], …]`.
+    SequenceBiases,
     /// A list of strings.
     Strings,
     /// One string.

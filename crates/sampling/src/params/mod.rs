@@ -1,6 +1,7 @@
 //! The request type: every knob's fields, flat, with the API's names, validated as they are
 //! set. The CLI, the server and the playground all build this one type.
 
+mod bias_key;
 mod field;
 mod sampling_params;
 #[cfg(feature = "serde")]
@@ -10,6 +11,7 @@ mod suggest;
 mod value;
 mod vocabulary;
 
+pub use bias_key::BiasKey;
 pub use field::{Field, FieldKind, Range};
 pub use sampling_params::{ParamsError, SamplingParams};
 pub use slider::Slider;

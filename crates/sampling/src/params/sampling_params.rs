@@ -213,6 +213,22 @@ impl SamplingParams {
                 }
                 Value::TokenBiases(pairs)
             }
+            FieldKind::SequenceBiases => {
+                let mut pairs = match self.values.get(field.name) {
+                    Some(Value::SequenceBiases(b)) => b.clone(),
+                    _ => Vec::new(),
+                };
+                for part in t.split(',').filter(|p| !p.trim().is_empty()) {
+                    let (ids, bias) = part.split_once('=').ok_or_else(wrong)?;
+                    let ids: Vec<u32> = ids
+                        .split_whitespace()
+                        .map(|id| id.parse().map_err(|_| wrong()))
+                        .collect::<Result<_, _>>()?;
+                    pairs.retain(|(s, _)| *s != ids);
+                    pairs.push((ids, bias.trim().parse().map_err(|_| wrong())?));
+                }
+                Value::SequenceBiases(pairs)
+            }
             FieldKind::Strings => Value::Strings(t.split(',').map(str::to_string).collect()),
             FieldKind::Text => Value::Text(t.to_string()),
         };
@@ -281,6 +297,14 @@ impl SamplingParams {
     pub fn token_biases(&self, name: &str) -> Option<&[(u32, f32)]> {
         match self.get(name)? {
             Value::TokenBiases(x) => Some(x),
+            _ => None,
+        }
+    }
+
+    /// A sequence-bias field.
+    pub fn sequence_biases(&self, name: &str) -> Option<&[(Vec<u32>, f32)]> {
+        match self.get(name)? {
+            Value::SequenceBiases(x) => Some(x),
             _ => None,
         }
     }
@@ -459,8 +483,45 @@ pub(crate) fn check(field: &'static Field, value: Value) -> Result<Value, Params
             if b.len() > MAX_LIST {
                 return Err(out_of_range(format!("{} biases", b.len())));
             }
-            if let Some((id, x)) = b.iter().find(|(_, x)| !in_range(f64::from(*x))) {
+            // `−∞` is llama.cpp's `false`: a ban.
+            if let Some((id, x)) = b
+                .iter()
+                .find(|(_, x)| *x != f32::NEG_INFINITY && !in_range(f64::from(*x)))
+            {
                 return Err(out_of_range(format!("{x} (token {id})")));
+            }
+        }
+        (Value::KeyedBiases(b), FieldKind::TokenBiases) => {
+            let text: usize = b
+                .iter()
+                .map(|(k, _)| match k {
+                    crate::BiasKey::Text(t) => t.len(),
+                    crate::BiasKey::Id(_) => 0,
+                })
+                .sum();
+            if b.len() > MAX_LIST || text > MAX_TEXT * 16 {
+                return Err(out_of_range(format!("{} biases", b.len())));
+            }
+            if let Some((key, x)) = b
+                .iter()
+                .find(|(_, x)| *x != f32::NEG_INFINITY && !in_range(f64::from(*x)))
+            {
+                return Err(out_of_range(truncate(&format!("{x} ({key})"), 64)));
+            }
+        }
+        (Value::SequenceBiases(b), FieldKind::SequenceBiases) => {
+            let ids: usize = b.iter().map(|(s, _)| s.len()).sum();
+            if b.len() > MAX_LIST || ids > MAX_LIST {
+                return Err(out_of_range(format!("{} sequences of {ids} ids", b.len())));
+            }
+            if let Some((seq, x)) = b.iter().find(|(_, x)| !in_range(f64::from(*x))) {
+                return Err(out_of_range(truncate(
+                    &format!("{x} (sequence {seq:?})"),
+                    64,
+                )));
+            }
+            if b.iter().any(|(s, _)| s.is_empty()) {
+                return Err(out_of_range("an empty sequence".into()));
             }
         }
         (Value::Strings(s), FieldKind::Strings) => {

@@ -1,5 +1,6 @@
 //! `SamplingParams` through serde: a flat map of fields, validated as it is read.
 
+use super::bias_key::BiasKey;
 use super::field::{Field, FieldKind};
 use super::sampling_params::{ParamsError, SamplingParams, truncate};
 use super::value::Value;
@@ -65,10 +66,10 @@ impl<'de> Visitor<'de> for ParamsVisitor {
                 None => params.remove(field.name),
             }
         }
-        // The fields together must build a chain.
-        let knobs = params
-            .build(Some(&|_: &str| Vec::new()))
-            .map_err(de::Error::custom)?;
+        // The fields together must build a chain. Text is checked for the model later; a
+        // stand-in tokenizer (one token per non-empty text) lets the rest be checked now.
+        let stand_in = |text: &str| -> Vec<u32> { if text.is_empty() { vec![] } else { vec![0] } };
+        let knobs = params.build(Some(&stand_in)).map_err(de::Error::custom)?;
         crate::Sampler::with_order(knobs, params.order().clone(), 0).map_err(de::Error::custom)?;
         Ok(params)
     }
@@ -169,6 +170,29 @@ impl<'de> Visitor<'de> for FieldVisitor {
                 }
                 Ok(Some(Value::TokenIds(ids)))
             }
+            FieldKind::TokenBiases => {
+                // llama.cpp's array form: [[id or text, bias or false], …].
+                let mut entries: Vec<(BiasKey, f32)> = Vec::new();
+                while let Some((key, bias)) = seq.next_element::<(BiasKey, BiasValue)>()? {
+                    entries.push((key, bias.as_f32().map_err(de::Error::custom)?));
+                    if entries.len() > 65_536 {
+                        return Err(de::Error::invalid_length(entries.len(), &self));
+                    }
+                }
+                // Every entry counts, as in llama.cpp: a repeated token gets the sum.
+                Ok(Some(Value::KeyedBiases(entries)))
+            }
+            FieldKind::SequenceBiases => {
+                let mut out: Vec<(Vec<u32>, f32)> = Vec::new();
+                while let Some((ids, bias)) = seq.next_element::<(Vec<u32>, f64)>()? {
+                    out.retain(|(s, _)| *s != ids);
+                    out.push((ids, bias as f32));
+                    if out.len() > 65_536 {
+                        return Err(de::Error::invalid_length(out.len(), &self));
+                    }
+                }
+                Ok(Some(Value::SequenceBiases(out)))
+            }
             FieldKind::Strings => {
                 let mut out = Vec::new();
                 while let Some(s) = seq.next_element::<String>()? {
@@ -187,19 +211,54 @@ impl<'de> Visitor<'de> for FieldVisitor {
         if self.kind() != FieldKind::TokenBiases {
             return Err(de::Error::invalid_type(de::Unexpected::Map, &self));
         }
-        let mut pairs: Vec<(u32, f32)> = Vec::new();
+        let mut entries: Vec<(BiasKey, f32)> = Vec::new();
         while let Some(key) = map.next_key::<String>()? {
-            let id: u32 = key.trim().parse().map_err(|_| {
-                de::Error::invalid_value(de::Unexpected::Str(&truncate(&key, 32)), &"a token id")
-            })?;
-            let bias: f64 = map.next_value()?;
-            pairs.retain(|&(i, _)| i != id);
-            pairs.push((id, bias as f32));
-            if pairs.len() > 65_536 {
-                return Err(de::Error::invalid_length(pairs.len(), &self));
+            let bias: BiasValue = map.next_value()?;
+            entries.push((
+                BiasKey::from_key(&key),
+                bias.as_f32().map_err(de::Error::custom)?,
+            ));
+            if entries.len() > 65_536 {
+                return Err(de::Error::invalid_length(entries.len(), &self));
             }
         }
-        pairs.sort_unstable_by_key(|&(id, _)| id);
-        Ok(Some(Value::TokenBiases(pairs)))
+        Ok(Some(biases(entries)))
     }
+}
+
+/// A bias as llama.cpp takes it: a number, or `false` to ban.
+#[derive(serde::Deserialize)]
+#[serde(untagged)]
+enum BiasValue {
+    Number(f64),
+    Flag(bool),
+}
+
+impl BiasValue {
+    fn as_f32(&self) -> Result<f32, &'static str> {
+        match self {
+            BiasValue::Number(x) => Ok(*x as f32),
+            BiasValue::Flag(false) => Ok(f32::NEG_INFINITY),
+            BiasValue::Flag(true) => {
+                Err("a logit_bias of `true` means nothing: give a number, or false to ban")
+            }
+        }
+    }
+}
+
+/// Id-keyed entries as [`Value::TokenBiases`] (the last of a repeated id wins, sorted);
+/// any text key keeps them all as [`Value::KeyedBiases`], for the tokenizer.
+fn biases(entries: Vec<(BiasKey, f32)>) -> Value {
+    if entries.iter().any(|(k, _)| matches!(k, BiasKey::Text(_))) {
+        return Value::KeyedBiases(entries);
+    }
+    let mut pairs: Vec<(u32, f32)> = Vec::new();
+    for (key, bias) in entries {
+        if let BiasKey::Id(id) = key {
+            pairs.retain(|&(i, _)| i != id);
+            pairs.push((id, bias));
+        }
+    }
+    pairs.sort_unstable_by_key(|&(id, _)| id);
+    Value::TokenBiases(pairs)
 }

@@ -18,6 +18,11 @@ pub enum Value {
     /// [`crate::FieldKind::TokenBiases`], sorted by id.
     #[cfg_attr(feature = "serde", serde(serialize_with = "biases_as_map"))]
     TokenBiases(Vec<(u32, f32)>),
+    /// [`crate::FieldKind::TokenBiases`] with text keys (llama.cpp's form), in the order
+    /// given; `−∞` bans (`false`).
+    KeyedBiases(Vec<(crate::BiasKey, f32)>),
+    /// [`crate::FieldKind::SequenceBiases`].
+    SequenceBiases(Vec<(Vec<u32>, f32)>),
     /// [`crate::FieldKind::Strings`].
     Strings(Vec<String>),
     /// [`crate::FieldKind::Text`].
@@ -36,13 +41,17 @@ fn biases_as_map<S: serde::Serializer>(b: &[(u32, f32)], s: S) -> Result<S::Ok, 
 
 impl Value {
     /// The token ids the value names (none for values that hold no ids).
-    pub fn token_ids(&self) -> impl Iterator<Item = u32> + '_ {
-        let (list, pairs): (&[u32], &[(u32, f32)]) = match self {
-            Value::TokenIds(ids) => (ids, &[]),
-            Value::TokenBiases(b) => (&[], b),
-            _ => (&[], &[]),
-        };
-        list.iter().copied().chain(pairs.iter().map(|&(id, _)| id))
+    pub fn token_ids(&self) -> Box<dyn Iterator<Item = u32> + '_> {
+        match self {
+            Value::TokenIds(ids) => Box::new(ids.iter().copied()),
+            Value::TokenBiases(b) => Box::new(b.iter().map(|&(id, _)| id)),
+            Value::SequenceBiases(s) => Box::new(s.iter().flat_map(|(ids, _)| ids.iter().copied())),
+            Value::KeyedBiases(b) => Box::new(b.iter().filter_map(|(key, _)| match key {
+                crate::BiasKey::Id(id) => Some(*id),
+                crate::BiasKey::Text(_) => None,
+            })),
+            _ => Box::new(std::iter::empty()),
+        }
     }
 }
 
@@ -60,6 +69,14 @@ impl std::fmt::Display for Value {
             Value::TokenBiases(b) => {
                 let list: Vec<String> = b.iter().map(|(id, x)| format!("{id}: {x}")).collect();
                 write!(f, "{{{}}}", list.join(", "))
+            }
+            Value::KeyedBiases(b) => {
+                let list: Vec<String> = b.iter().map(|(key, x)| format!("{key}: {x}")).collect();
+                write!(f, "{{{}}}", list.join(", "))
+            }
+            Value::SequenceBiases(b) => {
+                let list: Vec<String> = b.iter().map(|(ids, x)| format!("{ids:?}: {x}")).collect();
+                write!(f, "[{}]", list.join(", "))
             }
             Value::Strings(s) => write!(f, "{s:?}"),
             Value::Text(s) => write!(f, "{s:?}"),
