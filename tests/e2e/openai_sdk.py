@@ -294,6 +294,37 @@ def test_bad_words_and_sequence_bias_change_what_greedy_says():
         raise AssertionError("an empty sequence was accepted")
 
 
+def test_logprob_token_ids_report_the_named_tokens_at_every_step():
+    import math
+    first = client.completions.create(
+        model=MODEL, prompt="Is the sky blue? Answer:", max_tokens=3, temperature=0,
+        extra_body={"dial": {"trace": True}},
+    )
+    drawn = [t["id"] for t in first.model_extra["dial"]["tokens"]]
+    named = [drawn[0], 1000, 2000]
+    r = client.chat.completions.create(
+        model=MODEL, messages=[{"role": "user", "content": "Is the sky blue?"}], max_tokens=3,
+        logprobs=True, extra_body={"logprob_token_ids": named, "seed": 1},
+    )
+    for t in r.choices[0].logprobs.content:
+        assert len(t.top_logprobs) == 3, t
+        assert sum(math.exp(a.logprob) for a in t.top_logprobs) <= 1 + 1e-6
+    c = client.completions.create(
+        model=MODEL, prompt="Is the sky blue? Answer:", max_tokens=3, temperature=0, logprobs=1,
+        extra_body={"logprob_token_ids": named},
+    )
+    # At the first step the drawn token is the first named one: both report one number.
+    top = c.choices[0].logprobs.top_logprobs[0]
+    assert abs(top[c.choices[0].logprobs.tokens[0]] - c.choices[0].logprobs.token_logprobs[0]) < 1e-9
+    for bad in ({"logprob_token_ids": [1 << 30]}, {"logprob_token_ids": list(range(300))}):
+        try:
+            client.completions.create(model=MODEL, prompt="x", max_tokens=1, logprobs=1, extra_body=bad)
+        except openai.BadRequestError as e:
+            assert e.param == "logprob_token_ids", e.message
+        else:
+            raise AssertionError(f"{bad} was accepted")
+
+
 def test_eight_concurrent_seeded_streams_match_their_solo_runs():
     prompts = [f"Story {i}: Once upon a time" for i in range(8)]
 

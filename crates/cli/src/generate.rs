@@ -146,6 +146,7 @@ fn one_run(
         logprobs: !args.compare.is_empty(),
         top_logprobs: args.logprobs,
         trace: args.trace,
+        logprob_token_ids: Vec::new(),
         constraint: args.constraint.stage(model)?,
     };
     let mut generation = model

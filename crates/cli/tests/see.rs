@@ -257,6 +257,23 @@ fn every_plot_kind_draws_what_it_promises() {
     for stage in [">input<", ">temperature<", ">top_k<", ">top_p<"] {
         assert!(svg.contains(stage), "{stage}");
     }
+    // The newer stages draw like any other.
+    let p = out("stages-newer.svg");
+    ok(&dial(&[
+        "plot",
+        "stages",
+        "--smoothing-factor",
+        "0.5",
+        "--epsilon-cutoff",
+        "0.05",
+        "--p-less-norm",
+        "-o",
+        p.to_str().unwrap(),
+    ]));
+    let svg = svg_doc(&p);
+    for stage in [">smoothing<", ">epsilon_cutoff<", ">p_less_norm<"] {
+        assert!(svg.contains(stage), "{stage}");
+    }
 
     for (w, h) in [(900u32, 560u32), (640, 1000)] {
         let p = out(&format!("nucleus-{w}x{h}.png"));

@@ -28,6 +28,8 @@ pub struct GenerateOptions {
     pub top_logprobs: usize,
     /// Report each token's per-stage trace.
     pub trace: bool,
+    /// Report these tokens' log-probabilities at every step (vLLM's `logprob_token_ids`).
+    pub logprob_token_ids: Vec<u32>,
     /// What the output must match (a grammar from dial-grammar, built with this model's
     /// vocabulary): the first stage of the chain. The generation ends with `stop` when
     /// the constraint allows only end-of-generation and one is drawn.
@@ -45,6 +47,7 @@ impl Default for GenerateOptions {
             logprobs: false,
             top_logprobs: 0,
             trace: false,
+            logprob_token_ids: Vec::new(),
             constraint: None,
         }
     }
@@ -120,6 +123,9 @@ pub struct Step {
     /// when `min_tokens` met a complete value).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub yielded: Vec<dial_sampling::KnobKind>,
+    /// The log-probabilities of [`GenerateOptions::logprob_token_ids`] at this step.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub named: Vec<dial_sampling::NamedLogprob>,
 }
 
 /// A running generation on its own [`Session`]; iterate it for [`Step`]s.
@@ -389,6 +395,7 @@ impl Generation {
                 raw_top: d.raw_alternatives,
                 trace: self.options.trace.then_some(d.trace),
                 yielded: Vec::new(),
+                named: Vec::new(),
             }
         } else {
             let t = self.sampler.sample_token(&self.logits)?;
@@ -404,8 +411,14 @@ impl Generation {
                 raw_top: Vec::new(),
                 trace: None,
                 yielded: Vec::new(),
+                named: Vec::new(),
             }
         };
+        if !self.options.logprob_token_ids.is_empty() {
+            step.named = self
+                .sampler
+                .logprobs_of(&self.logits, &self.options.logprob_token_ids)?;
+        }
         step.yielded = self
             .sampler
             .yields()

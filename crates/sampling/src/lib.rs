@@ -63,8 +63,8 @@ pub use params::{
 };
 pub use rng::{DialRng, clock_bits};
 pub use sampler::{
-    Alternative, Draw, Explanation, Order, OrderDifference, RawAlternative, Sampler, StageTrace,
-    Token, TokenProb,
+    Alternative, Draw, Explanation, NamedLogprob, Order, OrderDifference, RawAlternative, Sampler,
+    StageTrace, Token, TokenProb,
 };
 pub use stage_id::StageId;
 pub use token_constraint::TokenConstraint;

@@ -212,6 +212,18 @@ pub struct Draw {
     pub trace: Vec<StageTrace>,
 }
 
+/// A named token's log-probabilities at one step ([`Sampler::logprobs_of`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct NamedLogprob {
+    /// Token id.
+    pub id: u32,
+    /// Log-probability in the processed distribution (`−∞` when cut).
+    pub logprob: f64,
+    /// Log-probability in the raw distribution.
+    pub raw_logprob: f64,
+}
+
 /// The lean result of [`Sampler::sample_token`].
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Token {
@@ -459,6 +471,54 @@ impl Sampler {
             logprob: prob.ln(),
             kept,
         })
+    }
+
+    /// The raw and processed log-probabilities of `ids` at the step just drawn: call it
+    /// right after [`Sampler::sample`] or [`Sampler::sample_token`] with the same `logits`.
+    /// A token the chain cut has a processed log-probability of `−∞`.
+    ///
+    /// # Errors
+    /// [`SampleError::TokenOutOfRange`] for an id past the row.
+    pub fn logprobs_of(
+        &mut self,
+        logits: &[f32],
+        ids: &[u32],
+    ) -> Result<Vec<NamedLogprob>, SampleError> {
+        crate::knobs::check_ids(ids, logits.len(), "logprob_token_ids")?;
+        let isa = self.work.isa();
+        let max = kernels::max(logits, isa);
+        let ln_z = kernels::sweep_z(logits, max, 1.0, f32::INFINITY, None, isa).ln();
+        let work = &mut self.work;
+        let processed: Vec<f64> = match work.dense {
+            Some(d) => {
+                let base = work.base(logits, &d);
+                let z = kernels::sweep_z(base, d.max, d.scale, f32::INFINITY, None, isa);
+                // As the draw computes its own probability, so the two agree to the bit.
+                ids.iter()
+                    .map(|&id| {
+                        (f64::from(kernels::exp((base[id as usize] - d.max) * d.scale)) / z).ln()
+                    })
+                    .collect()
+            }
+            None => {
+                let (z, _) = work.sparse_weights();
+                ids.iter()
+                    .map(|&id| match work.ids.binary_search(&id) {
+                        Ok(i) => (f64::from(work.es[i]) / z).ln(),
+                        Err(_) => f64::NEG_INFINITY,
+                    })
+                    .collect()
+            }
+        };
+        Ok(ids
+            .iter()
+            .zip(processed)
+            .map(|(&id, logprob)| NamedLogprob {
+                id,
+                logprob,
+                raw_logprob: f64::from(logits[id as usize] - max) - ln_z,
+            })
+            .collect())
     }
 
     /// [`Sampler::sample`] for f16 logits (upcast to f32).

@@ -506,3 +506,43 @@ fn bad_words_follow_vllm() {
     let empty = BadWords::from_words(&["zzz".to_string()], &vocabulary).unwrap_err();
     assert_eq!(empty.parameter, "bad_words");
 }
+
+/// `logprobs_of` right after a draw agrees with the draw to the bit, dense and sparse, and
+/// gives −∞ for a token the chain cut.
+#[test]
+fn named_logprobs_agree_with_the_draw() {
+    let x = row(300, 2.0, 0.1, 5);
+    for knobs in [
+        Knobs {
+            temperature: Some(Temperature::new(0.7).unwrap()),
+            ..Knobs::default()
+        },
+        Knobs {
+            temperature: Some(Temperature::new(0.7).unwrap()),
+            top_k: Some(TopK::new(5)),
+            ..Knobs::default()
+        },
+    ] {
+        let mut sampler = Sampler::new(knobs, 3).unwrap();
+        for _ in 0..20 {
+            let draw = sampler.sample(&x).unwrap();
+            let weakest = (0..x.len() as u32)
+                .filter(|&i| x[i as usize].is_finite())
+                .min_by(|&a, &b| x[a as usize].total_cmp(&x[b as usize]))
+                .unwrap();
+            let named = sampler.logprobs_of(&x, &[draw.token, weakest]).unwrap();
+            assert_eq!(named[0].logprob, draw.logprob);
+            assert_eq!(named[0].raw_logprob, draw.raw_logprob);
+            assert!(named[1].raw_logprob.is_finite());
+            let finite = x.iter().filter(|v| v.is_finite()).count();
+            if draw.kept < finite {
+                assert_eq!(named[1].logprob, f64::NEG_INFINITY);
+            } else {
+                assert!(named[1].logprob.is_finite());
+            }
+        }
+    }
+    let mut sampler = Sampler::new(Knobs::default(), 0).unwrap();
+    sampler.sample(&x).unwrap();
+    assert!(sampler.logprobs_of(&x, &[300]).is_err());
+}

@@ -39,6 +39,10 @@ pub struct ChatRequest {
     pub logprobs: Option<bool>,
     /// Alternatives per token, 0 to 20 (needs `logprobs`).
     pub top_logprobs: Option<u64>,
+    /// vLLM's `logprob_token_ids`: these tokens' log-probabilities at every step, in place
+    /// of the most likely ones (needs `logprobs: true`).
+    #[serde(default)]
+    pub logprob_token_ids: Option<Vec<u32>>,
     /// Stream chunks as server-sent events.
     pub stream: Option<bool>,
     /// Streaming options.
@@ -80,6 +84,7 @@ impl Endpoint for ChatRequest {
         "max_completion_tokens",
         "logprobs",
         "top_logprobs",
+        "logprob_token_ids",
         "stream",
         "stream_options",
         "response_format",
@@ -231,6 +236,7 @@ pub(crate) async fn create(
         n: req.n,
         logprobs: req.logprobs == Some(true),
         top_logprobs: req.top_logprobs.map(|v| (v, "top_logprobs")),
+        logprob_token_ids: req.logprob_token_ids.as_deref(),
         prompt,
         prompt_param: "messages",
         template_stops: s.template.stops(),

@@ -39,6 +39,10 @@ pub struct CompletionRequest {
     pub max_tokens: Option<u64>,
     /// Alternatives per token, 0 to 20 (an integer, as in the legacy API).
     pub logprobs: Option<u64>,
+    /// vLLM's `logprob_token_ids`: these tokens' log-probabilities at every step, in place
+    /// of the most likely ones (needs `logprobs`).
+    #[serde(default)]
+    pub logprob_token_ids: Option<Vec<u32>>,
     /// Must be false or absent: dial does not echo the prompt.
     pub echo: Option<bool>,
     /// Must equal `n` when given: dial does not rerank.
@@ -60,6 +64,7 @@ impl Endpoint for CompletionRequest {
         "stop",
         "max_tokens",
         "logprobs",
+        "logprob_token_ids",
         "echo",
         "best_of",
         "stream",
@@ -171,6 +176,7 @@ pub(crate) async fn create(
         n: req.n,
         logprobs: req.logprobs.is_some(),
         top_logprobs: req.logprobs.map(|v| (v, "logprobs")),
+        logprob_token_ids: req.logprob_token_ids.as_deref(),
         prompt,
         prompt_param: "prompt",
         template_stops: Vec::new(),

@@ -18,6 +18,12 @@ pub const MAX_STOPS: usize = 4;
 pub const MAX_STOP_BYTES: usize = 256;
 /// Most choices per request.
 pub const MAX_N: u64 = 16;
+/// The log-probability reported for a token the chain cut (OpenAI's floor).
+pub const CUT_LOGPROB: f64 = -9999.0;
+
+/// Most tokens `logprob_token_ids` may name.
+pub const MAX_LOGPROB_TOKEN_IDS: usize = 256;
+
 /// Most `top_logprobs`.
 pub const MAX_TOP_LOGPROBS: u64 = 20;
 
@@ -42,6 +48,8 @@ pub(crate) struct Asked<'a> {
     pub n: Option<u64>,
     pub logprobs: bool,
     pub top_logprobs: Option<(u64, &'static str)>,
+    /// vLLM's `logprob_token_ids`: report these tokens at every step instead of the top.
+    pub logprob_token_ids: Option<&'a [u32]>,
     pub prompt: Vec<u32>,
     /// The field that holds the prompt, for errors.
     pub prompt_param: &'static str,
@@ -187,6 +195,35 @@ impl Lm {
             }
         };
         let seed = asked.params.seed().unwrap_or_else(fresh_seed);
+        let logprob_token_ids = asked.logprob_token_ids.unwrap_or_default().to_vec();
+        if !logprob_token_ids.is_empty() {
+            if !asked.logprobs {
+                return Err(ApiError::invalid(
+                    "logprob_token_ids",
+                    "invalid_value",
+                    "`logprob_token_ids` needs log-probabilities turned on (`logprobs`)",
+                ));
+            }
+            if logprob_token_ids.len() > MAX_LOGPROB_TOKEN_IDS {
+                return Err(ApiError::invalid(
+                    "logprob_token_ids",
+                    "invalid_value",
+                    &format!(
+                        "`logprob_token_ids` names {} tokens (at most {MAX_LOGPROB_TOKEN_IDS})",
+                        logprob_token_ids.len()
+                    ),
+                ));
+            }
+            if let Some(id) = logprob_token_ids.iter().find(|&&id| id as usize >= vocab) {
+                return Err(ApiError::invalid(
+                    "logprob_token_ids",
+                    "invalid_value",
+                    &format!(
+                        "token id {id} in `logprob_token_ids` is out of range (vocabulary of {vocab})"
+                    ),
+                ));
+            }
+        }
         let logprobs = asked.logprobs || top_logprobs > 0;
         let choices = (0..n as u64)
             .map(|i| GenerateOptions {
@@ -199,6 +236,7 @@ impl Lm {
                 logprobs: logprobs || asked.dial.entropy,
                 top_logprobs,
                 trace: asked.dial.trace,
+                logprob_token_ids: logprob_token_ids.clone(),
                 // Each choice follows the constraint from its own start.
                 constraint: compiled.as_ref().map(|(engine, compiled)| {
                     Box::new(engine.start_compiled(compiled))
@@ -353,6 +391,24 @@ impl Lm {
         top: usize,
     ) -> TokenLogprob {
         let (token, bytes) = self.piece(step.token);
+        if !step.named.is_empty() {
+            // vLLM's logprob_token_ids: the named tokens replace the most likely ones.
+            // JSON has no −∞: a token the chain cut reports OpenAI's floor, −9999.
+            let pick = |n: &dial_sampling::NamedLogprob| match mode {
+                LogprobsMode::Raw => n.raw_logprob,
+                LogprobsMode::Processed => n.logprob.max(CUT_LOGPROB),
+            };
+            let logprob = match mode {
+                LogprobsMode::Raw => step.raw_logprob.unwrap_or(step.logprob),
+                LogprobsMode::Processed => step.logprob,
+            };
+            return TokenLogprob {
+                token,
+                logprob,
+                bytes,
+                top_logprobs: step.named.iter().map(|n| self.top(n.id, pick(n))).collect(),
+            };
+        }
         let (logprob, top_logprobs) = match mode {
             LogprobsMode::Raw => (
                 step.raw_logprob.unwrap_or(step.logprob),

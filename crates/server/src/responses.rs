@@ -421,6 +421,7 @@ pub(crate) async fn create(
         n: None,
         logprobs,
         top_logprobs: req.top_logprobs.map(|v| (v, "top_logprobs")),
+        logprob_token_ids: None,
         prompt,
         prompt_param: "input",
         template_stops: s.template.stops(),
