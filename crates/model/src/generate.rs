@@ -429,10 +429,15 @@ impl Generation {
         self.generated += 1;
         let model = self.session.model().clone();
         let tokenizer = model.tokenizer();
-        let ends = match &self.options.knobs.end_of_generation {
-            Some(end) => end.ends_on(step.token),
-            None => tokenizer.stop_tokens().contains(&step.token),
-        };
+        // The model's ends always end it (with `ignore_eos` one is drawn only where a
+        // grammar allows nothing else); `stop_token_ids` end it too.
+        let ends = tokenizer.stop_tokens().contains(&step.token)
+            || self
+                .options
+                .knobs
+                .end_of_generation
+                .as_ref()
+                .is_some_and(|end| end.ends_on(step.token));
         if ends {
             self.finish = Some(FinishReason::Stop);
             step.text = self.release_all();

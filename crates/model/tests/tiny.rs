@@ -482,6 +482,28 @@ fn min_tokens_ignore_eos_and_stop_token_ids_decide_where_generation_ends() {
     let (ids, _, _) = run(&[push_other, stop_other, ("min_tokens", Field::Integer(3))]);
     assert_eq!(ids.len(), 4, "{ids:?}");
     assert_eq!(ids[3], other);
+    // A knob built by hand without the model's ends still lets them end the generation.
+    let knobs = dial_sampling::Knobs {
+        logit_bias: Some(dial_sampling::LogitBias::new([(eos, 60.0)]).unwrap()),
+        end_of_generation: Some(dial_sampling::EndOfGeneration::new(
+            0,
+            false,
+            vec![other],
+            vec![],
+        )),
+        ..dial_sampling::Knobs::default()
+    };
+    let opts = GenerateOptions {
+        knobs,
+        max_tokens: 12,
+        ..GenerateOptions::default()
+    };
+    let ids: Vec<u32> = m
+        .generate("ab c", opts)
+        .unwrap()
+        .map(|s| s.unwrap().token)
+        .collect();
+    assert_eq!(ids, vec![eos]);
     // Where a mask allows only an end, min_tokens yields, and the step says so.
     let only_eos = ("allowed_tokens", Field::TokenIds(vec![eos]));
     let (ids, finish, yielded) = run(&[only_eos, ("min_tokens", Field::Integer(5))]);

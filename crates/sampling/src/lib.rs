@@ -2,7 +2,10 @@
 //!
 //! Every knob that shapes what a language model says, exact, reproducible, fast and
 //! visible: temperature, top_k, top_p, min_p, typical_p, top-nσ, dynamic temperature, XTC,
-//! mirostat v1/v2, repetition/frequency/presence penalties, DRY, logit bias and token masks.
+//! mirostat v1/v2, repetition/frequency/presence penalties, DRY, logit bias and token masks;
+//! epsilon, eta, top-a, tail-free, top-H and p-less truncation, quadratic smoothing,
+//! adaptive-p; `min_tokens`/`ignore_eos`/`stop_token_ids`, n-gram bans, sequence biases and
+//! bad words.
 //!
 //! ```
 //! use dial_sampling::{Knobs, Sampler, Temperature, TopP};

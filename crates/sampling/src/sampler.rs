@@ -12,13 +12,14 @@ use crate::work::{Snapshot, Stats, Work, by_key};
 /// The order knobs run in.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub enum Order {
-    /// HF / vLLM / OpenAI style, the default: logit edits and penalties, then temperature,
-    /// then the truncations (`top_n_sigma, top_k, top_p, min_p, typical_p, xtc`), then
-    /// mirostat.
+    /// HF / vLLM / OpenAI style, the default: logit edits, masks and penalties, then
+    /// temperature and the other reshapers, then the truncations (`top_n_sigma, top_k,
+    /// top_p, min_p, typical_p`, the newer ones, `xtc`), then mirostat and adaptive-p.
+    /// Each knob's [`crate::Phase`] places it.
     #[default]
     TemperatureFirst,
-    /// llama.cpp's default chain: logit edits and penalties, `top_n_sigma, top_k,
-    /// typical_p, top_p, min_p, xtc`, then temperature, then mirostat.
+    /// llama.cpp's default chain: the edits, the truncations (`typical_p` before `top_p`),
+    /// then temperature and the other reshapers, then mirostat and adaptive-p.
     TemperatureLast,
     /// Exactly these knobs, in this order. Every set knob must appear once.
     Custom(Vec<KnobKind>),
