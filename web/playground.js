@@ -215,6 +215,33 @@ function buildKnobs() {
       lm.set(name, { field, box, wrap, err });
       return;
     }
+    if (LIST_KINDS.includes(field.kind)) {
+      // A list: phrases one per line, token ids separated by commas.
+      const wrap = document.createElement('div');
+      wrap.className = 'knob';
+      const label = document.createElement('label');
+      label.htmlFor = `${name}-list`;
+      label.textContent = field.kind === 'strings' ? `${name} (one per line)` : `${name} (ids, comma-separated)`;
+      const box = document.createElement(field.kind === 'strings' ? 'textarea' : 'input');
+      box.id = `${name}-list`;
+      if (field.kind === 'strings') box.rows = 2;
+      const help = document.createElement('p');
+      help.className = 'help';
+      help.textContent = field.help;
+      const err = document.createElement('p');
+      err.className = 'error';
+      err.id = `err-${name}`;
+      err.hidden = true;
+      wrap.append(label, box, help, err);
+      container.append(wrap);
+      box.addEventListener('input', () => {
+        if (box.value.trim() === '') values.delete(name);
+        else values.set(name, box.value);
+        changed();
+      });
+      lm.set(name, { field, list: box, wrap, err });
+      return;
+    }
     const c = makeSlider(container, field, { prefix: '', resetLabel: field.off !== null && field.off !== undefined ? 'off' : 'reset' });
     c.range.addEventListener('input', () => {
       values.set(name, c.range.value);
@@ -238,7 +265,7 @@ function buildKnobs() {
   for (const name of FRONT_ROW) if (byName.has(name)) place(name, front);
   for (const [name, { field }] of byName) {
     if (FRONT_ROW.includes(name)) continue;
-    if (field.slider || field.kind === 'bool') place(name, advanced);
+    if (field.slider || field.kind === 'bool' || LIST_KINDS.includes(field.kind)) place(name, advanced);
     else notShown.push(name);
   }
   if (notShown.length) {
@@ -309,6 +336,9 @@ function markStability(c) {
 
 // ---------- the request's knobs ----------
 
+// Request fields that hold a list the page can edit as text.
+const LIST_KINDS = ['strings', 'token_ids'];
+
 const NUMBER = /^\s*-?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*$/;
 
 // What was typed goes to the server as is: a number when it reads as one, else the text,
@@ -322,6 +352,8 @@ function knobParams() {
   for (const [name, text] of values) {
     const c = lm.get(name);
     if (c && c.field.kind === 'bool') params[name] = text === 'true';
+    else if (c && c.field.kind === 'strings') params[name] = text.split('\n').filter((line) => line !== '');
+    else if (c && c.field.kind === 'token_ids') params[name] = text.split(',').map((id) => typed(id.trim()));
     else params[name] = typed(text);
   }
   params.order = $('order').value;
@@ -434,6 +466,7 @@ function readUrl() {
     if (!q.has(name)) continue;
     values.set(name, q.get(name));
     if (c.box) c.box.checked = q.get(name) === 'true';
+    else if (c.list) c.list.value = q.get(name);
     else syncControl(c, q.get(name), true);
     if (!FRONT_ROW.includes(name)) $('advanced').open = true;
   }
@@ -932,7 +965,7 @@ async function start() {
     $('speak').disabled = true;
     $('takes').disabled = true;
   }
-  for (const [name, c] of lm) if (!c.box && !values.has(name)) syncControl(c, '', false);
+  for (const [name, c] of lm) if (!c.box && !c.list && !values.has(name)) syncControl(c, '', false);
   $('prompt').addEventListener('input', changed);
   $('model').addEventListener('change', () => {
     doc.modelId = $('model').value;
@@ -949,6 +982,7 @@ async function start() {
     values.clear();
     for (const c of lm.values()) {
       if (c.box) c.box.checked = false;
+      else if (c.list) c.list.value = '';
       else syncControl(c, '', false);
     }
     $('order').value = knobs.order.default;

@@ -294,6 +294,51 @@ def test_bad_words_and_sequence_bias_change_what_greedy_says():
         raise AssertionError("an empty sequence was accepted")
 
 
+def test_banned_strings_rewind_and_never_show_even_while_streaming():
+    import re
+    import urllib.request
+
+    def rewinds_total():
+        text = urllib.request.urlopen(URL.removesuffix("/v1") + "/metrics").read().decode()
+        return int(re.search(r"^dial_rewinds_total (\d+)$", text, re.M).group(1))
+
+    def ask(**extra):
+        r = client.completions.create(
+            model=MODEL, prompt="The cat sat on the mat. The dog sat on", max_tokens=16,
+            temperature=0, extra_body=extra,
+        )
+        return r.choices[0].text, r.model_extra["dial"]
+
+    plain, report = ask()
+    assert "the" in plain.lower() and "rewinds" not in report, (plain, report)
+    before = rewinds_total()
+    kept, report = ask(banned_strings=["THE"], banned_strings_case_insensitive=True)
+    assert "the" not in kept.lower(), kept
+    assert report["rewinds"] >= 1, report
+    assert rewinds_total() >= before + report["rewinds"]
+    # Matching case, "THE" is not in the greedy text: nothing changes.
+    same, report = ask(banned_strings=["THE"])
+    assert (same, report["rewinds"]) == (plain, 0), (same, report)
+    # Streamed, the held text still arrives, and no chunk ever showed the phrase.
+    chunks = [
+        c.choices[0].text
+        for c in client.completions.create(
+            model=MODEL, prompt="The cat sat on the mat. The dog sat on", max_tokens=16,
+            temperature=0, stream=True,
+            extra_body={"banned_strings": ["THE"], "banned_strings_case_insensitive": True},
+        )
+        if c.choices
+    ]
+    assert "".join(chunks) == kept and not any("the" in c.lower() for c in chunks), chunks
+    for bad in ([""], ["x" * 201], ["x"] * 65):
+        try:
+            ask(banned_strings=bad)
+        except openai.BadRequestError as e:
+            assert e.param == "banned_strings", e.message
+        else:
+            raise AssertionError(f"{bad!r} was accepted")
+
+
 def test_logprob_token_ids_report_the_named_tokens_at_every_step():
     import math
     first = client.completions.create(

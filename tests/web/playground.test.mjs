@@ -231,6 +231,30 @@ test('Generate streams coloured tokens with alternatives, and Stop stops it', as
   await done();
 });
 
+test('a list field from the advanced fold: banned_strings keeps a phrase out of Generate', async () => {
+  const { page, done } = await open();
+  await page.locator('#max-tokens').fill('16');
+  await page.locator('#seed').fill('3');
+  await page.locator('#seed-pinned').check();
+  await typeInto(page, '#temperature-text', '0');
+  const generate = async () => {
+    await page.locator('#run').click();
+    await page.waitForFunction(() => document.body.dataset.generating === '0' && document.querySelectorAll('#out-a .tok').length > 0, null, { timeout: 60_000 });
+    return page.locator('#out-a').textContent();
+  };
+  const plain = await generate();
+  const word = plain.split(/[^A-Za-z]+/).find((w) => w.length >= 3);
+  assert.ok(word, `a word to ban in ${JSON.stringify(plain)}`);
+  await page.locator('#advanced summary').click();
+  await page.locator('#banned_strings-list').fill(`${word.toUpperCase()}\nzzzz`);
+  await page.locator('#banned_strings_case_insensitive-box').check();
+  const kept = await generate();
+  assert.ok(!kept.toLowerCase().includes(word.toLowerCase()), `${word} in ${JSON.stringify(kept)}`);
+  assert.notEqual(kept, plain);
+  assert.ok(page.url().includes('banned_strings'), 'the link carries the list');
+  await done();
+});
+
 test('compare runs two settings with the same seed: a no-op knob gives the same sampled text', async () => {
   const { page, done } = await open();
   await page.locator('#max-tokens').fill('12');

@@ -36,7 +36,7 @@ fn main() {
         let (mut tokens, mut steps) = (0, 0);
         while refs.iter().any(|g| g.finish_reason().is_none()) {
             let batch = step_batch(&model, &mut refs, 256);
-            tokens += batch.outcomes.iter().filter(|o| o.step.is_some()).count();
+            tokens += batch.outcomes.iter().map(|o| o.steps.len()).sum::<usize>();
             steps += 1;
         }
         let s = start.elapsed().as_secs_f64();

@@ -188,6 +188,9 @@ pub fn run(args: &SweepArgs) -> Result<String, String> {
                 .knobs(&s.knobs.params)
                 .map_err(|e| format!("--setting {}: {e}", s.name))?;
             Ok(GenerateOptions {
+                // Held tokens are handed out after later draws: score them by the raw
+                // log-probability each was drawn with.
+                logprobs: knobs.banned_strings.is_some(),
                 knobs,
                 order: s.knobs.params.order().clone(),
                 max_tokens: args.max_tokens,
@@ -485,14 +488,16 @@ fn generate_all(
                         r.done.prompt + 1
                     ));
                 }
-                if let Some(step) = outcome.step {
+                for step in outcome.steps {
                     r.done.text.push_str(&step.text);
                     if stop_tokens.contains(&step.token) {
                         r.done.eos = true;
                     } else {
-                        r.done
-                            .nlls
-                            .push(token_nll(r.generation.logits(), step.token));
+                        let nll = step.raw_logprob.map_or_else(
+                            || token_nll(r.generation.logits(), step.token),
+                            |logprob| -logprob,
+                        );
+                        r.done.nlls.push(nll);
                         r.done.tokens.push(step.token);
                     }
                 }

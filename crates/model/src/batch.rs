@@ -12,8 +12,12 @@ use std::panic::AssertUnwindSafe;
 pub struct StepOutcome {
     /// This step put the last of its prompt in the cache.
     pub prefilled: bool,
-    /// The token it drew.
-    pub step: Option<Step>,
+    /// The steps that became final: usually the token it drew; none while its text
+    /// might still become a banned phrase, or after a rewind; several when held tokens
+    /// turn out safe.
+    pub steps: Vec<Step>,
+    /// It rolled back for `banned_strings` instead of drawing ahead.
+    pub rewound: bool,
     /// Why it failed; it goes no further.
     pub error: Option<ModelError>,
 }
@@ -64,7 +68,7 @@ pub fn step_batch(
     let grants = grants(generations, step_tokens);
     let mut outcomes: Vec<StepOutcome> =
         generations.iter().map(|_| StepOutcome::default()).collect();
-    let was_prefilled: Vec<bool> = generations.iter().map(|g| g.is_prefilled()).collect();
+    let was_prefilled: Vec<bool> = generations.iter().map(|g| g.has_seen_prompt()).collect();
     let mut inputs = Vec::new();
     let mut who = Vec::new();
     for (i, (g, &grant)) in generations.iter_mut().zip(&grants).enumerate() {
@@ -102,12 +106,16 @@ pub fn step_batch(
             if outcome.error.is_some() {
                 return;
             }
-            outcome.prefilled = !was_prefilled && g.is_prefilled();
+            outcome.prefilled = !was_prefilled && g.has_seen_prompt();
             if !g.can_draw() {
                 return;
             }
+            let rewinds = g.rewinds();
             match std::panic::catch_unwind(AssertUnwindSafe(|| g.draw())) {
-                Ok(Ok(step)) => outcome.step = step,
+                Ok(Ok(steps)) => {
+                    outcome.steps = steps;
+                    outcome.rewound = g.rewinds() > rewinds;
+                }
                 Ok(Err(e)) => outcome.error = Some(e),
                 Err(panic) => {
                     outcome.error = Some(ModelError::Panicked(panic_message(panic.as_ref())));

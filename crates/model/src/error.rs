@@ -98,6 +98,10 @@ pub enum ModelError {
     /// The caller cancelled the work.
     #[error("cancelled")]
     Cancelled,
+    /// `banned_strings` rolled the generation back more times than allowed: its phrases
+    /// leave the model almost nothing to say.
+    #[error("banned_strings rewound the generation {0} times; ban fewer or longer phrases")]
+    TooManyRewinds(usize),
     /// dial panicked while running this sequence (a bug); the batch caught it.
     #[error("generation failed inside dial: {0}")]
     Panicked(String),
@@ -114,6 +118,7 @@ impl ModelError {
             | ModelError::TextTooShort { .. }
             | ModelError::Params(_)
             | ModelError::Knobs(_)
+            | ModelError::TooManyRewinds(_)
             | ModelError::Cancelled => true,
             ModelError::Sample(e) => matches!(
                 e,

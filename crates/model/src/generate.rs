@@ -5,8 +5,13 @@ use crate::error::ModelError;
 use crate::model::{Model, PREFILL_CHUNK, Session, StepInput};
 use crate::tokenizer::TextStream;
 use dial_sampling::{
-    Alternative, Knobs, Order, RawAlternative, Sampler, StageTrace, TokenConstraint,
+    Alternative, KnobKind, Knobs, Order, RawAlternative, Sampler, SamplerState, StageTrace,
+    TokenConstraint,
 };
+
+/// Most rewinds one generation may make for `banned_strings` before it fails: phrases that
+/// ban nearly everything would otherwise redraw for a very long time.
+pub const MAX_REWINDS: usize = 1024;
 
 /// What to generate.
 #[derive(Debug, Clone)]
@@ -153,8 +158,27 @@ pub struct Generation {
     stream: TextStream,
     /// Text held back because it might be the start of a stop string.
     held: String,
+    /// Drawn tokens not handed out yet: their text might still become a banned phrase.
+    pending: Vec<Pending>,
+    /// Tokens in the sequence now, pending ones included.
     generated: usize,
+    /// Rewinds for `banned_strings` so far.
+    rewinds: usize,
+    /// Final steps not handed out by the iterator yet.
+    ready_steps: std::collections::VecDeque<Step>,
+    /// The whole prompt has been in the cache (a rewind to the first token runs its last
+    /// token again; that is no new prefill).
+    prompt_seen: bool,
     finish: Option<FinishReason>,
+}
+
+/// A drawn token held back, with what a rewind to it restores.
+#[derive(Debug)]
+struct Pending {
+    /// Its step; `text` is the text it completed, before stop strings are looked for.
+    step: Step,
+    /// The sampler and the text stream just before it was drawn (with `banned_strings`).
+    before: Option<(SamplerState, TextStream)>,
 }
 
 impl Model {
@@ -222,7 +246,11 @@ impl Generation {
             drawable: false,
             stream: TextStream::default(),
             held: String::new(),
+            pending: Vec::new(),
             generated: 0,
+            rewinds: 0,
+            ready_steps: std::collections::VecDeque::new(),
+            prompt_seen: false,
             finish: None,
         })
     }
@@ -281,6 +309,7 @@ impl Generation {
             self.feed = None;
         }
         if self.prefilled == self.prompt.len() {
+            self.prompt_seen = true;
             match logits {
                 Some(logits) => {
                     self.logits = logits;
@@ -310,6 +339,16 @@ impl Generation {
         self.prefilled == self.prompt.len()
     }
 
+    /// Whether the whole prompt has been in the cache (it stays so through rewinds).
+    pub fn has_seen_prompt(&self) -> bool {
+        self.prompt_seen
+    }
+
+    /// How many times `banned_strings` rolled the sequence back.
+    pub fn rewinds(&self) -> usize {
+        self.rewinds
+    }
+
     /// The session, to reuse once the generation is done.
     pub fn into_session(self) -> Session {
         self.session
@@ -337,7 +376,7 @@ impl Generation {
         self.prompt.len()
     }
 
-    /// Tokens generated so far.
+    /// Tokens generated so far (those held back for `banned_strings` included).
     pub fn generated_tokens(&self) -> usize {
         self.generated
     }
@@ -368,17 +407,74 @@ impl Generation {
         &self.logits
     }
 
-    /// Draws the next token from the fresh logits; `None` when `max_tokens` is reached
+    /// Draws the next token from the fresh logits and returns the steps that are final now:
+    /// usually that token; none while its text might still become a banned phrase or after
+    /// a rewind; several when held tokens turn out safe. Empty when `max_tokens` is reached
     /// (or nothing is ready to draw).
-    pub fn draw(&mut self) -> Result<Option<Step>, ModelError> {
+    ///
+    /// With `banned_strings`, a drawn token that completes a phrase rolls the sequence back
+    /// to the token where the phrase began: the KV cache, the sampler's state and the text
+    /// return to just before it, it is banned there, and the next pass recomputes the
+    /// logits it was drawn from (so the redraw sees the same bits).
+    pub fn draw(&mut self) -> Result<Vec<Step>, ModelError> {
         if !self.can_draw() {
-            return Ok(None);
+            return Ok(Vec::new());
         }
         if self.generated >= self.options.max_tokens {
             self.finish = Some(FinishReason::Length);
-            return Ok(None);
+            return Ok(Vec::new());
         }
         self.drawable = false;
+        let before = self
+            .options
+            .knobs
+            .banned_strings
+            .is_some()
+            .then(|| (self.sampler.state(), self.stream.clone()));
+        let mut step = self.sample()?;
+        self.generated += 1;
+        let model = self.session.model().clone();
+        let tokenizer = model.tokenizer();
+        // The model's ends always end it (with `ignore_eos` one is drawn only where a
+        // grammar allows nothing else); `stop_token_ids` end it too.
+        let ends = tokenizer.stop_tokens().contains(&step.token)
+            || self
+                .options
+                .knobs
+                .end_of_generation
+                .as_ref()
+                .is_some_and(|end| end.ends_on(step.token));
+        if ends {
+            self.pending.push(Pending { step, before });
+            let steps = self.settle_all();
+            self.finish.get_or_insert(FinishReason::Stop);
+            return Ok(steps);
+        }
+        step.text = self.stream.push(&tokenizer.token_bytes(step.token));
+        let token = step.token;
+        self.pending.push(Pending { step, before });
+        if let Some(k) = self.banned_phrase_start() {
+            self.rewind(k)?;
+            return Ok(Vec::new());
+        }
+        let mut steps = self.settle();
+        if self.finish.is_some() {
+            return Ok(steps);
+        }
+        if self.generated >= self.options.max_tokens {
+            steps.extend(self.settle_all());
+            self.finish.get_or_insert(FinishReason::Length);
+        } else if self.session.position() + 1 > model.context_length() {
+            steps.extend(self.settle_all());
+            self.finish.get_or_insert(FinishReason::ContextFull);
+        } else {
+            self.feed = Some(token);
+        }
+        Ok(steps)
+    }
+
+    /// Draws one token from the fresh logits with the report the options ask for.
+    fn sample(&mut self) -> Result<Step, ModelError> {
         let yields_before = self.sampler.yields();
         let full = self.options.logprobs || self.options.top_logprobs > 0 || self.options.trace;
         let mut step = if full {
@@ -426,37 +522,140 @@ impl Generation {
             .filter(|y| !yields_before.contains(y))
             .map(|(kind, _)| kind)
             .collect();
-        self.generated += 1;
-        let model = self.session.model().clone();
-        let tokenizer = model.tokenizer();
-        // The model's ends always end it (with `ignore_eos` one is drawn only where a
-        // grammar allows nothing else); `stop_token_ids` end it too.
-        let ends = tokenizer.stop_tokens().contains(&step.token)
-            || self
-                .options
-                .knobs
-                .end_of_generation
-                .as_ref()
-                .is_some_and(|end| end.ends_on(step.token));
-        if ends {
-            self.finish = Some(FinishReason::Stop);
-            step.text = self.release_all();
-            return Ok(Some(step));
+        Ok(step)
+    }
+
+    /// The held token where the earliest banned phrase in the held text begins, unless it
+    /// was drawn where the bans yielded to a grammar (the phrase then stays).
+    fn banned_phrase_start(&self) -> Option<usize> {
+        let bans = self.options.knobs.banned_strings.as_ref()?;
+        let mut text = String::new();
+        let mut ends = Vec::with_capacity(self.pending.len());
+        for p in &self.pending {
+            text.push_str(&p.step.text);
+            ends.push(text.len());
         }
-        let piece = self.stream.push(&tokenizer.token_bytes(step.token));
-        step.text = self.release(&piece);
-        if self.finish.is_none() && self.generated < self.options.max_tokens {
-            if self.session.position() + 1 > model.context_length() {
-                self.finish = Some(FinishReason::ContextFull);
-                step.text.push_str(&self.release_all());
-            } else {
-                self.feed = Some(step.token);
+        let mut from = 0;
+        while let Some(at) = bans.find(&text[from..]).map(|at| at + from) {
+            let mut k = ends.iter().position(|&end| end > at)?;
+            // Tokens with no text yet carried the first bytes of the phrase's character.
+            while k > 0 && self.pending[k - 1].step.text.is_empty() {
+                k -= 1;
             }
-        } else if self.finish.is_none() {
-            self.finish = Some(FinishReason::Length);
-            step.text.push_str(&self.release_all());
+            if !self.pending[k]
+                .step
+                .yielded
+                .contains(&KnobKind::BannedStrings)
+            {
+                return Some(k);
+            }
+            from = at + text[at..].chars().next().map_or(1, char::len_utf8);
         }
-        Ok(Some(step))
+        None
+    }
+
+    /// Rolls back to just before held token `k` and bans it there.
+    fn rewind(&mut self, k: usize) -> Result<(), ModelError> {
+        self.rewinds += 1;
+        if self.rewinds > MAX_REWINDS {
+            self.finish = Some(FinishReason::Stop);
+            return Err(ModelError::TooManyRewinds(MAX_REWINDS));
+        }
+        let Some(Pending {
+            step,
+            before: Some((sampler, stream)),
+        }) = self.pending.drain(k..).next()
+        else {
+            self.finish = Some(FinishReason::Stop);
+            return Err(ModelError::Compute(
+                "a rewind with nothing to return to".into(),
+            ));
+        };
+        self.sampler.restore(sampler);
+        self.stream = stream;
+        self.sampler.forbid_here(step.token);
+        let generated = self.sampler.history().generated();
+        self.generated = generated.len();
+        // The cache ends after the token before; run it again for the logits to redraw from.
+        let prompt = self.prompt.len();
+        let rerun = match generated.last() {
+            Some(&previous) => {
+                self.feed = Some(previous);
+                prompt + self.generated - 1
+            }
+            None => {
+                self.prefilled = prompt - 1;
+                prompt - 1
+            }
+        };
+        if let Err(e) = self.session.truncate(rerun) {
+            self.finish = Some(FinishReason::Stop);
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    /// Hands out the held tokens that can no longer become part of a banned phrase.
+    fn settle(&mut self) -> Vec<Step> {
+        let keep_from = match &self.options.knobs.banned_strings {
+            None => self.pending.len(),
+            Some(bans) => {
+                let text: String = self.pending.iter().map(|p| p.step.text.as_str()).collect();
+                match bans.open_from(&text) {
+                    None => self.pending.len(),
+                    Some(open) => {
+                        let mut end = 0;
+                        let mut k = 0;
+                        while k < self.pending.len() {
+                            end += self.pending[k].step.text.len();
+                            if end > open {
+                                break;
+                            }
+                            k += 1;
+                        }
+                        while k > 0 && self.pending[k - 1].step.text.is_empty() {
+                            k -= 1;
+                        }
+                        k
+                    }
+                }
+            }
+        };
+        let ready: Vec<Pending> = self.pending.drain(..keep_from).collect();
+        self.emit(ready).0
+    }
+
+    /// Hands out every held token and the text still held: the generation ends.
+    fn settle_all(&mut self) -> Vec<Step> {
+        let ready = std::mem::take(&mut self.pending);
+        let (mut steps, stopped) = self.emit(ready);
+        if !stopped {
+            let tail = self.release_all();
+            if let Some(last) = steps.last_mut() {
+                last.text.push_str(&tail);
+            }
+        }
+        steps
+    }
+
+    /// Turns settled tokens into steps, looking for stop strings in their text; `true`
+    /// when one matched (the generation ends there and later tokens are dropped).
+    fn emit(&mut self, ready: Vec<Pending>) -> (Vec<Step>, bool) {
+        let first = self.generated - self.pending.len() - ready.len();
+        let mut steps = Vec::with_capacity(ready.len());
+        for (n, Pending { mut step, .. }) in ready.into_iter().enumerate() {
+            let piece = std::mem::take(&mut step.text);
+            let (text, stopped) = self.release(&piece, first + n + 1);
+            step.text = text;
+            steps.push(step);
+            if stopped {
+                self.finish = Some(FinishReason::Stop);
+                self.pending.clear();
+                self.generated = first + n + 1;
+                return (steps, true);
+            }
+        }
+        (steps, false)
     }
 
     /// Runs passes for this generation alone until a draw is ready: the rest of the
@@ -478,15 +677,28 @@ impl Generation {
         Ok(())
     }
 
-    /// Runs passes for this generation alone until it can draw, then draws.
+    /// Runs passes for this generation alone until it can draw, then draws, until a step
+    /// is final (or it ends).
     fn advance(&mut self) -> Result<Option<Step>, ModelError> {
-        self.ready()?;
-        self.draw()
+        loop {
+            if let Some(step) = self.ready_steps.pop_front() {
+                return Ok(Some(step));
+            }
+            if self.finish.is_some() {
+                return Ok(None);
+            }
+            self.ready()?;
+            let steps = self.draw()?;
+            if steps.is_empty() && self.finish.is_some() {
+                return Ok(None);
+            }
+            self.ready_steps.extend(steps);
+        }
     }
 
-    /// Adds `piece` to the held text; returns what is safe to emit. Finishes at a stop
-    /// string.
-    fn release(&mut self, piece: &str) -> String {
+    /// Adds `piece`, the text of generated token number `count`, to the held text; returns
+    /// what is safe to emit, and whether a stop string matched (what follows it is dropped).
+    fn release(&mut self, piece: &str, count: usize) -> (String, bool) {
         self.held.push_str(piece);
         let min_tokens = self
             .options
@@ -494,9 +706,9 @@ impl Generation {
             .end_of_generation
             .as_ref()
             .map_or(0, |end| end.min_tokens());
-        if self.generated < min_tokens {
+        if count < min_tokens {
             // Stop strings do not match before `min_tokens`.
-            return std::mem::take(&mut self.held);
+            return (std::mem::take(&mut self.held), false);
         }
         if let Some(at) = self
             .options
@@ -506,10 +718,9 @@ impl Generation {
             .filter_map(|s| self.held.find(s.as_str()))
             .min()
         {
-            self.finish = Some(FinishReason::Stop);
             let out = self.held[..at].to_string();
             self.held.clear();
-            return out;
+            return (out, true);
         }
         // Keep the longest tail that could still grow into a stop string.
         let keep = self
@@ -526,7 +737,7 @@ impl Generation {
         let cut = self.held.len() - keep;
         let out = self.held[..cut].to_string();
         self.held.drain(..cut);
-        out
+        (out, false)
     }
 
     fn release_all(&mut self) -> String {

@@ -24,7 +24,7 @@ mod transformer;
 
 pub use batch::{BatchStep, StepOutcome, step_batch};
 pub use error::{ModelError, panic_message};
-pub use generate::{FinishReason, GenerateOptions, Generation, Step};
+pub use generate::{FinishReason, GenerateOptions, Generation, MAX_REWINDS, Step};
 pub use hidden::Hidden;
 pub use model::{Model, PREFILL_CHUNK, Session, StepInput};
 pub use perplexity::{Perplexity, token_nll};

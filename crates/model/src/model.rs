@@ -291,6 +291,12 @@ impl Session {
         Ok(())
     }
 
+    /// Forgets the cache from `position` on: the next token runs at `position` as if what
+    /// followed had never run (see [`crate::KvCache::truncate`] for how far back).
+    pub fn truncate(&mut self, position: usize) -> Result<(), ModelError> {
+        self.cache.truncate(position)
+    }
+
     /// Runs `tokens` after the cache and returns the next-token logits.
     pub fn next_logits(&mut self, tokens: &[u32]) -> Result<Vec<f32>, ModelError> {
         self.check_room(tokens.len())?;

@@ -339,6 +339,24 @@ impl KvCache {
         self.pos
     }
 
+    /// Forgets every position from `position` on (a rewind). The next token goes to
+    /// `position`, and sees the same keys and values as it would have the first time. A
+    /// sliding-window layer's ring still holds the positions such a token sees only when
+    /// it goes back at most [`MAX_ROWS_PER_SEQUENCE`] positions.
+    pub fn truncate(&mut self, position: usize) -> Result<(), ModelError> {
+        let back = self.pos.saturating_sub(position);
+        if position > self.pos
+            || (back > MAX_ROWS_PER_SEQUENCE && self.layers.iter().any(|l| l.ring.is_some()))
+        {
+            return Err(ModelError::Compute(format!(
+                "a rewind from position {} to {position}: at most {MAX_ROWS_PER_SEQUENCE} back, never forward",
+                self.pos
+            )));
+        }
+        self.pos = position;
+        Ok(())
+    }
+
     /// Bytes its keys and values take now.
     pub fn bytes(&self) -> usize {
         self.layers

@@ -297,7 +297,7 @@ fn a_continuation_scores_as_it_was_generated() {
     loop {
         generation.ready().unwrap();
         let logits = generation.logits().to_vec();
-        let Some(step) = generation.draw().unwrap() else {
+        let Some(step) = generation.draw().unwrap().pop() else {
             break;
         };
         drawn.push(dial_model::token_nll(&logits, step.token));

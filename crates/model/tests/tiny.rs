@@ -512,6 +512,132 @@ fn min_tokens_ignore_eos_and_stop_token_ids_decide_where_generation_ends() {
 }
 
 #[test]
+fn banned_strings_rewind_past_every_spelling_and_stay_reproducible() {
+    use dial_model::{FinishReason, step_batch};
+    use dial_sampling::{KnobKind, SamplingParams, Value as Field};
+    let (path, _, tokens) = write_model("banned.gguf", "gemma3", GgmlType::F32);
+    let m = Model::load(&path, |_, _| {}).unwrap();
+    let eos = id(&tokens, "<eos>");
+    let options = |fields: &[(&str, Field)], seed: u64| {
+        let mut params = SamplingParams::default();
+        params.set("temperature", Field::Number(1.0)).unwrap();
+        // No end, and the pieces with "a" in them made likely.
+        let mut bias = vec![(eos, -100.0)];
+        bias.extend(["a", "ab", "▁a", "▁ab", "abc", "hi"].map(|t| (id(&tokens, t), 4.0)));
+        params.set("logit_bias", Field::TokenBiases(bias)).unwrap();
+        for (name, value) in fields {
+            params.set(name, value.clone()).unwrap();
+        }
+        GenerateOptions {
+            knobs: m.knobs(&params).unwrap(),
+            seed,
+            max_tokens: 40,
+            logprobs: true,
+            ..GenerateOptions::default()
+        }
+    };
+    let text = |fields: &[(&str, Field)], seed: u64| {
+        let mut g = m.generate("ab c", options(fields, seed)).unwrap();
+        let steps: Vec<_> = g.by_ref().map(|s| s.unwrap()).collect();
+        let text: String = steps.iter().map(|s| s.text.as_str()).collect();
+        (text, steps, g.rewinds(), g.finish_reason())
+    };
+    // "a" is a token, a piece of "ab", "▁a", "abc", and a byte token: every spelling goes.
+    let free: String = (0..6).map(|seed| text(&[], seed).0).collect();
+    assert!(free.matches('a').count() >= 30, "{free:?}");
+    let bans = [(
+        "banned_strings",
+        Field::Strings(vec!["a".into(), "hi".into()]),
+    )];
+    let mut rewinds = 0;
+    for seed in 0..6 {
+        let (t, steps, r, finish) = text(&bans, seed);
+        assert!(!t.contains('a') && !t.contains("hi"), "seed {seed}: {t:?}");
+        assert_eq!((steps.len(), finish), (40, Some(FinishReason::Length)));
+        assert_eq!(text(&bans, seed).1, steps, "seed {seed} reproduces");
+        rewinds += r;
+    }
+    assert!(rewinds >= 10, "{rewinds} rewinds");
+    // Ignoring case, "A" bans "a" too; matching case, it bans nothing here.
+    let upper = |insensitive: bool| {
+        [
+            ("banned_strings", Field::Strings(vec!["A".into()])),
+            ("banned_strings_case_insensitive", Field::Bool(insensitive)),
+        ]
+    };
+    assert!(!text(&upper(true), 1).0.contains('a'));
+    assert_eq!(text(&upper(false), 1).0, text(&[], 1).0);
+    // Alone and batched with others, the same bits and the same rewinds.
+    let alone: Vec<_> = (0..4).map(|seed| text(&bans, seed)).collect();
+    let mut generations: Vec<_> = (0..4)
+        .map(|seed| m.generate("ab c", options(&bans, seed)).unwrap())
+        .collect();
+    let mut batched: Vec<Vec<dial_model::Step>> = vec![Vec::new(); 4];
+    while generations.iter().any(|g| g.finish_reason().is_none()) {
+        let mut live: Vec<_> = generations
+            .iter_mut()
+            .zip(batched.iter_mut())
+            .filter(|(g, _)| g.finish_reason().is_none())
+            .collect();
+        let mut gs: Vec<&mut dial_model::Generation> =
+            live.iter_mut().map(|(g, _)| &mut **g).collect();
+        let step = step_batch(&m, &mut gs, 64);
+        drop(gs);
+        for ((_, out), outcome) in live.iter_mut().zip(step.outcomes) {
+            assert!(outcome.error.is_none());
+            out.extend(outcome.steps);
+        }
+    }
+    for (k, (a, (g, b))) in alone
+        .iter()
+        .zip(generations.iter().zip(&batched))
+        .enumerate()
+    {
+        assert_eq!((&a.1, a.2), (b, g.rewinds()), "seed {k}");
+    }
+    // Where only a banned token may follow, the ban yields and says so.
+    let only_a = [
+        ("banned_strings", Field::Strings(vec!["a".into()])),
+        ("allowed_tokens", Field::TokenIds(vec![id(&tokens, "a")])),
+    ];
+    let (t, steps, _, _) = text(&only_a, 0);
+    assert!(t.starts_with('a'));
+    assert!(steps[0].yielded.contains(&KnobKind::BannedStrings));
+    // Phrases that ban everything there is to say fail with a typed error, not a hang:
+    // each of the 40 positions bans all 52 letters before its ban yields.
+    let letters: Vec<u8> = (b'a'..=b'z').chain(b'A'..=b'Z').collect();
+    let everything = [
+        (
+            "banned_strings",
+            Field::Strings(letters.iter().map(|&b| (b as char).to_string()).collect()),
+        ),
+        (
+            "allowed_tokens",
+            Field::TokenIds(
+                letters
+                    .iter()
+                    .map(|b| id(&tokens, &format!("<0x{b:02X}>")))
+                    .collect(),
+            ),
+        ),
+    ];
+    let mut g = m.generate("ab c", options(&everything, 0)).unwrap();
+    let failure = g.find_map(Result::err).unwrap();
+    assert!(
+        matches!(failure, ModelError::TooManyRewinds(_)),
+        "{failure}"
+    );
+    assert!(failure.is_caller_fault());
+    // A session goes back, never forward, and a rerun after going back has the same bits.
+    let mut s = m.session().unwrap();
+    let first = s.next_logits(&[2, 270, 271, 272]).unwrap();
+    assert!(s.truncate(5).is_err());
+    s.truncate(3).unwrap();
+    assert_eq!(s.position(), 3);
+    assert_eq!(s.next_logits(&[272]).unwrap(), first);
+}
+
+#[test]
 fn bad_requests_are_typed_errors() {
     let (path, _, tokens) = write_model("bad.gguf", "gemma3", GgmlType::F32);
     let m = Model::load(&path, |_, _| {}).unwrap();

@@ -33,6 +33,11 @@ impl History {
         self.generated.push(token);
     }
 
+    /// Forgets every generated token after the first `generated` (a rewind).
+    pub(crate) fn truncate(&mut self, generated: usize) {
+        self.generated.truncate(generated);
+    }
+
     /// The last `window` tokens (all when `None`) of the generated tokens, preceded by the
     /// prompt when `with_prompt`.
     pub fn window(&self, with_prompt: bool, window: Option<usize>) -> Vec<u32> {

@@ -4,8 +4,9 @@
 //! visible: temperature, top_k, top_p, min_p, typical_p, top-nσ, dynamic temperature, XTC,
 //! mirostat v1/v2, repetition/frequency/presence penalties, DRY, logit bias and token masks;
 //! epsilon, eta, top-a, tail-free, top-H and p-less truncation, quadratic smoothing,
-//! adaptive-p; `min_tokens`/`ignore_eos`/`stop_token_ids`, n-gram bans, sequence biases and
-//! bad words.
+//! adaptive-p; `min_tokens`/`ignore_eos`/`stop_token_ids`, n-gram bans, sequence biases,
+//! bad words, and the bans of `banned_strings` (whose rewinds a generation drives through
+//! [`Sampler::state`] and [`Sampler::restore`]).
 //!
 //! ```
 //! use dial_sampling::{Knobs, Sampler, Temperature, TopP};
@@ -48,6 +49,7 @@ pub mod mutants;
 mod params;
 mod rng;
 mod sampler;
+mod sampler_state;
 mod stage_id;
 mod token_constraint;
 mod token_set;
@@ -69,6 +71,7 @@ pub use sampler::{
     Alternative, Draw, Explanation, NamedLogprob, Order, OrderDifference, RawAlternative, Sampler,
     StageTrace, Token, TokenProb,
 };
+pub use sampler_state::SamplerState;
 pub use stage_id::StageId;
 pub use token_constraint::TokenConstraint;
 pub use token_set::TokenSet;

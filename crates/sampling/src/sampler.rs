@@ -5,6 +5,7 @@ use crate::history::History;
 use crate::kernels::{self, Isa};
 use crate::knobs::{Applied, Ctx, Knob, KnobKind, Knobs};
 use crate::rng::DialRng;
+use crate::sampler_state::SamplerState;
 use crate::stage_id::StageId;
 use crate::token_constraint::TokenConstraint;
 use crate::work::{Snapshot, Stats, Work, by_key};
@@ -405,6 +406,44 @@ impl Sampler {
         self.constraints = self.pristine.clone();
         if let Ok(chain) = build_chain(&self.knobs, &self.order) {
             self.chain = chain;
+        }
+    }
+
+    /// Its state between draws, to [`Sampler::restore`] later.
+    pub fn state(&self) -> SamplerState {
+        SamplerState {
+            rng: self.rng.clone(),
+            chain: self.chain.clone(),
+            constraints: self.constraints.clone(),
+            generated: self.history.generated().len(),
+            last_prob: self.last_prob,
+        }
+    }
+
+    /// Returns to `state`, taken from this sampler: the tokens generated since are forgotten,
+    /// and the next draw is the one that followed it (a rewind).
+    pub fn restore(&mut self, state: SamplerState) {
+        self.rng = state.rng;
+        self.chain = state.chain;
+        self.constraints = state.constraints;
+        self.history.truncate(state.generated);
+        self.last_prob = state.last_prob;
+    }
+
+    /// Bans `token` from the next draw and from every later draw at this position after a
+    /// [`Sampler::restore`] to here (the `banned_strings` rewind). `false` when the chain
+    /// has no `banned_strings` stage to hold the ban.
+    pub fn forbid_here(&mut self, token: u32) -> bool {
+        let position = self.history.generated().len();
+        match self.chain.iter_mut().find_map(|k| match k {
+            Knob::BannedStrings(b) => Some(b),
+            _ => None,
+        }) {
+            Some(bans) => {
+                bans.forbid(position, token);
+                true
+            }
+            None => false,
         }
     }
 

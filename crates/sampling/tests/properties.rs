@@ -167,3 +167,32 @@ proptest! {
         prop_assert_eq!(before, after);
     }
 }
+
+proptest! {
+    /// A rewind returns to the very state it left: the draws after a restore repeat the
+    /// draws after the state was taken, stateful knobs included; a forbidden token is not
+    /// drawn there again.
+    #[test]
+    fn restore_replays_the_draws_after_the_state(seed in any::<u64>(), rows in prop::collection::vec(prop::collection::vec(-8.0f32..8.0, 40), 1..6)) {
+        let knobs = Knobs {
+            temperature: Some(Temperature::new(1.3).unwrap()),
+            penalties: Some(Penalties::new(1.1, 0.2, 0.1).unwrap()),
+            mirostat_v2: Some(MirostatV2::new(3.0, 0.2).unwrap()),
+            banned_strings: Some(BannedStrings::new(vec!["x".into()], false).unwrap()),
+            ..Knobs::default()
+        };
+        let mut sampler = Sampler::new(knobs, seed).unwrap();
+        sampler.set_prompt(&[1, 2, 3]);
+        sampler.sample_token(&rows[0]).unwrap();
+        let state = sampler.state();
+        let first: Vec<_> = rows.iter().map(|r| sampler.sample(r).unwrap()).collect();
+        sampler.restore(state.clone());
+        prop_assert_eq!(sampler.history().generated().len(), 1);
+        let again: Vec<_> = rows.iter().map(|r| sampler.sample(r).unwrap()).collect();
+        prop_assert_eq!(&first, &again);
+        sampler.restore(state);
+        prop_assert!(sampler.forbid_here(first[0].token));
+        let redrawn = sampler.sample(&rows[0]).unwrap();
+        prop_assert_ne!(redrawn.token, first[0].token);
+    }
+}

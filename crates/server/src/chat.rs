@@ -330,7 +330,7 @@ pub(crate) async fn create(
                 }
                 Out::more(out)
             }
-            Item::Engine(Event::Done { choice, finish }) => {
+            Item::Engine(Event::Done { choice, finish, .. }) => {
                 let mut out = Vec::new();
                 let mode = modes
                     .get_mut(choice)
@@ -426,6 +426,7 @@ pub(crate) async fn create(
         })
         .collect();
     let steps: Vec<_> = outputs.first().map(|o| o.steps.clone()).unwrap_or_default();
+    let rewinds = outputs.first().map_or(0, |o| o.rewinds);
     let response = ChatResponse {
         id,
         object: "chat.completion",
@@ -434,7 +435,7 @@ pub(crate) async fn create(
         choices,
         usage: Usage::new(prompt_tokens, completion_tokens),
         system_fingerprint: None,
-        dial: s.dial_report(&plan, &steps),
+        dial: s.dial_report(&plan, &steps, rewinds),
     };
     Ok(with_relaxed_header(
         &plan.relaxed,

@@ -220,7 +220,7 @@ pub(crate) async fn create(
                 };
                 Out::more(vec![chunk(serde_json::json!([c]), None)])
             }
-            Item::Engine(Event::Done { choice, finish }) => {
+            Item::Engine(Event::Done { choice, finish, .. }) => {
                 let c = CompletionChoice {
                     text: String::new(),
                     index: choice,
@@ -252,7 +252,8 @@ pub(crate) async fn create(
         })
         .collect();
     let steps: Vec<_> = outputs.first().map(|o| o.steps.clone()).unwrap_or_default();
-    let dial: DialReport = s.dial_report(&plan, &steps);
+    let rewinds = outputs.first().map_or(0, |o| o.rewinds);
+    let dial: DialReport = s.dial_report(&plan, &steps, rewinds);
     let response = axum::Json(serde_json::json!({
         "id": id,
         "object": "text_completion",

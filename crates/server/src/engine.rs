@@ -51,6 +51,8 @@ pub enum Event {
         choice: usize,
         /// Why.
         finish: FinishReason,
+        /// How many times `banned_strings` rolled it back.
+        rewinds: usize,
     },
     /// The choice failed; no more events come for it.
     Failed {
@@ -267,7 +269,11 @@ impl Sequence {
             Kind::Choice { choice, events, .. } => {
                 let event = match (self.failure, finish) {
                     (Some(error), _) => Event::Failed { choice, error },
-                    (None, Some(finish)) => Event::Done { choice, finish },
+                    (None, Some(finish)) => Event::Done {
+                        choice,
+                        finish,
+                        rewinds: self.generation.rewinds(),
+                    },
                     (None, None) => return,
                 };
                 let _ = events.send(event);
@@ -296,7 +302,7 @@ impl Sequence {
     }
 
     /// Reports a draw; `true` once the sequence is done.
-    fn drew(&mut self, drawn: Option<Step>, metrics: &Metrics) -> bool {
+    fn drew(&mut self, drawn: Vec<Step>, metrics: &Metrics) -> bool {
         let Kind::Choice {
             choice,
             events,
@@ -306,7 +312,7 @@ impl Sequence {
         else {
             return true;
         };
-        if let Some(step) = drawn {
+        for step in drawn {
             let now = Instant::now();
             match last_token {
                 None => metrics.observe_ttft(now - *submitted),
@@ -576,7 +582,10 @@ impl Runner {
                 if outcome.prefilled {
                     let _ = events.send(Event::Prefilled { choice: *choice });
                 }
-                seq.drew(outcome.step, &self.metrics)
+                if outcome.rewound {
+                    self.metrics.add_rewind();
+                }
+                seq.drew(outcome.steps, &self.metrics)
             }
         }
     }

@@ -293,6 +293,8 @@ pub(crate) struct ChoiceOutput {
     pub text: String,
     pub steps: Vec<Step>,
     pub finish: Option<FinishReason>,
+    /// Rewinds for `banned_strings`.
+    pub rewinds: usize,
 }
 
 /// Waits for every choice to end; the first failure fails the request.
@@ -316,9 +318,14 @@ pub(crate) async fn collect(
                     c.steps.push(*step);
                 }
             }
-            Event::Done { choice, finish } => {
+            Event::Done {
+                choice,
+                finish,
+                rewinds,
+            } => {
                 if let Some(c) = out.get_mut(choice) {
                     c.finish = Some(finish);
+                    c.rewinds = rewinds;
                 }
                 open -= 1;
             }
@@ -491,6 +498,9 @@ pub struct DialReport {
     /// tokens it yielded at.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub yielded: Vec<Yielded>,
+    /// How many times `banned_strings` rolled the generation back to where a phrase began.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rewinds: Option<usize>,
 }
 
 /// A knob that yielded to the constraint.
@@ -518,7 +528,8 @@ fn yielded(steps: &[Step]) -> Vec<Yielded> {
 }
 
 impl Lm {
-    pub(crate) fn dial_report(&self, plan: &Plan, steps: &[Step]) -> DialReport {
+    /// The report on the first choice: its `steps` and its `rewinds`.
+    pub(crate) fn dial_report(&self, plan: &Plan, steps: &[Step], rewinds: usize) -> DialReport {
         DialReport {
             seed: plan.seed,
             order: plan
@@ -535,6 +546,11 @@ impl Lm {
             constraint: plan.constraint.clone(),
             relaxed: plan.relaxed.clone(),
             yielded: yielded(steps),
+            rewinds: plan
+                .choices
+                .first()
+                .is_some_and(|c| c.knobs.banned_strings.is_some())
+                .then_some(rewinds),
         }
     }
 }

@@ -69,6 +69,7 @@ pub struct Metrics {
     tokens_out: AtomicU64,
     cancelled: AtomicU64,
     panics: AtomicU64,
+    rewinds: AtomicU64,
     steps: AtomicU64,
     step_rows: AtomicU64,
     /// One per engine (a model each); the gauges are their sums.
@@ -98,6 +99,10 @@ impl Metrics {
 
     pub(crate) fn add_panic(&self) {
         self.panics.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn add_rewind(&self) {
+        self.rewinds.fetch_add(1, Ordering::Relaxed);
     }
 
     pub(crate) fn add_step(&self, rows: usize) {
@@ -169,6 +174,11 @@ impl Metrics {
                 "dial_panics_total",
                 "Sequences failed by a panic inside dial.",
                 &self.panics,
+            ),
+            (
+                "dial_rewinds_total",
+                "Times banned_strings rolled a sequence back to where a phrase began.",
+                &self.rewinds,
             ),
             (
                 "dial_engine_steps_total",

@@ -468,7 +468,8 @@ pub(crate) async fn create(
             Vec::new()
         };
         let (status, incomplete) = ending(out.finish);
-        let dial = serde_json::to_value(s.dial_report(&plan, &out.steps)).unwrap_or_default();
+        let dial =
+            serde_json::to_value(s.dial_report(&plan, &out.steps, out.rewinds)).unwrap_or_default();
         let calls = (out.finish == Some(FinishReason::Stop))
             .then(|| tools.as_ref().and_then(|t| t.parse(&out.text)))
             .flatten();
@@ -500,6 +501,7 @@ pub(crate) async fn create(
     let mut lps: Vec<TokenLogprob> = Vec::new();
     let mut steps = Vec::new();
     let mut finish = None;
+    let mut rewinds = 0;
     let mut next = move |name: &str, mut v: Value| {
         v["type"] = json!(name);
         v["sequence_number"] = json!(seq);
@@ -543,8 +545,13 @@ pub(crate) async fn create(
                 }
                 Out::more(out)
             }
-            Item::Engine(Event::Done { finish: f, .. }) => {
+            Item::Engine(Event::Done {
+                finish: f,
+                rewinds: r,
+                ..
+            }) => {
                 finish = Some(f);
+                rewinds = r;
                 Out::more(out)
             }
             Item::Engine(Event::Failed { error, .. }) => {
@@ -584,8 +591,8 @@ pub(crate) async fn create(
                         ));
                         items.push(item);
                     }
-                    let dial =
-                        serde_json::to_value(inner.dial_report(&plan, &steps)).unwrap_or_default();
+                    let dial = serde_json::to_value(inner.dial_report(&plan, &steps, rewinds))
+                        .unwrap_or_default();
                     let mut done = frame.response(
                         status,
                         items,
@@ -618,8 +625,8 @@ pub(crate) async fn create(
                     "response.output_item.done",
                     json!({"output_index": 0, "item": message.clone()}),
                 ));
-                let dial =
-                    serde_json::to_value(inner.dial_report(&plan, &steps)).unwrap_or_default();
+                let dial = serde_json::to_value(inner.dial_report(&plan, &steps, rewinds))
+                    .unwrap_or_default();
                 let mut done = frame.response(
                     status,
                     vec![message],

@@ -139,9 +139,7 @@ fn together(
         let batch = step_batch(model, &mut generations, step_tokens);
         for ((i, _), outcome) in active.iter().zip(batch.outcomes) {
             assert!(outcome.error.is_none(), "request {i}: {:?}", outcome.error);
-            if let Some(step) = outcome.step {
-                out[*i].push(bits(&step));
-            }
+            out[*i].extend(outcome.steps.iter().map(bits));
         }
         active.retain(|(_, g)| g.finish_reason().is_none());
     }

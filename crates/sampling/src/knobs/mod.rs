@@ -4,6 +4,7 @@
 //! distribution, and how explain describes it. Adding a knob is one new file and one line
 //! in the `knob_kinds!` registry below.
 
+pub use banned_strings::{MAX_BANNED_STRING_BYTES, MAX_BANNED_STRINGS};
 pub use penalties::PenaltyScope;
 pub use top_h::TOP_H_CANDIDATES;
 
@@ -292,6 +293,7 @@ knob_kinds! {
     NoRepeatNgram => "no_repeat_ngram", no_repeat_ngram::NoRepeatNgram;
     SequenceBias => "sequence_bias", sequence_bias::SequenceBias;
     BadWords => "bad_words", bad_words::BadWords;
+    BannedStrings => "banned_strings", banned_strings::BannedStrings;
     Temperature => "temperature", temperature::Temperature;
     DynamicTemperature => "dynamic_temperature", dynamic_temperature::DynamicTemperature;
     Smoothing => "smoothing", smoothing::Smoothing;
@@ -359,7 +361,7 @@ mod tests {
         assert_eq!(
             names(Order::TemperatureFirst),
             "logit_bias,allowed_tokens,banned_tokens,penalties,dry,end_of_generation,\
-             no_repeat_ngram,sequence_bias,bad_words,temperature,\
+             no_repeat_ngram,sequence_bias,bad_words,banned_strings,temperature,\
              dynamic_temperature,smoothing,top_n_sigma,top_k,top_p,min_p,typical_p,\
              epsilon_cutoff,eta_cutoff,tfs,top_a,top_h,p_less,p_less_norm,xtc,mirostat,\
              mirostat_v2,adaptive_p"
@@ -367,7 +369,7 @@ mod tests {
         assert_eq!(
             names(Order::TemperatureLast),
             "logit_bias,allowed_tokens,banned_tokens,penalties,dry,end_of_generation,\
-             no_repeat_ngram,sequence_bias,bad_words,top_n_sigma,top_k,\
+             no_repeat_ngram,sequence_bias,bad_words,banned_strings,top_n_sigma,top_k,\
              typical_p,top_p,min_p,epsilon_cutoff,eta_cutoff,tfs,top_a,top_h,p_less,\
              p_less_norm,xtc,temperature,dynamic_temperature,smoothing,mirostat,mirostat_v2,\
              adaptive_p"
