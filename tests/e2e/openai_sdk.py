@@ -339,6 +339,47 @@ def test_banned_strings_rewind_and_never_show_even_while_streaming():
             raise AssertionError(f"{bad!r} was accepted")
 
 
+def test_echo_and_prompt_logprobs_score_the_prompt_as_generation_scored_it():
+    # Generate with the raw log-probabilities of each drawn token, echoing the prompt.
+    r = client.completions.create(
+        model=MODEL, prompt=PROMPT, max_tokens=6, temperature=1, seed=5, echo=True,
+        logprobs=2, extra_body={"dial": {"logprobs": "raw"}},
+    )
+    first = r.choices[0]
+    assert first.text.startswith(PROMPT) and len(first.text) > len(PROMPT), first.text
+    lp = first.logprobs
+    assert lp.token_logprobs[0] is None and lp.top_logprobs[0] is None
+    assert "".join(lp.tokens) == first.text, lp.tokens
+    assert lp.text_offset == sorted(lp.text_offset) and lp.text_offset[-1] < len(first.text)
+    assert all(x <= 0 for x in lp.token_logprobs[1:]) and all(len(t) <= 2 for t in lp.top_logprobs[1:])
+    # Scoring the whole text (max_tokens 0) gives the generated tokens the numbers they
+    # were drawn with: the prompt pass and the decode steps are one computation.
+    scored = client.completions.create(
+        model=MODEL, prompt=first.text, max_tokens=0, echo=True, logprobs=0,
+    ).choices[0]
+    assert scored.finish_reason == "length" and scored.text == first.text
+    assert scored.logprobs.tokens == lp.tokens, (scored.logprobs.tokens, lp.tokens)
+    for a, b in zip(scored.logprobs.token_logprobs[1:], lp.token_logprobs[1:]):
+        assert abs(a - b) < 1e-5, (a, b)
+    # vLLM's prompt_logprobs: null first, then the token (with its rank) and the top ones.
+    c = client.completions.create(
+        model=MODEL, prompt=PROMPT, max_tokens=1, temperature=0, extra_body={"prompt_logprobs": 2},
+    ).choices[0]
+    rows = c.model_extra["prompt_logprobs"]
+    assert rows[0] is None and len(rows) == len(lp.tokens) - 6, rows
+    for row, want in zip(rows[1:], lp.token_logprobs[1:]):
+        assert 2 <= len(row) <= 3, row
+        assert any(abs(e["logprob"] - want) < 1e-9 for e in row.values()), (row, want)
+        assert sorted(e["rank"] for e in row.values())[0] == 1
+    for bad, param in (({"max_tokens": 0}, "max_tokens"), ({"extra_body": {"prompt_logprobs": 21}}, "prompt_logprobs")):
+        try:
+            client.completions.create(model=MODEL, prompt=PROMPT, **{"max_tokens": 1, **bad})
+        except openai.BadRequestError as e:
+            assert e.param == param, e.message
+        else:
+            raise AssertionError(f"{bad} was accepted")
+
+
 def test_logprob_token_ids_report_the_named_tokens_at_every_step():
     import math
     first = client.completions.create(

@@ -147,6 +147,7 @@ fn one_run(
         top_logprobs: args.logprobs,
         trace: args.trace,
         logprob_token_ids: Vec::new(),
+        prompt_logprobs: None,
         constraint: args.constraint.stage(model)?,
     };
     let mut generation = model

@@ -3,6 +3,7 @@
 
 use crate::error::ModelError;
 use crate::model::{Model, PREFILL_CHUNK, Session, StepInput};
+use crate::prompt_logprob::{PromptLogprob, PromptScoring};
 use crate::tokenizer::TextStream;
 use dial_sampling::{
     Alternative, KnobKind, Knobs, Order, RawAlternative, Sampler, SamplerState, StageTrace,
@@ -35,6 +36,10 @@ pub struct GenerateOptions {
     pub trace: bool,
     /// Report these tokens' log-probabilities at every step (vLLM's `logprob_token_ids`).
     pub logprob_token_ids: Vec<u32>,
+    /// Score every prompt token after the first, with this many alternatives each (vLLM's
+    /// `prompt_logprobs`; OpenAI's `echo` with `logprobs`): see
+    /// [`Generation::prompt_logprobs`].
+    pub prompt_logprobs: Option<usize>,
     /// What the output must match (a grammar from dial-grammar, built with this model's
     /// vocabulary): the first stage of the chain. The generation ends with `stop` when
     /// the constraint allows only end-of-generation and one is drawn.
@@ -53,6 +58,7 @@ impl Default for GenerateOptions {
             top_logprobs: 0,
             trace: false,
             logprob_token_ids: Vec::new(),
+            prompt_logprobs: None,
             constraint: None,
         }
     }
@@ -164,6 +170,8 @@ pub struct Generation {
     generated: usize,
     /// Rewinds for `banned_strings` so far.
     rewinds: usize,
+    /// The prompt's scores so far (with `prompt_logprobs`).
+    prompt_scores: Vec<PromptLogprob>,
     /// Final steps not handed out by the iterator yet.
     ready_steps: std::collections::VecDeque<Step>,
     /// The whole prompt has been in the cache (a rewind to the first token runs its last
@@ -250,6 +258,7 @@ impl Generation {
             generated: 0,
             rewinds: 0,
             ready_steps: std::collections::VecDeque::new(),
+            prompt_scores: Vec::new(),
             prompt_seen: false,
             finish: None,
         })
@@ -269,11 +278,21 @@ impl Generation {
         if self.finish.is_some() || self.drawable || budget == 0 {
             return None;
         }
+        let mut scoring = None;
         let tokens: &[u32] = if self.prefilled < self.prompt.len() {
             let end = self
                 .prompt
                 .len()
                 .min(self.prefilled + budget.min(PREFILL_CHUNK));
+            if let Some(top) = self.options.prompt_logprobs
+                && !self.prompt_seen
+            {
+                scoring = Some(PromptScoring {
+                    targets: &self.prompt[self.prefilled + 1..self.prompt.len().min(end + 1)],
+                    top,
+                    out: &mut self.prompt_scores,
+                });
+            }
             &self.prompt[self.prefilled..end]
         } else {
             std::slice::from_ref(self.feed.as_ref()?)
@@ -284,6 +303,7 @@ impl Generation {
             session: &mut self.session,
             tokens,
             want_logits,
+            scoring,
         })
     }
 
@@ -342,6 +362,12 @@ impl Generation {
     /// Whether the whole prompt has been in the cache (it stays so through rewinds).
     pub fn has_seen_prompt(&self) -> bool {
         self.prompt_seen
+    }
+
+    /// Each prompt token after the first, scored given the tokens before it, once the
+    /// prompt is in the cache (with [`GenerateOptions::prompt_logprobs`]; else empty).
+    pub fn prompt_logprobs(&self) -> &[PromptLogprob] {
+        &self.prompt_scores
     }
 
     /// How many times `banned_strings` rolled the sequence back.

@@ -18,6 +18,7 @@ mod math;
 mod model;
 mod perplexity;
 mod pre_tokenizer;
+mod prompt_logprob;
 pub mod tiny;
 mod tokenizer;
 mod transformer;
@@ -28,6 +29,7 @@ pub use generate::{FinishReason, GenerateOptions, Generation, MAX_REWINDS, Step}
 pub use hidden::Hidden;
 pub use model::{Model, PREFILL_CHUNK, Session, StepInput};
 pub use perplexity::{Perplexity, token_nll};
+pub use prompt_logprob::{PromptLogprob, PromptScoring};
 pub use tokenizer::{TextStream, Tokenizer};
 pub use transformer::{
     Activation, Blueprint, KvCache, MAX_ROWS_PER_SEQUENCE, RopeFrequencies, RopeLayout,

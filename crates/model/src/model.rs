@@ -2,10 +2,12 @@
 
 use crate::error::ModelError;
 use crate::hidden::Hidden;
+use crate::prompt_logprob::{PromptLogprob, PromptScoring};
 use crate::tokenizer::Tokenizer;
 use crate::transformer::{KvCache, Transformer};
 use dial_gguf::Gguf;
 use dial_sampling::{Knobs, SamplingParams};
+use rayon::prelude::*;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 
@@ -190,12 +192,14 @@ impl Model {
         let net = &self.shared.net;
         let mut batch = Vec::new();
         let mut which = Vec::new();
+        let mut scorings = Vec::new();
         for (n, input) in inputs.iter_mut().enumerate() {
             if results[n].is_err() {
                 continue;
             }
             batch.push((&mut input.session.cache, input.tokens));
             which.push((n, input.want_logits));
+            scorings.push(input.scoring.as_mut());
         }
         if batch.is_empty() {
             return results;
@@ -205,6 +209,14 @@ impl Model {
         let outcome = rayon::scope(|_| {
             let hidden = net.forward_batch(&mut batch)?;
             let width = net.config().hidden;
+            let mut start = 0;
+            for ((_, tokens), scoring) in batch.iter().zip(scorings.iter_mut()) {
+                if let Some(scoring) = scoring {
+                    let rows = &hidden[start * width..(start + tokens.len()) * width];
+                    score_rows(net, rows, scoring)?;
+                }
+                start += tokens.len();
+            }
             let mut last_rows = Vec::new();
             let mut end = 0;
             for ((_, tokens), (_, want)) in batch.iter().zip(&which) {
@@ -243,6 +255,32 @@ impl Model {
     }
 }
 
+/// Rows whose logits are computed at once while scoring a prompt: the logits of 16 rows
+/// of a 262,144-token vocabulary take 16 MiB.
+const SCORED_ROWS_AT_ONCE: usize = 16;
+
+/// Scores each row of `hidden` that has a target.
+fn score_rows(
+    net: &Transformer,
+    hidden: &[f32],
+    scoring: &mut PromptScoring<'_>,
+) -> Result<(), ModelError> {
+    let width = net.config().hidden;
+    let vocab = net.vocab_size();
+    let scored = scoring.targets.len().min(hidden.len() / width);
+    for first in (0..scored).step_by(SCORED_ROWS_AT_ONCE) {
+        let last = (first + SCORED_ROWS_AT_ONCE).min(scored);
+        let logits = net.logits(&hidden[first * width..last * width])?;
+        let rows: Vec<PromptLogprob> = logits
+            .par_chunks_exact(vocab)
+            .zip(&scoring.targets[first..last])
+            .map(|(row, &target)| PromptLogprob::score(row, target, scoring.top))
+            .collect();
+        scoring.out.extend(rows);
+    }
+    Ok(())
+}
+
 /// One sequence's part of a [`Model::step`].
 #[derive(Debug)]
 pub struct StepInput<'a> {
@@ -252,6 +290,8 @@ pub struct StepInput<'a> {
     pub tokens: &'a [u32],
     /// Whether to return the logits after them.
     pub want_logits: bool,
+    /// Score every row against the token that follows it (prompt logprobs).
+    pub scoring: Option<PromptScoring<'a>>,
 }
 
 impl StepInput<'_> {
@@ -310,6 +350,7 @@ impl Session {
                 session: self,
                 tokens: chunk,
                 want_logits: chunk.as_ptr_range().end == tokens.as_ptr_range().end,
+                scoring: None,
             }];
             let [result] = <[_; 1]>::try_from(model.step(&mut input))
                 .map_err(|_| ModelError::Compute("one input, one result".into()))?;

@@ -41,7 +41,10 @@ fn generation(m: &Model, i: usize, banned: &[String]) -> Generation {
             .set("banned_strings", Value::Strings(banned.to_vec()))
             .unwrap();
         params
-            .set("banned_strings_case_insensitive", Value::Bool(i.is_multiple_of(2)))
+            .set(
+                "banned_strings_case_insensitive",
+                Value::Bool(i.is_multiple_of(2)),
+            )
             .unwrap();
     }
     let options = GenerateOptions {

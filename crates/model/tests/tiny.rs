@@ -385,6 +385,58 @@ fn the_forward_pass_matches_the_reference_in_prefill_and_decode() {
 }
 
 #[test]
+fn prompt_logprobs_score_each_token_as_the_reference_does_in_any_chunking() {
+    use dial_model::step_batch;
+    let (path, w, tokens) = write_model("scored.gguf", "gemma3", GgmlType::F32);
+    let m = Model::load(&path, |_, _| {}).unwrap();
+    let prompt: Vec<u32> = [2u32, 270, 271, 272, 273, 274, 275, 276, 277, 278, 279, 280]
+        .iter()
+        .map(|&t| t.min(tokens.len() as u32 - 1))
+        .collect();
+    let want = reference(&w, tokens.len(), &prompt);
+    let options = || GenerateOptions {
+        max_tokens: 0,
+        prompt_logprobs: Some(3),
+        ..GenerateOptions::default()
+    };
+    let mut alone = m.generate_from(&prompt, options()).unwrap();
+    assert!(alone.next().is_none(), "max_tokens 0 generates nothing");
+    let scores = alone.prompt_logprobs().to_vec();
+    assert_eq!(scores.len(), prompt.len() - 1);
+    for (i, s) in scores.iter().enumerate() {
+        let row = &want[i];
+        let z: f64 = row.iter().map(|&x| f64::from(x).exp()).sum();
+        let target = prompt[i + 1];
+        assert_eq!(s.token, target);
+        assert!((s.logprob - (f64::from(row[target as usize]) - z.ln())).abs() < 1e-3);
+        let above = row
+            .iter()
+            .filter(|&&x| x > row[target as usize] + 1e-3)
+            .count();
+        assert!(
+            s.rank > above,
+            "position {i}: rank {} with {above} above",
+            s.rank
+        );
+        assert_eq!(s.top.len(), 3);
+        let best = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        assert!((s.top[0].1 - (f64::from(best) - z.ln())).abs() < 1e-3);
+    }
+    // Three tokens per pass, beside another sequence: the same scores, bit for bit.
+    let mut chunked = m.generate_from(&prompt, options()).unwrap();
+    let mut other = m.generate("ab c", GenerateOptions::default()).unwrap();
+    while !chunked.has_seen_prompt() {
+        let step = step_batch(&m, &mut [&mut chunked, &mut other], 4);
+        assert!(step.outcomes.iter().all(|o| o.error.is_none()));
+    }
+    assert_eq!(chunked.prompt_logprobs(), scores.as_slice());
+    assert!(
+        other.prompt_logprobs().is_empty(),
+        "only asked-for prompts are scored"
+    );
+}
+
+#[test]
 fn quantized_weights_load_and_stay_close() {
     let (path, w, tokens) = write_model("q8.gguf", "gemma3", GgmlType::Q8_0);
     let m = Model::load(&path, |_, _| {}).unwrap();

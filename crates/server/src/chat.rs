@@ -236,6 +236,8 @@ pub(crate) async fn create(
         n: req.n,
         logprobs: req.logprobs == Some(true),
         top_logprobs: req.top_logprobs.map(|v| (v, "top_logprobs")),
+        prompt_logprobs: None,
+        nothing_to_generate_ok: false,
         logprob_token_ids: req.logprob_token_ids.as_deref(),
         prompt,
         prompt_param: "messages",

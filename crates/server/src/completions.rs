@@ -10,7 +10,7 @@ use crate::stream::{self, Item, Out};
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
-use dial_model::Step;
+use dial_model::{PromptLogprob, Step};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -43,8 +43,12 @@ pub struct CompletionRequest {
     /// of the most likely ones (needs `logprobs`).
     #[serde(default)]
     pub logprob_token_ids: Option<Vec<u32>>,
-    /// Must be false or absent: dial does not echo the prompt.
+    /// Put the prompt before the completion, in `text` and (with `logprobs`) in the
+    /// log-probabilities, the first token's `null`. With `max_tokens: 0` it scores a text.
     pub echo: Option<bool>,
+    /// vLLM's `prompt_logprobs`: each prompt token's log-probability, rank and this many
+    /// alternatives (0 to 20), in each choice's `prompt_logprobs`, the first `null`.
+    pub prompt_logprobs: Option<u64>,
     /// Must equal `n` when given: dial does not rerank.
     pub best_of: Option<u64>,
     /// Stream chunks as server-sent events.
@@ -66,6 +70,7 @@ impl Endpoint for CompletionRequest {
         "logprobs",
         "logprob_token_ids",
         "echo",
+        "prompt_logprobs",
         "best_of",
         "stream",
         "stream_options",
@@ -79,10 +84,11 @@ impl Endpoint for CompletionRequest {
 pub struct LegacyLogprobs {
     /// Each token's text.
     pub tokens: Vec<String>,
-    /// Each token's log-probability.
-    pub token_logprobs: Vec<f64>,
-    /// Each position's alternatives, text → log-probability.
-    pub top_logprobs: Vec<BTreeMap<String, f64>>,
+    /// Each token's log-probability (`null` for an echoed prompt's first token).
+    pub token_logprobs: Vec<Option<f64>>,
+    /// Each position's alternatives, text → log-probability (`null` for an echoed
+    /// prompt's first token).
+    pub top_logprobs: Vec<Option<BTreeMap<String, f64>>>,
     /// Each token's byte offset in the text.
     pub text_offset: Vec<usize>,
 }
@@ -100,16 +106,65 @@ impl Lm {
             let t = self.token_logprob(step, plan.mode, plan.top_logprobs);
             out.text_offset.push(offset);
             offset += step.text.len();
-            out.top_logprobs.push(
+            out.top_logprobs.push(Some(
                 t.top_logprobs
                     .into_iter()
                     .map(|a| (a.token, a.logprob))
                     .collect(),
-            );
+            ));
             out.tokens.push(t.token);
-            out.token_logprobs.push(t.logprob);
+            out.token_logprobs.push(Some(t.logprob));
         }
         out
+    }
+
+    /// The echoed prompt: its text, and its tokens' log-probabilities from `scores` (one
+    /// per token after the first) when `logprobs` asks, `top` alternatives each.
+    fn echo(
+        &self,
+        prompt: &[u32],
+        scores: &[PromptLogprob],
+        logprobs: bool,
+        top: usize,
+    ) -> (String, Option<LegacyLogprobs>) {
+        let tokenizer = self.model.tokenizer();
+        let mut stream = dial_model::TextStream::default();
+        let mut text = String::new();
+        let mut out = LegacyLogprobs::default();
+        for (i, &id) in prompt.iter().enumerate() {
+            out.text_offset.push(text.len());
+            text.push_str(&stream.push(&tokenizer.token_bytes(id)));
+            out.tokens.push(self.piece(id).0);
+            let score = i.checked_sub(1).and_then(|k| scores.get(k));
+            out.token_logprobs.push(score.map(|s| s.logprob));
+            out.top_logprobs.push(score.map(|s| {
+                s.top
+                    .iter()
+                    .take(top)
+                    .map(|&(id, logprob)| (self.piece(id).0, logprob))
+                    .collect()
+            }));
+        }
+        text.push_str(&stream.finish());
+        (text, logprobs.then_some(out))
+    }
+
+    /// vLLM's `prompt_logprobs`: `null` for the first token, then per token a map from
+    /// token id to its log-probability, rank and text: the prompt token and the `top`
+    /// most likely.
+    fn prompt_logprobs(&self, scores: &[PromptLogprob], top: usize) -> serde_json::Value {
+        let entry = |id: u32, logprob: f64, rank: usize| serde_json::json!({"logprob": logprob, "rank": rank, "decoded_token": self.piece(id).0});
+        let mut out = vec![serde_json::Value::Null];
+        for s in scores {
+            let mut map = serde_json::Map::new();
+            map.insert(s.token.to_string(), entry(s.token, s.logprob, s.rank));
+            for (k, &(id, logprob)) in s.top.iter().take(top).enumerate() {
+                map.entry(id.to_string())
+                    .or_insert_with(|| entry(id, logprob, k + 1));
+            }
+            out.push(serde_json::Value::Object(map));
+        }
+        serde_json::Value::Array(out)
     }
 }
 
@@ -119,6 +174,9 @@ struct CompletionChoice {
     index: usize,
     logprobs: Option<LegacyLogprobs>,
     finish_reason: Option<&'static str>,
+    /// vLLM's `prompt_logprobs`, when asked.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    prompt_logprobs: Option<serde_json::Value>,
 }
 
 /// The handler.
@@ -129,13 +187,7 @@ pub(crate) async fn create(
     let body = body::parse::<CompletionRequest>(&bytes)?;
     let req = &body.api;
     let s = state.inner.lm(&req.model)?.clone();
-    if req.echo == Some(true) {
-        return Err(ApiError::invalid(
-            "echo",
-            "unsupported_value",
-            "`echo: true` is not supported; the prompt is yours already",
-        ));
-    }
+    let echo = req.echo == Some(true);
     if let Some(b) = req.best_of
         && b != req.n.unwrap_or(1)
     {
@@ -177,6 +229,12 @@ pub(crate) async fn create(
         logprobs: req.logprobs.is_some(),
         top_logprobs: req.logprobs.map(|v| (v, "logprobs")),
         logprob_token_ids: req.logprob_token_ids.as_deref(),
+        prompt_logprobs: match (req.prompt_logprobs, echo && req.logprobs.is_some()) {
+            (Some(v), _) => Some((v.max(req.logprobs.unwrap_or(0)), "prompt_logprobs")),
+            (None, true) => req.logprobs.map(|v| (v, "logprobs")),
+            (None, false) => None,
+        },
+        nothing_to_generate_ok: echo || req.prompt_logprobs.is_some(),
         prompt,
         prompt_param: "prompt",
         template_stops: Vec::new(),
@@ -186,6 +244,8 @@ pub(crate) async fn create(
     let id = new_id("cmpl-");
     let created = now();
     let prompt_tokens = plan.prompt.len();
+    let echo_top = req.logprobs.unwrap_or(0) as usize;
+    let scored_top = req.prompt_logprobs.map(|v| v as usize);
     if req.stream == Some(true) {
         let include_usage = req.stream_options.as_ref().is_some_and(|o| o.include_usage);
         let model = s.model_id.clone();
@@ -205,7 +265,30 @@ pub(crate) async fn create(
         };
         let relaxed = plan.relaxed.clone();
         let sse = stream::sse(rx, n, Vec::new(), move |item| match item {
-            Item::Engine(Event::Prefilled { .. }) => Out::more(vec![]),
+            Item::Engine(Event::Prefilled {
+                choice,
+                prompt_logprobs,
+            }) => {
+                if !echo && scored_top.is_none() {
+                    return Out::more(vec![]);
+                }
+                // The first chunk of a choice: its echoed prompt and the prompt's scores.
+                let (text, logprobs) = if echo {
+                    inner.echo(&plan.prompt, &prompt_logprobs, plan.logprobs, echo_top)
+                } else {
+                    (String::new(), None)
+                };
+                offsets[choice] = text.len();
+                let c = CompletionChoice {
+                    text,
+                    index: choice,
+                    logprobs,
+                    finish_reason: None,
+                    prompt_logprobs: scored_top
+                        .map(|top| inner.prompt_logprobs(&prompt_logprobs, top)),
+                };
+                Out::more(vec![chunk(serde_json::json!([c]), None)])
+            }
             Item::Engine(Event::Token { choice, step }) => {
                 generated += 1;
                 let logprobs = plan.logprobs.then(|| {
@@ -217,6 +300,7 @@ pub(crate) async fn create(
                     index: choice,
                     logprobs,
                     finish_reason: None,
+                    prompt_logprobs: None,
                 };
                 Out::more(vec![chunk(serde_json::json!([c]), None)])
             }
@@ -226,6 +310,7 @@ pub(crate) async fn create(
                     index: choice,
                     logprobs: None,
                     finish_reason: Some(finish.name()),
+                    prompt_logprobs: None,
                 };
                 Out::more(vec![chunk(serde_json::json!([c]), None)])
             }
@@ -244,11 +329,27 @@ pub(crate) async fn create(
     let choices: Vec<CompletionChoice> = outputs
         .iter()
         .enumerate()
-        .map(|(index, o)| CompletionChoice {
-            text: o.text.clone(),
-            index,
-            logprobs: plan.logprobs.then(|| s.legacy_logprobs(&o.steps, &plan, 0)),
-            finish_reason: Some(o.finish.map_or("stop", |f| f.name())),
+        .map(|(index, o)| {
+            let (mut text, mut logprobs) = if echo {
+                s.echo(&plan.prompt, &o.prompt_logprobs, plan.logprobs, echo_top)
+            } else {
+                (String::new(), plan.logprobs.then(LegacyLogprobs::default))
+            };
+            if let Some(all) = logprobs.as_mut() {
+                let generated = s.legacy_logprobs(&o.steps, &plan, text.len());
+                all.tokens.extend(generated.tokens);
+                all.token_logprobs.extend(generated.token_logprobs);
+                all.top_logprobs.extend(generated.top_logprobs);
+                all.text_offset.extend(generated.text_offset);
+            }
+            text.push_str(&o.text);
+            CompletionChoice {
+                text,
+                index,
+                logprobs,
+                finish_reason: Some(o.finish.map_or("stop", |f| f.name())),
+                prompt_logprobs: scored_top.map(|top| s.prompt_logprobs(&o.prompt_logprobs, top)),
+            }
         })
         .collect();
     let steps: Vec<_> = outputs.first().map(|o| o.steps.clone()).unwrap_or_default();

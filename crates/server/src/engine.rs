@@ -37,6 +37,8 @@ pub enum Event {
     Prefilled {
         /// Which choice.
         choice: usize,
+        /// Its tokens after the first, scored, when the choice asked (`prompt_logprobs`).
+        prompt_logprobs: Vec<dial_model::PromptLogprob>,
     },
     /// A token was drawn.
     Token {
@@ -580,7 +582,10 @@ impl Runner {
             Kind::Logits { .. } => seq.generation.finish_reason().is_some(),
             Kind::Choice { choice, events, .. } => {
                 if outcome.prefilled {
-                    let _ = events.send(Event::Prefilled { choice: *choice });
+                    let _ = events.send(Event::Prefilled {
+                        choice: *choice,
+                        prompt_logprobs: seq.generation.prompt_logprobs().to_vec(),
+                    });
                 }
                 if outcome.rewound {
                     self.metrics.add_rewind();

@@ -50,6 +50,11 @@ pub(crate) struct Asked<'a> {
     pub top_logprobs: Option<(u64, &'static str)>,
     /// vLLM's `logprob_token_ids`: report these tokens at every step instead of the top.
     pub logprob_token_ids: Option<&'a [u32]>,
+    /// Score the prompt's tokens with this many alternatives (vLLM's `prompt_logprobs`,
+    /// or `echo` with `logprobs`), and the field that asked.
+    pub prompt_logprobs: Option<(u64, &'static str)>,
+    /// `max_tokens: 0` is allowed (`echo` scores the prompt and generates nothing).
+    pub nothing_to_generate_ok: bool,
     pub prompt: Vec<u32>,
     /// The field that holds the prompt, for errors.
     pub prompt_param: &'static str,
@@ -87,11 +92,13 @@ impl Lm {
         let limit = self.config.max_tokens_limit;
         let max_tokens = match asked.max_tokens {
             None => self.config.default_max_tokens.min(limit),
+            Some((0, _)) if asked.nothing_to_generate_ok => 0,
             Some((v, param)) if v == 0 || v > limit as u64 => {
+                let least = u64::from(!asked.nothing_to_generate_ok);
                 return Err(ApiError::invalid(
                     param,
                     "invalid_value",
-                    &format!("`{param}` = {v} is out of range (expected 1 to {limit})"),
+                    &format!("`{param}` = {v} is out of range (expected {least} to {limit})"),
                 ));
             }
             Some((v, _)) => v as usize,
@@ -149,6 +156,17 @@ impl Lm {
                 ));
             }
             Some((v, _)) => v as usize,
+        };
+        let prompt_logprobs = match asked.prompt_logprobs {
+            None => None,
+            Some((v, param)) if v > MAX_TOP_LOGPROBS => {
+                return Err(ApiError::invalid(
+                    param,
+                    "invalid_value",
+                    &format!("`{param}` = {v} is out of range (expected 0 to {MAX_TOP_LOGPROBS})"),
+                ));
+            }
+            Some((v, _)) => Some(v as usize),
         };
         let vocab = self.model.vocab_size();
         if let Some((name, id)) = asked.params.token_id_out_of_range(vocab) {
@@ -237,6 +255,7 @@ impl Lm {
                 top_logprobs,
                 trace: asked.dial.trace,
                 logprob_token_ids: logprob_token_ids.clone(),
+                prompt_logprobs,
                 // Each choice follows the constraint from its own start.
                 constraint: compiled.as_ref().map(|(engine, compiled)| {
                     Box::new(engine.start_compiled(compiled))
@@ -292,6 +311,8 @@ pub(crate) fn check_stream_options(
 pub(crate) struct ChoiceOutput {
     pub text: String,
     pub steps: Vec<Step>,
+    /// The prompt's scores, when asked for.
+    pub prompt_logprobs: Vec<dial_model::PromptLogprob>,
     pub finish: Option<FinishReason>,
     /// Rewinds for `banned_strings`.
     pub rewinds: usize,
@@ -311,7 +332,14 @@ pub(crate) async fn collect(
             ));
         };
         match event {
-            Event::Prefilled { .. } => {}
+            Event::Prefilled {
+                choice,
+                prompt_logprobs,
+            } => {
+                if let Some(c) = out.get_mut(choice) {
+                    c.prompt_logprobs = prompt_logprobs;
+                }
+            }
             Event::Token { choice, step } => {
                 if let Some(c) = out.get_mut(choice) {
                     c.text.push_str(&step.text);
@@ -385,7 +413,7 @@ pub struct TokenReport {
 }
 
 impl Lm {
-    fn piece(&self, id: u32) -> (String, Vec<u8>) {
+    pub(crate) fn piece(&self, id: u32) -> (String, Vec<u8>) {
         let bytes = self.model.tokenizer().token_bytes(id);
         (String::from_utf8_lossy(&bytes).into_owned(), bytes)
     }

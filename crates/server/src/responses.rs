@@ -421,6 +421,8 @@ pub(crate) async fn create(
         n: None,
         logprobs,
         top_logprobs: req.top_logprobs.map(|v| (v, "top_logprobs")),
+        prompt_logprobs: None,
+        nothing_to_generate_ok: false,
         logprob_token_ids: None,
         prompt,
         prompt_param: "input",

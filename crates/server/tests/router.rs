@@ -415,13 +415,29 @@ async fn completions_take_text_or_ids_and_stream() {
     .await;
     assert_eq!(bad.status, 400);
     assert_eq!(bad.error()["param"], "prompt");
+    // echo puts the prompt first; with logprobs its first token has nulls.
     let echo = post_json(
         &app,
         "/v1/completions",
-        &json!({"model": MODEL, "prompt": "a", "echo": true}),
+        &json!({"model": MODEL, "prompt": [2, 5, 6], "echo": true, "logprobs": 1, "max_tokens": 2, "prompt_logprobs": 0}),
     )
     .await;
-    assert_eq!(echo.error()["param"], "echo");
+    assert_eq!(echo.status, 200, "{}", echo.text);
+    let choice = &echo.json()["choices"][0];
+    let lp = &choice["logprobs"];
+    assert_eq!(lp["token_logprobs"][0], Value::Null);
+    assert!(lp["token_logprobs"][1].as_f64().unwrap() <= 0.0);
+    assert_eq!(lp["tokens"].as_array().unwrap().len(), 3 + 2);
+    let rows = choice["prompt_logprobs"].as_array().unwrap();
+    assert_eq!((rows.len(), &rows[0]), (3, &Value::Null));
+    assert_eq!(rows[1]["5"]["logprob"], lp["token_logprobs"][1]);
+    let zero = post_json(
+        &app,
+        "/v1/completions",
+        &json!({"model": MODEL, "prompt": "a", "max_tokens": 0}),
+    )
+    .await;
+    assert_eq!(zero.error()["param"], "max_tokens");
 }
 
 #[tokio::test]

@@ -225,6 +225,7 @@ pub fn a_prompts_logits_alone_and_in_a_batch(model: &Model) {
                     session: s,
                     tokens: t,
                     want_logits: true,
+                    scoring: None,
                 });
             }
             // In the middle of the batch, not first.
@@ -234,6 +235,7 @@ pub fn a_prompts_logits_alone_and_in_a_batch(model: &Model) {
                     session: first,
                     tokens: &prompt,
                     want_logits: true,
+                    scoring: None,
                 },
             );
             model.step(&mut inputs).remove(1).unwrap().unwrap()
