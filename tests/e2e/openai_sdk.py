@@ -380,6 +380,52 @@ def test_echo_and_prompt_logprobs_score_the_prompt_as_generation_scored_it():
             raise AssertionError(f"{bad} was accepted")
 
 
+def test_guidance_scale_and_negative_prompt_steer_generation():
+    # Processed log-probabilities: what the guided chain drew from (raw ones stay the
+    # prompt's own distribution).
+    processed = {"dial": {"logprobs": "processed"}}
+
+    def ask(**extra):
+        r = client.completions.create(
+            model=MODEL, prompt="My favourite animal is the", max_tokens=10, seed=3,
+            logprobs=1, extra_body={**processed, **extra},
+        )
+        return r.choices[0].text, r.choices[0].logprobs.token_logprobs
+
+    plain = ask()
+    # Scale 1 is no guidance: the same text and the same numbers.
+    assert ask(guidance_scale=1, negative_prompt="cats and dogs") == plain
+    # Scale 0 continues the negative prompt instead.
+    soup = client.completions.create(
+        model=MODEL, prompt="A recipe for soup:", max_tokens=10, seed=3, logprobs=1,
+        extra_body=processed,
+    ).choices[0]
+    zero = ask(guidance_scale=0, negative_prompt="A recipe for soup:")
+    assert zero[0] == soup.text, (zero[0], soup.text)
+    assert all(abs(a - b) < 1e-4 for a, b in zip(zero[1], soup.logprobs.token_logprobs))
+    assert ask(guidance_scale=3, negative_prompt="cats and dogs")[0] != plain[0]
+    # Explaining one row has no second sequence to guide against: a 400, not a silent no-op.
+    import urllib.error
+    import urllib.request
+    req = urllib.request.Request(
+        URL + "/explain", method="POST", headers={"content-type": "application/json"},
+        data=json.dumps({"model": MODEL, "prompt": "x", "guidance_scale": 2}).encode(),
+    )
+    try:
+        urllib.request.urlopen(req)
+    except urllib.error.HTTPError as e:
+        assert e.code == 400, e.code
+    else:
+        raise AssertionError("explain with guidance_scale was accepted")
+    for bad in ({"guidance_scale": -1}, {"negative_prompt": "x"}):
+        try:
+            ask(**bad)
+        except openai.BadRequestError as e:
+            assert e.param in ("guidance_scale", "negative_prompt"), e.message
+        else:
+            raise AssertionError(f"{bad} was accepted")
+
+
 def test_logprob_token_ids_report_the_named_tokens_at_every_step():
     import math
     first = client.completions.create(

@@ -72,9 +72,10 @@ pub fn step_batch(
     let mut inputs = Vec::new();
     let mut who = Vec::new();
     for (i, (g, &grant)) in generations.iter_mut().zip(&grants).enumerate() {
-        if let Some(input) = g.step_input(grant) {
-            inputs.push(input);
-            who.push(i);
+        let theirs = g.step_inputs(grant);
+        if !theirs.is_empty() {
+            who.push((i, theirs.len()));
+            inputs.extend(theirs);
         }
     }
     let rows = inputs.iter().map(|i| i.tokens.len()).sum();
@@ -84,15 +85,17 @@ pub fn step_batch(
         drop(inputs);
         match results {
             Ok(results) => {
-                for (i, result) in who.into_iter().zip(results) {
-                    if let Err(e) = generations[i].ran(result) {
+                let mut results = results.into_iter();
+                for (i, n) in who {
+                    let theirs: Vec<_> = results.by_ref().take(n).collect();
+                    if let Err(e) = generations[i].ran(theirs) {
                         outcomes[i].error = Some(e);
                     }
                 }
             }
             Err(what) => {
-                for i in who {
-                    let _ = generations[i].ran(Err(ModelError::Panicked(what.clone())));
+                for (i, _) in who {
+                    let _ = generations[i].ran(vec![Err(ModelError::Panicked(what.clone()))]);
                     outcomes[i].error = Some(ModelError::Panicked(what.clone()));
                 }
             }

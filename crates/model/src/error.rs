@@ -125,6 +125,7 @@ impl ModelError {
                 S::AllMasked { .. }
                     | S::TokenOutOfRange { .. }
                     | S::EmptyLogits
+                    | S::NoUnconditional(_)
                     | S::Constraint { .. }
             ),
             _ => false,

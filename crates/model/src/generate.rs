@@ -5,6 +5,7 @@ use crate::error::ModelError;
 use crate::model::{Model, PREFILL_CHUNK, Session, StepInput};
 use crate::prompt_logprob::{PromptLogprob, PromptScoring};
 use crate::tokenizer::TextStream;
+use dial_sampling::Guidance;
 use dial_sampling::{
     Alternative, KnobKind, Knobs, Order, RawAlternative, Sampler, SamplerState, StageTrace,
     TokenConstraint,
@@ -177,7 +178,85 @@ pub struct Generation {
     /// The whole prompt has been in the cache (a rewind to the first token runs its last
     /// token again; that is no new prefill).
     prompt_seen: bool,
+    /// Classifier-free guidance's second sequence, when guidance is on.
+    unconditional: Option<Unconditional>,
     finish: Option<FinishReason>,
+}
+
+/// The unconditional sequence of classifier-free guidance: the negative prompt (or the
+/// prompt's last token), then the same generated tokens, on its own session in the same
+/// passes as the prompt's sequence.
+#[derive(Debug)]
+struct Unconditional {
+    session: Session,
+    prompt: Vec<u32>,
+    prefilled: usize,
+    in_flight: usize,
+    feed: Option<u32>,
+    logits: Vec<f32>,
+    /// `logits` are for the position the next draw is at.
+    fresh: bool,
+}
+
+impl Unconditional {
+    /// Its tokens for the next pass: a prefill chunk of at most `budget`, or the token
+    /// just drawn (always, so decoding never waits).
+    fn input(&mut self, budget: usize) -> Option<StepInput<'_>> {
+        if self.fresh {
+            return None;
+        }
+        let tokens: &[u32] = if self.prefilled < self.prompt.len() {
+            let end = self
+                .prompt
+                .len()
+                .min(self.prefilled + budget.min(PREFILL_CHUNK));
+            if end == self.prefilled {
+                return None;
+            }
+            &self.prompt[self.prefilled..end]
+        } else {
+            std::slice::from_ref(self.feed.as_ref()?)
+        };
+        self.in_flight = tokens.len();
+        Some(StepInput {
+            want_logits: self.prefilled + tokens.len() >= self.prompt.len(),
+            session: &mut self.session,
+            tokens,
+            scoring: None,
+        })
+    }
+
+    fn ran(&mut self, logits: Option<Vec<f32>>) -> Result<(), ModelError> {
+        let ran = std::mem::take(&mut self.in_flight);
+        if self.prefilled < self.prompt.len() {
+            self.prefilled += ran;
+        } else {
+            self.feed = None;
+        }
+        if self.prefilled == self.prompt.len() {
+            self.logits =
+                logits.ok_or_else(|| ModelError::Compute("a pass returned no logits".into()))?;
+            self.fresh = true;
+        }
+        Ok(())
+    }
+
+    /// Back to where `generated` tokens follow its prompt, ready to run the last again.
+    fn rewind(&mut self, generated: &[u32]) -> Result<(), ModelError> {
+        self.fresh = false;
+        let prompt = self.prompt.len();
+        match generated.last() {
+            Some(&previous) => {
+                self.feed = Some(previous);
+                self.session.truncate(prompt + generated.len() - 1)
+            }
+            None => {
+                self.prefilled = prompt - 1;
+                self.feed = None;
+                self.session.truncate(prompt - 1)
+            }
+        }
+    }
 }
 
 /// A drawn token held back, with what a rewind to it restores.
@@ -242,6 +321,35 @@ impl Generation {
             options.max_tokens,
             context,
         ));
+        let unconditional = match options.knobs.guidance.as_ref().filter(|g| g.is_active()) {
+            None => None,
+            Some(guidance) => {
+                let model = session.model().clone();
+                let negative = Generation::unconditional_prompt(&model, prompt, guidance);
+                crate::error::check_tokens(&negative, model.vocab_size())?;
+                if negative.len() > context {
+                    return Err(ModelError::ContextFull {
+                        needed: negative.len(),
+                        context,
+                    });
+                }
+                let mut session = model.session()?;
+                session.reserve(Generation::positions_needed(
+                    negative.len(),
+                    options.max_tokens,
+                    context,
+                ));
+                Some(Unconditional {
+                    session,
+                    prompt: negative,
+                    prefilled: 0,
+                    in_flight: 0,
+                    feed: None,
+                    logits: Vec::new(),
+                    fresh: false,
+                })
+            }
+        };
         Ok(Generation {
             session,
             sampler,
@@ -260,8 +368,46 @@ impl Generation {
             ready_steps: std::collections::VecDeque::new(),
             prompt_scores: Vec::new(),
             prompt_seen: false,
+            unconditional,
             finish: None,
         })
+    }
+
+    /// The unconditional sequence's prompt: BOS (where the model adds one) and the negative
+    /// prompt, or the prompt's last token, as HF starts it.
+    fn unconditional_prompt(model: &Model, prompt: &[u32], guidance: &Guidance) -> Vec<u32> {
+        match guidance.negative_prompt() {
+            Some(tokens) => {
+                let mut ids = model.tokenizer().encode("", true);
+                ids.extend_from_slice(tokens);
+                if ids.is_empty() {
+                    ids.extend(prompt.last());
+                }
+                ids
+            }
+            None => prompt.last().copied().into_iter().collect(),
+        }
+    }
+
+    /// Bytes of KV cache a generation with `options` after `prompt` needs at most: its
+    /// [`Generation::positions_needed`], and guidance's second sequence's.
+    pub fn kv_bytes_needed(model: &Model, prompt: &[u32], options: &GenerateOptions) -> usize {
+        let context = model.context_length();
+        let own = Generation::positions_needed(prompt.len(), options.max_tokens, context);
+        let guided = options
+            .knobs
+            .guidance
+            .as_ref()
+            .filter(|g| g.is_active())
+            .map_or(0, |g| {
+                let negative = Generation::unconditional_prompt(model, prompt, g);
+                model.kv_bytes(Generation::positions_needed(
+                    negative.len(),
+                    options.max_tokens,
+                    context,
+                ))
+            });
+        model.kv_bytes(own) + guided
     }
 
     /// Positions a generation of `max_tokens` after `prompt_tokens` can fill: the KV cache
@@ -272,57 +418,102 @@ impl Generation {
     }
 
     /// What the next forward pass should run for this generation: up to `budget` prompt
-    /// tokens (and at most [`PREFILL_CHUNK`]) while prefilling, else the token just drawn.
-    /// `None` when it needs no pass: it can draw, or it has finished.
-    pub fn step_input(&mut self, budget: usize) -> Option<StepInput<'_>> {
-        if self.finish.is_some() || self.drawable || budget == 0 {
-            return None;
+    /// tokens (and at most [`PREFILL_CHUNK`] a sequence) while prefilling, else the token
+    /// just drawn; with guidance, the unconditional sequence's as well (its decode row
+    /// always, its prefill from what the prompt leaves of `budget`). Empty when it needs
+    /// no pass: it can draw, or it has finished.
+    pub fn step_inputs(&mut self, budget: usize) -> Vec<StepInput<'_>> {
+        if self.finish.is_some() || budget == 0 {
+            return Vec::new();
         }
+        let mut inputs = Vec::with_capacity(2);
+        let main = if self.drawable {
+            None
+        } else {
+            Self::main_input(
+                &mut self.session,
+                &self.prompt,
+                self.prefilled,
+                self.feed.as_ref(),
+                self.options.prompt_logprobs.filter(|_| !self.prompt_seen),
+                &mut self.prompt_scores,
+                budget,
+            )
+        };
+        self.in_flight = main.as_ref().map_or(0, |m| m.tokens.len());
+        inputs.extend(main);
+        if let Some(u) = self.unconditional.as_mut() {
+            let left = budget.saturating_sub(self.in_flight);
+            inputs.extend(u.input(left));
+        }
+        inputs
+    }
+
+    /// The prompt's sequence's part of the next pass.
+    fn main_input<'a>(
+        session: &'a mut Session,
+        prompt: &'a [u32],
+        prefilled: usize,
+        feed: Option<&'a u32>,
+        score_top: Option<usize>,
+        scores: &'a mut Vec<PromptLogprob>,
+        budget: usize,
+    ) -> Option<StepInput<'a>> {
         let mut scoring = None;
-        let tokens: &[u32] = if self.prefilled < self.prompt.len() {
-            let end = self
-                .prompt
-                .len()
-                .min(self.prefilled + budget.min(PREFILL_CHUNK));
-            if let Some(top) = self.options.prompt_logprobs
-                && !self.prompt_seen
-            {
+        let tokens: &[u32] = if prefilled < prompt.len() {
+            let end = prompt.len().min(prefilled + budget.min(PREFILL_CHUNK));
+            if let Some(top) = score_top {
                 scoring = Some(PromptScoring {
-                    targets: &self.prompt[self.prefilled + 1..self.prompt.len().min(end + 1)],
+                    targets: &prompt[prefilled + 1..prompt.len().min(end + 1)],
                     top,
-                    out: &mut self.prompt_scores,
+                    out: scores,
                 });
             }
-            &self.prompt[self.prefilled..end]
+            &prompt[prefilled..end]
         } else {
-            std::slice::from_ref(self.feed.as_ref()?)
+            std::slice::from_ref(feed?)
         };
-        self.in_flight = tokens.len();
-        let want_logits = self.prefilled + tokens.len() >= self.prompt.len();
         Some(StepInput {
-            session: &mut self.session,
+            session,
             tokens,
-            want_logits,
+            want_logits: prefilled + tokens.len() >= prompt.len(),
             scoring,
         })
     }
 
-    /// Takes the outcome of the pass that ran [`Generation::step_input`]'s tokens. An error
-    /// ends the generation.
-    pub fn ran(&mut self, outcome: Result<Option<Vec<f32>>, ModelError>) -> Result<(), ModelError> {
-        let ran = std::mem::take(&mut self.in_flight);
-        let logits = match outcome {
-            Ok(logits) => logits,
-            Err(e) => {
-                self.finish = Some(FinishReason::Stop);
-                return Err(e);
+    /// Takes the outcomes of the pass that ran [`Generation::step_inputs`]'s inputs, in
+    /// their order. An error ends the generation.
+    pub fn ran(
+        &mut self,
+        outcomes: Vec<Result<Option<Vec<f32>>, ModelError>>,
+    ) -> Result<(), ModelError> {
+        let main = std::mem::take(&mut self.in_flight);
+        let unconditional = self.unconditional.as_ref().map_or(0, |u| u.in_flight);
+        let expected = usize::from(main > 0) + usize::from(unconditional > 0);
+        let mut outcomes = outcomes.into_iter();
+        let result = (|| {
+            if outcomes.len() != expected || expected == 0 {
+                return Err(ModelError::Compute(format!(
+                    "{} results for a pass that ran {expected} of this generation's inputs",
+                    outcomes.len()
+                )));
             }
-        };
-        if ran == 0 {
-            return Err(ModelError::Compute(
-                "a pass this generation did not ask for".into(),
-            ));
+            if main > 0 {
+                let logits = outcomes.next().unwrap_or(Ok(None))?;
+                self.ran_main(main, logits)?;
+            }
+            if let Some(u) = self.unconditional.as_mut().filter(|_| unconditional > 0) {
+                u.ran(outcomes.next().unwrap_or(Ok(None))?)?;
+            }
+            Ok(())
+        })();
+        if result.is_err() {
+            self.finish = Some(FinishReason::Stop);
         }
+        result
+    }
+
+    fn ran_main(&mut self, ran: usize, logits: Option<Vec<f32>>) -> Result<(), ModelError> {
         if self.prefilled < self.prompt.len() {
             self.prefilled += ran;
         } else {
@@ -330,33 +521,33 @@ impl Generation {
         }
         if self.prefilled == self.prompt.len() {
             self.prompt_seen = true;
-            match logits {
-                Some(logits) => {
-                    self.logits = logits;
-                    self.drawable = true;
-                }
-                None => {
-                    self.finish = Some(FinishReason::Stop);
-                    return Err(ModelError::Compute("a pass returned no logits".into()));
-                }
-            }
+            self.logits =
+                logits.ok_or_else(|| ModelError::Compute("a pass returned no logits".into()))?;
+            self.drawable = true;
         }
         Ok(())
     }
 
-    /// Whether fresh logits wait for [`Generation::draw`].
+    /// Whether fresh logits wait for [`Generation::draw`] (with guidance, the unconditional
+    /// sequence's too).
     pub fn can_draw(&self) -> bool {
-        self.drawable && self.finish.is_none()
+        self.drawable
+            && self.finish.is_none()
+            && self.unconditional.as_ref().is_none_or(|u| u.fresh)
     }
 
-    /// Prompt tokens not in the cache yet.
+    /// Prompt tokens not in the cache yet (with guidance, the negative prompt's too).
     pub fn prompt_left(&self) -> usize {
         self.prompt.len() - self.prefilled
+            + self
+                .unconditional
+                .as_ref()
+                .map_or(0, |u| u.prompt.len() - u.prefilled)
     }
 
-    /// Whether the whole prompt is in the cache.
+    /// Whether the whole prompt is in the cache (with guidance, the negative prompt too).
     pub fn is_prefilled(&self) -> bool {
-        self.prefilled == self.prompt.len()
+        self.prompt_left() == 0
     }
 
     /// Whether the whole prompt has been in the cache (it stays so through rewinds).
@@ -383,6 +574,15 @@ impl Generation {
     /// The session it runs on.
     pub fn session(&self) -> &Session {
         &self.session
+    }
+
+    /// Bytes its KV caches take now (guidance's second sequence included).
+    pub fn kv_bytes(&self) -> usize {
+        self.session.kv_bytes()
+            + self
+                .unconditional
+                .as_ref()
+                .map_or(0, |u| u.session.kv_bytes())
     }
 }
 
@@ -451,6 +651,10 @@ impl Generation {
             return Ok(Vec::new());
         }
         self.drawable = false;
+        if let Some(u) = self.unconditional.as_mut() {
+            self.sampler.set_unconditional(&u.logits);
+            u.fresh = false;
+        }
         let before = self
             .options
             .knobs
@@ -495,6 +699,9 @@ impl Generation {
             self.finish.get_or_insert(FinishReason::ContextFull);
         } else {
             self.feed = Some(token);
+            if let Some(u) = self.unconditional.as_mut() {
+                u.feed = Some(token);
+            }
         }
         Ok(steps)
     }
@@ -614,7 +821,11 @@ impl Generation {
                 prompt - 1
             }
         };
-        if let Err(e) = self.session.truncate(rerun) {
+        let unconditional = match self.unconditional.as_mut() {
+            Some(u) => u.rewind(self.sampler.history().generated()),
+            None => Ok(()),
+        };
+        if let Err(e) = self.session.truncate(rerun).and(unconditional) {
             self.finish = Some(FinishReason::Stop);
             return Err(e);
         }
@@ -689,16 +900,15 @@ impl Generation {
     pub fn ready(&mut self) -> Result<(), ModelError> {
         while self.finish.is_none() && !self.can_draw() {
             let model = self.session.model().clone();
-            let Some(input) = self.step_input(PREFILL_CHUNK) else {
+            let mut inputs = self.step_inputs(PREFILL_CHUNK);
+            if inputs.is_empty() {
                 return Err(ModelError::Compute(
                     "a generation with nothing to run".into(),
                 ));
-            };
-            let outcome = model
-                .step(&mut [input])
-                .pop()
-                .unwrap_or_else(|| Err(ModelError::Compute("one input, no result".into())));
-            self.ran(outcome)?;
+            }
+            let outcomes = model.step(&mut inputs);
+            drop(inputs);
+            self.ran(outcomes)?;
         }
         Ok(())
     }

@@ -313,3 +313,63 @@ fn a_continuation_scores_as_it_was_generated() {
     assert!(m.continuation_nlls(&[], &tokens).is_err());
     assert!(m.continuation_nlls(&prompt, &[u32::MAX]).is_err());
 }
+
+#[test]
+#[cfg_attr(debug_assertions, ignore = "release only")]
+fn guidance_scale_one_is_plain_and_zero_draws_from_the_negative_prompt() {
+    use dial_sampling::{SamplingParams, Value};
+    let m = model();
+    let run = |prompt: &str, fields: &[(&str, Value)], seed: u64| {
+        let mut params = SamplingParams::default();
+        for (name, value) in fields {
+            params.set(name, value.clone()).unwrap();
+        }
+        let o = GenerateOptions {
+            knobs: m.knobs(&params).unwrap(),
+            seed,
+            max_tokens: 12,
+            logprobs: true,
+            ..GenerateOptions::default()
+        };
+        m.generate(prompt, o)
+            .unwrap()
+            .map(|s| s.unwrap())
+            .collect::<Vec<_>>()
+    };
+    let negative = ("negative_prompt", Value::Text("A recipe for soup:".into()));
+    for seed in [1, 2] {
+        let plain = run("The old lighthouse keeper had", &[], seed);
+        let one = run(
+            "The old lighthouse keeper had",
+            &[("guidance_scale", Value::Number(1.0)), negative.clone()],
+            seed,
+        );
+        assert_eq!(one, plain, "scale 1 is no guidance, bit for bit");
+        let zero = run(
+            "The old lighthouse keeper had",
+            &[("guidance_scale", Value::Number(0.0)), negative.clone()],
+            seed,
+        );
+        let soup = run("A recipe for soup:", &[], seed);
+        let ids = |s: &[dial_model::Step]| s.iter().map(|s| s.token).collect::<Vec<_>>();
+        assert_eq!(
+            ids(&zero),
+            ids(&soup),
+            "scale 0 is the negative prompt's distribution"
+        );
+        for (z, s) in zero.iter().zip(&soup) {
+            assert!(
+                (z.logprob - s.logprob).abs() < 1e-4,
+                "{} against {}",
+                z.logprob,
+                s.logprob
+            );
+        }
+        let steered = run(
+            "The old lighthouse keeper had",
+            &[("guidance_scale", Value::Number(3.0)), negative.clone()],
+            seed,
+        );
+        assert_ne!(ids(&steered), ids(&plain));
+    }
+}

@@ -690,6 +690,93 @@ fn banned_strings_rewind_past_every_spelling_and_stay_reproducible() {
 }
 
 #[test]
+fn guidance_runs_a_second_sequence_scale_one_is_plain_and_zero_is_the_negative_prompt() {
+    use dial_model::step_batch;
+    use dial_sampling::{SamplingParams, Value as Field};
+    let (path, _, _) = write_model("guided.gguf", "gemma3", GgmlType::F32);
+    let m = Model::load(&path, |_, _| {}).unwrap();
+    let options = |fields: &[(&str, Field)], seed: u64| {
+        let mut params = SamplingParams::default();
+        for (name, value) in fields {
+            params.set(name, value.clone()).unwrap();
+        }
+        GenerateOptions {
+            knobs: m.knobs(&params).unwrap(),
+            seed,
+            max_tokens: 20,
+            logprobs: true,
+            ..GenerateOptions::default()
+        }
+    };
+    let run = |prompt: &str, fields: &[(&str, Field)], seed: u64| -> Vec<dial_model::Step> {
+        m.generate(prompt, options(fields, seed))
+            .unwrap()
+            .map(|s| s.unwrap())
+            .collect()
+    };
+    let negative = ("negative_prompt", Field::Text("hi hi c".into()));
+    for seed in 0..4 {
+        // Scale 1 is no guidance, bit for bit.
+        let plain = run("ab c", &[], seed);
+        let one = run(
+            "ab c",
+            &[("guidance_scale", Field::Number(1.0)), negative.clone()],
+            seed,
+        );
+        assert_eq!(one, plain, "seed {seed}");
+        // Scale 0 draws from the negative prompt alone.
+        let zero = run(
+            "ab c",
+            &[("guidance_scale", Field::Number(0.0)), negative.clone()],
+            seed,
+        );
+        let alone = run("hi hi c", &[], seed);
+        let tokens = |s: &[dial_model::Step]| s.iter().map(|s| s.token).collect::<Vec<_>>();
+        assert_eq!(tokens(&zero), tokens(&alone), "seed {seed}");
+        for (z, a) in zero.iter().zip(&alone) {
+            assert!(
+                (z.logprob - a.logprob).abs() < 1e-4,
+                "{} against {}",
+                z.logprob,
+                a.logprob
+            );
+        }
+        assert_ne!(tokens(&zero), tokens(&plain), "seed {seed}");
+    }
+    // Guided (HF's default negative: the last prompt token), alone and batched: same bits.
+    let guided = [("guidance_scale", Field::Number(1.5))];
+    let alone: Vec<_> = (0..3).map(|seed| run("ab c", &guided, seed)).collect();
+    let mut generations: Vec<_> = (0..3)
+        .map(|seed| m.generate("ab c", options(&guided, seed)).unwrap())
+        .collect();
+    let mut batched: Vec<Vec<dial_model::Step>> = vec![Vec::new(); 3];
+    while generations.iter().any(|g| g.finish_reason().is_none()) {
+        let mut live: Vec<_> = generations
+            .iter_mut()
+            .zip(batched.iter_mut())
+            .filter(|(g, _)| g.finish_reason().is_none())
+            .collect();
+        let mut gs: Vec<&mut dial_model::Generation> =
+            live.iter_mut().map(|(g, _)| &mut **g).collect();
+        let step = step_batch(&m, &mut gs, 5);
+        drop(gs);
+        for ((_, out), outcome) in live.iter_mut().zip(step.outcomes) {
+            assert!(outcome.error.is_none(), "{:?}", outcome.error);
+            out.extend(outcome.steps);
+        }
+    }
+    assert_eq!(alone, batched);
+    assert_ne!(alone[0], run("ab c", &[], 0), "guidance changed the draws");
+    // Its own sequence is counted in the KV cache it needs.
+    let o = options(&guided, 0);
+    let prompt = m.tokenizer().encode("ab c", true);
+    assert!(
+        dial_model::Generation::kv_bytes_needed(&m, &prompt, &o)
+            > dial_model::Generation::kv_bytes_needed(&m, &prompt, &options(&[], 0))
+    );
+}
+
+#[test]
 fn bad_requests_are_typed_errors() {
     let (path, _, tokens) = write_model("bad.gguf", "gemma3", GgmlType::F32);
     let m = Model::load(&path, |_, _| {}).unwrap();

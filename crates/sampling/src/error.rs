@@ -105,6 +105,12 @@ pub enum SampleError {
         /// What went wrong.
         message: String,
     },
+    /// Classifier-free guidance has no unconditional row to guide against: it runs in a
+    /// generation, which computes the negative prompt's logits beside the prompt's.
+    #[error(
+        "guidance_scale needs the negative prompt's logits ({0}): it applies to generation, not to a single row"
+    )]
+    NoUnconditional(&'static str),
     /// A batch row's logits do not have the length of the batch's vocabulary.
     #[error("row {row} has {got} logits, expected {expected}")]
     RowLength {

@@ -5,7 +5,8 @@
 //! mirostat v1/v2, repetition/frequency/presence penalties, DRY, logit bias and token masks;
 //! epsilon, eta, top-a, tail-free, top-H and p-less truncation, quadratic smoothing,
 //! adaptive-p; `min_tokens`/`ignore_eos`/`stop_token_ids`, n-gram bans, sequence biases,
-//! bad words, and the bans of `banned_strings` (whose rewinds a generation drives through
+//! bad words, classifier-free guidance against an unconditional row, and the bans of
+//! `banned_strings` (whose rewinds a generation drives through
 //! [`Sampler::state`] and [`Sampler::restore`]).
 //!
 //! ```

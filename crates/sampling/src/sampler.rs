@@ -271,6 +271,8 @@ pub struct Sampler {
     top_logprobs: usize,
     upcast: Vec<f32>,
     last_prob: Option<(u32, f64)>,
+    /// The unconditional row for guidance, when a generation gave one.
+    unconditional: Option<Vec<f32>>,
 }
 
 /// Raw-distribution facts for the report.
@@ -310,6 +312,7 @@ impl Sampler {
             top_logprobs: 5,
             upcast: Vec::new(),
             last_prob: None,
+            unconditional: None,
         })
     }
 
@@ -407,6 +410,14 @@ impl Sampler {
         if let Ok(chain) = build_chain(&self.knobs, &self.order) {
             self.chain = chain;
         }
+    }
+
+    /// The unconditional row classifier-free guidance steers away from at the next draws:
+    /// the negative prompt's next-token logits (a generation runs that sequence).
+    pub fn set_unconditional(&mut self, logits: &[f32]) {
+        let row = self.unconditional.get_or_insert_with(Vec::new);
+        row.clear();
+        row.extend_from_slice(logits);
     }
 
     /// Its state between draws, to [`Sampler::restore`] later.
@@ -630,6 +641,7 @@ impl Sampler {
                 top_logprobs: 0,
                 upcast: Vec::new(),
                 last_prob: None,
+                unconditional: self.unconditional.clone(),
             };
             kept.push(probe.explain(logits)?.kept_ids());
         }
@@ -736,6 +748,7 @@ impl Sampler {
                         z_in: in_stats
                             .map(|s: Stats| s.sums.z)
                             .filter(|_| dense_in.is_some()),
+                        unconditional: self.unconditional.as_deref(),
                     };
                     let applied = knob.apply(work, input, &mut ctx)?;
                     (StageId::Knob(knob.kind()), applied)

@@ -546,3 +546,70 @@ fn named_logprobs_agree_with_the_draw() {
     sampler.sample(&x).unwrap();
     assert!(sampler.logprobs_of(&x, &[300]).is_err());
 }
+
+/// HF's `UnbatchedClassifierFreeGuidanceLogitsProcessor`, in f64: log-softmax both rows,
+/// `u + s·(ℓ − u)`, then the softmax the draw uses.
+#[test]
+fn guidance_matches_hf() {
+    let log_softmax = |x: &[f32]| -> Vec<f64> {
+        let max = x.iter().copied().fold(f32::NEG_INFINITY, f32::max) as f64;
+        let z: f64 = x.iter().map(|&v| (v as f64 - max).exp()).sum();
+        x.iter().map(|&v| v as f64 - max - z.ln()).collect()
+    };
+    for (label, x) in rows() {
+        let y = row(x.len(), 2.0, 0.0, 99);
+        for s in [0.0f32, 0.5, 1.0, 1.5, 3.0] {
+            let mut sampler = Sampler::new(
+                Knobs {
+                    guidance: Some(Guidance::new(s, None).unwrap()),
+                    ..Knobs::default()
+                },
+                0,
+            )
+            .unwrap();
+            sampler.set_unconditional(&y);
+            let e = sampler.explain(&x).unwrap();
+            let got: Vec<f64> = (0..x.len() as u32).map(|i| e.probability(i)).collect();
+            let (l, u) = (log_softmax(&x), log_softmax(&y));
+            let guided: Vec<f64> = l
+                .iter()
+                .zip(&u)
+                .map(|(&l, &u)| {
+                    if l.is_finite() {
+                        u + s as f64 * (l - u)
+                    } else {
+                        f64::NEG_INFINITY
+                    }
+                })
+                .collect();
+            let max = guided.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+            let z: f64 = guided.iter().map(|g| (g - max).exp()).sum();
+            let want: Vec<f64> = guided.iter().map(|g| (g - max).exp() / z).collect();
+            close(&format!("guidance s={s} {label}"), &got, &want);
+        }
+        // Scale 1 leaves the row alone, bit for bit; without a row, another scale fails.
+        let plain = processed(Knobs::default(), &x);
+        let one = processed(
+            Knobs {
+                guidance: Some(Guidance::new(1.0, None).unwrap()),
+                ..Knobs::default()
+            },
+            &x,
+        );
+        assert_eq!(plain, one, "{label}");
+        let orphan = Sampler::new(
+            Knobs {
+                guidance: Some(Guidance::new(2.0, None).unwrap()),
+                ..Knobs::default()
+            },
+            0,
+        )
+        .unwrap()
+        .explain(&x);
+        assert!(
+            matches!(orphan, Err(SampleError::NoUnconditional(_))),
+            "{orphan:?}"
+        );
+    }
+    assert!(Guidance::new(-0.5, None).is_err() && Guidance::new(f32::NAN, None).is_err());
+}

@@ -298,7 +298,7 @@ impl Sequence {
             prompt_tokens: g.prompt_tokens(),
             position: g.session().position(),
             generated_tokens: g.generated_tokens(),
-            kv_cache_bytes: g.session().kv_bytes(),
+            kv_cache_bytes: g.kv_bytes(),
             kv_cache_reserved_bytes: self.reserved,
         }
     }
@@ -414,13 +414,7 @@ impl Runner {
                 prompt, choices, ..
             } => choices
                 .iter()
-                .map(|o| {
-                    self.model.kv_bytes(Generation::positions_needed(
-                        prompt.len(),
-                        o.max_tokens,
-                        context,
-                    ))
-                })
+                .map(|o| Generation::kv_bytes_needed(&self.model, prompt, o))
                 .sum(),
             Job::Logits { prompt, .. } => self.model.kv_bytes(prompt.len().min(context)),
         }
@@ -436,11 +430,7 @@ impl Runner {
             } => {
                 self.metrics.add_tokens_in(prompt.len() as u64);
                 for (choice, options) in choices.into_iter().enumerate() {
-                    let reserved = self.model.kv_bytes(Generation::positions_needed(
-                        prompt.len(),
-                        options.max_tokens,
-                        context,
-                    ));
+                    let reserved = Generation::kv_bytes_needed(&self.model, &prompt, &options);
                     let session = self.model.session();
                     match session.and_then(|s| Generation::new(s, &prompt, options)) {
                         Ok(generation) => {

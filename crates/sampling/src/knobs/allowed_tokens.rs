@@ -51,7 +51,7 @@ impl KnobImpl for AllowedTokens {
             "Only these token ids may be drawn.",
         )
         .aliases(&["allow"])],
-        phase: Phase::Edit(1),
+        phase: Phase::Edit(2),
         conflicts: &[],
         needs_tokenizer: false,
     };

@@ -90,7 +90,7 @@ impl KnobImpl for BadWords {
         ..KnobSpec::new(
             KnobKind::BadWords,
             "Bans a word's last token wherever the output ends with the rest of it, as tokenized (vLLM's bad_words).",
-            Phase::Edit(8),
+            Phase::Edit(9),
             &[Field::other(
                 "bad_words",
                 FieldKind::Strings,

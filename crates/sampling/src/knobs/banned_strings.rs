@@ -165,7 +165,7 @@ impl KnobImpl for BannedStrings {
         ..KnobSpec::new(
             KnobKind::BannedStrings,
             "Keeps phrases out of the output, however they are tokenized: when one completes, generation rewinds to where it began and draws again without that token.",
-            Phase::Edit(9),
+            Phase::Edit(10),
             &[
                 Field::other(
                     "banned_strings",

@@ -52,7 +52,7 @@ impl KnobImpl for BannedTokens {
             "Token ids that may never be drawn.",
         )
         .aliases(&["ban"])],
-        phase: Phase::Edit(2),
+        phase: Phase::Edit(3),
         conflicts: &[],
         needs_tokenizer: false,
     };

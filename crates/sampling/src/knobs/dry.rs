@@ -180,7 +180,7 @@ impl KnobImpl for Dry {
                 "DRY: strings whose tokens end a repeat (default: newline, colon, quote, asterisk).",
             ),
         ],
-        phase: Phase::Edit(4),
+        phase: Phase::Edit(5),
         conflicts: &[],
         needs_tokenizer: true,
     };

@@ -95,7 +95,7 @@ impl KnobImpl for EndOfGeneration {
         ..KnobSpec::new(
             KnobKind::EndOfGeneration,
             "When generation may end: masks end-of-generation until min_tokens (or always, with ignore_eos); stop_token_ids also end it.",
-            Phase::Edit(5),
+            Phase::Edit(6),
             &[
                 Field::integer(
                     "min_tokens",

@@ -67,7 +67,7 @@ impl KnobImpl for LogitBias {
                 "Add a bias to token logits: {\"ID\": BIAS}, [[\"text\", BIAS]] (false bans), or ID=BIAS on the command line.",
             )
         }],
-        phase: Phase::Edit(0),
+        phase: Phase::Edit(1),
         conflicts: &[],
         needs_tokenizer: true,
     };

@@ -20,6 +20,9 @@ pub(crate) struct Ctx<'a> {
     pub rng: &'a mut DialRng,
     /// `Σ e` of the incoming distribution when the trace is being recorded (dense view only).
     pub z_in: Option<f64>,
+    /// The unconditional row classifier-free guidance steers away from, when a
+    /// generation gave one.
+    pub unconditional: Option<&'a [f32]>,
 }
 
 /// What applying a knob reported beyond the new state.
@@ -284,6 +287,7 @@ macro_rules! knob_kinds {
 }
 
 knob_kinds! {
+    Guidance => "guidance", guidance::Guidance;
     LogitBias => "logit_bias", logit_bias::LogitBias;
     AllowedTokens => "allowed_tokens", allowed_tokens::AllowedTokens;
     BannedTokens => "banned_tokens", banned_tokens::BannedTokens;
@@ -360,7 +364,7 @@ mod tests {
         };
         assert_eq!(
             names(Order::TemperatureFirst),
-            "logit_bias,allowed_tokens,banned_tokens,penalties,dry,end_of_generation,\
+            "guidance,logit_bias,allowed_tokens,banned_tokens,penalties,dry,end_of_generation,\
              no_repeat_ngram,sequence_bias,bad_words,banned_strings,temperature,\
              dynamic_temperature,smoothing,top_n_sigma,top_k,top_p,min_p,typical_p,\
              epsilon_cutoff,eta_cutoff,tfs,top_a,top_h,p_less,p_less_norm,xtc,mirostat,\
@@ -368,7 +372,7 @@ mod tests {
         );
         assert_eq!(
             names(Order::TemperatureLast),
-            "logit_bias,allowed_tokens,banned_tokens,penalties,dry,end_of_generation,\
+            "guidance,logit_bias,allowed_tokens,banned_tokens,penalties,dry,end_of_generation,\
              no_repeat_ngram,sequence_bias,bad_words,banned_strings,top_n_sigma,top_k,\
              typical_p,top_p,min_p,epsilon_cutoff,eta_cutoff,tfs,top_a,top_h,p_less,\
              p_less_norm,xtc,temperature,dynamic_temperature,smoothing,mirostat,mirostat_v2,\

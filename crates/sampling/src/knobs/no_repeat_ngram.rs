@@ -62,7 +62,7 @@ impl KnobImpl for NoRepeatNgram {
     const SPEC: &'static KnobSpec = &KnobSpec::new(
         KnobKind::NoRepeatNgram,
         "Bans every token that would complete an n-gram already in the context (HF's no_repeat_ngram_size).",
-        Phase::Edit(6),
+        Phase::Edit(7),
         &[Field::integer(
             "no_repeat_ngram_size",
             Range::closed(0.0, 1024.0),

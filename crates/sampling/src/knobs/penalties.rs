@@ -176,7 +176,7 @@ impl KnobImpl for Penalties {
                 "Frequency and presence penalties also count prompt tokens.",
             ),
         ],
-        phase: Phase::Edit(3),
+        phase: Phase::Edit(4),
         conflicts: &[],
         needs_tokenizer: false,
     };

@@ -76,7 +76,7 @@ impl KnobImpl for SequenceBias {
     const SPEC: &'static KnobSpec = &KnobSpec::new(
         KnobKind::SequenceBias,
         "Biases a token sequence's last token wherever the context ends with the rest of it (HF's sequence_bias).",
-        Phase::Edit(7),
+        Phase::Edit(8),
         &[Field {
             range: Some(Range::closed(-100.0, 100.0)),
             ..Field::other(

@@ -309,6 +309,14 @@ impl SamplingParams {
         }
     }
 
+    /// A text field.
+    pub fn text(&self, name: &str) -> Option<&str> {
+        match self.get(name)? {
+            Value::Text(x) => Some(x),
+            _ => None,
+        }
+    }
+
     /// A string-list field.
     pub fn strings(&self, name: &str) -> Option<&[String]> {
         match self.get(name)? {
