@@ -80,6 +80,10 @@ fn stages() -> Vec<(&'static str, Knobs)> {
             with(|k| k.no_repeat_ngram = Some(NoRepeatNgram::new(3))),
         ),
         (
+            "guidance 1.5 (against a second row)",
+            with(|k| k.guidance = Some(Guidance::new(1.5, None).unwrap())),
+        ),
+        (
             "min_p 0.05 + adaptive_p 0.4",
             with(|k| {
                 k.min_p = Some(MinP::new(0.05).unwrap());
@@ -111,6 +115,8 @@ fn benches(c: &mut Criterion) {
             // A context for the knobs that look back (a repeating 512-token prompt).
             let context: Vec<u32> = (0..512u32).map(|i| (i * 7919) % 977).collect();
             sampler.set_prompt(&context);
+            // Guidance's unconditional row: another row of the same shape.
+            sampler.set_unconditional(&row(shape, V, V as u64 + 1));
             g.bench_with_input(BenchmarkId::new(name, V), &r, |b, r| {
                 b.iter(|| sampler.sample_token(black_box(r)).unwrap())
             });
