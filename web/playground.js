@@ -216,12 +216,12 @@ function buildKnobs() {
       return;
     }
     if (LIST_KINDS.includes(field.kind)) {
-      // A list: phrases one per line, token ids separated by commas.
+      // A list (phrases one per line, token ids separated by commas), or one text.
       const wrap = document.createElement('div');
       wrap.className = 'knob';
       const label = document.createElement('label');
       label.htmlFor = `${name}-list`;
-      label.textContent = field.kind === 'strings' ? `${name} (one per line)` : `${name} (ids, comma-separated)`;
+      label.textContent = { strings: `${name} (one per line)`, token_ids: `${name} (ids, comma-separated)`, text: name }[field.kind];
       const box = document.createElement(field.kind === 'strings' ? 'textarea' : 'input');
       box.id = `${name}-list`;
       if (field.kind === 'strings') box.rows = 2;
@@ -336,8 +336,8 @@ function markStability(c) {
 
 // ---------- the request's knobs ----------
 
-// Request fields that hold a list the page can edit as text.
-const LIST_KINDS = ['strings', 'token_ids'];
+// Request fields the page edits as typed text: lists, and plain text.
+const LIST_KINDS = ['strings', 'token_ids', 'text'];
 
 const NUMBER = /^\s*-?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*$/;
 
@@ -354,6 +354,7 @@ function knobParams() {
     if (c && c.field.kind === 'bool') params[name] = text === 'true';
     else if (c && c.field.kind === 'strings') params[name] = text.split('\n').filter((line) => line !== '');
     else if (c && c.field.kind === 'token_ids') params[name] = text.split(',').map((id) => typed(id.trim()));
+    else if (c && c.field.kind === 'text') params[name] = text;
     else params[name] = typed(text);
   }
   params.order = $('order').value;

@@ -404,19 +404,30 @@ def test_guidance_scale_and_negative_prompt_steer_generation():
     assert zero[0] == soup.text, (zero[0], soup.text)
     assert all(abs(a - b) < 1e-4 for a, b in zip(zero[1], soup.logprobs.token_logprobs))
     assert ask(guidance_scale=3, negative_prompt="cats and dogs")[0] != plain[0]
-    # Explaining one row has no second sequence to guide against: a 400, not a silent no-op.
+    # Explain runs the negative prompt too: at scale 0 the next token is the one the
+    # negative prompt alone would pick, and the chain names the stage.
     import urllib.error
     import urllib.request
-    req = urllib.request.Request(
-        URL + "/explain", method="POST", headers={"content-type": "application/json"},
-        data=json.dumps({"model": MODEL, "prompt": "x", "guidance_scale": 2}).encode(),
-    )
+
+    def explain(body):
+        req = urllib.request.Request(
+            URL + "/explain", method="POST", headers={"content-type": "application/json"},
+            data=json.dumps({"model": MODEL, "top": 3, **body}).encode(),
+        )
+        return json.load(urllib.request.urlopen(req))
+
+    guided = explain({"prompt": "My favourite animal is the", "guidance_scale": 0,
+                      "negative_prompt": "A recipe for soup:"})
+    alone = explain({"prompt": "A recipe for soup:"})
+    assert "guidance" in json.dumps(guided["chain"]), guided["chain"]
+    assert guided["rows"][0]["id"] == alone["rows"][0]["id"], (guided["rows"][0], alone["rows"][0])
+    # A bare row of logits has no second sequence to guide against: a 400, not a no-op.
     try:
-        urllib.request.urlopen(req)
+        explain({"logits": [1.0, 2.0, 3.0], "guidance_scale": 2})
     except urllib.error.HTTPError as e:
         assert e.code == 400, e.code
     else:
-        raise AssertionError("explain with guidance_scale was accepted")
+        raise AssertionError("explain of a bare row with guidance_scale was accepted")
     for bad in ({"guidance_scale": -1}, {"negative_prompt": "x"}):
         try:
             ask(**bad)

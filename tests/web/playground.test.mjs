@@ -255,6 +255,17 @@ test('a list field from the advanced fold: banned_strings keeps a phrase out of 
   await done();
 });
 
+test('guidance from the advanced fold: the next-token view runs the negative prompt too', async () => {
+  const { page, done } = await open();
+  await page.locator('#advanced summary').click();
+  await page.locator('#negative_prompt-list').fill('A recipe for soup:');
+  await typeInto(page, '#guidance_scale-text', '0');
+  await page.waitForFunction(() => [...document.querySelectorAll('#stages li')].some((li) => li.textContent.startsWith('guidance')));
+  const stages = await page.locator('#stages li').allTextContents();
+  assert.ok(stages.some((s) => s.includes('negative prompt of')), stages.join('|'));
+  await done();
+});
+
 test('compare runs two settings with the same seed: a no-op knob gives the same sampled text', async () => {
   const { page, done } = await open();
   await page.locator('#max-tokens').fill('12');

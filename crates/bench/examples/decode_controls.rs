@@ -88,7 +88,9 @@ fn main() {
     let counts: Vec<usize> = args.map(|a| a.parse().unwrap()).collect();
     let model = Model::load(std::path::Path::new(&path), |_, _| {}).unwrap();
     let modes = modes();
-    println!("| streams | control | tok/s (median of {ROUNDS}) | range | vs plain | rewinds per 100 tokens |");
+    println!(
+        "| streams | control | tok/s (median of {ROUNDS}) | range | vs plain | rewinds per 100 tokens |"
+    );
     println!("|---|---|---|---|---|---|");
     for n in counts {
         let mut rates: Vec<Vec<f64>> = vec![Vec::new(); modes.len()];

@@ -375,7 +375,11 @@ impl Generation {
 
     /// The unconditional sequence's prompt: BOS (where the model adds one) and the negative
     /// prompt, or the prompt's last token, as HF starts it.
-    fn unconditional_prompt(model: &Model, prompt: &[u32], guidance: &Guidance) -> Vec<u32> {
+    pub(crate) fn unconditional_prompt(
+        model: &Model,
+        prompt: &[u32],
+        guidance: &Guidance,
+    ) -> Vec<u32> {
         match guidance.negative_prompt() {
             Some(tokens) => {
                 let mut ids = model.tokenizer().encode("", true);
