@@ -188,26 +188,31 @@ function buildKnobs() {
     for (const field of knob.fields) byName.set(field.name, { field, knob });
   }
   for (const field of doc.knobs.chain.fields) byName.set(field.name, { field, knob: null });
+  // A knob's box: its label and control, its help, and where its error shows.
+  const knobBox = (name, field, container, label, control) => {
+    const wrap = document.createElement('div');
+    wrap.className = 'knob';
+    const help = document.createElement('p');
+    help.className = 'help';
+    help.textContent = field.help;
+    const err = document.createElement('p');
+    err.className = 'error';
+    err.id = `err-${name}`;
+    err.hidden = true;
+    wrap.append(...[label, control, help, err].filter(Boolean));
+    container.append(wrap);
+    return { wrap, err };
+  };
   const place = (name, container) => {
     const { field } = byName.get(name);
     if (field.kind === 'bool') {
-      const wrap = document.createElement('div');
-      wrap.className = 'knob';
       const label = document.createElement('label');
       label.className = 'inline';
       const box = document.createElement('input');
       box.type = 'checkbox';
       box.id = `${name}-box`;
       label.append(box, ` ${name}`);
-      const help = document.createElement('p');
-      help.className = 'help';
-      help.textContent = field.help;
-      const err = document.createElement('p');
-      err.className = 'error';
-      err.id = `err-${name}`;
-      err.hidden = true;
-      wrap.append(label, help, err);
-      container.append(wrap);
+      const { wrap, err } = knobBox(name, field, container, label, null);
       box.addEventListener('change', () => {
         values.set(name, box.checked ? 'true' : 'false');
         changed();
@@ -217,23 +222,13 @@ function buildKnobs() {
     }
     if (LIST_KINDS.includes(field.kind)) {
       // A list (phrases one per line, token ids separated by commas), or one text.
-      const wrap = document.createElement('div');
-      wrap.className = 'knob';
       const label = document.createElement('label');
       label.htmlFor = `${name}-list`;
       label.textContent = { strings: `${name} (one per line)`, token_ids: `${name} (ids, comma-separated)`, text: name }[field.kind];
       const box = document.createElement(field.kind === 'strings' ? 'textarea' : 'input');
       box.id = `${name}-list`;
       if (field.kind === 'strings') box.rows = 2;
-      const help = document.createElement('p');
-      help.className = 'help';
-      help.textContent = field.help;
-      const err = document.createElement('p');
-      err.className = 'error';
-      err.id = `err-${name}`;
-      err.hidden = true;
-      wrap.append(label, box, help, err);
-      container.append(wrap);
+      const { wrap, err } = knobBox(name, field, container, label, box);
       box.addEventListener('input', () => {
         if (box.value.trim() === '') values.delete(name);
         else values.set(name, box.value);

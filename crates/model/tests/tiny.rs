@@ -563,9 +563,35 @@ fn min_tokens_ignore_eos_and_stop_token_ids_decide_where_generation_ends() {
     assert_eq!(yielded, vec![vec![KnobKind::EndOfGeneration]]);
 }
 
+/// Steps `generations` together (the engine's step, `step_tokens` rows) until all end;
+/// each one's steps.
+fn run_together(
+    m: &Model,
+    generations: &mut [dial_model::Generation],
+    step_tokens: usize,
+) -> Vec<Vec<dial_model::Step>> {
+    let mut out: Vec<Vec<dial_model::Step>> = vec![Vec::new(); generations.len()];
+    while generations.iter().any(|g| g.finish_reason().is_none()) {
+        let mut live: Vec<_> = generations
+            .iter_mut()
+            .zip(out.iter_mut())
+            .filter(|(g, _)| g.finish_reason().is_none())
+            .collect();
+        let mut gs: Vec<&mut dial_model::Generation> =
+            live.iter_mut().map(|(g, _)| &mut **g).collect();
+        let step = dial_model::step_batch(m, &mut gs, step_tokens);
+        drop(gs);
+        for ((_, steps), outcome) in live.iter_mut().zip(step.outcomes) {
+            assert!(outcome.error.is_none(), "{:?}", outcome.error);
+            steps.extend(outcome.steps);
+        }
+    }
+    out
+}
+
 #[test]
 fn banned_strings_rewind_past_every_spelling_and_stay_reproducible() {
-    use dial_model::{FinishReason, step_batch};
+    use dial_model::FinishReason;
     use dial_sampling::{KnobKind, SamplingParams, Value as Field};
     let (path, _, tokens) = write_model("banned.gguf", "gemma3", GgmlType::F32);
     let m = Model::load(&path, |_, _| {}).unwrap();
@@ -624,22 +650,7 @@ fn banned_strings_rewind_past_every_spelling_and_stay_reproducible() {
     let mut generations: Vec<_> = (0..4)
         .map(|seed| m.generate("ab c", options(&bans, seed)).unwrap())
         .collect();
-    let mut batched: Vec<Vec<dial_model::Step>> = vec![Vec::new(); 4];
-    while generations.iter().any(|g| g.finish_reason().is_none()) {
-        let mut live: Vec<_> = generations
-            .iter_mut()
-            .zip(batched.iter_mut())
-            .filter(|(g, _)| g.finish_reason().is_none())
-            .collect();
-        let mut gs: Vec<&mut dial_model::Generation> =
-            live.iter_mut().map(|(g, _)| &mut **g).collect();
-        let step = step_batch(&m, &mut gs, 64);
-        drop(gs);
-        for ((_, out), outcome) in live.iter_mut().zip(step.outcomes) {
-            assert!(outcome.error.is_none());
-            out.extend(outcome.steps);
-        }
-    }
+    let batched = run_together(&m, &mut generations, 64);
     for (k, (a, (g, b))) in alone
         .iter()
         .zip(generations.iter().zip(&batched))
@@ -691,7 +702,6 @@ fn banned_strings_rewind_past_every_spelling_and_stay_reproducible() {
 
 #[test]
 fn guidance_runs_a_second_sequence_scale_one_is_plain_and_zero_is_the_negative_prompt() {
-    use dial_model::step_batch;
     use dial_sampling::{SamplingParams, Value as Field};
     let (path, _, _) = write_model("guided.gguf", "gemma3", GgmlType::F32);
     let m = Model::load(&path, |_, _| {}).unwrap();
@@ -749,22 +759,7 @@ fn guidance_runs_a_second_sequence_scale_one_is_plain_and_zero_is_the_negative_p
     let mut generations: Vec<_> = (0..3)
         .map(|seed| m.generate("ab c", options(&guided, seed)).unwrap())
         .collect();
-    let mut batched: Vec<Vec<dial_model::Step>> = vec![Vec::new(); 3];
-    while generations.iter().any(|g| g.finish_reason().is_none()) {
-        let mut live: Vec<_> = generations
-            .iter_mut()
-            .zip(batched.iter_mut())
-            .filter(|(g, _)| g.finish_reason().is_none())
-            .collect();
-        let mut gs: Vec<&mut dial_model::Generation> =
-            live.iter_mut().map(|(g, _)| &mut **g).collect();
-        let step = step_batch(&m, &mut gs, 5);
-        drop(gs);
-        for ((_, out), outcome) in live.iter_mut().zip(step.outcomes) {
-            assert!(outcome.error.is_none(), "{:?}", outcome.error);
-            out.extend(outcome.steps);
-        }
-    }
+    let batched = run_together(&m, &mut generations, 5);
     assert_eq!(alone, batched);
     assert_ne!(alone[0], run("ab c", &[], 0), "guidance changed the draws");
     // Its own sequence is counted in the KV cache it needs.
