@@ -33,6 +33,7 @@ mod openapi;
 pub mod playground;
 pub mod prompt;
 pub mod responses;
+mod routes;
 pub mod speech;
 mod state;
 mod stream;
@@ -49,7 +50,7 @@ use axum::Router;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{Method, Uri};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use routes::Api;
 use serde_json::json;
 use state::{Inner, Lm};
 use std::sync::Arc;
@@ -65,48 +66,47 @@ pub const IGNORED_FIELDS: &[&str] = &[
     "metadata",
 ];
 
-/// The router, with every route, the auth check, the body limit, request logging and
-/// OpenAI-shaped errors for everything, unknown routes and wrong methods included.
+/// The router, with every route of [`routes::routes`], each API's own auth check and
+/// error shape, the body limit, request logging and OpenAI-shaped errors for unknown
+/// routes and wrong methods.
 pub fn app(state: AppState) -> Router {
     let limit = state.inner.config.body_limit;
-    Router::new()
-        .route("/", get(playground::index))
-        .route("/playground.js", get(playground::script))
-        .route("/playground.css", get(playground::style))
-        .route("/v1/responses", post(responses::create))
-        .route("/v1/chat/completions", post(chat::create))
-        .route("/v1/completions", post(completions::create))
-        .route("/v1/explain", post(explain::explain))
-        .route("/v1/knobs", get(knobs::knobs))
-        .route("/v1/text-to-speech/{voice_id}", post(speech::convert))
-        .route("/v1/text-to-speech/{voice_id}/stream", post(speech::stream))
-        .route(
-            "/v1/text-to-speech/{voice_id}/with-timestamps",
-            post(speech::with_timestamps),
-        )
-        .route("/v1/text-to-speech/{voice_id}/takes", post(takes::takes))
-        .route("/v1/voices", get(speech::voices))
-        .route(
-            "/v1/voices/settings/default",
-            get(speech::default_voice_settings),
-        )
-        .route("/v1/voices/{voice_id}", get(speech::voice))
-        .route("/v1/models", get(models))
-        .route("/v1/models/{id}", get(model))
-        .route("/health", get(health))
-        .route("/metrics", get(metrics))
-        .route("/openapi.json", get(openapi_json))
-        .fallback(no_route)
-        .method_not_allowed_fallback(wrong_method)
+    let mut openai = Router::new();
+    let mut eleven = Router::new();
+    let mut open = Router::new();
+    for route in routes::routes() {
+        let router = match route.api {
+            Api::OpenAi => &mut openai,
+            Api::ElevenLabs => &mut eleven,
+            Api::Open => &mut open,
+        };
+        *router = std::mem::take(router).route(route.path, route.handler);
+    }
+    let openai = openai
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            middleware::authorize_openai,
+        ))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             middleware::errors_in_openai_shape,
+        ));
+    let eleven = eleven
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            middleware::authorize_elevenlabs,
         ))
-        .layer(DefaultBodyLimit::max(limit))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
-            middleware::authorize,
-        ))
+            middleware::errors_in_elevenlabs_shape,
+        ));
+    Router::new()
+        .merge(openai)
+        .merge(eleven)
+        .merge(open)
+        .fallback(no_route)
+        .method_not_allowed_fallback(wrong_method)
+        .layer(DefaultBodyLimit::max(limit))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             middleware::observe,
@@ -175,12 +175,12 @@ impl Lm {
     }
 }
 
-async fn models(State(state): State<AppState>) -> Response {
+pub(crate) async fn models(State(state): State<AppState>) -> Response {
     let data: Vec<_> = state.inner.lms.iter().map(|lm| lm.model_object()).collect();
     axum::Json(json!({"object": "list", "data": data})).into_response()
 }
 
-async fn model(
+pub(crate) async fn model(
     State(state): State<AppState>,
     axum::extract::Path(id): axum::extract::Path<String>,
 ) -> Response {
@@ -190,7 +190,7 @@ async fn model(
     }
 }
 
-async fn health(State(state): State<AppState>) -> Response {
+pub(crate) async fn health(State(state): State<AppState>) -> Response {
     let engines: serde_json::Map<String, serde_json::Value> = state
         .inner
         .lms
@@ -209,7 +209,7 @@ async fn health(State(state): State<AppState>) -> Response {
     .into_response()
 }
 
-async fn metrics(State(state): State<AppState>) -> Response {
+pub(crate) async fn metrics(State(state): State<AppState>) -> Response {
     let text = state.inner.metrics.render(state.inner.queued());
     (
         [(
@@ -221,7 +221,7 @@ async fn metrics(State(state): State<AppState>) -> Response {
         .into_response()
 }
 
-async fn openapi_json() -> Response {
+pub(crate) async fn openapi_json() -> Response {
     axum::Json(openapi()).into_response()
 }
 

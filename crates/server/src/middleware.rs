@@ -1,59 +1,15 @@
 //! The layers around every route: request ids and logs, the API key, and OpenAI-shaped
 //! bodies for the errors axum itself produces.
 
+use crate::eleven_error::ElevenError;
 use crate::error::ApiError;
 use crate::state::AppState;
-use axum::extract::{Request, State};
+use axum::extract::{MatchedPath, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
-
-/// The routes, as metrics label them.
-const ROUTES: &[&str] = &[
-    "/",
-    "/playground.js",
-    "/playground.css",
-    "/v1/responses",
-    "/v1/chat/completions",
-    "/v1/completions",
-    "/v1/explain",
-    "/v1/knobs",
-    "/v1/models",
-    "/v1/voices",
-    "/health",
-    "/metrics",
-    "/openapi.json",
-];
-
-fn route_label(path: &str) -> &'static str {
-    if path.starts_with("/v1/models/") {
-        return "/v1/models/{id}";
-    }
-    if let Some(rest) = path.strip_prefix("/v1/text-to-speech/") {
-        return if rest.ends_with("/stream") {
-            "/v1/text-to-speech/{voice_id}/stream"
-        } else if rest.ends_with("/takes") {
-            "/v1/text-to-speech/{voice_id}/takes"
-        } else if rest.ends_with("/with-timestamps") {
-            "/v1/text-to-speech/{voice_id}/with-timestamps"
-        } else {
-            "/v1/text-to-speech/{voice_id}"
-        };
-    }
-    if path == "/v1/voices/settings/default" {
-        return "/v1/voices/settings/default";
-    }
-    if path.starts_with("/v1/voices/") {
-        return "/v1/voices/{voice_id}";
-    }
-    ROUTES
-        .iter()
-        .find(|r| **r == path)
-        .copied()
-        .unwrap_or("unmatched")
-}
 
 /// Gives each request an id (`x-request-id`), counts it, and logs one line when it is
 /// answered.
@@ -65,12 +21,15 @@ pub(crate) async fn observe(
     static NEXT_ID: AtomicU64 = AtomicU64::new(1);
     let id = format!("req_{:08x}", NEXT_ID.fetch_add(1, Ordering::Relaxed));
     let method = request.method().clone();
-    let path = request.uri().path().to_string();
+    // The route as the table names it (`/v1/models/{id}`), so labels stay few.
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_string(), |p| p.as_str().to_string());
     let start = Instant::now();
     let mut response = next.run(request).await;
     let status = response.status();
-    let route = route_label(&path);
-    state.inner.metrics.count_request(route, status.as_u16());
+    state.inner.metrics.count_request(&route, status.as_u16());
     tracing::info!(
         request_id = %id,
         %method,
@@ -85,37 +44,48 @@ pub(crate) async fn observe(
     response
 }
 
-/// With `--api-key`, every route but `/health` and the playground's files needs `Authorization: Bearer KEY` or
-/// ElevenLabs' `xi-api-key: KEY`.
-pub(crate) async fn authorize(
+/// Whether `--api-key` is off, or the request brings the key as `Authorization: Bearer
+/// KEY` or ElevenLabs' `xi-api-key: KEY`.
+fn has_key(state: &AppState, request: &Request) -> bool {
+    let Some(key) = &state.inner.config.api_key else {
+        return true;
+    };
+    let headers = request.headers();
+    let bearer = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    let xi = headers.get("xi-api-key").and_then(|v| v.to_str().ok());
+    let matches =
+        |g: Option<&str>| g.is_some_and(|g| constant_time_eq(g.as_bytes(), key.as_bytes()));
+    matches(bearer) || matches(xi)
+}
+
+/// With `--api-key`, the OpenAI (and dial) routes need the key; a 401 in OpenAI's shape.
+pub(crate) async fn authorize_openai(
     State(state): State<AppState>,
     request: Request,
     next: Next,
 ) -> Response {
-    if let Some(key) = &state.inner.config.api_key
-        && request.uri().path() != "/health"
-        && !crate::playground::is_asset(request.uri().path())
-    {
-        let headers = request.headers();
-        let bearer = headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "));
-        let xi = headers.get("xi-api-key").and_then(|v| v.to_str().ok());
-        let matches =
-            |g: Option<&str>| g.is_some_and(|g| constant_time_eq(g.as_bytes(), key.as_bytes()));
-        if !(matches(bearer) || matches(xi)) {
-            let path = request.uri().path();
-            if path.starts_with("/v1/text-to-speech") || path.starts_with("/v1/voices") {
-                return crate::eleven_error::ElevenError::status(
-                    StatusCode::UNAUTHORIZED,
-                    "invalid_api_key",
-                    "missing or invalid API key: send `xi-api-key: KEY` or `Authorization: Bearer KEY`",
-                )
-                .into_response();
-            }
-            return ApiError::unauthorized().into_response();
-        }
+    if !has_key(&state, &request) {
+        return ApiError::unauthorized().into_response();
+    }
+    next.run(request).await
+}
+
+/// With `--api-key`, the ElevenLabs routes need the key; a 401 in ElevenLabs' shape.
+pub(crate) async fn authorize_elevenlabs(
+    State(state): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
+    if !has_key(&state, &request) {
+        return ElevenError::status(
+            StatusCode::UNAUTHORIZED,
+            "invalid_api_key",
+            "missing or invalid API key: send `xi-api-key: KEY` or `Authorization: Bearer KEY`",
+        )
+        .into_response();
     }
     next.run(request).await
 }
@@ -123,6 +93,47 @@ pub(crate) async fn authorize(
 /// Compares without an early exit, so timing does not reveal the key's prefix.
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// An error axum answered itself (an over-long body, a body it could not read): not JSON.
+fn is_axum_error(response: &Response) -> bool {
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    (status.is_client_error() || status.is_server_error()) && !is_json
+}
+
+/// Rewrites errors that axum answers itself into ElevenLabs' error shape; dial's own
+/// errors are JSON already and pass through.
+pub(crate) async fn errors_in_elevenlabs_shape(
+    State(state): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let response = next.run(request).await;
+    if !is_axum_error(&response) {
+        return response;
+    }
+    let status = response.status();
+    let message = match status {
+        StatusCode::PAYLOAD_TOO_LARGE => format!(
+            "the request body is over the {} byte limit",
+            state.inner.config.body_limit
+        ),
+        s => format!(
+            "the request was rejected: {}",
+            s.canonical_reason().unwrap_or("bad request")
+        ),
+    };
+    let code = if status == StatusCode::PAYLOAD_TOO_LARGE {
+        "payload_too_large"
+    } else {
+        "invalid_request"
+    };
+    ElevenError::status(status, code, message).into_response()
 }
 
 /// Rewrites errors that axum answers itself (an over-long body, a bad path) into the
@@ -133,15 +144,10 @@ pub(crate) async fn errors_in_openai_shape(
     next: Next,
 ) -> Response {
     let response = next.run(request).await;
-    let status = response.status();
-    let is_json = response
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/json"));
-    if !(status.is_client_error() || status.is_server_error()) || is_json {
+    if !is_axum_error(&response) {
         return response;
     }
+    let status = response.status();
     let error = match status {
         StatusCode::PAYLOAD_TOO_LARGE => ApiError::too_large(state.inner.config.body_limit),
         s if s.is_server_error() => ApiError::internal(&format!("the server failed: {s}")),

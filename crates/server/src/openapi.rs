@@ -78,6 +78,19 @@ fn knob_schema(field: &dial_sampling::Field) -> Value {
     schema
 }
 
+/// Every documented route of the table, with its operation.
+fn paths() -> Value {
+    let mut paths = Map::new();
+    for route in crate::routes::routes() {
+        let Some(summary) = route.summary else {
+            continue;
+        };
+        let item = paths.entry(route.path).or_insert_with(|| json!({}));
+        item[route.method] = operation(summary, route.request, route.streams);
+    }
+    Value::Object(paths)
+}
+
 fn operation(summary: &str, request: Option<&str>, streams: bool) -> Value {
     let mut content = json!({"application/json": {"schema": {"type": "object"}}});
     if streams {
@@ -152,26 +165,7 @@ pub fn openapi() -> Value {
             "version": env!("CARGO_PKG_VERSION"),
             "description": "Sampling knobs, exact and visible, over the OpenAI APIs.",
         },
-        "paths": {
-            "/v1/responses": {"post": operation("OpenAI Responses", Some("ResponseRequest"), true)},
-            "/v1/chat/completions": {"post": operation("OpenAI Chat Completions", Some("ChatRequest"), true)},
-            "/v1/completions": {"post": operation("OpenAI Completions (legacy)", Some("CompletionRequest"), true)},
-            "/v1/explain": {"post": operation("The next-token distribution, stage by stage (dial explain --json)", Some("ExplainRequest"), false)},
-            "/v1/text-to-speech/{voice_id}": {"post": operation("ElevenLabs text to speech: the whole take (query output_format)", Some("TextToSpeechRequest"), false)},
-            "/v1/text-to-speech/{voice_id}/stream": {"post": operation("ElevenLabs text to speech, sentence by sentence", Some("TextToSpeechRequest"), false)},
-            "/v1/text-to-speech/{voice_id}/with-timestamps": {"post": operation("ElevenLabs text to speech with character timings", Some("TextToSpeechRequest"), false)},
-            "/v1/knobs": {"get": operation("Every knob's fields, ranges, defaults, sliders and help; the voice's knobs; the note's example", None, false)},
-            "/v1/text-to-speech/{voice_id}/takes": {"post": operation("dial: several seeded takes with their durations and pitch spread", Some("TakesRequest"), false)},
-            "/v1/voices": {"get": operation("The installed voices", None, false)},
-            "/v1/voices/{voice_id}": {"get": operation("One voice", None, false)},
-            "/v1/voices/settings/default": {"get": operation("The default voice settings", None, false)},
-            "/v1/models": {"get": operation("The served model", None, false)},
-            "/v1/models/{id}": {"get": operation("One model", None, false)},
-            "/": {"get": operation("The playground: knobs, distribution, generation and voice in one page; needs no API key", None, false)},
-            "/health": {"get": operation("Liveness; needs no API key", None, false)},
-            "/metrics": {"get": operation("Prometheus metrics", None, false)},
-            "/openapi.json": {"get": operation("This document", None, false)},
-        },
+        "paths": paths(),
         "components": components,
     })
 }

@@ -26,11 +26,6 @@ const ASSETS: &[(&str, &str, &str)] = &[
     ),
 ];
 
-/// The paths the page is served from; they need no API key (the page holds no data).
-pub(crate) fn is_asset(path: &str) -> bool {
-    ASSETS.iter().any(|(p, _, _)| *p == path)
-}
-
 fn asset(path: &str) -> Response {
     match ASSETS.iter().find(|(p, _, _)| *p == path) {
         Some((_, kind, body)) => {

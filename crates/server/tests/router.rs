@@ -724,6 +724,59 @@ async fn the_api_key_guards_every_route_but_health() {
         assert_eq!(get(&app, path).await.status, 200, "{path}");
     }
     assert_eq!(get(&app, "/v1/knobs").await.status, 401);
+    // Each API answers in its own shape: ElevenLabs' routes with `detail`.
+    let r = get(&app, "/v1/voices").await;
+    assert_eq!(r.status, 401);
+    assert_eq!(r.json()["detail"]["status"], "invalid_api_key");
+}
+
+#[tokio::test]
+async fn openapi_lists_every_route_of_the_table_once() {
+    let app = app();
+    let doc = get(&app, "/openapi.json").await.json();
+    let paths = doc["paths"].as_object().unwrap();
+    for (path, method) in [
+        ("/v1/responses", "post"),
+        ("/v1/chat/completions", "post"),
+        ("/v1/completions", "post"),
+        ("/v1/explain", "post"),
+        ("/v1/knobs", "get"),
+        ("/v1/text-to-speech/{voice_id}", "post"),
+        ("/v1/text-to-speech/{voice_id}/stream", "post"),
+        ("/v1/text-to-speech/{voice_id}/with-timestamps", "post"),
+        ("/v1/text-to-speech/{voice_id}/takes", "post"),
+        ("/v1/voices", "get"),
+        ("/v1/voices/{voice_id}", "get"),
+        ("/v1/voices/settings/default", "get"),
+        ("/v1/models", "get"),
+        ("/v1/models/{id}", "get"),
+        ("/", "get"),
+        ("/health", "get"),
+        ("/metrics", "get"),
+        ("/openapi.json", "get"),
+    ] {
+        assert!(
+            paths[path][method]["summary"].is_string(),
+            "{path} {method}"
+        );
+        // Every documented route answers something other than "no such route".
+        let status = if method == "get" {
+            get(&app, &path.replace("{voice_id}", "x").replace("{id}", "x"))
+                .await
+                .status
+        } else {
+            post(&app, &path.replace("{voice_id}", "x"), "{}")
+                .await
+                .status
+        };
+        assert_ne!(status, 405, "{path}");
+    }
+    assert_eq!(paths.len(), 18, "{:?}", paths.keys().collect::<Vec<_>>());
+    assert!(
+        paths["/v1/chat/completions"]["post"]["responses"]["200"]["content"]["text/event-stream"]
+            .is_object()
+    );
+    assert!(paths["/v1/chat/completions"]["post"]["requestBody"].is_object());
 }
 
 #[tokio::test]
@@ -881,6 +934,18 @@ async fn metrics_count_requests_and_tokens() {
         "{text}"
     );
     assert!(text.contains("dial_queue_depth 0"));
+    // Labels are the table's routes, whatever the path held; unknown paths are one label.
+    get(&app, "/v1/models/some-model").await;
+    get(&app, "/v2/nowhere/else").await;
+    let text = get(&app, "/metrics").await.text;
+    assert!(
+        text.contains("dial_requests_total{endpoint=\"/v1/models/{id}\",status=\"404\"} 1"),
+        "{text}"
+    );
+    assert!(
+        text.contains("dial_requests_total{endpoint=\"unmatched\",status=\"404\"} 1"),
+        "{text}"
+    );
     let generated: u64 = text
         .lines()
         .find_map(|l| l.strip_prefix("dial_generated_tokens_total "))

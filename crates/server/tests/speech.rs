@@ -207,6 +207,18 @@ async fn errors_come_in_elevenlabs_shapes() {
     .await;
     assert_eq!(malformed.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(malformed.json()["detail"][0]["type"], "json_invalid");
+    // A body over the limit is a 413 in ElevenLabs' shape on ElevenLabs' routes.
+    let huge = format!("{{\"text\": \"{}\"}}", "a".repeat(2 << 20));
+    let over = send(
+        &app,
+        Request::post(tts(""))
+            .header("content-type", "application/json")
+            .body(Body::from(huge))
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(over.status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(over.json()["detail"]["status"], "payload_too_large");
 }
 
 #[tokio::test]
