@@ -183,11 +183,8 @@ pub(crate) async fn models(State(state): State<AppState>) -> Response {
 pub(crate) async fn model(
     State(state): State<AppState>,
     axum::extract::Path(id): axum::extract::Path<String>,
-) -> Response {
-    match state.inner.lm(&id) {
-        Ok(lm) => axum::Json(lm.model_object()).into_response(),
-        Err(e) => e.into_response(),
-    }
+) -> Result<axum::Json<serde_json::Value>, ApiError> {
+    Ok(axum::Json(state.inner.lm(&id)?.model_object()))
 }
 
 pub(crate) async fn health(State(state): State<AppState>) -> Response {
