@@ -78,8 +78,12 @@ test('service, probes, budget and autoscaler point at the same pods and port', (
   assert.ok(metrics.includes(`# TYPE ${metric} gauge`), `/metrics exposes the gauge ${metric}`);
   // Non-root, and time for in-flight streams to finish after SIGTERM.
   assert.equal(pod.spec.securityContext.runAsNonRoot, true);
-  const timeout = Number(dial.args.find((a) => a.startsWith('--shutdown-timeout=')).split('=')[1]);
-  assert.ok(pod.spec.terminationGracePeriodSeconds > timeout);
+  const seconds = (flag) => Number(dial.args.find((a) => a.startsWith(`${flag}=`)).split('=')[1]);
+  const drain = seconds('--drain-grace') + seconds('--drain-seconds');
+  assert.ok(pod.spec.terminationGracePeriodSeconds > drain, 'the kill comes after the drain');
+  // The grace outlasts the readiness probe's notice, so the Service stops routing first.
+  const notice = dial.readinessProbe.periodSeconds * dial.readinessProbe.failureThreshold;
+  assert.ok(seconds('--drain-grace') >= notice, 'the grace outlasts the readiness probe');
 });
 
 test('every flag the manifests pass is one dial takes', () => {

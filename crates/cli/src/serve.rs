@@ -61,9 +61,16 @@ pub struct ServeArgs {
     /// The largest request body, in bytes.
     #[arg(long, default_value_t = 1 << 20)]
     pub body_limit: usize,
-    /// Seconds in-flight requests get to finish after SIGTERM or Ctrl-C.
-    #[arg(long, default_value_t = 30)]
-    pub shutdown_timeout: u64,
+    /// Seconds in-flight requests get to finish after the listener closes (after SIGTERM
+    /// or Ctrl-C, and any --drain-grace).
+    #[arg(long, visible_alias = "shutdown-timeout", default_value_t = 30)]
+    pub drain_seconds: u64,
+    /// Seconds after SIGTERM during which the server still accepts connections but answers
+    /// new requests with 503 and Retry-After, and /health reports not ready, so load
+    /// balancers stop routing here; in-flight requests go on (0: close the listener at
+    /// once).
+    #[arg(long, default_value_t = 0)]
+    pub drain_grace: u64,
 }
 
 /// Runs the server until a signal; returns what to print on exit.
@@ -188,22 +195,30 @@ async fn serve(
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let mut stopped = stop_rx.clone();
     let server =
-        axum::serve(listener, dial_server::app(state)).with_graceful_shutdown(async move {
+        axum::serve(listener, dial_server::app(state.clone())).with_graceful_shutdown(async move {
             let _ = stopped.wait_for(|s| *s).await;
         });
     let server = tokio::spawn(async move { server.await });
     shutdown_signal().await;
+    if args.drain_grace > 0 {
+        tracing::info!(
+            "draining for {}s: new requests get 503, /health is not ready, in-flight ones go on",
+            args.drain_grace
+        );
+        state.start_draining();
+        tokio::time::sleep(Duration::from_secs(args.drain_grace)).await;
+    }
     tracing::info!("shutting down: no new connections; in-flight requests may finish");
     let _ = stop_tx.send(true);
     drop(stop_rx);
-    match tokio::time::timeout(Duration::from_secs(args.shutdown_timeout), server).await {
+    match tokio::time::timeout(Duration::from_secs(args.drain_seconds), server).await {
         Ok(Ok(Ok(()))) => Ok(String::new()),
         Ok(Ok(Err(e))) => Err(format!("the server failed: {e}")),
         Ok(Err(e)) => Err(format!("the server task failed: {e}")),
         Err(_) => {
             tracing::warn!(
                 "in-flight requests still running after {}s; exiting",
-                args.shutdown_timeout
+                args.drain_seconds
             );
             Ok(String::new())
         }

@@ -23,13 +23,13 @@ fn tiny_model() -> std::path::PathBuf {
     .clone()
 }
 
-#[test]
-fn sigterm_lets_the_stream_in_flight_finish_then_exits_cleanly() {
-    let model = tiny_model();
+/// `dial serve` on the tiny model with `args`, and its address.
+fn serve(args: &[&str]) -> (std::process::Child, String) {
     let mut server = Command::new(env!("CARGO_BIN_EXE_dial"))
         .args(["serve", "--port", "0", "--model"])
-        .arg(&model)
-        .args(["--max-tokens-limit", "2000", "--shutdown-timeout", "60"])
+        .arg(tiny_model())
+        .args(["--max-tokens-limit", "2000"])
+        .args(args)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -44,26 +44,83 @@ fn sigterm_lets_the_stream_in_flight_finish_then_exits_cleanly() {
         .find(|w| w.starts_with("http://127.0.0.1:"))
         .unwrap_or_else(|| panic!("no URL in {line:?}"));
     let addr = url.trim_start_matches("http://").trim_end_matches("/v1");
+    (server, addr.to_string())
+}
+
+/// A request on its own connection, closed after the answer.
+fn send(addr: &str, method: &str, path: &str, body: &str) -> TcpStream {
     let mut stream = TcpStream::connect(addr).unwrap();
     stream
         .set_read_timeout(Some(Duration::from_secs(60)))
         .unwrap();
-    // A long stream that can only end at max_tokens: no template stops, EOS banned.
-    let body = r#"{"model": "tiny", "prompt": "the cat", "max_tokens": 1500, "temperature": 1, "seed": 1, "banned_tokens": [1], "stream": true}"#;
     write!(
         stream,
-        "POST /v1/completions HTTP/1.1\r\nhost: {addr}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+        "{method} {path} HTTP/1.1\r\nhost: {addr}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
         body.len()
     )
     .unwrap();
+    stream
+}
+
+/// A long stream that can only end at max_tokens (no template stops, EOS banned), once
+/// its first bytes arrived.
+fn long_stream(addr: &str) -> TcpStream {
+    let body = r#"{"model": "tiny", "prompt": "the cat", "max_tokens": 1500, "temperature": 1, "seed": 1, "banned_tokens": [1], "stream": true}"#;
+    let mut stream = send(addr, "POST", "/v1/completions", body);
     let mut first = [0u8; 512];
     let n = stream.read(&mut first).unwrap();
     assert!(String::from_utf8_lossy(&first[..n]).contains("200 OK"));
+    stream
+}
+
+fn sigterm(server: &std::process::Child) {
     let sent = Command::new("kill")
         .args(["-TERM", &server.id().to_string()])
         .status()
         .unwrap();
     assert!(sent.success());
+}
+
+#[test]
+fn during_the_drain_grace_new_requests_get_503_and_the_stream_in_flight_finishes() {
+    let (mut server, addr) = serve(&["--drain-grace", "2", "--drain-seconds", "60"]);
+    let mut stream = long_stream(&addr);
+    sigterm(&server);
+    std::thread::sleep(Duration::from_millis(300));
+    // The listener is still open: /health says not ready, new work is refused.
+    let mut health = String::new();
+    send(&addr, "GET", "/health", "")
+        .read_to_string(&mut health)
+        .unwrap();
+    assert!(health.starts_with("HTTP/1.1 503"), "{health}");
+    assert!(health.contains("\"status\":\"draining\""), "{health}");
+    let mut refused = String::new();
+    let body = r#"{"model": "tiny", "prompt": "x", "max_tokens": 2}"#;
+    send(&addr, "POST", "/v1/completions", body)
+        .read_to_string(&mut refused)
+        .unwrap();
+    assert!(refused.starts_with("HTTP/1.1 503"), "{refused}");
+    assert!(
+        refused.to_lowercase().contains("retry-after: 1"),
+        "{refused}"
+    );
+    assert!(refused.contains("\"code\":\"draining\""), "{refused}");
+    // The stream in flight is not cut short.
+    let mut rest = String::new();
+    stream.read_to_string(&mut rest).unwrap();
+    assert!(rest.contains("\"finish_reason\":\"length\""));
+    assert!(rest.contains("data: [DONE]"));
+    let status = server.wait().unwrap();
+    assert!(status.success(), "exit {status:?}");
+    assert!(TcpStream::connect(&addr).is_err());
+}
+
+#[test]
+fn sigterm_lets_the_stream_in_flight_finish_then_exits_cleanly() {
+    let (mut server, addr) = serve(&["--shutdown-timeout", "60"]);
+    let addr = addr.as_str();
+    let mut stream = long_stream(addr);
+    sigterm(&server);
     let start = Instant::now();
     let mut rest = String::new();
     stream.read_to_string(&mut rest).unwrap();

@@ -156,6 +156,19 @@ impl ApiError {
         e
     }
 
+    /// A 503: the server is draining before it stops; another replica should take the
+    /// request.
+    pub fn draining(retry_after: u64) -> Self {
+        let mut e = Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "server_error",
+            "draining",
+            "the server is shutting down and takes no new requests; retry on another replica",
+        );
+        e.retry_after = Some(retry_after);
+        e
+    }
+
     /// A 400: the request's worst-case KV cache is more than the whole pool, so it could
     /// never run.
     pub fn kv_cache_too_small(needed: usize, capacity: usize) -> Self {

@@ -85,7 +85,7 @@ pub fn app(state: AppState) -> Router {
     let openai = openai
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
-            middleware::authorize_openai,
+            middleware::admit_openai,
         ))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
@@ -94,7 +94,7 @@ pub fn app(state: AppState) -> Router {
     let eleven = eleven
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
-            middleware::authorize_elevenlabs,
+            middleware::admit_elevenlabs,
         ))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
@@ -194,16 +194,22 @@ pub(crate) async fn health(State(state): State<AppState>) -> Response {
         .iter()
         .map(|lm| (lm.model_id.clone(), json!(lm.engine.status())))
         .collect();
-    axum::Json(json!({
-        "status": "ok",
+    // Not ready while draining, so load balancers stop routing here.
+    let status = if state.is_draining() {
+        axum::http::StatusCode::SERVICE_UNAVAILABLE
+    } else {
+        axum::http::StatusCode::OK
+    };
+    let body = axum::Json(json!({
+        "status": if state.is_draining() { "draining" } else { "ok" },
         "model": state.model_id(),
         "models": state.model_ids(),
         "voices": speech::served_voice_ids(&state),
         "queued": state.inner.queued(),
         "engine": state.inner.lms.first().map(|lm| lm.engine.status()),
         "engines": engines,
-    }))
-    .into_response()
+    }));
+    (status, body).into_response()
 }
 
 pub(crate) async fn metrics(State(state): State<AppState>) -> Response {

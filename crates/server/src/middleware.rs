@@ -61,24 +61,45 @@ fn has_key(state: &AppState, request: &Request) -> bool {
     matches(bearer) || matches(xi)
 }
 
-/// With `--api-key`, the OpenAI (and dial) routes need the key; a 401 in OpenAI's shape.
-pub(crate) async fn authorize_openai(
+/// `Retry-After` for requests refused while draining.
+const DRAINING_RETRY_SECONDS: u64 = 1;
+
+/// Admits a request to an OpenAI (or dial) route: a 503 while draining, and with
+/// `--api-key` a 401 without the key, in OpenAI's shape.
+pub(crate) async fn admit_openai(
     State(state): State<AppState>,
     request: Request,
     next: Next,
 ) -> Response {
+    if state.is_draining() {
+        return ApiError::draining(DRAINING_RETRY_SECONDS).into_response();
+    }
     if !has_key(&state, &request) {
         return ApiError::unauthorized().into_response();
     }
     next.run(request).await
 }
 
-/// With `--api-key`, the ElevenLabs routes need the key; a 401 in ElevenLabs' shape.
-pub(crate) async fn authorize_elevenlabs(
+/// Admits a request to an ElevenLabs route: a 503 while draining, and with `--api-key` a
+/// 401 without the key, in ElevenLabs' shape.
+pub(crate) async fn admit_elevenlabs(
     State(state): State<AppState>,
     request: Request,
     next: Next,
 ) -> Response {
+    if state.is_draining() {
+        let mut response = ElevenError::status(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "draining",
+            "the server is shutting down and takes no new requests; retry on another replica",
+        )
+        .into_response();
+        response.headers_mut().insert(
+            header::RETRY_AFTER,
+            HeaderValue::from(DRAINING_RETRY_SECONDS),
+        );
+        return response;
+    }
     if !has_key(&state, &request) {
         return ElevenError::status(
             StatusCode::UNAUTHORIZED,

@@ -91,6 +91,9 @@ pub(crate) struct Inner {
     pub metrics: Arc<Metrics>,
     pub voices: Vec<Arc<Voice>>,
     pub speech_slots: Arc<tokio::sync::Semaphore>,
+    /// Set on SIGTERM: new requests get a 503, `/health` reports not ready, and requests
+    /// already running go on.
+    pub draining: std::sync::atomic::AtomicBool,
 }
 
 /// A language model and what serves it.
@@ -254,8 +257,25 @@ impl AppState {
                 speech_slots: Arc::new(tokio::sync::Semaphore::new(config.max_speech_queue)),
                 voices,
                 config,
+                draining: std::sync::atomic::AtomicBool::new(false),
             }),
         }
+    }
+
+    /// Stops taking new requests (a 503 with `Retry-After` for each, and `/health` not
+    /// ready) while those already running go on: the start of a graceful shutdown, while
+    /// load balancers still route here.
+    pub fn start_draining(&self) {
+        self.inner
+            .draining
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Whether [`AppState::start_draining`] was called.
+    pub fn is_draining(&self) -> bool {
+        self.inner
+            .draining
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// The default model's id in the API; `None` on a voice-only server.

@@ -1122,3 +1122,27 @@ async fn a_server_with_no_model_says_so_and_still_explains_rows_of_logits() {
             .contains("dial_cancelled_total")
     );
 }
+
+#[tokio::test]
+async fn a_draining_server_refuses_new_work_in_each_api_s_shape_and_is_not_ready() {
+    let state = dial_server::AppState::new(common::model(), config());
+    let app = dial_server::app(state.clone());
+    assert_eq!(get(&app, "/health").await.status, 200);
+    state.start_draining();
+    let health = get(&app, "/health").await;
+    assert_eq!(health.status, 503);
+    assert_eq!(health.json()["status"], "draining");
+    let chat = post_json(
+        &app,
+        "/v1/chat/completions",
+        &chat(json!({"max_tokens": 1})),
+    )
+    .await;
+    assert_eq!(chat.status, 503);
+    assert_eq!(chat.error()["code"], "draining");
+    assert_eq!(chat.headers["retry-after"], "1");
+    let voices = get(&app, "/v1/voices").await;
+    assert_eq!(voices.status, 503);
+    assert_eq!(voices.json()["detail"]["status"], "draining");
+    assert_eq!(voices.headers["retry-after"], "1");
+}
