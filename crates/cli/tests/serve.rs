@@ -116,6 +116,37 @@ fn during_the_drain_grace_new_requests_get_503_and_the_stream_in_flight_finishes
 }
 
 #[test]
+fn a_client_that_writes_a_40_mib_body_first_still_reads_its_413() {
+    let (mut server, addr) = serve(&[]);
+    for path in ["/v1/completions", "/v1/text-to-speech/any"] {
+        // As Python's http.client does: the whole body goes out before the answer is read.
+        let body = vec![b'x'; 40 << 20];
+        let mut stream = TcpStream::connect(&addr).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(60)))
+            .unwrap();
+        write!(
+            stream,
+            "POST {path} HTTP/1.1\r\nhost: {addr}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+            body.len()
+        )
+        .unwrap();
+        stream
+            .write_all(&body)
+            .expect("the server reads the body rather than reset");
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).unwrap();
+        assert!(answer.starts_with("HTTP/1.1 413"), "{path}: {answer}");
+        assert!(
+            answer.contains("request_too_large") || answer.contains("payload_too_large"),
+            "{path}: {answer}"
+        );
+    }
+    sigterm(&server);
+    assert!(server.wait().unwrap().success());
+}
+
+#[test]
 fn sigterm_lets_the_stream_in_flight_finish_then_exits_cleanly() {
     let (mut server, addr) = serve(&["--shutdown-timeout", "60"]);
     let addr = addr.as_str();

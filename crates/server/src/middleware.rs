@@ -61,6 +61,50 @@ fn has_key(state: &AppState, request: &Request) -> bool {
     matches(bearer) || matches(xi)
 }
 
+/// Most bytes of an over-long body read and dropped before its 413 goes out.
+const LINGER_BYTES: usize = 64 << 20;
+/// Longest that reading an over-long body may take before its 413 goes out.
+const LINGER: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// The request, when its body is within `--body-limit`; `None` when it is over.
+///
+/// An over-long body is read and dropped, up to [`LINGER_BYTES`] and [`LINGER`], before
+/// the 413 goes out (a lingering close, as nginx does): a client that writes its whole
+/// body before reading (Python's `http.client`) then gets the 413, not a broken pipe.
+/// A body within a declared `Content-Length` goes on untouched; one without a length
+/// (chunked) is read here, up to the limit.
+async fn within_limit(state: &AppState, request: Request) -> Option<Request> {
+    use tokio_stream::StreamExt as _;
+    let limit = state.inner.config.body_limit;
+    let declared = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    let chunked = request.headers().contains_key(header::TRANSFER_ENCODING);
+    match declared {
+        Some(n) if n <= limit as u64 => return Some(request),
+        None if !chunked => return Some(request),
+        _ => {}
+    }
+    let (parts, body) = request.into_parts();
+    let mut stream = body.into_data_stream();
+    let mut kept: Vec<u8> = Vec::new();
+    let mut over = declared.is_some();
+    let mut read = 0usize;
+    let deadline = tokio::time::Instant::now() + LINGER;
+    while let Ok(Some(Ok(chunk))) = tokio::time::timeout_at(deadline, stream.next()).await {
+        read += chunk.len();
+        if !over {
+            kept.extend_from_slice(&chunk);
+            over = kept.len() > limit;
+        }
+        if over && read > LINGER_BYTES {
+            break;
+        }
+    }
+    (!over).then(|| Request::from_parts(parts, axum::body::Body::from(kept)))
+}
+
 /// `Retry-After` for requests refused while draining.
 const DRAINING_RETRY_SECONDS: u64 = 1;
 
@@ -77,7 +121,10 @@ pub(crate) async fn admit_openai(
     if !has_key(&state, &request) {
         return ApiError::unauthorized().into_response();
     }
-    next.run(request).await
+    match within_limit(&state, request).await {
+        Some(request) => next.run(request).await,
+        None => ApiError::too_large(state.inner.config.body_limit).into_response(),
+    }
 }
 
 /// Admits a request to an ElevenLabs route: a 503 while draining, and with `--api-key` a
@@ -108,7 +155,10 @@ pub(crate) async fn admit_elevenlabs(
         )
         .into_response();
     }
-    next.run(request).await
+    match within_limit(&state, request).await {
+        Some(request) => next.run(request).await,
+        None => eleven_too_large(state.inner.config.body_limit).into_response(),
+    }
 }
 
 /// Compares without an early exit, so timing does not reveal the key's prefix.
@@ -139,22 +189,23 @@ pub(crate) async fn errors_in_elevenlabs_shape(
         return response;
     }
     let status = response.status();
-    let message = match status {
-        StatusCode::PAYLOAD_TOO_LARGE => format!(
-            "the request body is over the {} byte limit",
-            state.inner.config.body_limit
-        ),
-        s => format!(
-            "the request was rejected: {}",
-            s.canonical_reason().unwrap_or("bad request")
-        ),
-    };
-    let code = if status == StatusCode::PAYLOAD_TOO_LARGE {
-        "payload_too_large"
-    } else {
-        "invalid_request"
-    };
-    ElevenError::status(status, code, message).into_response()
+    if status == StatusCode::PAYLOAD_TOO_LARGE {
+        return eleven_too_large(state.inner.config.body_limit).into_response();
+    }
+    let message = format!(
+        "the request was rejected: {}",
+        status.canonical_reason().unwrap_or("bad request")
+    );
+    ElevenError::status(status, "invalid_request", message).into_response()
+}
+
+/// A 413 in ElevenLabs' shape.
+fn eleven_too_large(limit: usize) -> ElevenError {
+    ElevenError::status(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "payload_too_large",
+        format!("the request body is over the {limit} byte limit"),
+    )
 }
 
 /// Rewrites errors that axum answers itself (an over-long body, a bad path) into the
