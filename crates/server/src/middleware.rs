@@ -1,5 +1,6 @@
-//! The layers around every route: request ids and logs, the API key, and OpenAI-shaped
-//! bodies for the errors axum itself produces.
+//! The layers around every route: request ids and logs; letting a request in (not while
+//! draining, not without the API key, not over the body limit); and each API's shape for
+//! the errors axum itself produces.
 
 use crate::eleven_error::ElevenError;
 use crate::error::ApiError;
@@ -108,57 +109,83 @@ async fn within_limit(state: &AppState, request: Request) -> Option<Request> {
 /// `Retry-After` for requests refused while draining.
 const DRAINING_RETRY_SECONDS: u64 = 1;
 
-/// Admits a request to an OpenAI (or dial) route: a 503 while draining, and with
-/// `--api-key` a 401 without the key, in OpenAI's shape.
+/// Why a request was not let in.
+enum Refusal {
+    /// The server is draining (a 503).
+    Draining,
+    /// `--api-key` is set and the request lacks it (a 401).
+    NoKey,
+    /// The body is over `--body-limit` (a 413).
+    TooLarge(usize),
+}
+
+/// Lets a request in: not while draining, not without the key (with `--api-key`), and
+/// not with a body over the limit; `refuse` answers each refusal in the route's API's
+/// shape.
+async fn admit(
+    state: &AppState,
+    request: Request,
+    next: Next,
+    refuse: fn(Refusal) -> Response,
+) -> Response {
+    if state.is_draining() {
+        return refuse(Refusal::Draining);
+    }
+    if !has_key(state, &request) {
+        return refuse(Refusal::NoKey);
+    }
+    match within_limit(state, request).await {
+        Some(request) => next.run(request).await,
+        None => refuse(Refusal::TooLarge(state.inner.config.body_limit)),
+    }
+}
+
+/// [`admit`] for the OpenAI (and dial) routes: refusals in OpenAI's shape.
 pub(crate) async fn admit_openai(
     State(state): State<AppState>,
     request: Request,
     next: Next,
 ) -> Response {
-    if state.is_draining() {
-        return ApiError::draining(DRAINING_RETRY_SECONDS).into_response();
-    }
-    if !has_key(&state, &request) {
-        return ApiError::unauthorized().into_response();
-    }
-    match within_limit(&state, request).await {
-        Some(request) => next.run(request).await,
-        None => ApiError::too_large(state.inner.config.body_limit).into_response(),
-    }
+    admit(&state, request, next, |refusal| {
+        match refusal {
+            Refusal::Draining => ApiError::draining(DRAINING_RETRY_SECONDS),
+            Refusal::NoKey => ApiError::unauthorized(),
+            Refusal::TooLarge(limit) => ApiError::too_large(limit),
+        }
+        .into_response()
+    })
+    .await
 }
 
-/// Admits a request to an ElevenLabs route: a 503 while draining, and with `--api-key` a
-/// 401 without the key, in ElevenLabs' shape.
+/// [`admit`] for the ElevenLabs routes: refusals in ElevenLabs' shape.
 pub(crate) async fn admit_elevenlabs(
     State(state): State<AppState>,
     request: Request,
     next: Next,
 ) -> Response {
-    if state.is_draining() {
-        let mut response = ElevenError::status(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "draining",
-            "the server is shutting down and takes no new requests; retry on another replica",
-        )
-        .into_response();
-        response.headers_mut().insert(
-            header::RETRY_AFTER,
-            HeaderValue::from(DRAINING_RETRY_SECONDS),
-        );
-        return response;
-    }
-    if !has_key(&state, &request) {
-        return ElevenError::status(
+    admit(&state, request, next, |refusal| match refusal {
+        Refusal::Draining => {
+            let mut response = ElevenError::status(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "draining",
+                "the server is shutting down and takes no new requests; retry on another replica",
+            )
+            .into_response();
+            response.headers_mut().insert(
+                header::RETRY_AFTER,
+                HeaderValue::from(DRAINING_RETRY_SECONDS),
+            );
+            response
+        }
+        Refusal::NoKey => ElevenError::status(
             StatusCode::UNAUTHORIZED,
             "invalid_api_key",
             "missing or invalid API key: send `xi-api-key: KEY` or `Authorization: Bearer KEY`",
         )
-        .into_response();
-    }
-    match within_limit(&state, request).await {
-        Some(request) => next.run(request).await,
-        None => eleven_too_large(state.inner.config.body_limit).into_response(),
-    }
+        .into_response(),
+        Refusal::TooLarge(limit) => eleven_too_large(limit).into_response(),
+    })
+    .await
 }
 
 /// Compares without an early exit, so timing does not reveal the key's prefix.

@@ -1,4 +1,4 @@
-use super::banned_tokens::ban;
+use super::banned_tokens::{ban, live_outside};
 use super::{Applied, ApplyResult, Ctx, KnobImpl, KnobKind, KnobSpec, Phase, check_ids};
 use crate::error::ParamError;
 use crate::params::{Field, FieldKind, SamplingParams, Tokenize};
@@ -203,22 +203,7 @@ impl KnobImpl for BannedStrings {
             return Ok(Applied::default());
         }
         check_ids(&banned, w.vocab, "banned_strings")?;
-        let live_outside = match w.dense {
-            Some(d) => {
-                let base = w.base(input, &d);
-                let live_banned = banned
-                    .iter()
-                    .filter(|&&id| base[id as usize] > f32::NEG_INFINITY)
-                    .count();
-                d.finite - live_banned
-            }
-            None => w
-                .ids
-                .iter()
-                .filter(|id| banned.binary_search(id).is_err())
-                .count(),
-        };
-        if live_outside == 0 {
+        if live_outside(w, input, &banned) == 0 {
             // Nothing else may follow here (a grammar): the phrase stays.
             self.yields += 1;
             return Ok(Applied::default());

@@ -80,6 +80,25 @@ impl KnobImpl for BannedTokens {
     }
 }
 
+/// How many live tokens are not in `ids` (sorted): what is left if they are banned.
+pub(crate) fn live_outside(w: &Work, input: &[f32], ids: &[u32]) -> usize {
+    match w.dense {
+        Some(d) => {
+            let base = w.base(input, &d);
+            let live_inside = ids
+                .iter()
+                .filter(|&&id| base[id as usize] > f32::NEG_INFINITY)
+                .count();
+            d.finite - live_inside
+        }
+        None => w
+            .ids
+            .iter()
+            .filter(|id| ids.binary_search(id).is_err())
+            .count(),
+    }
+}
+
 /// Sets the logits of `ids` (sorted, in range) to `−∞`; `after` names the stage when
 /// nothing is left.
 pub(crate) fn ban(

@@ -1,4 +1,4 @@
-use super::banned_tokens::ban;
+use super::banned_tokens::{ban, live_outside};
 use super::{Applied, ApplyResult, Ctx, KnobImpl, KnobKind, KnobSpec, Phase, check_ids};
 use crate::error::ParamError;
 use crate::params::{Field, FieldKind, Range, SamplingParams, Tokenize};
@@ -159,22 +159,7 @@ impl KnobImpl for EndOfGeneration {
             return Ok(Applied::default());
         }
         check_ids(&masked, w.vocab, "end_of_generation")?;
-        let live_outside = match w.dense {
-            Some(d) => {
-                let base = w.base(input, &d);
-                let live_masked = masked
-                    .iter()
-                    .filter(|&&id| base[id as usize] > f32::NEG_INFINITY)
-                    .count();
-                d.finite - live_masked
-            }
-            None => w
-                .ids
-                .iter()
-                .filter(|id| masked.binary_search(id).is_err())
-                .count(),
-        };
-        if live_outside == 0 {
+        if live_outside(w, input, &masked) == 0 {
             // A grammar (or a mask) allows only an end here: it wins.
             self.yields += 1;
             return Ok(Applied::default());
