@@ -193,6 +193,15 @@ impl KnobImpl for BannedStrings {
                 params.flag("banned_strings_case_insensitive") == Some(true),
             )
             .map(Some),
+            // The option alone would change nothing: say so rather than drop it.
+            _ if params.flag("banned_strings_case_insensitive") == Some(true) => {
+                Err(ParamError::new(
+                    "banned_strings",
+                    "banned_strings_case_insensitive",
+                    true,
+                    "to come with banned_strings",
+                ))
+            }
             _ => Ok(None),
         }
     }
@@ -249,6 +258,19 @@ mod tests {
         // İ lowercases to two characters; offsets stay those of the source text.
         assert_eq!(i.find("ÿ İX"), Some(3));
         assert_eq!(i.open_from("ÿ İ"), Some(3));
+    }
+
+    #[test]
+    fn the_case_option_without_phrases_is_an_error_not_a_no_op() {
+        let mut params = SamplingParams::default();
+        params
+            .set("banned_strings_case_insensitive", crate::Value::Bool(true))
+            .unwrap();
+        assert!(BannedStrings::from_params(&params, None).is_err());
+        params
+            .set("banned_strings_case_insensitive", crate::Value::Bool(false))
+            .unwrap();
+        assert_eq!(BannedStrings::from_params(&params, None).unwrap(), None);
     }
 
     #[test]
